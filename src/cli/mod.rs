@@ -1,0 +1,399 @@
+//! The `accord` command line: parsing, and one function per command over the library.
+//!
+//! Exit codes are a contract: 0 success, 1 a check failed or nothing was found, 2 bad input
+//! or usage (nothing written).
+
+mod show;
+
+use std::io::{BufWriter, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::render::{Format, Table, WIDTH};
+use crate::store::{EventStore, Outcome, SledStore, StoreError};
+
+/// Accord keeps the decisions, mandates, groups, reports and meetings of convention
+/// secretariats as an append-only, hash-chained event log, and answers what is known and what
+/// had happened at any date.
+#[derive(Debug, Parser)]
+#[command(name = "accord", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Data directory holding the event log.
+    #[arg(long, global = true, env = "ACCORD_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+
+    /// Configuration file [default: config/accord.toml when present].
+    #[arg(long, global = true, env = "ACCORD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Record events from JSON Lines files (or `-` for standard input), one batch per file.
+    ///
+    /// Each line is an object with `type`, `occurred`, `actor` and `data`, and optionally `id`,
+    /// `stream`, `expected_position`, `version`, `correlation_id` and `causation_id`. A file is
+    /// validated whole, then appended atomically: all of it or nothing. Events whose `id` is
+    /// already recorded are reported as duplicates and skipped.
+    Record {
+        /// Files to record; none or `-` reads standard input.
+        #[arg(value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Show a read model: meetings, decisions, mandates, groups, reports, activities,
+    /// agreements or the timeline.
+    Show(show::ShowArgs),
+    /// The audit trail: recorded events in seq order.
+    Log {
+        /// Only this stream, such as `meeting/mc-cop-4`.
+        #[arg(long)]
+        stream: Option<String>,
+        /// Only events of this type, such as `DecisionAdopted`.
+        #[arg(long = "type", value_name = "TYPE")]
+        ty: Option<String>,
+        /// Start at this seq.
+        #[arg(long, default_value_t = 1)]
+        since: u64,
+        /// `table` for people, `json` for the records as JSON Lines.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Write the records as JSON Lines, exactly as hashed, in seq order.
+    Export {
+        /// Start at this seq.
+        #[arg(long, default_value_t = 1)]
+        since: u64,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Verify the hash chain of the store, or of an export file.
+    Verify {
+        /// An export file to verify instead of the store.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Rebuild every projection from the log.
+    Replay,
+    /// Load an export from another store, keeping seq, recorded_at and hashes.
+    Import {
+        file: PathBuf,
+        /// Import the records before the first bad one instead of refusing the file.
+        #[arg(long)]
+        intact_prefix: bool,
+    },
+    /// List the event types and their schema versions, or print one type's JSON Schema.
+    Schema {
+        /// An event type, such as `DecisionAdopted`.
+        #[arg(value_name = "TYPE")]
+        ty: Option<String>,
+    },
+}
+
+/// Input the user must fix: exit 2, nothing written.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
+/// A check that failed or a query that found nothing: exit 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CheckFailed(pub String);
+
+/// The exit code for an error, by what it is.
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<BadInput>().is_some() {
+        return 2;
+    }
+    if let Some(
+        StoreError::Conflict { .. } | StoreError::Rejected { .. },
+    ) = e.downcast_ref::<StoreError>()
+    {
+        return 2;
+    }
+    if e.downcast_ref::<crate::config::ConfigError>().is_some() {
+        return 2;
+    }
+    1
+}
+
+/// Runs a parsed command line; returns the exit code for success paths.
+pub fn run(cli: Cli) -> Result<u8> {
+    let config = Config::load(cli.config.as_deref())?;
+    let data = cli
+        .data
+        .or(config.storage.data.clone())
+        .unwrap_or_else(|| PathBuf::from("data"));
+    match cli.command {
+        Command::Schema { ty } => schema(ty.as_deref()),
+        Command::Verify { file: Some(f) } => verify_file(&f),
+        Command::Record { files } => {
+            let batches = read_batches(&files)?;
+            let store = open(&data)?;
+            record(&store, batches)
+        }
+        Command::Show(args) => show::run(&open(&data)?, &args),
+        Command::Log {
+            stream,
+            ty,
+            since,
+            format,
+        } => log(&open(&data)?, stream.as_deref(), ty.as_deref(), since, format),
+        Command::Export { since, output } => export(&open(&data)?, since, output.as_deref()),
+        Command::Verify { file: None } => verify_store(&open(&data)?),
+        Command::Replay => replay(&open(&data)?),
+        Command::Import {
+            file,
+            intact_prefix,
+        } => import(&open(&data)?, &file, intact_prefix),
+    }
+}
+
+fn open(data: &Path) -> Result<SledStore> {
+    SledStore::open(data).with_context(|| format!("failed to open the store in {}", data.display()))
+}
+
+fn read_batches(files: &[PathBuf]) -> Result<Vec<(String, Vec<crate::input::Proposed>)>> {
+    let stdin_only = files.is_empty() || files.iter().all(|f| f.as_os_str() == "-");
+    let sources: Vec<PathBuf> = if stdin_only {
+        vec![PathBuf::from("-")]
+    } else {
+        files.to_vec()
+    };
+    let mut out = Vec::new();
+    for f in sources {
+        let (name, bytes) = if f.as_os_str() == "-" {
+            let mut b = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut b)
+                .context("failed to read standard input")?;
+            ("<stdin>".to_string(), b)
+        } else {
+            let b = std::fs::read(&f).map_err(|e| BadInput(format!("{}: cannot read: {e}", f.display())))?;
+            (f.display().to_string(), b)
+        };
+        let text = String::from_utf8(bytes)
+            .map_err(|e| BadInput(format!("{name}: not UTF-8 at byte {}", e.utf8_error().valid_up_to())))?;
+        let batch = crate::input::parse_batch(&text).map_err(|e| BadInput(format!("{name}: {e}")))?;
+        out.push((name, batch));
+    }
+    Ok(out)
+}
+
+fn record(store: &dyn EventStore, batches: Vec<(String, Vec<crate::input::Proposed>)>) -> Result<u8> {
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    for (name, batch) in batches {
+        let outcomes = store.append(batch).map_err(|e| match e {
+            StoreError::Conflict { .. } | StoreError::Rejected { .. } => {
+                anyhow::Error::new(BadInput(format!("{name}: {e}; nothing recorded from this file")))
+            }
+            other => anyhow::Error::new(other).context(format!("{name}: failed to record")),
+        })?;
+        let (mut recorded, mut dups) = (0, 0);
+        for o in outcomes {
+            match o {
+                Outcome::Recorded(env) => {
+                    recorded += 1;
+                    writeln!(out, "{} {} {} {}", env.seq, env.hash, env.ty, env.stream)?;
+                }
+                Outcome::Duplicate { id, seq } => {
+                    dups += 1;
+                    writeln!(out, "duplicate id {id} already recorded at seq {seq}: not recorded again")?;
+                }
+            }
+        }
+        out.flush()?;
+        eprintln!("{name}: {recorded} recorded, {dups} duplicates");
+    }
+    Ok(0)
+}
+
+fn log(store: &dyn EventStore, stream: Option<&str>, ty: Option<&str>, since: u64, format: Format) -> Result<u8> {
+    let events: Box<dyn Iterator<Item = Result<crate::envelope::Envelope, StoreError>>> = match stream {
+        Some(s) => Box::new(store.read_stream(s)?.into_iter().map(Ok)),
+        None => store.read_from(since),
+    };
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut table = Table::new(&["SEQ", "RECORDED", "OCCURRED", "ACTOR", "TYPE", "SUMMARY"]);
+    let mut n = 0;
+    for env in events {
+        let env = env?;
+        if env.seq < since || ty.is_some_and(|t| t != env.ty) {
+            continue;
+        }
+        n += 1;
+        match format {
+            Format::Json => writeln!(out, "{}", env.to_canonical())?,
+            Format::Table | Format::Csv => {
+                let summary = crate::projections::decode(&env)
+                    .map(|e| crate::domain::summary(&e))
+                    .unwrap_or_else(|e| e.to_string());
+                table.push(vec![
+                    env.seq.to_string(),
+                    env.recorded_at.get(..19).unwrap_or(&env.recorded_at).to_string(),
+                    env.occurred.to_string(),
+                    env.actor.clone(),
+                    env.ty.clone(),
+                    summary,
+                ]);
+            }
+        }
+    }
+    match format {
+        Format::Table => write!(out, "{}", table.to_text(WIDTH))?,
+        Format::Csv => write!(out, "{}", table.to_csv())?,
+        Format::Json => {}
+    }
+    out.flush()?;
+    if n == 0 {
+        return Err(CheckFailed("no events match".into()).into());
+    }
+    Ok(0)
+}
+
+fn export(store: &dyn EventStore, since: u64, output: Option<&Path>) -> Result<u8> {
+    let sink: Box<dyn Write> = match output {
+        Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("failed to create {}", p.display()))?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut out = BufWriter::new(sink);
+    let mut n = 0u64;
+    for env in store.read_from(since) {
+        let env = env.context("failed to read the log")?;
+        out.write_all(env.to_canonical().as_bytes())?;
+        out.write_all(b"\n")?;
+        n += 1;
+    }
+    out.flush()?;
+    if output.is_some() {
+        eprintln!("exported {n} records");
+    }
+    Ok(0)
+}
+
+fn progress_bar(total: u64, what: &str) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+fn print_report(r: &crate::verify::Report, what: &str) -> Result<u8> {
+    match &r.first_bad {
+        None => {
+            println!(
+                "{what} verifies: {} records, last seq {}, last hash {}",
+                r.records, r.last_seq, r.last_hash
+            );
+            Ok(0)
+        }
+        Some(bad) => Err(CheckFailed(format!(
+            "{what} does not verify: first bad seq {}: {} ({} records before it verify)",
+            bad.seq, bad.reason, r.records
+        ))
+        .into()),
+    }
+}
+
+fn verify_store(store: &dyn EventStore) -> Result<u8> {
+    let bar = progress_bar(store.head().seq, "verifying");
+    let r = crate::verify::verify_store(store, &mut |seq| bar.set_position(seq));
+    bar.finish_and_clear();
+    print_report(&r, "the store")
+}
+
+fn verify_file(path: &Path) -> Result<u8> {
+    let f = std::fs::File::open(path).map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?;
+    let (r, _) = crate::verify::verify_export(std::io::BufReader::new(f), false)
+        .with_context(|| format!("failed to read {}", path.display()))?;
+    print_report(&r, &path.display().to_string())
+}
+
+fn replay(store: &dyn EventStore) -> Result<u8> {
+    let started = Instant::now();
+    crate::projections::drop_states(store)?;
+    let total = store.head().seq;
+    let bar = progress_bar(total, "replaying");
+    let state = crate::projections::views_with_progress(store, &Default::default(), &mut |done, _| {
+        bar.set_position(done)
+    })?;
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "replayed {} events in {:.3} s ({:.0} events/s): {} meetings, {} decisions, {} mandates, {} groups, {} reports",
+        state.seq,
+        secs,
+        state.seq as f64 / secs.max(1e-9),
+        state.views.meetings.0.len(),
+        state.views.decisions.decisions.len(),
+        state.views.decisions.mandates.len(),
+        state.views.groups.0.len(),
+        state.views.reports.reports.len(),
+    );
+    Ok(0)
+}
+
+fn import(store: &dyn EventStore, path: &Path, intact_prefix: bool) -> Result<u8> {
+    let f = std::fs::File::open(path).map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?;
+    let (r, records) = crate::verify::verify_export(std::io::BufReader::new(f), true)
+        .with_context(|| format!("failed to read {}", path.display()))?;
+    if let Some(bad) = &r.first_bad {
+        if !intact_prefix {
+            return Err(CheckFailed(format!(
+                "{}: refused: the chain does not verify at seq {}: {} (--intact-prefix imports the {} records before it)",
+                path.display(),
+                bad.seq,
+                bad.reason,
+                r.records
+            ))
+            .into());
+        }
+    }
+    for env in &records {
+        crate::projections::decode(env).map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
+    }
+    let n = records.len();
+    store
+        .import(records)
+        .map_err(|e| match e {
+            StoreError::Rejected { .. } => anyhow::Error::new(BadInput(format!("{}: {e}", path.display()))),
+            other => anyhow::Error::new(other),
+        })?;
+    println!("imported {n} records; head is seq {} hash {}", store.head().seq, store.head().hash);
+    Ok(if r.first_bad.is_some() { 1 } else { 0 })
+}
+
+fn schema(ty: Option<&str>) -> Result<u8> {
+    match ty {
+        None => {
+            for (t, v) in crate::domain::EVENT_TYPES {
+                println!("{t} v{v}");
+            }
+            Ok(0)
+        }
+        Some(t) => {
+            let (_, _, s) = crate::domain::schemas()
+                .into_iter()
+                .find(|(name, _, _)| *name == t)
+                .ok_or_else(|| BadInput(format!("unknown event type `{t}`; `accord schema` lists them")))?;
+            println!("{}", serde_json::to_string_pretty(&s)?);
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,822 @@
+//! The event catalogue: every fact a secretariat records, named in the past tense, versioned.
+//!
+//! Each event type is a struct that refuses unknown fields, so a misspelt field is an error
+//! rather than silently dropped data. `DomainEvent::decode` is the one way in: it picks the
+//! struct by type name, checks the schema version and reports the path of a bad field. The
+//! JSON Schemas in `events/schema/` are generated from these types (see `schema_files`).
+
+use std::fmt;
+
+use chrono::NaiveDate;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+use super::date::ApproxDate;
+
+/// A short lowercase identifier chosen by the secretariat: `mc-cop-4`, `joint-task-force`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
+#[schemars(transparent)]
+pub struct Slug(#[schemars(regex(pattern = r"^[a-z0-9][a-z0-9._-]{0,79}$"))] pub String);
+
+impl Slug {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Slug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Slug {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let ok = (1..=80).contains(&s.len())
+            && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && s.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+            });
+        if ok {
+            Ok(Slug(s))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "`{s}` is not an identifier: use 1 to 80 lowercase letters, digits, `.`, `_` or `-`"
+            )))
+        }
+    }
+}
+
+/// Free text that must not be empty.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(transparent)]
+pub struct Text(#[schemars(length(min = 1, max = 4000))] pub String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.trim().is_empty() {
+            return Err(serde::de::Error::custom("must not be empty"));
+        }
+        if s.chars().count() > 4000 {
+            return Err(serde::de::Error::custom("longer than 4000 characters"));
+        }
+        Ok(Text(s))
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An exact calendar day, `YYYY-MM-DD`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
+#[schemars(transparent)]
+pub struct Day(#[schemars(with = "String", regex(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))] pub NaiveDate);
+
+impl<'de> Deserialize<'de> for Day {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        super::date::parse_day(&s)
+            .map(Day)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for Day {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// The governing bodies and the hub whose meetings Accord tracks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum Body {
+    /// Minamata Convention on Mercury.
+    MC,
+    /// Basel Convention.
+    BC,
+    /// Rotterdam Convention.
+    RC,
+    /// Stockholm Convention.
+    SC,
+    /// The Basel, Rotterdam and Stockholm conventions meeting back to back as one joint meeting.
+    BRS,
+    /// The UN Environment Assembly.
+    UNEA,
+    /// The International Conference on Chemicals Management and its subsidiary meetings.
+    ICCM,
+    /// The chemicals and waste hub in Geneva: heads of entity, task force and staff meetings.
+    HUB,
+}
+
+impl Body {
+    pub fn code(self) -> &'static str {
+        match self {
+            Body::MC => "MC",
+            Body::BC => "BC",
+            Body::RC => "RC",
+            Body::SC => "SC",
+            Body::BRS => "BRS",
+            Body::UNEA => "UNEA",
+            Body::ICCM => "ICCM",
+            Body::HUB => "HUB",
+        }
+    }
+}
+
+/// What kind of meeting of a body this is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MeetingKind {
+    /// A conference of the parties, or the joint BRS conferences.
+    Cop,
+    /// A session of UNEA or ICCM.
+    Session,
+    /// An open-ended working group.
+    Oewg,
+    /// An intersessional meeting.
+    Intersessional,
+    Bureau,
+    HeadsOfEntities,
+    TaskForce,
+    Other,
+}
+
+/// How people attend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    InPerson,
+    Online,
+    Hybrid,
+}
+
+/// The three entities of the chemicals and waste hub, and others by name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Entity {
+    /// The secretariat of the Minamata Convention.
+    McSecretariat,
+    /// The secretariat of the Basel, Rotterdam and Stockholm conventions.
+    BrsSecretariat,
+    /// The UNEP Chemicals and Health Branch.
+    UnepChb,
+}
+
+/// Who a working group brings together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// The secretariats of the Minamata Convention and of the BRS conventions.
+    InterSecretariat,
+    /// The two secretariats and the UNEP Chemicals and Health Branch.
+    Tripartite,
+    /// Officers from the two secretariats.
+    TwoSecretariatsOfficers,
+}
+
+/// The decision area (of MC-3/11) a group serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionArea {
+    Administrative,
+    Programmatic,
+    ScientificAndTechnical,
+    TechnicalAssistance,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupKind {
+    TaskForce,
+    WorkingGroup,
+    Subgroup,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Modality {
+    Formal,
+    Informal,
+    AdHoc,
+}
+
+/// The verb of a decision paragraph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MandateAction {
+    Requests,
+    Invites,
+    Decides,
+    Urges,
+    Encourages,
+}
+
+/// Where a mandate stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MandateStatus {
+    Active,
+    InProgress,
+    Reported,
+    Implemented,
+    Elapsed,
+    Superseded,
+}
+
+impl MandateStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            MandateStatus::Active => "active",
+            MandateStatus::InProgress => "in_progress",
+            MandateStatus::Reported => "reported",
+            MandateStatus::Implemented => "implemented",
+            MandateStatus::Elapsed => "elapsed",
+            MandateStatus::Superseded => "superseded",
+        }
+    }
+}
+
+/// One operative paragraph of a decision and what it asks of whom.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Mandate {
+    /// The paragraph number as printed: "1", "2", "3(a)".
+    pub paragraph: Text,
+    pub action: MandateAction,
+    /// Officer id or role addressed: `unep-executive-director`, `mc-executive-secretary`,
+    /// `brs-secretariat`, `joint-task-force`, `parties`.
+    pub addressee: Slug,
+    /// What is asked, in the decision's words.
+    pub asks: Text,
+    /// The meeting at which to report back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_at: Option<Slug>,
+    /// The date by which to report back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_by: Option<Day>,
+}
+
+/// A lead officer of an entity for a group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeadOfficer {
+    pub entity: Entity,
+    /// Officer id or role.
+    pub officer: Slug,
+}
+
+/// A segment of a split meeting: an online first segment, a resumed in-person second one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Segment {
+    /// Segment id, such as `mc-cop-4.1`.
+    pub segment: Slug,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<Text>,
+    pub dates: ApproxDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub venue: Option<Text>,
+    pub mode: Mode,
+}
+
+/// An amount of money: a decimal string, never a float.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Money {
+    #[schemars(regex(pattern = r"^-?[0-9]+(\.[0-9]+)?$"))]
+    pub amount: String,
+    /// ISO 4217 code, such as USD.
+    #[schemars(regex(pattern = r"^[A-Z]{3}$"))]
+    pub currency: String,
+}
+
+// ---- meetings ----
+
+/// A meeting is announced, with exact or approximate ("to be confirmed") dates.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeetingScheduled {
+    pub meeting: Slug,
+    pub body: Body,
+    pub kind: MeetingKind,
+    /// The meeting's number in its series ("4" for COP-4, "5" for UNEA-5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<Text>,
+    pub title: Text,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub venue: Option<Text>,
+    pub mode: Mode,
+    pub dates: ApproxDate,
+    /// Dates announced as "to be confirmed".
+    #[serde(default)]
+    pub tentative: bool,
+}
+
+/// The dates (and optionally venue and mode) of a meeting are confirmed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeetingConfirmed {
+    pub meeting: Slug,
+    pub dates: ApproxDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub venue: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+}
+
+/// A meeting is put off to later (possibly still unknown) dates.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeetingPostponed {
+    pub meeting: Slug,
+    pub dates: ApproxDate,
+    #[serde(default)]
+    pub tentative: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Text>,
+}
+
+/// A meeting moves to other dates, venue or mode.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeetingRescheduled {
+    pub meeting: Slug,
+    pub dates: ApproxDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub venue: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    #[serde(default)]
+    pub tentative: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Text>,
+}
+
+/// A meeting is split into segments, each with its own dates, venue and mode.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeetingSplit {
+    pub meeting: Slug,
+    #[schemars(length(min = 2))]
+    pub segments: Vec<Segment>,
+}
+
+/// A meeting (or one of its segments) is adjourned, to resume later.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeetingAdjourned {
+    pub meeting: Slug,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<Slug>,
+    /// When it is expected to resume, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<ApproxDate>,
+}
+
+/// An adjourned meeting resumes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeetingResumed {
+    pub meeting: Slug,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<Slug>,
+    pub dates: ApproxDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub venue: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+}
+
+/// A meeting (or one of its segments) took place.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeetingHeld {
+    pub meeting: Slug,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<Slug>,
+    pub dates: ApproxDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub venue: Option<Text>,
+}
+
+/// A meeting will not take place.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeetingCancelled {
+    pub meeting: Slug,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Text>,
+}
+
+// ---- decisions and mandates ----
+
+/// A decision (or resolution) is adopted at a meeting, with the mandates it carries.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionAdopted {
+    /// The decision's symbol: MC-3/11, BC-15/17, UNEP/EA.5/Res.14.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9./-]{0,63}$"))]
+    pub symbol: String,
+    pub meeting: Slug,
+    pub title: Text,
+    pub adopted: Day,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued: Option<Day>,
+    /// Decisions this one mirrors (BRS decisions mirroring MC-3/11).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mirrors: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amends: Vec<String>,
+    /// Decisions whose mandates this one replaces.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub supersedes: Vec<String>,
+    #[serde(default)]
+    pub mandates: Vec<Mandate>,
+}
+
+/// A mandate moves to another status (in progress, reported, implemented, elapsed).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MandateStatusChanged {
+    pub decision: String,
+    pub paragraph: Text,
+    pub status: MandateStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<Text>,
+}
+
+// ---- groups ----
+
+/// A task force or working group is set up.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupEstablished {
+    pub group: Slug,
+    pub name: Text,
+    pub kind: GroupKind,
+    pub scope: Scope,
+    /// The area of cooperation ("Mercury wastes").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub area: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_area: Option<DecisionArea>,
+    pub members: Vec<Entity>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub co_chairs: Vec<Slug>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lead_officers: Vec<LeadOfficer>,
+    pub modality: Modality,
+    /// The decision symbol, or mandate (`MC-3/11#2`), the group implements.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub implements: Option<String>,
+    /// The group this one works under (the task force that steers a working group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Slug>,
+}
+
+/// A group's terms of reference are adopted or finalized.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TermsOfReferenceAdopted {
+    pub group: Slug,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Slug>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<Text>,
+}
+
+/// Co-chairs are appointed to a group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CoChairsAppointed {
+    pub group: Slug,
+    pub co_chairs: Vec<Slug>,
+}
+
+/// An inter-secretariat group is extended (to the UNEP Chemicals and Health Branch).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupScopeExtended {
+    pub group: Slug,
+    pub scope: Scope,
+    pub added_members: Vec<Entity>,
+}
+
+/// An entity names a (new) lead officer for a group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeadOfficerChanged {
+    pub group: Slug,
+    pub entity: Entity,
+    pub officer: Slug,
+}
+
+/// A group ends its work.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupDissolved {
+    pub group: Slug,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Text>,
+}
+
+/// The task force reviews the list of working groups.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupsReviewed {
+    /// The reviewing group.
+    pub by: Slug,
+    pub groups: Vec<Slug>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Text>,
+}
+
+// ---- activities, reports, agreements ----
+
+/// A group reports an activity (a campaign, a study, a meeting, a joint contribution).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityReported {
+    pub activity: Slug,
+    pub group: Slug,
+    pub title: Text,
+    /// The area of cooperation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub area: Option<Text>,
+    /// Meetings at which the activity took place.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub meetings: Vec<Slug>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<Text>,
+}
+
+/// A report is drafted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportDrafted {
+    pub report: Slug,
+    pub title: Text,
+    /// Officer ids or roles of the drafters.
+    pub by: Vec<Slug>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<Slug>,
+    /// The decision the report responds to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<String>,
+}
+
+/// A report is endorsed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportEndorsed {
+    pub report: Slug,
+    pub by: Vec<Slug>,
+}
+
+/// A report is submitted to a meeting as a document.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSubmitted {
+    pub report: Slug,
+    pub meeting: Slug,
+    /// Document symbol, such as UNEP/MC/COP.4/INF/17.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9./()-]{0,119}$"))]
+    pub document: String,
+    /// Mandates (`MC-3/11#3`) this submission reports on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reports_on: Vec<String>,
+}
+
+/// A report is filed in a repository (the task force serves as the repository for reports).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportFiled {
+    pub report: Slug,
+    pub repository: Slug,
+}
+
+/// An agreement between entities is signed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgreementSigned {
+    pub agreement: Slug,
+    pub title: Text,
+    pub parties: Vec<Entity>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Money>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_meeting: Option<Slug>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub implements: Option<String>,
+}
+
+// ---- corrections ----
+
+/// An earlier event (by seq) is withdrawn: projections act as if it had not been recorded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventRetracted {
+    #[schemars(range(min = 1))]
+    pub seq: u64,
+    pub reason: Text,
+}
+
+/// An earlier event (by seq) is replaced by corrected data of the same type.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventAmended {
+    #[schemars(range(min = 1))]
+    pub seq: u64,
+    pub reason: Text,
+    /// The whole corrected `data` of the amended event.
+    pub data: serde_json::Map<String, Value>,
+}
+
+/// Why an event's type, version or data was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("unknown event type `{0}`")]
+    UnknownType(String),
+    #[error("`{ty}` has no schema version {version} (this build knows version {known})")]
+    UnknownVersion { ty: String, version: u32, known: u32 },
+    #[error("field `{path}`: {message}")]
+    Field { path: String, message: String },
+}
+
+fn decode_as<T: DeserializeOwned>(data: &Value) -> Result<T, DecodeError> {
+    serde_path_to_error::deserialize(data).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.inner().to_string();
+        DecodeError::Field {
+            path: if path == "." {
+                "data".to_string()
+            } else {
+                format!("data.{path}")
+            },
+            message,
+        }
+    })
+}
+
+macro_rules! catalogue {
+    ($($name:ident ($ver:literal) => |$e:ident| $stream:expr;)*) => {
+        /// Every event type Accord records, with its data.
+        #[derive(Clone, Debug, PartialEq, Serialize)]
+        #[serde(untagged)]
+        pub enum DomainEvent {
+            $($name($name),)*
+        }
+
+        /// Each event type with its current schema version.
+        pub const EVENT_TYPES: &[(&str, u32)] = &[$((stringify!($name), $ver),)*];
+
+        impl DomainEvent {
+            /// The event's type name, as recorded in the envelope.
+            pub fn type_name(&self) -> &'static str {
+                match self {
+                    $(DomainEvent::$name(_) => stringify!($name),)*
+                }
+            }
+
+            /// Decodes `data` as an event of type `ty` at schema version `version`.
+            pub fn decode(ty: &str, version: u32, data: &Value) -> Result<Self, DecodeError> {
+                match ty {
+                    $(stringify!($name) => {
+                        if version != $ver {
+                            return Err(DecodeError::UnknownVersion {
+                                ty: ty.to_string(),
+                                version,
+                                known: $ver,
+                            });
+                        }
+                        decode_as::<$name>(data).map(DomainEvent::$name)
+                    })*
+                    other => Err(DecodeError::UnknownType(other.to_string())),
+                }
+            }
+
+            /// The stream the event belongs to: one stream per meeting, decision, group,
+            /// report and agreement.
+            pub fn stream(&self) -> String {
+                match self {
+                    $(DomainEvent::$name($e) => $stream,)*
+                }
+            }
+        }
+
+        /// The JSON Schema (2020-12) of each event type's `data`, named by type.
+        pub fn schemas() -> Vec<(&'static str, u32, schemars::Schema)> {
+            vec![$((stringify!($name), $ver, schemars::schema_for!($name)),)*]
+        }
+    };
+}
+
+catalogue! {
+    MeetingScheduled (1) => |e| format!("meeting/{}", e.meeting);
+    MeetingConfirmed (1) => |e| format!("meeting/{}", e.meeting);
+    MeetingPostponed (1) => |e| format!("meeting/{}", e.meeting);
+    MeetingRescheduled (1) => |e| format!("meeting/{}", e.meeting);
+    MeetingSplit (1) => |e| format!("meeting/{}", e.meeting);
+    MeetingAdjourned (1) => |e| format!("meeting/{}", e.meeting);
+    MeetingResumed (1) => |e| format!("meeting/{}", e.meeting);
+    MeetingHeld (1) => |e| format!("meeting/{}", e.meeting);
+    MeetingCancelled (1) => |e| format!("meeting/{}", e.meeting);
+    DecisionAdopted (1) => |e| format!("decision/{}", e.symbol);
+    MandateStatusChanged (1) => |e| format!("decision/{}", e.decision);
+    GroupEstablished (1) => |e| format!("group/{}", e.group);
+    TermsOfReferenceAdopted (1) => |e| format!("group/{}", e.group);
+    CoChairsAppointed (1) => |e| format!("group/{}", e.group);
+    GroupScopeExtended (1) => |e| format!("group/{}", e.group);
+    LeadOfficerChanged (1) => |e| format!("group/{}", e.group);
+    GroupDissolved (1) => |e| format!("group/{}", e.group);
+    GroupsReviewed (1) => |e| format!("group/{}", e.by);
+    ActivityReported (1) => |e| format!("group/{}", e.group);
+    ReportDrafted (1) => |e| format!("report/{}", e.report);
+    ReportEndorsed (1) => |e| format!("report/{}", e.report);
+    ReportSubmitted (1) => |e| format!("report/{}", e.report);
+    ReportFiled (1) => |e| format!("report/{}", e.report);
+    AgreementSigned (1) => |e| format!("agreement/{}", e.agreement);
+    EventRetracted (1) => |_e| "corrections".to_string();
+    EventAmended (1) => |_e| "corrections".to_string();
+}
+
+impl DomainEvent {
+    /// Checks that cannot be said in a schema: symbols well formed, lists not empty,
+    /// mandates unique per decision.
+    pub fn check(&self) -> Result<(), DecodeError> {
+        let field = |path: &str, message: &str| DecodeError::Field {
+            path: path.to_string(),
+            message: message.to_string(),
+        };
+        let symbol_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"./-".contains(&b))
+        };
+        match self {
+            DomainEvent::DecisionAdopted(d) => {
+                if !symbol_ok(&d.symbol) {
+                    return Err(field("data.symbol", "expected a decision symbol such as MC-3/11"));
+                }
+                let mut seen = std::collections::BTreeSet::new();
+                for (i, m) in d.mandates.iter().enumerate() {
+                    if !seen.insert(m.paragraph.0.clone()) {
+                        return Err(field(
+                            &format!("data.mandates[{i}].paragraph"),
+                            "paragraph given twice in one decision",
+                        ));
+                    }
+                }
+                for (name, list) in [("mirrors", &d.mirrors), ("amends", &d.amends), ("supersedes", &d.supersedes)] {
+                    if let Some(i) = list.iter().position(|s| !symbol_ok(s)) {
+                        return Err(field(&format!("data.{name}[{i}]"), "expected a decision symbol"));
+                    }
+                }
+            }
+            DomainEvent::MandateStatusChanged(m) if !symbol_ok(&m.decision) => {
+                return Err(field("data.decision", "expected a decision symbol such as MC-3/11"));
+            }
+            DomainEvent::MeetingSplit(s) if s.segments.len() < 2 => {
+                return Err(field("data.segments", "a split needs at least two segments"));
+            }
+            DomainEvent::GroupEstablished(g) if g.members.is_empty() => {
+                return Err(field("data.members", "a group needs at least one member entity"));
+            }
+            DomainEvent::ReportSubmitted(r)
+                if r.document.is_empty()
+                    || r.document.len() > 120
+                    || !r.document.bytes().all(|b| b.is_ascii_alphanumeric() || b"./()-".contains(&b)) =>
+            {
+                return Err(field("data.document", "expected a document symbol such as UNEP/MC/COP.4/INF/17"));
+            }
+            DomainEvent::ReportDrafted(r) if r.by.is_empty() => {
+                return Err(field("data.by", "name at least one drafter"));
+            }
+            DomainEvent::EventRetracted(EventRetracted { seq: 0, .. })
+            | DomainEvent::EventAmended(EventAmended { seq: 0, .. }) => {
+                return Err(field("data.seq", "seq starts at 1"));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// For corrections, the seq they correct.
+    pub fn corrects(&self) -> Option<u64> {
+        match self {
+            DomainEvent::EventRetracted(e) => Some(e.seq),
+            DomainEvent::EventAmended(e) => Some(e.seq),
+            _ => None,
+        }
+    }
+}

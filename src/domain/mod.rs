@@ -1,0 +1,67 @@
+//! The domain of convention secretariats: dates, the event catalogue and how events read.
+//!
+//! Nothing here knows of storage, tokio or the command line: it is pure data and rules.
+
+mod date;
+mod events;
+
+pub use date::{describe as describe_date, parse_day, ApproxDate, DateError, Third};
+pub use events::*;
+
+/// A one-line, human summary of an event, for the trail and the timeline.
+pub fn summary(e: &DomainEvent) -> String {
+    use DomainEvent as E;
+    match e {
+        E::MeetingScheduled(m) => format!(
+            "{} scheduled for {}{}",
+            m.title,
+            m.dates,
+            if m.tentative { " (to be confirmed)" } else { "" }
+        ),
+        E::MeetingConfirmed(m) => format!("{} confirmed for {}", m.meeting, m.dates),
+        E::MeetingPostponed(m) => format!("{} postponed to {}", m.meeting, m.dates),
+        E::MeetingRescheduled(m) => format!("{} rescheduled to {}", m.meeting, m.dates),
+        E::MeetingSplit(m) => format!(
+            "{} split into {}",
+            m.meeting,
+            m.segments
+                .iter()
+                .map(|s| format!("{} ({})", s.segment, s.dates))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        E::MeetingAdjourned(m) => format!("{} adjourned", m.segment.as_ref().unwrap_or(&m.meeting)),
+        E::MeetingResumed(m) => format!("{} resumed {}", m.segment.as_ref().unwrap_or(&m.meeting), m.dates),
+        E::MeetingHeld(m) => format!("{} held {}", m.segment.as_ref().unwrap_or(&m.meeting), m.dates),
+        E::MeetingCancelled(m) => format!("{} cancelled", m.meeting),
+        E::DecisionAdopted(d) => format!(
+            "{} adopted at {}: {} ({} mandates)",
+            d.symbol,
+            d.meeting,
+            d.title,
+            d.mandates.len()
+        ),
+        E::MandateStatusChanged(m) => {
+            format!("{}#{} is now {}", m.decision, m.paragraph, m.status.name())
+        }
+        E::GroupEstablished(g) => format!("{} established", g.name),
+        E::TermsOfReferenceAdopted(g) => format!("terms of reference of {} adopted", g.group),
+        E::CoChairsAppointed(g) => format!(
+            "co-chairs of {} appointed: {}",
+            g.group,
+            g.co_chairs.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+        E::GroupScopeExtended(g) => format!("{} extended", g.group),
+        E::LeadOfficerChanged(g) => format!("{} lead officer for {:?} is {}", g.group, g.entity, g.officer),
+        E::GroupDissolved(g) => format!("{} dissolved", g.group),
+        E::GroupsReviewed(g) => format!("{} reviewed {} groups", g.by, g.groups.len()),
+        E::ActivityReported(a) => format!("{}: {}", a.group, a.title),
+        E::ReportDrafted(r) => format!("{} drafted", r.title),
+        E::ReportEndorsed(r) => format!("{} endorsed", r.report),
+        E::ReportSubmitted(r) => format!("{} submitted to {} as {}", r.report, r.meeting, r.document),
+        E::ReportFiled(r) => format!("{} filed with {}", r.report, r.repository),
+        E::AgreementSigned(a) => format!("{} signed", a.title),
+        E::EventRetracted(c) => format!("seq {} retracted: {}", c.seq, c.reason),
+        E::EventAmended(c) => format!("seq {} amended: {}", c.seq, c.reason),
+    }
+}

@@ -1,0 +1,197 @@
+//! Turning JSON Lines into validated, not yet recorded, events: the one gate for bad input.
+//!
+//! A batch is validated whole before anything is written. Every refusal names the line, the
+//! field and what was expected.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::domain::{ApproxDate, DomainEvent};
+use crate::envelope::find_non_integer;
+
+/// The longest line `accord record` accepts, in bytes.
+pub const MAX_LINE_BYTES: usize = 256 * 1024;
+/// The most events one batch may hold.
+pub const MAX_BATCH_EVENTS: usize = 1_000_000;
+
+/// An event as a client proposes it, before the store gives it seq, position and hash.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Proposed {
+    pub id: Option<String>,
+    pub ty: String,
+    pub version: u32,
+    pub stream: String,
+    pub expected_position: Option<u64>,
+    pub occurred: ApproxDate,
+    pub actor: String,
+    pub correlation_id: Option<String>,
+    pub causation_id: Option<String>,
+    pub data: Value,
+    pub event: DomainEvent,
+}
+
+/// A refused line: where and what.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("line {line}: {field}: {message}")]
+pub struct InputError {
+    pub line: usize,
+    pub field: String,
+    pub message: String,
+}
+
+impl InputError {
+    pub fn new(line: usize, field: impl Into<String>, message: impl Into<String>) -> Self {
+        InputError {
+            line,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Line {
+    #[serde(rename = "type")]
+    ty: String,
+    #[serde(default)]
+    version: Option<u32>,
+    occurred: String,
+    actor: String,
+    data: Value,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    stream: Option<String>,
+    #[serde(default)]
+    expected_position: Option<u64>,
+    #[serde(default)]
+    correlation_id: Option<String>,
+    #[serde(default)]
+    causation_id: Option<String>,
+}
+
+fn id_like(s: &str) -> bool {
+    (1..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:/-".contains(&b))
+}
+
+/// Parses and validates one JSON object (line number `line`, 1-based) into a proposed event.
+pub fn parse_value(line: usize, value: Value) -> Result<Proposed, InputError> {
+    if !value.is_object() {
+        return Err(InputError::new(line, "event", "expected a JSON object"));
+    }
+    if let Some(path) = find_non_integer(&value, "") {
+        return Err(InputError::new(
+            line,
+            path,
+            "numbers must be integers (write money as a decimal string or in minor units)",
+        ));
+    }
+    let raw: Line = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        InputError::new(
+            line,
+            if path == "." { "event".into() } else { path },
+            e.inner().to_string(),
+        )
+    })?;
+    let occurred: ApproxDate = raw
+        .occurred
+        .parse()
+        .map_err(|e: crate::domain::DateError| InputError::new(line, "occurred", e.to_string()))?;
+    if !id_like(&raw.actor) {
+        return Err(InputError::new(
+            line,
+            "actor",
+            "expected an officer id or role: 1 to 128 letters, digits, `.`, `_`, `:`, `/`, `-`",
+        ));
+    }
+    for (name, v) in [
+        ("id", &raw.id),
+        ("correlation_id", &raw.correlation_id),
+        ("causation_id", &raw.causation_id),
+    ] {
+        if let Some(v) = v {
+            if !id_like(v) {
+                return Err(InputError::new(
+                    line,
+                    name,
+                    "expected 1 to 128 letters, digits, `.`, `_`, `:`, `/`, `-`",
+                ));
+            }
+        }
+    }
+    let known = crate::domain::EVENT_TYPES
+        .iter()
+        .find(|(t, _)| *t == raw.ty)
+        .map(|(_, v)| *v);
+    let version = raw.version.or(known).unwrap_or(1);
+    let event = DomainEvent::decode(&raw.ty, version, &raw.data).map_err(|e| match e {
+        crate::domain::DecodeError::Field { path, message } => InputError::new(line, path, message),
+        crate::domain::DecodeError::UnknownType(_) => InputError::new(
+            line,
+            "type",
+            format!("{e}; `accord schema` lists the event types"),
+        ),
+        other => InputError::new(line, "version", other.to_string()),
+    })?;
+    event.check().map_err(|e| match e {
+        crate::domain::DecodeError::Field { path, message } => InputError::new(line, path, message),
+        other => InputError::new(line, "data", other.to_string()),
+    })?;
+    let stream = event.stream();
+    if let Some(given) = raw.stream {
+        if given != stream {
+            return Err(InputError::new(
+                line,
+                "stream",
+                format!("this event belongs to stream `{stream}`, not `{given}`"),
+            ));
+        }
+    }
+    Ok(Proposed {
+        id: raw.id,
+        ty: raw.ty,
+        version,
+        stream,
+        expected_position: raw.expected_position,
+        occurred,
+        actor: raw.actor,
+        correlation_id: raw.correlation_id,
+        causation_id: raw.causation_id,
+        data: raw.data,
+        event,
+    })
+}
+
+/// Parses a whole JSON Lines batch. Blank lines are skipped; an empty batch is refused.
+pub fn parse_batch(text: &str) -> Result<Vec<Proposed>, InputError> {
+    let mut out = Vec::new();
+    for (i, l) in text.split('\n').enumerate() {
+        let n = i + 1;
+        if l.len() > MAX_LINE_BYTES {
+            return Err(InputError::new(
+                n,
+                "line",
+                format!("{} bytes, over the limit of {MAX_LINE_BYTES}", l.len()),
+            ));
+        }
+        let l = l.trim_end_matches('\r');
+        if l.trim().is_empty() {
+            continue;
+        }
+        let value: Value = serde_json::from_str(l).map_err(|e| {
+            InputError::new(n, "json", format!("malformed JSON at column {}: {e}", e.column()))
+        })?;
+        out.push(parse_value(n, value)?);
+        if out.len() > MAX_BATCH_EVENTS {
+            return Err(InputError::new(n, "batch", format!("more than {MAX_BATCH_EVENTS} events")));
+        }
+    }
+    if out.is_empty() {
+        return Err(InputError::new(0, "batch", "no events: the batch is empty"));
+    }
+    Ok(out)
+}

@@ -1,0 +1,160 @@
+//! The decisions and mandates read models: what each decision asked, of whom, by when, and
+//! where each mandate stands (active, in progress, reported, implemented, elapsed, superseded).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{ApproxDate, Day, DomainEvent, MandateAction, MandateStatus};
+use crate::envelope::Envelope;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DecisionRow {
+    pub symbol: String,
+    pub meeting: String,
+    pub title: String,
+    pub adopted: Day,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued: Option<Day>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub mirrors: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub mirrored_by: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub amends: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub amended_by: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub supersedes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<String>,
+    pub mandates: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MandateRow {
+    /// `symbol#paragraph`, such as `MC-3/11#2`.
+    pub mandate: String,
+    pub decision: String,
+    pub paragraph: String,
+    pub action: MandateAction,
+    pub addressee: String,
+    pub asks: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report_by: Option<Day>,
+    pub status: MandateStatus,
+    /// When the status last changed (the `occurred` of that event).
+    pub since: ApproxDate,
+}
+
+/// The id of a mandate: its decision's symbol and paragraph.
+pub fn mandate_id(symbol: &str, paragraph: &str) -> String {
+    format!("{symbol}#{paragraph}")
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Decisions {
+    pub decisions: BTreeMap<String, DecisionRow>,
+    pub mandates: BTreeMap<String, MandateRow>,
+}
+
+impl Decisions {
+    fn set_status(&mut self, id: &str, status: MandateStatus, since: ApproxDate) {
+        if let Some(m) = self.mandates.get_mut(id) {
+            if m.status != MandateStatus::Superseded {
+                m.status = status;
+                m.since = since;
+            }
+        }
+    }
+
+    pub fn apply(&mut self, env: &Envelope, e: &DomainEvent) {
+        match e {
+            DomainEvent::DecisionAdopted(d) => {
+                let mut ids = Vec::new();
+                for m in &d.mandates {
+                    let id = mandate_id(&d.symbol, &m.paragraph.0);
+                    self.mandates.insert(
+                        id.clone(),
+                        MandateRow {
+                            mandate: id.clone(),
+                            decision: d.symbol.clone(),
+                            paragraph: m.paragraph.0.clone(),
+                            action: m.action,
+                            addressee: m.addressee.0.clone(),
+                            asks: m.asks.0.clone(),
+                            report_at: m.report_at.as_ref().map(|s| s.0.clone()),
+                            report_by: m.report_by,
+                            status: MandateStatus::Active,
+                            since: env.occurred,
+                        },
+                    );
+                    ids.push(id);
+                }
+                for other in &d.mirrors {
+                    if let Some(o) = self.decisions.get_mut(other) {
+                        o.mirrored_by.push(d.symbol.clone());
+                    }
+                }
+                for other in &d.amends {
+                    if let Some(o) = self.decisions.get_mut(other) {
+                        o.amended_by.push(d.symbol.clone());
+                    }
+                }
+                for other in &d.supersedes {
+                    if let Some(o) = self.decisions.get_mut(other) {
+                        o.superseded_by = Some(d.symbol.clone());
+                        for id in o.mandates.clone() {
+                            if let Some(m) = self.mandates.get_mut(&id) {
+                                m.status = MandateStatus::Superseded;
+                                m.since = env.occurred;
+                            }
+                        }
+                    }
+                }
+                self.decisions.insert(
+                    d.symbol.clone(),
+                    DecisionRow {
+                        symbol: d.symbol.clone(),
+                        meeting: d.meeting.0.clone(),
+                        title: d.title.0.clone(),
+                        adopted: d.adopted,
+                        issued: d.issued,
+                        mirrors: d.mirrors.clone(),
+                        mirrored_by: Vec::new(),
+                        amends: d.amends.clone(),
+                        amended_by: Vec::new(),
+                        supersedes: d.supersedes.clone(),
+                        superseded_by: None,
+                        mandates: ids,
+                    },
+                );
+            }
+            DomainEvent::MandateStatusChanged(m) => {
+                let id = mandate_id(&m.decision, &m.paragraph.0);
+                if m.status == MandateStatus::Superseded {
+                    if let Some(row) = self.mandates.get_mut(&id) {
+                        row.status = MandateStatus::Superseded;
+                        row.since = env.occurred;
+                    }
+                } else {
+                    self.set_status(&id, m.status, env.occurred);
+                }
+            }
+            DomainEvent::ReportSubmitted(r) => {
+                for id in &r.reports_on {
+                    let open = self
+                        .mandates
+                        .get(id)
+                        .is_some_and(|m| m.status < MandateStatus::Reported);
+                    if open {
+                        self.set_status(id, MandateStatus::Reported, env.occurred);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}

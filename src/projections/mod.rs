@@ -1,0 +1,315 @@
+//! Projections: the read models folded from the log, on two time axes, with snapshots.
+//!
+//! A query names a domain date (`as_of`: count events whose `occurred` is past by then) and a
+//! recording instant (`known_at`: count events recorded by then, a prefix of the log). The
+//! fold starts from the newest stored state that is valid for the query and folds forward:
+//! - the live state (checkpointed after every current query) and periodic snapshots are kept in
+//!   the store's cache, tagged with `PROJECTION_VERSION`; another version drops them all;
+//! - a state at seq `j` serves a query up to seq `k >= j` unless a correction recorded in
+//!   `(j, k]` corrects an event at or before `j`;
+//! - it serves an `as_of` query only when every event it folded counts as of that date.
+//!
+//! Corrections known at the query's instant apply: a retracted event is skipped, an amended one
+//! is folded with its corrected data. The trail keeps both.
+
+pub mod decisions;
+pub mod groups;
+pub mod meetings;
+pub mod reports;
+pub mod timeline;
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::DomainEvent;
+use crate::envelope::Envelope;
+use crate::store::{EventStore, StoreError};
+
+/// Bump when a fold changes: stored states of another version are dropped and rebuilt.
+pub const PROJECTION_VERSION: u32 = 1;
+
+/// All read models together.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Views {
+    pub meetings: meetings::Meetings,
+    pub decisions: decisions::Decisions,
+    pub groups: groups::Groups,
+    pub reports: reports::Reports,
+}
+
+impl Views {
+    pub fn apply(&mut self, env: &Envelope, e: &DomainEvent) {
+        self.meetings.apply(env, e);
+        self.decisions.apply(env, e);
+        self.groups.apply(env, e);
+        self.reports.apply(env, e);
+    }
+}
+
+/// The views after folding events up to `seq`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct State {
+    pub version: u32,
+    pub seq: u64,
+    /// The latest day from which an event folded here counts "as of".
+    pub max_counts_from: Option<NaiveDate>,
+    pub views: Views,
+}
+
+/// The two time axes of a query.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Query {
+    pub as_of: Option<NaiveDate>,
+    pub known_at: Option<DateTime<Utc>>,
+}
+
+/// What corrections say about earlier events, as known up to some seq.
+#[derive(Debug, Default)]
+pub struct Corrections {
+    /// (seq of the correction, seq it corrects).
+    list: Vec<(u64, u64)>,
+    effect: HashMap<u64, Effect>,
+}
+
+#[derive(Debug)]
+enum Effect {
+    Retracted,
+    Amended(serde_json::Value),
+}
+
+impl Corrections {
+    /// Reads the corrections recorded up to seq `k`.
+    pub fn load(store: &dyn EventStore, k: u64) -> Result<Self, StoreError> {
+        let mut c = Corrections::default();
+        for env in store.read_stream("corrections")? {
+            if env.seq > k {
+                break;
+            }
+            let event = decode(&env)?;
+            match event {
+                DomainEvent::EventRetracted(r) => {
+                    c.list.push((env.seq, r.seq));
+                    c.effect.insert(r.seq, Effect::Retracted);
+                }
+                DomainEvent::EventAmended(a) => {
+                    c.list.push((env.seq, a.seq));
+                    // A retraction wins over any amendment.
+                    if !matches!(c.effect.get(&a.seq), Some(Effect::Retracted)) {
+                        c.effect.insert(a.seq, Effect::Amended(serde_json::Value::Object(a.data)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(c)
+    }
+
+    /// Whether a state folded to `j` is still right for a query up to `k`.
+    fn valid(&self, j: u64, k: u64) -> bool {
+        !self.list.iter().any(|&(c, t)| c > j && c <= k && t <= j)
+    }
+
+    /// The event to fold for `env`, or `None` when retracted or itself a correction.
+    pub fn effective(&self, env: &Envelope) -> Result<Option<DomainEvent>, StoreError> {
+        if env.stream == "corrections" {
+            return Ok(None);
+        }
+        match self.effect.get(&env.seq) {
+            Some(Effect::Retracted) => Ok(None),
+            Some(Effect::Amended(data)) => {
+                DomainEvent::decode(&env.ty, env.version, data)
+                    .map(Some)
+                    .map_err(|e| corrupt(env.seq, e))
+            }
+            None => decode(env).map(Some),
+        }
+    }
+}
+
+fn corrupt(seq: u64, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        at: format!("seq {seq}"),
+        reason: format!("recorded data no longer decodes: {e}"),
+    }
+}
+
+/// Decodes a recorded event.
+pub fn decode(env: &Envelope) -> Result<DomainEvent, StoreError> {
+    DomainEvent::decode(&env.ty, env.version, &env.data).map_err(|e| corrupt(env.seq, e))
+}
+
+/// The last seq recorded at or before `t` (0 if none): binary search on the monotone
+/// `recorded_at`.
+pub fn seq_known_at(store: &dyn EventStore, t: DateTime<Utc>) -> Result<u64, StoreError> {
+    let (mut lo, mut hi) = (0u64, store.head().seq);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        let env = store.get(mid)?.ok_or_else(|| StoreError::Corrupt {
+            at: format!("seq {mid}"),
+            reason: "missing from the log".into(),
+        })?;
+        let at = env.recorded_at_time().ok_or_else(|| corrupt(mid, "bad recorded_at"))?;
+        if at <= t {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    Ok(lo)
+}
+
+const LIVE: &[u8] = b"proj/live";
+const SNAP: &[u8] = b"proj/snap/";
+const META: &[u8] = b"proj/meta/";
+
+/// Snapshot spacing: a new one when the fold has gone this far past the last.
+fn spacing(seq: u64) -> u64 {
+    (seq / 4).max(10_000)
+}
+
+#[derive(Serialize, Deserialize)]
+struct SnapMeta {
+    version: u32,
+    seq: u64,
+    max_counts_from: Option<NaiveDate>,
+}
+
+fn snap_key(prefix: &[u8], seq: u64) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn load_state(store: &dyn EventStore, key: &[u8]) -> Option<State> {
+    let bytes = store.cache().get(key).ok()??;
+    let s: State = serde_json::from_slice(&bytes).ok()?;
+    (s.version == PROJECTION_VERSION).then_some(s)
+}
+
+fn save_state(store: &dyn EventStore, key: &[u8], s: &State) -> Result<(), StoreError> {
+    store
+        .cache()
+        .put(key, &serde_json::to_vec(s).expect("state is JSON"))
+}
+
+/// Drops every stored state: the next query rebuilds from the log.
+pub fn drop_states(store: &dyn EventStore) -> Result<(), StoreError> {
+    store.cache().remove_prefix(b"proj/")
+}
+
+fn usable(s_seq: u64, s_max: Option<NaiveDate>, k: u64, q: &Query, c: &Corrections) -> bool {
+    s_seq <= k
+        && c.valid(s_seq, k)
+        && match (q.as_of, s_max) {
+            (Some(d), Some(m)) => m <= d,
+            _ => true,
+        }
+}
+
+/// The best stored state to start a fold for this query.
+fn start_state(store: &dyn EventStore, k: u64, q: &Query, c: &Corrections) -> Result<State, StoreError> {
+    if let Some(live) = load_state(store, LIVE) {
+        if usable(live.seq, live.max_counts_from, k, q, c) {
+            return Ok(live);
+        }
+    }
+    let mut metas = Vec::new();
+    for key in store.cache().keys_with_prefix(META)? {
+        if let Some(m) = store
+            .cache()
+            .get(&key)?
+            .and_then(|b| serde_json::from_slice::<SnapMeta>(&b).ok())
+        {
+            metas.push(m);
+        }
+    }
+    if metas.iter().any(|m| m.version != PROJECTION_VERSION) {
+        drop_states(store)?;
+        return Ok(empty());
+    }
+    metas.sort_by_key(|m| std::cmp::Reverse(m.seq));
+    for m in metas {
+        if usable(m.seq, m.max_counts_from, k, q, c) {
+            if let Some(s) = load_state(store, &snap_key(SNAP, m.seq)) {
+                return Ok(s);
+            }
+        }
+    }
+    Ok(empty())
+}
+
+fn empty() -> State {
+    State {
+        version: PROJECTION_VERSION,
+        ..State::default()
+    }
+}
+
+/// Called with (folded, total) as a long fold goes.
+pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
+
+/// The views as the query asks. Current queries (no axis given) also checkpoint the live state.
+pub fn views(store: &dyn EventStore, q: &Query) -> Result<State, StoreError> {
+    views_with_progress(store, q, &mut |_, _| {})
+}
+
+pub fn views_with_progress(store: &dyn EventStore, q: &Query, progress: Progress) -> Result<State, StoreError> {
+    let k = match q.known_at {
+        Some(t) => seq_known_at(store, t)?,
+        None => store.head().seq,
+    };
+    let corrections = Corrections::load(store, k)?;
+    let mut state = start_state(store, k, q, &corrections)?;
+    let unfiltered = q.as_of.is_none();
+    let mut last_snap = state.seq;
+    let base = state.seq;
+    if state.seq < k {
+        for env in store.read_from(state.seq + 1) {
+            let env = env?;
+            if env.seq > k {
+                break;
+            }
+            let counts = q.as_of.is_none_or(|d| env.occurred.is_past_as_of(d));
+            if counts {
+                if let Some(event) = corrections.effective(&env)? {
+                    state.views.apply(&env, &event);
+                }
+            }
+            if unfiltered {
+                let cf = env.occurred.counts_from();
+                state.max_counts_from = Some(state.max_counts_from.map_or(cf, |m| m.max(cf)));
+            }
+            state.seq = env.seq;
+            if unfiltered && state.seq - last_snap >= spacing(state.seq) {
+                save_snapshot(store, &state)?;
+                last_snap = state.seq;
+            }
+            if (state.seq - base) % 4096 == 0 {
+                progress(state.seq - base, k - base);
+            }
+        }
+    }
+    progress(k - base, k - base);
+    if unfiltered && q.known_at.is_none() {
+        save_state(store, LIVE, &state)?;
+    }
+    if !unfiltered {
+        // A filtered fold is not a prefix state: never stored, never reused.
+        state.max_counts_from = None;
+    }
+    Ok(state)
+}
+
+fn save_snapshot(store: &dyn EventStore, s: &State) -> Result<(), StoreError> {
+    save_state(store, &snap_key(SNAP, s.seq), s)?;
+    let meta = SnapMeta {
+        version: s.version,
+        seq: s.seq,
+        max_counts_from: s.max_counts_from,
+    };
+    store
+        .cache()
+        .put(&snap_key(META, s.seq), &serde_json::to_vec(&meta).expect("meta is JSON"))
+}

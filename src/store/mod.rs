@@ -1,0 +1,108 @@
+//! The `EventStore` trait: the small contract every storage backend keeps.
+//!
+//! A backend appends batches atomically and durably, assigns the gapless global `seq`, the
+//! per-stream `position` and the hash chain, reads back in seq order or by stream, and tells
+//! waiters when new events are durable. Everything above this trait is backend-agnostic.
+
+mod sled_store;
+
+pub use sled_store::SledStore;
+
+use crate::envelope::Envelope;
+use crate::input::Proposed;
+
+/// The end of the log: its last seq and hash (`ZERO_HASH` and 0 when empty).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    pub seq: u64,
+    pub hash: String,
+    pub recorded_at: Option<String>,
+}
+
+/// What became of each proposed event of an appended batch, in input order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Recorded(Envelope),
+    /// The id was already in the log (or earlier in the batch) at this seq; nothing written.
+    Duplicate { id: String, seq: u64 },
+}
+
+/// Errors of a store. Each variant says what the caller should do.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The batch expected a stream position it does not have: nothing was written; re-read
+    /// the stream and retry (exit 2 / HTTP 409).
+    #[error("event {index}: stream `{stream}` is at position {actual}, expected {expected}")]
+    Conflict {
+        index: usize,
+        stream: String,
+        expected: u64,
+        actual: u64,
+    },
+    /// A correction names a seq that is not in the log, or data that does not fit (exit 2).
+    #[error("event {index}: {message}")]
+    Rejected { index: usize, message: String },
+    /// A stored record fails its checksum or chain: refuse to serve it; rescue the prefix with
+    /// export and import.
+    #[error("store is corrupt at {at}: {reason}")]
+    Corrupt { at: String, reason: String },
+    /// The storage engine failed (disk full, read-only, IO error): nothing acknowledged was lost.
+    #[error("storage failed: {0}")]
+    Io(String),
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        match e {
+            sled::Error::Corruption { at, .. } => StoreError::Corrupt {
+                at: format!("{at:?}"),
+                reason: "sled reports corruption".into(),
+            },
+            other => StoreError::Io(other.to_string()),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// An append-only, hash-chained event log.
+pub trait EventStore: Send + Sync {
+    /// Appends a batch atomically: all events (less duplicates) or none. Returns only once the
+    /// batch is durable. Expected positions are checked against the stream as it stands, and
+    /// against earlier events of the same batch.
+    fn append(&self, batch: Vec<Proposed>) -> Result<Vec<Outcome>>;
+
+    /// Appends records exported from another store, keeping seq, recorded_at and hashes. The
+    /// first must follow this store's head in seq and chain.
+    fn import(&self, records: Vec<Envelope>) -> Result<()>;
+
+    /// The last seq and hash.
+    fn head(&self) -> Head;
+
+    /// Events with seq >= `from`, in seq order.
+    fn read_from(&self, from: u64) -> Box<dyn Iterator<Item = Result<Envelope>> + '_>;
+
+    /// One event by seq.
+    fn get(&self, seq: u64) -> Result<Option<Envelope>>;
+
+    /// The events of one stream, in position order.
+    fn read_stream(&self, stream: &str) -> Result<Vec<Envelope>>;
+
+    /// The seq of the event with this id, if recorded.
+    fn find_id(&self, id: &str) -> Result<Option<u64>>;
+
+    /// A receiver of the last durable seq, to wait for new events.
+    fn subscribe(&self) -> tokio::sync::watch::Receiver<u64>;
+
+    /// Derived data kept beside the log (projection snapshots): a key-value space that can be
+    /// dropped and rebuilt at any time.
+    fn cache(&self) -> &dyn Cache;
+}
+
+/// Key-value space for derived data; never part of the audit trail.
+pub trait Cache: Send + Sync {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<()>;
+    fn remove_prefix(&self, prefix: &[u8]) -> Result<()>;
+    fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>>;
+}

@@ -1,0 +1,562 @@
+//! The embedded sled backend: three fixed trees, big-endian composite keys, group commit.
+//!
+//! Tree `log` holds everything that must change atomically, so one `apply_batch` records a
+//! whole batch or nothing:
+//!
+//! | key | value |
+//! |---|---|
+//! | `c` seq | a chunk: up to 64 consecutive records, each `len u32 BE, crc32 u32 BE, bytes` |
+//! | `i` id | seq of the event with that id |
+//! | `s` stream 0x00 position | seq |
+//! | `p` stream | last position of the stream |
+//! | `h` | the head: last seq, hash and recorded_at |
+//!
+//! Tree `cache` holds projection snapshots (derived, droppable); tree `meta` the format version.
+//! An append returns only after its own `Db::flush` (sled's background flush is off); appends
+//! that overlap share the work of one flush.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+use std::sync::Mutex;
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use super::{Cache, EventStore, Head, Outcome, Result, StoreError};
+use crate::envelope::{format_instant, Envelope, ZERO_HASH};
+use crate::input::Proposed;
+
+/// Records per chunk value: measured to keep sled's per-key cost off the append path.
+pub const CHUNK: usize = 64;
+const FORMAT: &[u8] = b"accord-sled-1";
+
+fn key_chunk(seq: u64) -> [u8; 9] {
+    let mut k = [b'c'; 9];
+    k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn key_id(id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(id.len() + 1);
+    k.push(b'i');
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+fn key_stream_pos(stream: &str, pos: u64) -> Vec<u8> {
+    let mut k = key_stream_prefix(stream);
+    k.extend_from_slice(&pos.to_be_bytes());
+    k
+}
+
+fn key_stream_prefix(stream: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(stream.len() + 10);
+    k.push(b's');
+    k.extend_from_slice(stream.as_bytes());
+    k.push(0);
+    k
+}
+
+fn key_stream_head(stream: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(stream.len() + 1);
+    k.push(b'p');
+    k.extend_from_slice(stream.as_bytes());
+    k
+}
+
+fn be_u64(v: &[u8]) -> Result<u64> {
+    v.try_into()
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt {
+            at: "index".into(),
+            reason: format!("expected 8 bytes, found {}", v.len()),
+        })
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredHead {
+    seq: u64,
+    hash: String,
+    recorded_at: Option<String>,
+}
+
+fn frame(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    out.extend_from_slice(&crc32fast::hash(bytes).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// Decodes a chunk that starts at `first`, checking each record's checksum and seq.
+fn decode_chunk(first: u64, bytes: &[u8]) -> Result<Vec<Envelope>> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let seq = first + out.len() as u64;
+        let corrupt = |reason: String| StoreError::Corrupt {
+            at: format!("seq {seq}"),
+            reason,
+        };
+        if rest.len() < 8 {
+            return Err(corrupt("record header cut short".into()));
+        }
+        let len = u32::from_be_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_be_bytes(rest[4..8].try_into().expect("4 bytes"));
+        let body = rest
+            .get(8..8 + len)
+            .ok_or_else(|| corrupt("record cut short".into()))?;
+        if crc32fast::hash(body) != crc {
+            return Err(corrupt("record checksum does not match".into()));
+        }
+        let env: Envelope = serde_json::from_slice(body)
+            .map_err(|e| corrupt(format!("record is not a valid envelope: {e}")))?;
+        if env.seq != seq {
+            return Err(corrupt(format!("record carries seq {}", env.seq)));
+        }
+        out.push(env);
+        rest = &rest[8 + len..];
+    }
+    Ok(out)
+}
+
+struct Writer {
+    seq: u64,
+    hash: String,
+    recorded_at: Option<String>,
+}
+
+/// The sled event store. One process holds it at a time (sled locks the directory).
+pub struct SledStore {
+    db: sled::Db,
+    log: sled::Tree,
+    cache: SledCache,
+    writer: Mutex<Writer>,
+    durable: tokio::sync::watch::Sender<u64>,
+}
+
+struct SledCache(sled::Tree);
+
+impl SledStore {
+    /// Opens (creating if needed) the store in `dir`, and checks that the head record is intact.
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Io(format!("cannot create {}: {e}", dir.display())))?;
+        let db = sled::Config::new()
+            .path(dir.join("sled"))
+            .cache_capacity(256 * 1024 * 1024)
+            .flush_every_ms(None)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => StoreError::Io(
+                    format!("{} is in use by another accord process", dir.display()),
+                ),
+                other => other.into(),
+            })?;
+        let meta = db.open_tree("meta")?;
+        match meta.get("format")? {
+            Some(v) if v.as_ref() == FORMAT => {}
+            Some(v) => {
+                return Err(StoreError::Corrupt {
+                    at: "meta".into(),
+                    reason: format!("unknown store format {:?}", String::from_utf8_lossy(&v)),
+                })
+            }
+            None => {
+                meta.insert("format", FORMAT)?;
+            }
+        }
+        let log = db.open_tree("log")?;
+        let cache = SledCache(db.open_tree("cache")?);
+        let head = Self::check_head(&log)?;
+        let (durable, _) = tokio::sync::watch::channel(head.seq);
+        Ok(SledStore {
+            db,
+            log,
+            cache,
+            writer: Mutex::new(Writer {
+                seq: head.seq,
+                hash: head.hash,
+                recorded_at: head.recorded_at,
+            }),
+            durable,
+        })
+    }
+
+    fn check_head(log: &sled::Tree) -> Result<Head> {
+        let stored: Option<StoredHead> = log
+            .get(b"h")?
+            .map(|v| serde_json::from_slice(&v))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt {
+                at: "head".into(),
+                reason: e.to_string(),
+            })?;
+        let last_chunk = log.range(key_chunk(0)..=key_chunk(u64::MAX)).next_back().transpose()?;
+        match (stored, last_chunk) {
+            (None, None) => Ok(Head {
+                seq: 0,
+                hash: ZERO_HASH.into(),
+                recorded_at: None,
+            }),
+            (Some(h), Some((k, v))) => {
+                let records = decode_chunk(be_u64(&k[1..])?, &v)?;
+                let last = records.last().ok_or_else(|| StoreError::Corrupt {
+                    at: "head".into(),
+                    reason: "last chunk is empty".into(),
+                })?;
+                if last.seq != h.seq || last.hash != h.hash || last.compute_hash() != last.hash {
+                    return Err(StoreError::Corrupt {
+                        at: format!("seq {}", last.seq),
+                        reason: format!(
+                            "the head says seq {} hash {}, the last record does not match",
+                            h.seq, h.hash
+                        ),
+                    });
+                }
+                Ok(Head {
+                    seq: h.seq,
+                    hash: h.hash,
+                    recorded_at: h.recorded_at,
+                })
+            }
+            _ => Err(StoreError::Corrupt {
+                at: "head".into(),
+                reason: "head and records disagree on whether the log is empty".into(),
+            }),
+        }
+    }
+
+    fn stream_head(&self, stream: &str) -> Result<u64> {
+        self.log
+            .get(key_stream_head(stream))?
+            .map(|v| be_u64(&v))
+            .transpose()
+            .map(|p| p.unwrap_or(0))
+    }
+
+    /// Writes records (already sealed, consecutive, chained) and their indexes in one batch,
+    /// then flushes. `writer` must be the locked writer state.
+    fn commit(&self, writer: &mut Writer, records: &[Envelope]) -> Result<()> {
+        let Some(last) = records.last() else {
+            return Ok(());
+        };
+        let mut batch = sled::Batch::default();
+        let mut heads: HashMap<&str, u64> = HashMap::new();
+        for chunk in records.chunks(CHUNK) {
+            let mut bytes = Vec::with_capacity(chunk.len() * 512);
+            for r in chunk {
+                frame(&mut bytes, r.to_canonical().as_bytes());
+                batch.insert(key_id(&r.id), &r.seq.to_be_bytes());
+                batch.insert(key_stream_pos(&r.stream, r.position), &r.seq.to_be_bytes());
+                heads.insert(&r.stream, r.position);
+            }
+            batch.insert(&key_chunk(chunk[0].seq), bytes);
+        }
+        for (stream, pos) in heads {
+            batch.insert(key_stream_head(stream), &pos.to_be_bytes());
+        }
+        let head = StoredHead {
+            seq: last.seq,
+            hash: last.hash.clone(),
+            recorded_at: Some(last.recorded_at.clone()),
+        };
+        batch.insert(b"h", serde_json::to_vec(&head).expect("head is JSON"));
+        self.log.apply_batch(batch)?;
+        writer.seq = last.seq;
+        writer.hash = last.hash.clone();
+        writer.recorded_at = Some(last.recorded_at.clone());
+        Ok(())
+    }
+
+    fn flush_and_announce(&self, seq: u64) -> Result<()> {
+        self.db.flush()?;
+        self.durable.send_if_modified(|v| {
+            if *v < seq {
+                *v = seq;
+                true
+            } else {
+                false
+            }
+        });
+        Ok(())
+    }
+
+    fn find_chunk(&self, seq: u64) -> Result<Option<(u64, Vec<Envelope>)>> {
+        let Some((k, v)) = self.log.range(key_chunk(0)..=key_chunk(seq)).next_back().transpose()? else {
+            return Ok(None);
+        };
+        let first = be_u64(&k[1..])?;
+        Ok(Some((first, decode_chunk(first, &v)?)))
+    }
+}
+
+impl EventStore for SledStore {
+    fn append(&self, batch: Vec<Proposed>) -> Result<Vec<Outcome>> {
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Utc::now();
+        let recorded_at = match writer.recorded_at.as_deref().map(chrono::DateTime::parse_from_rfc3339) {
+            Some(Ok(last)) if last > now => format_instant(last.with_timezone(&Utc)),
+            _ => format_instant(now),
+        };
+        let mut seq = writer.seq;
+        let mut prev = writer.hash.clone();
+        let mut in_batch: HashMap<String, u64> = HashMap::new();
+        let mut positions: HashMap<String, u64> = HashMap::new();
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut records: Vec<Envelope> = Vec::with_capacity(batch.len());
+        for (index, p) in batch.into_iter().enumerate() {
+            let id = p.id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let existing = match in_batch.get(&id) {
+                Some(s) => Some(*s),
+                None => self.log.get(key_id(&id))?.map(|v| be_u64(&v)).transpose()?,
+            };
+            if let Some(seq) = existing {
+                outcomes.push(Outcome::Duplicate { id, seq });
+                continue;
+            }
+            let actual = match positions.get(&p.stream) {
+                Some(pos) => *pos,
+                None => self.stream_head(&p.stream)?,
+            };
+            if let Some(expected) = p.expected_position {
+                if expected != actual {
+                    return Err(StoreError::Conflict {
+                        index,
+                        stream: p.stream,
+                        expected,
+                        actual,
+                    });
+                }
+            }
+            seq += 1;
+            if let Some(target) = p.event.corrects() {
+                let found = if target > writer.seq {
+                    records.iter().find(|r| r.seq == target).cloned()
+                } else {
+                    self.get(target)?
+                };
+                let target_env = found.ok_or_else(|| StoreError::Rejected {
+                    index,
+                    message: format!("data.seq: no event with seq {target} to correct"),
+                })?;
+                if target_env.stream == "corrections" {
+                    return Err(StoreError::Rejected {
+                        index,
+                        message: format!("data.seq: seq {target} is itself a correction"),
+                    });
+                }
+                if let crate::domain::DomainEvent::EventAmended(a) = &p.event {
+                    let data = serde_json::Value::Object(a.data.clone());
+                    let event = crate::domain::DomainEvent::decode(&target_env.ty, target_env.version, &data)
+                        .and_then(|e| e.check().map(|_| e))
+                        .map_err(|e| StoreError::Rejected {
+                            index,
+                            message: format!("the amended data is not a valid {}: {e}", target_env.ty),
+                        })?;
+                    if event.stream() != target_env.stream {
+                        return Err(StoreError::Rejected {
+                            index,
+                            message: format!(
+                                "the amended data would move the event from `{}` to `{}`",
+                                target_env.stream,
+                                event.stream()
+                            ),
+                        });
+                    }
+                }
+            }
+            positions.insert(p.stream.clone(), actual + 1);
+            in_batch.insert(id.clone(), seq);
+            let mut env = Envelope {
+                seq,
+                id,
+                recorded_at: recorded_at.clone(),
+                ty: p.ty,
+                version: p.version,
+                stream: p.stream,
+                position: actual + 1,
+                occurred: p.occurred,
+                actor: p.actor,
+                correlation_id: p.correlation_id,
+                causation_id: p.causation_id,
+                data: p.data,
+                prev_hash: prev,
+                hash: String::new(),
+            };
+            env.seal();
+            prev = env.hash.clone();
+            outcomes.push(Outcome::Recorded(env.clone()));
+            records.push(env);
+        }
+        self.commit(&mut writer, &records)?;
+        let last = writer.seq;
+        drop(writer);
+        self.flush_and_announce(last)?;
+        Ok(outcomes)
+    }
+
+    fn import(&self, records: Vec<Envelope>) -> Result<()> {
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seq = writer.seq;
+        let mut prev = writer.hash.clone();
+        let mut positions: HashMap<String, u64> = HashMap::new();
+        for (index, r) in records.iter().enumerate() {
+            let reject = |message: String| StoreError::Rejected { index, message };
+            if r.seq != seq + 1 {
+                return Err(reject(format!("seq {} does not follow seq {seq}", r.seq)));
+            }
+            if r.prev_hash != prev {
+                return Err(reject(format!("seq {}: prev_hash does not chain", r.seq)));
+            }
+            if r.compute_hash() != r.hash {
+                return Err(reject(format!("seq {}: hash does not match the record", r.seq)));
+            }
+            if self.log.contains_key(key_id(&r.id))? {
+                return Err(reject(format!("seq {}: id `{}` is already recorded", r.seq, r.id)));
+            }
+            let actual = match positions.get(&r.stream) {
+                Some(p) => *p,
+                None => self.stream_head(&r.stream)?,
+            };
+            if r.position != actual + 1 {
+                return Err(reject(format!(
+                    "seq {}: position {} in `{}` does not follow {actual}",
+                    r.seq, r.position, r.stream
+                )));
+            }
+            positions.insert(r.stream.clone(), r.position);
+            seq = r.seq;
+            prev = r.hash.clone();
+        }
+        self.commit(&mut writer, &records)?;
+        let last = writer.seq;
+        drop(writer);
+        self.flush_and_announce(last)
+    }
+
+    fn head(&self) -> Head {
+        let w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        Head {
+            seq: w.seq,
+            hash: w.hash.clone(),
+            recorded_at: w.recorded_at.clone(),
+        }
+    }
+
+    fn read_from(&self, from: u64) -> Box<dyn Iterator<Item = Result<Envelope>> + '_> {
+        let from = from.max(1);
+        let start = match self.log.range(key_chunk(0)..=key_chunk(from)).next_back() {
+            Some(Ok((k, _))) => k.to_vec(),
+            Some(Err(e)) => return Box::new(std::iter::once(Err(e.into()))),
+            None => key_chunk(0).to_vec(),
+        };
+        Box::new(LogIter {
+            inner: self.log.range(start..=key_chunk(u64::MAX).to_vec()),
+            pending: VecDeque::new(),
+            from,
+            failed: false,
+        })
+    }
+
+    fn get(&self, seq: u64) -> Result<Option<Envelope>> {
+        Ok(self
+            .find_chunk(seq)?
+            .and_then(|(first, recs)| recs.into_iter().nth((seq - first) as usize)))
+    }
+
+    fn read_stream(&self, stream: &str) -> Result<Vec<Envelope>> {
+        let mut out = Vec::new();
+        let mut chunk: Option<(u64, Vec<Envelope>)> = None;
+        for kv in self.log.scan_prefix(key_stream_prefix(stream)) {
+            let (_, v) = kv?;
+            let seq = be_u64(&v)?;
+            let hit = matches!(&chunk, Some((first, recs)) if seq >= *first && seq < first + recs.len() as u64);
+            if !hit {
+                chunk = self.find_chunk(seq)?;
+            }
+            let (first, recs) = chunk.as_ref().ok_or_else(|| StoreError::Corrupt {
+                at: format!("seq {seq}"),
+                reason: "indexed but not stored".into(),
+            })?;
+            let env = recs.get((seq - first) as usize).cloned().ok_or_else(|| StoreError::Corrupt {
+                at: format!("seq {seq}"),
+                reason: "indexed but not stored".into(),
+            })?;
+            out.push(env);
+        }
+        Ok(out)
+    }
+
+    fn find_id(&self, id: &str) -> Result<Option<u64>> {
+        self.log.get(key_id(id))?.map(|v| be_u64(&v)).transpose()
+    }
+
+    fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.durable.subscribe()
+    }
+
+    fn cache(&self) -> &dyn Cache {
+        &self.cache
+    }
+}
+
+struct LogIter {
+    inner: sled::Iter,
+    pending: VecDeque<Envelope>,
+    from: u64,
+    failed: bool,
+}
+
+impl Iterator for LogIter {
+    type Item = Result<Envelope>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.failed {
+                return None;
+            }
+            if let Some(e) = self.pending.pop_front() {
+                if e.seq >= self.from {
+                    return Some(Ok(e));
+                }
+                continue;
+            }
+            let step = self.inner.next()?.map_err(StoreError::from).and_then(|(k, v)| {
+                let first = be_u64(&k[1..])?;
+                decode_chunk(first, &v)
+            });
+            match step {
+                Ok(recs) => self.pending.extend(recs),
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+impl Cache for SledCache {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.0.get(key)?.map(|v| v.to_vec()))
+    }
+
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.0.insert(key, value)?;
+        Ok(())
+    }
+
+    fn remove_prefix(&self, prefix: &[u8]) -> Result<()> {
+        for k in self.keys_with_prefix(prefix)? {
+            self.0.remove(k)?;
+        }
+        Ok(())
+    }
+
+    fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>> {
+        self.0
+            .scan_prefix(prefix)
+            .keys()
+            .map(|k| k.map(|k| k.to_vec()).map_err(StoreError::from))
+            .collect()
+    }
+}
