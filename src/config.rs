@@ -75,8 +75,12 @@ mod tests {
 
     #[test]
     fn names_line_of_unknown_key() {
-        let e = Config::parse(Path::new("x.toml"), "[storage]\ndata = \"d\"\nbogus = 1\n").unwrap_err();
+        let e =
+            Config::parse(Path::new("x.toml"), "[storage]\ndata = \"d\"\nbogus = 1\n").unwrap_err();
         let msg = e.to_string();
-        assert!(msg.starts_with("x.toml: line 3: unknown field `bogus`"), "{msg}");
+        assert!(
+            msg.starts_with("x.toml: line 3: unknown field `bogus`"),
+            "{msg}"
+        );
     }
 }

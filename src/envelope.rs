@@ -42,7 +42,9 @@ impl Envelope {
     /// The hash this record should carry, computed from its other members.
     pub fn compute_hash(&self) -> String {
         let mut v = serde_json::to_value(self).expect("an envelope is always JSON");
-        v.as_object_mut().expect("an envelope is an object").remove("hash");
+        v.as_object_mut()
+            .expect("an envelope is an object")
+            .remove("hash");
         sha256_hex(canonical(&v).as_bytes())
     }
 

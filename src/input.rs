@@ -17,6 +17,8 @@ pub const MAX_BATCH_EVENTS: usize = 1_000_000;
 /// An event as a client proposes it, before the store gives it seq, position and hash.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Proposed {
+    /// The line of the input it came from (1-based), for error messages.
+    pub line: usize,
     pub id: Option<String>,
     pub ty: String,
     pub version: u32,
@@ -152,6 +154,7 @@ pub fn parse_value(line: usize, value: Value) -> Result<Proposed, InputError> {
         }
     }
     Ok(Proposed {
+        line,
         id: raw.id,
         ty: raw.ty,
         version,
@@ -183,11 +186,19 @@ pub fn parse_batch(text: &str) -> Result<Vec<Proposed>, InputError> {
             continue;
         }
         let value: Value = serde_json::from_str(l).map_err(|e| {
-            InputError::new(n, "json", format!("malformed JSON at column {}: {e}", e.column()))
+            InputError::new(
+                n,
+                "json",
+                format!("malformed JSON at column {}: {e}", e.column()),
+            )
         })?;
         out.push(parse_value(n, value)?);
         if out.len() > MAX_BATCH_EVENTS {
-            return Err(InputError::new(n, "batch", format!("more than {MAX_BATCH_EVENTS} events")));
+            return Err(InputError::new(
+                n,
+                "batch",
+                format!("more than {MAX_BATCH_EVENTS} events"),
+            ));
         }
     }
     if out.is_empty() {

@@ -46,14 +46,20 @@ impl Table {
             }
         }
         let budget = width.saturating_sub(2 * n.saturating_sub(1));
+        // The last column (titles, summaries) gives way first, then the widest.
+        while widths.iter().sum::<usize>() > budget && widths[n - 1] > 24 {
+            widths[n - 1] -= 1;
+        }
+        // Then the widest other column; the first (the row's key) keeps its width.
         while widths.iter().sum::<usize>() > budget {
             let (i, w) = widths
                 .iter()
                 .enumerate()
+                .skip(1)
                 .max_by_key(|(_, w)| **w)
                 .map(|(i, w)| (i, *w))
                 .expect("a table has columns");
-            if w <= 6 {
+            if w <= 8 {
                 break;
             }
             widths[i] = w - 1;

@@ -158,10 +158,7 @@ pub fn parse_record(line: &str) -> Result<Envelope, String> {
 
 /// Verifies an export (JSON Lines of records). Returns the report and the records that
 /// verified, in order, when `keep` is set.
-pub fn verify_export(
-    reader: impl BufRead,
-    keep: bool,
-) -> std::io::Result<(Report, Vec<Envelope>)> {
+pub fn verify_export(reader: impl BufRead, keep: bool) -> std::io::Result<(Report, Vec<Envelope>)> {
     let mut v = Verifier::default();
     let mut kept = Vec::new();
     let mut first = true;

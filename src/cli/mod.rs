@@ -112,9 +112,8 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<BadInput>().is_some() {
         return 2;
     }
-    if let Some(
-        StoreError::Conflict { .. } | StoreError::Rejected { .. },
-    ) = e.downcast_ref::<StoreError>()
+    if let Some(StoreError::Conflict { .. } | StoreError::Rejected { .. }) =
+        e.downcast_ref::<StoreError>()
     {
         return 2;
     }
@@ -145,7 +144,13 @@ pub fn run(cli: Cli) -> Result<u8> {
             ty,
             since,
             format,
-        } => log(&open(&data)?, stream.as_deref(), ty.as_deref(), since, format),
+        } => log(
+            &open(&data)?,
+            stream.as_deref(),
+            ty.as_deref(),
+            since,
+            format,
+        ),
         Command::Export { since, output } => export(&open(&data)?, since, output.as_deref()),
         Command::Verify { file: None } => verify_store(&open(&data)?),
         Command::Replay => replay(&open(&data)?),
@@ -176,25 +181,47 @@ fn read_batches(files: &[PathBuf]) -> Result<Vec<(String, Vec<crate::input::Prop
                 .context("failed to read standard input")?;
             ("<stdin>".to_string(), b)
         } else {
-            let b = std::fs::read(&f).map_err(|e| BadInput(format!("{}: cannot read: {e}", f.display())))?;
+            let b = std::fs::read(&f)
+                .map_err(|e| BadInput(format!("{}: cannot read: {e}", f.display())))?;
             (f.display().to_string(), b)
         };
-        let text = String::from_utf8(bytes)
-            .map_err(|e| BadInput(format!("{name}: not UTF-8 at byte {}", e.utf8_error().valid_up_to())))?;
-        let batch = crate::input::parse_batch(&text).map_err(|e| BadInput(format!("{name}: {e}")))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            BadInput(format!(
+                "{name}: not UTF-8 at byte {}",
+                e.utf8_error().valid_up_to()
+            ))
+        })?;
+        let batch =
+            crate::input::parse_batch(&text).map_err(|e| BadInput(format!("{name}: {e}")))?;
         out.push((name, batch));
     }
     Ok(out)
 }
 
-fn record(store: &dyn EventStore, batches: Vec<(String, Vec<crate::input::Proposed>)>) -> Result<u8> {
+fn record(
+    store: &dyn EventStore,
+    batches: Vec<(String, Vec<crate::input::Proposed>)>,
+) -> Result<u8> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     for (name, batch) in batches {
+        let lines: Vec<usize> = batch.iter().map(|p| p.line).collect();
+        let line = |index: usize| lines.get(index).copied().unwrap_or(0);
         let outcomes = store.append(batch).map_err(|e| match e {
-            StoreError::Conflict { .. } | StoreError::Rejected { .. } => {
-                anyhow::Error::new(BadInput(format!("{name}: {e}; nothing recorded from this file")))
-            }
+            StoreError::Conflict {
+                index,
+                stream,
+                expected,
+                actual,
+            } => anyhow::Error::new(BadInput(format!(
+                "{name}: line {}: expected_position: stream `{stream}` is at position {actual}, \
+                 expected {expected}; nothing recorded from this file",
+                line(index)
+            ))),
+            StoreError::Rejected { index, message } => anyhow::Error::new(BadInput(format!(
+                "{name}: line {}: {message}; nothing recorded from this file",
+                line(index)
+            ))),
             other => anyhow::Error::new(other).context(format!("{name}: failed to record")),
         })?;
         let (mut recorded, mut dups) = (0, 0);
@@ -206,7 +233,10 @@ fn record(store: &dyn EventStore, batches: Vec<(String, Vec<crate::input::Propos
                 }
                 Outcome::Duplicate { id, seq } => {
                     dups += 1;
-                    writeln!(out, "duplicate id {id} already recorded at seq {seq}: not recorded again")?;
+                    writeln!(
+                        out,
+                        "duplicate id {id} already recorded at seq {seq}: not recorded again"
+                    )?;
                 }
             }
         }
@@ -216,11 +246,18 @@ fn record(store: &dyn EventStore, batches: Vec<(String, Vec<crate::input::Propos
     Ok(0)
 }
 
-fn log(store: &dyn EventStore, stream: Option<&str>, ty: Option<&str>, since: u64, format: Format) -> Result<u8> {
-    let events: Box<dyn Iterator<Item = Result<crate::envelope::Envelope, StoreError>>> = match stream {
-        Some(s) => Box::new(store.read_stream(s)?.into_iter().map(Ok)),
-        None => store.read_from(since),
-    };
+fn log(
+    store: &dyn EventStore,
+    stream: Option<&str>,
+    ty: Option<&str>,
+    since: u64,
+    format: Format,
+) -> Result<u8> {
+    let events: Box<dyn Iterator<Item = Result<crate::envelope::Envelope, StoreError>>> =
+        match stream {
+            Some(s) => Box::new(store.read_stream(s)?.into_iter().map(Ok)),
+            None => store.read_from(since),
+        };
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut table = Table::new(&["SEQ", "RECORDED", "OCCURRED", "ACTOR", "TYPE", "SUMMARY"]);
@@ -239,7 +276,10 @@ fn log(store: &dyn EventStore, stream: Option<&str>, ty: Option<&str>, since: u6
                     .unwrap_or_else(|e| e.to_string());
                 table.push(vec![
                     env.seq.to_string(),
-                    env.recorded_at.get(..19).unwrap_or(&env.recorded_at).to_string(),
+                    env.recorded_at
+                        .get(..19)
+                        .unwrap_or(&env.recorded_at)
+                        .to_string(),
                     env.occurred.to_string(),
                     env.actor.clone(),
                     env.ty.clone(),
@@ -262,7 +302,10 @@ fn log(store: &dyn EventStore, stream: Option<&str>, ty: Option<&str>, since: u6
 
 fn export(store: &dyn EventStore, since: u64, output: Option<&Path>) -> Result<u8> {
     let sink: Box<dyn Write> = match output {
-        Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("failed to create {}", p.display()))?),
+        Some(p) => Box::new(
+            std::fs::File::create(p)
+                .with_context(|| format!("failed to create {}", p.display()))?,
+        ),
         None => Box::new(std::io::stdout().lock()),
     };
     let mut out = BufWriter::new(sink);
@@ -286,9 +329,11 @@ fn progress_bar(total: u64, what: &str) -> indicatif::ProgressBar {
     }
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})")
-            .expect("valid template")
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     bar.set_message(what.to_string());
     bar
@@ -319,7 +364,8 @@ fn verify_store(store: &dyn EventStore) -> Result<u8> {
 }
 
 fn verify_file(path: &Path) -> Result<u8> {
-    let f = std::fs::File::open(path).map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?;
+    let f = std::fs::File::open(path)
+        .map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?;
     let (r, _) = crate::verify::verify_export(std::io::BufReader::new(f), false)
         .with_context(|| format!("failed to read {}", path.display()))?;
     print_report(&r, &path.display().to_string())
@@ -330,9 +376,10 @@ fn replay(store: &dyn EventStore) -> Result<u8> {
     crate::projections::drop_states(store)?;
     let total = store.head().seq;
     let bar = progress_bar(total, "replaying");
-    let state = crate::projections::views_with_progress(store, &Default::default(), &mut |done, _| {
-        bar.set_position(done)
-    })?;
+    let state =
+        crate::projections::views_with_progress(store, &Default::default(), &mut |done, _| {
+            bar.set_position(done)
+        })?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     println!(
@@ -350,7 +397,8 @@ fn replay(store: &dyn EventStore) -> Result<u8> {
 }
 
 fn import(store: &dyn EventStore, path: &Path, intact_prefix: bool) -> Result<u8> {
-    let f = std::fs::File::open(path).map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?;
+    let f = std::fs::File::open(path)
+        .map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?;
     let (r, records) = crate::verify::verify_export(std::io::BufReader::new(f), true)
         .with_context(|| format!("failed to read {}", path.display()))?;
     if let Some(bad) = &r.first_bad {
@@ -366,16 +414,21 @@ fn import(store: &dyn EventStore, path: &Path, intact_prefix: bool) -> Result<u8
         }
     }
     for env in &records {
-        crate::projections::decode(env).map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
+        crate::projections::decode(env)
+            .map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
     }
     let n = records.len();
-    store
-        .import(records)
-        .map_err(|e| match e {
-            StoreError::Rejected { .. } => anyhow::Error::new(BadInput(format!("{}: {e}", path.display()))),
-            other => anyhow::Error::new(other),
-        })?;
-    println!("imported {n} records; head is seq {} hash {}", store.head().seq, store.head().hash);
+    store.import(records).map_err(|e| match e {
+        StoreError::Rejected { .. } => {
+            anyhow::Error::new(BadInput(format!("{}: {e}", path.display())))
+        }
+        other => anyhow::Error::new(other),
+    })?;
+    println!(
+        "imported {n} records; head is seq {} hash {}",
+        store.head().seq,
+        store.head().hash
+    );
     Ok(if r.first_bad.is_some() { 1 } else { 0 })
 }
 
@@ -391,7 +444,11 @@ fn schema(ty: Option<&str>) -> Result<u8> {
             let (_, _, s) = crate::domain::schemas()
                 .into_iter()
                 .find(|(name, _, _)| *name == t)
-                .ok_or_else(|| BadInput(format!("unknown event type `{t}`; `accord schema` lists them")))?;
+                .ok_or_else(|| {
+                    BadInput(format!(
+                        "unknown event type `{t}`; `accord schema` lists them"
+                    ))
+                })?;
             println!("{}", serde_json::to_string_pretty(&s)?);
             Ok(0)
         }

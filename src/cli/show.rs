@@ -50,7 +50,10 @@ pub fn parse_known_at(s: &str) -> Result<DateTime<Utc>, String> {
 }
 
 fn list<T: ToString>(v: &[T]) -> String {
-    v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn opt<T: ToString>(v: &Option<T>) -> String {
@@ -60,6 +63,7 @@ fn opt<T: ToString>(v: &Option<T>) -> String {
 fn name<T: Serialize>(v: &T) -> String {
     match serde_json::to_value(v) {
         Ok(serde_json::Value::String(s)) => s,
+        Ok(serde_json::Value::Null) => String::new(),
         Ok(other) => other.to_string(),
         Err(_) => String::new(),
     }
@@ -70,21 +74,16 @@ fn rows(views: &Views, what: What) -> (Table, Vec<serde_json::Value>) {
     let json = |x: &dyn erased::Json| x.json();
     match what {
         What::Meetings => {
-            let mut t = Table::new(&["MEETING", "BODY", "DATES", "STATUS", "MODE", "VENUE", "TITLE"]);
+            let mut t = Table::new(&["MEETING", "BODY", "DATES", "STATUS", "VENUE", "TITLE"]);
             let mut rows: Vec<_> = views.meetings.0.values().collect();
             rows.sort_by_key(|m| (m.dates.start(), m.meeting.clone()));
             let mut js = Vec::new();
             for m in rows {
-                let mut dates = m.dates.to_string();
-                if m.tentative {
-                    dates.push_str(" (tbc)");
-                }
                 t.push(vec![
                     m.meeting.clone(),
                     m.body.code().to_string(),
-                    dates,
+                    m.dates.to_string(),
                     m.status.name().to_string(),
-                    name(&m.mode),
                     opt(&m.venue),
                     m.title.clone(),
                 ]);
@@ -94,7 +93,6 @@ fn rows(views: &Views, what: What) -> (Table, Vec<serde_json::Value>) {
                         String::new(),
                         s.dates.to_string(),
                         s.status.name().to_string(),
-                        name(&s.mode),
                         opt(&s.venue),
                         opt(&s.title),
                     ]);
@@ -104,7 +102,14 @@ fn rows(views: &Views, what: What) -> (Table, Vec<serde_json::Value>) {
             (t, js)
         }
         What::Decisions => {
-            let mut t = Table::new(&["SYMBOL", "MEETING", "ADOPTED", "MANDATES", "RELATIONS", "TITLE"]);
+            let mut t = Table::new(&[
+                "SYMBOL",
+                "MEETING",
+                "ADOPTED",
+                "MANDATES",
+                "RELATIONS",
+                "TITLE",
+            ]);
             let mut js = Vec::new();
             for d in views.decisions.decisions.values() {
                 let mut rel = Vec::new();
@@ -146,36 +151,49 @@ fn rows(views: &Views, what: What) -> (Table, Vec<serde_json::Value>) {
             (t, js)
         }
         What::Groups => {
-            let mut t = Table::new(&["GROUP", "SCOPE", "AREA", "LEAD OFFICERS", "STATUS", "NAME"]);
+            let mut t = Table::new(&["GROUP", "SCOPE", "STATUS", "AREA", "LEAD OFFICERS"]);
             let mut js = Vec::new();
             for g in views.groups.0.values() {
                 let leads: Vec<String> = g
                     .lead_officers
                     .iter()
-                    .map(|l| format!("{}:{}", name(&l.entity), l.officer))
+                    .map(|l| l.officer.to_string())
                     .collect();
-                let status = if g.dissolved.is_some() { "dissolved" } else { "active" };
+                let status = if g.dissolved.is_some() {
+                    "dissolved"
+                } else {
+                    "active"
+                };
                 t.push(vec![
                     g.group.clone(),
                     name(&g.scope),
-                    g.area.clone().or(g.decision_area.as_ref().map(name)).unwrap_or_default(),
-                    leads.join(", "),
                     status.to_string(),
-                    g.name.clone(),
+                    g.area.clone().unwrap_or_else(|| g.name.clone()),
+                    leads.join(", "),
                 ]);
                 js.push(json(g));
             }
             (t, js)
         }
         What::Reports => {
-            let mut t = Table::new(&["REPORT", "DRAFTED", "ENDORSED", "SUBMITTED", "STATUS", "TITLE"]);
+            let mut t = Table::new(&[
+                "REPORT",
+                "DRAFTED",
+                "ENDORSED",
+                "SUBMITTED",
+                "STATUS",
+                "TITLE",
+            ]);
             let mut js = Vec::new();
             for r in views.reports.reports.values() {
                 let subs: Vec<String> = r.submitted.iter().map(|s| s.document.clone()).collect();
                 t.push(vec![
                     r.report.clone(),
                     r.drafted.on.to_string(),
-                    r.endorsed.as_ref().map(|e| e.on.to_string()).unwrap_or_default(),
+                    r.endorsed
+                        .as_ref()
+                        .map(|e| e.on.to_string())
+                        .unwrap_or_default(),
                     subs.join(", "),
                     r.status().to_string(),
                     r.title.clone(),
@@ -248,7 +266,12 @@ pub fn run(store: &dyn EventStore, args: &ShowArgs) -> Result<u8> {
         let mut t = Table::new(&["OCCURRED", "SEQ", "TYPE", "SUMMARY"]);
         let mut js = Vec::new();
         for e in entries {
-            t.push(vec![e.occurred.to_string(), e.seq.to_string(), e.ty.clone(), e.summary.clone()]);
+            t.push(vec![
+                e.occurred.to_string(),
+                e.seq.to_string(),
+                e.ty.clone(),
+                e.summary.clone(),
+            ]);
             js.push(serde_json::to_value(&e)?);
         }
         (t, js)

@@ -95,7 +95,10 @@ fn first(year: i32, month: u32) -> NaiveDate {
 
 fn parse_year(s: &str, input: &str) -> Result<i32, DateError> {
     if s.len() != 4 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(err(input, format!("`{s}` is not a four-digit year; {EXPECTED}")));
+        return Err(err(
+            input,
+            format!("`{s}` is not a four-digit year; {EXPECTED}"),
+        ));
     }
     let y: i32 = s.parse().map_err(|_| err(input, EXPECTED))?;
     if !(1900..=2999).contains(&y) {
@@ -111,8 +114,7 @@ pub fn parse_day(s: &str) -> Result<NaiveDate, DateError> {
         return Err(err(s, "expected a day as YYYY-MM-DD"));
     }
     parse_year(&s[..4], s)?;
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| err(s, "no such day in the calendar"))
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| err(s, "no such day in the calendar"))
 }
 
 impl ApproxDate {
@@ -340,7 +342,10 @@ mod tests {
             "soon",
             "2021-11-25T00:00:00Z",
         ] {
-            assert!(bad.parse::<ApproxDate>().is_err(), "{bad} should be refused");
+            assert!(
+                bad.parse::<ApproxDate>().is_err(),
+                "{bad} should be refused"
+            );
         }
     }
 }

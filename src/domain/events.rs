@@ -36,7 +36,9 @@ impl<'de> Deserialize<'de> for Slug {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         let ok = (1..=80).contains(&s.len())
-            && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && s.bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
             && s.bytes().all(|b| {
                 b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
             });
@@ -77,7 +79,9 @@ impl fmt::Display for Text {
 /// An exact calendar day, `YYYY-MM-DD`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
 #[schemars(transparent)]
-pub struct Day(#[schemars(with = "String", regex(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))] pub NaiveDate);
+pub struct Day(
+    #[schemars(with = "String", regex(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))] pub NaiveDate,
+);
 
 impl<'de> Deserialize<'de> for Day {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -95,7 +99,9 @@ impl fmt::Display for Day {
 }
 
 /// The governing bodies and the hub whose meetings Accord tracks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 pub enum Body {
     /// Minamata Convention on Mercury.
     MC,
@@ -219,7 +225,9 @@ pub enum MandateAction {
 }
 
 /// Where a mandate stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum MandateStatus {
     Active,
@@ -283,7 +291,8 @@ pub struct Segment {
     pub dates: ApproxDate,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub venue: Option<Text>,
-    pub mode: Mode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
 }
 
 /// An amount of money: a decimal string, never a float.
@@ -312,7 +321,9 @@ pub struct MeetingScheduled {
     pub title: Text,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub venue: Option<Text>,
-    pub mode: Mode,
+    /// In person, online or hybrid, when announced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
     pub dates: ApproxDate,
     /// Dates announced as "to be confirmed".
     #[serde(default)]
@@ -472,7 +483,8 @@ pub struct GroupEstablished {
     pub co_chairs: Vec<Slug>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lead_officers: Vec<LeadOfficer>,
-    pub modality: Modality,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modality: Option<Modality>,
     /// The decision symbol, or mandate (`MC-3/11#2`), the group implements.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub implements: Option<String>,
@@ -647,7 +659,11 @@ pub enum DecodeError {
     #[error("unknown event type `{0}`")]
     UnknownType(String),
     #[error("`{ty}` has no schema version {version} (this build knows version {known})")]
-    UnknownVersion { ty: String, version: u32, known: u32 },
+    UnknownVersion {
+        ty: String,
+        version: u32,
+        known: u32,
+    },
     #[error("field `{path}`: {message}")]
     Field { path: String, message: String },
 }
@@ -761,12 +777,16 @@ impl DomainEvent {
             !s.is_empty()
                 && s.len() <= 64
                 && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"./-".contains(&b))
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"./-".contains(&b))
         };
         match self {
             DomainEvent::DecisionAdopted(d) => {
                 if !symbol_ok(&d.symbol) {
-                    return Err(field("data.symbol", "expected a decision symbol such as MC-3/11"));
+                    return Err(field(
+                        "data.symbol",
+                        "expected a decision symbol such as MC-3/11",
+                    ));
                 }
                 let mut seen = std::collections::BTreeSet::new();
                 for (i, m) in d.mandates.iter().enumerate() {
@@ -777,27 +797,49 @@ impl DomainEvent {
                         ));
                     }
                 }
-                for (name, list) in [("mirrors", &d.mirrors), ("amends", &d.amends), ("supersedes", &d.supersedes)] {
+                for (name, list) in [
+                    ("mirrors", &d.mirrors),
+                    ("amends", &d.amends),
+                    ("supersedes", &d.supersedes),
+                ] {
                     if let Some(i) = list.iter().position(|s| !symbol_ok(s)) {
-                        return Err(field(&format!("data.{name}[{i}]"), "expected a decision symbol"));
+                        return Err(field(
+                            &format!("data.{name}[{i}]"),
+                            "expected a decision symbol",
+                        ));
                     }
                 }
             }
             DomainEvent::MandateStatusChanged(m) if !symbol_ok(&m.decision) => {
-                return Err(field("data.decision", "expected a decision symbol such as MC-3/11"));
+                return Err(field(
+                    "data.decision",
+                    "expected a decision symbol such as MC-3/11",
+                ));
             }
             DomainEvent::MeetingSplit(s) if s.segments.len() < 2 => {
-                return Err(field("data.segments", "a split needs at least two segments"));
+                return Err(field(
+                    "data.segments",
+                    "a split needs at least two segments",
+                ));
             }
             DomainEvent::GroupEstablished(g) if g.members.is_empty() => {
-                return Err(field("data.members", "a group needs at least one member entity"));
+                return Err(field(
+                    "data.members",
+                    "a group needs at least one member entity",
+                ));
             }
             DomainEvent::ReportSubmitted(r)
                 if r.document.is_empty()
                     || r.document.len() > 120
-                    || !r.document.bytes().all(|b| b.is_ascii_alphanumeric() || b"./()-".contains(&b)) =>
+                    || !r
+                        .document
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"./()-".contains(&b)) =>
             {
-                return Err(field("data.document", "expected a document symbol such as UNEP/MC/COP.4/INF/17"));
+                return Err(field(
+                    "data.document",
+                    "expected a document symbol such as UNEP/MC/COP.4/INF/17",
+                ));
             }
             DomainEvent::ReportDrafted(r) if r.by.is_empty() => {
                 return Err(field("data.by", "name at least one drafter"));

@@ -16,7 +16,11 @@ pub fn summary(e: &DomainEvent) -> String {
             "{} scheduled for {}{}",
             m.title,
             m.dates,
-            if m.tentative { " (to be confirmed)" } else { "" }
+            if m.tentative {
+                " (to be confirmed)"
+            } else {
+                ""
+            }
         ),
         E::MeetingConfirmed(m) => format!("{} confirmed for {}", m.meeting, m.dates),
         E::MeetingPostponed(m) => format!("{} postponed to {}", m.meeting, m.dates),
@@ -31,8 +35,16 @@ pub fn summary(e: &DomainEvent) -> String {
                 .join(", ")
         ),
         E::MeetingAdjourned(m) => format!("{} adjourned", m.segment.as_ref().unwrap_or(&m.meeting)),
-        E::MeetingResumed(m) => format!("{} resumed {}", m.segment.as_ref().unwrap_or(&m.meeting), m.dates),
-        E::MeetingHeld(m) => format!("{} held {}", m.segment.as_ref().unwrap_or(&m.meeting), m.dates),
+        E::MeetingResumed(m) => format!(
+            "{} resumed {}",
+            m.segment.as_ref().unwrap_or(&m.meeting),
+            m.dates
+        ),
+        E::MeetingHeld(m) => format!(
+            "{} held {}",
+            m.segment.as_ref().unwrap_or(&m.meeting),
+            m.dates
+        ),
         E::MeetingCancelled(m) => format!("{} cancelled", m.meeting),
         E::DecisionAdopted(d) => format!(
             "{} adopted at {}: {} ({} mandates)",
@@ -49,16 +61,25 @@ pub fn summary(e: &DomainEvent) -> String {
         E::CoChairsAppointed(g) => format!(
             "co-chairs of {} appointed: {}",
             g.group,
-            g.co_chairs.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            g.co_chairs
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         E::GroupScopeExtended(g) => format!("{} extended", g.group),
-        E::LeadOfficerChanged(g) => format!("{} lead officer for {:?} is {}", g.group, g.entity, g.officer),
+        E::LeadOfficerChanged(g) => format!(
+            "{} lead officer for {:?} is {}",
+            g.group, g.entity, g.officer
+        ),
         E::GroupDissolved(g) => format!("{} dissolved", g.group),
         E::GroupsReviewed(g) => format!("{} reviewed {} groups", g.by, g.groups.len()),
         E::ActivityReported(a) => format!("{}: {}", a.group, a.title),
         E::ReportDrafted(r) => format!("{} drafted", r.title),
         E::ReportEndorsed(r) => format!("{} endorsed", r.report),
-        E::ReportSubmitted(r) => format!("{} submitted to {} as {}", r.report, r.meeting, r.document),
+        E::ReportSubmitted(r) => {
+            format!("{} submitted to {} as {}", r.report, r.meeting, r.document)
+        }
         E::ReportFiled(r) => format!("{} filed with {}", r.report, r.repository),
         E::AgreementSigned(a) => format!("{} signed", a.title),
         E::EventRetracted(c) => format!("seq {} retracted: {}", c.seq, c.reason),

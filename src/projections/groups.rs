@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ApproxDate, DecisionArea, DomainEvent, Entity, GroupKind, LeadOfficer, Modality, Scope};
+use crate::domain::{
+    ApproxDate, DecisionArea, DomainEvent, Entity, GroupKind, LeadOfficer, Modality, Scope,
+};
 use crate::envelope::Envelope;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -21,7 +23,8 @@ pub struct GroupRow {
     pub members: Vec<Entity>,
     pub co_chairs: Vec<String>,
     pub lead_officers: Vec<LeadOfficer>,
-    pub modality: Modality,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modality: Option<Modality>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub implements: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -90,7 +93,9 @@ impl Groups {
         };
         match e {
             E::TermsOfReferenceAdopted(_) => row.terms_of_reference = Some(env.occurred),
-            E::CoChairsAppointed(c) => row.co_chairs = c.co_chairs.iter().map(|s| s.0.clone()).collect(),
+            E::CoChairsAppointed(c) => {
+                row.co_chairs = c.co_chairs.iter().map(|s| s.0.clone()).collect()
+            }
             E::GroupScopeExtended(x) => {
                 row.scope = x.scope;
                 for m in &x.added_members {

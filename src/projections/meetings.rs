@@ -43,7 +43,7 @@ pub struct SegmentRow {
     pub dates: ApproxDate,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub venue: Option<String>,
-    pub mode: Mode,
+    pub mode: Option<Mode>,
     pub status: MeetingStatus,
 }
 
@@ -67,7 +67,7 @@ pub struct MeetingRow {
     pub title: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub venue: Option<String>,
-    pub mode: Mode,
+    pub mode: Option<Mode>,
     pub dates: ApproxDate,
     pub tentative: bool,
     pub status: MeetingStatus,
@@ -159,7 +159,7 @@ impl Meetings {
             E::MeetingConfirmed(m) => {
                 row.move_to(env, "confirmed", m.dates);
                 row.venue = text(&m.venue).or(row.venue.take());
-                row.mode = m.mode.unwrap_or(row.mode);
+                row.mode = m.mode.or(row.mode);
                 row.tentative = !m.dates.is_exact();
                 row.status = if row.tentative {
                     MeetingStatus::Tentative
@@ -175,7 +175,7 @@ impl Meetings {
             E::MeetingRescheduled(m) => {
                 row.move_to(env, "rescheduled", m.dates);
                 row.venue = text(&m.venue).or(row.venue.take());
-                row.mode = m.mode.unwrap_or(row.mode);
+                row.mode = m.mode.or(row.mode);
                 row.tentative = m.tentative || !m.dates.is_exact();
                 row.status = if row.tentative {
                     MeetingStatus::Tentative
@@ -213,7 +213,6 @@ impl Meetings {
                         row.move_to(env, "split", span);
                     }
                 }
-                row.mode = crate::domain::Mode::Hybrid;
             }
             E::MeetingAdjourned(m) => match row.segment_mut(&m.segment) {
                 Some(s) => s.status = MeetingStatus::Adjourned,
@@ -225,7 +224,7 @@ impl Meetings {
                     Some(s) => {
                         s.dates = m.dates;
                         s.venue = venue.or(s.venue.take());
-                        s.mode = m.mode.unwrap_or(s.mode);
+                        s.mode = m.mode.or(s.mode);
                         s.status = MeetingStatus::Confirmed;
                     }
                     None => {

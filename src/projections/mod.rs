@@ -97,7 +97,8 @@ impl Corrections {
                     c.list.push((env.seq, a.seq));
                     // A retraction wins over any amendment.
                     if !matches!(c.effect.get(&a.seq), Some(Effect::Retracted)) {
-                        c.effect.insert(a.seq, Effect::Amended(serde_json::Value::Object(a.data)));
+                        c.effect
+                            .insert(a.seq, Effect::Amended(serde_json::Value::Object(a.data)));
                     }
                 }
                 _ => {}
@@ -118,11 +119,9 @@ impl Corrections {
         }
         match self.effect.get(&env.seq) {
             Some(Effect::Retracted) => Ok(None),
-            Some(Effect::Amended(data)) => {
-                DomainEvent::decode(&env.ty, env.version, data)
-                    .map(Some)
-                    .map_err(|e| corrupt(env.seq, e))
-            }
+            Some(Effect::Amended(data)) => DomainEvent::decode(&env.ty, env.version, data)
+                .map(Some)
+                .map_err(|e| corrupt(env.seq, e)),
             None => decode(env).map(Some),
         }
     }
@@ -150,7 +149,9 @@ pub fn seq_known_at(store: &dyn EventStore, t: DateTime<Utc>) -> Result<u64, Sto
             at: format!("seq {mid}"),
             reason: "missing from the log".into(),
         })?;
-        let at = env.recorded_at_time().ok_or_else(|| corrupt(mid, "bad recorded_at"))?;
+        let at = env
+            .recorded_at_time()
+            .ok_or_else(|| corrupt(mid, "bad recorded_at"))?;
         if at <= t {
             lo = mid;
         } else {
@@ -209,7 +210,12 @@ fn usable(s_seq: u64, s_max: Option<NaiveDate>, k: u64, q: &Query, c: &Correctio
 }
 
 /// The best stored state to start a fold for this query.
-fn start_state(store: &dyn EventStore, k: u64, q: &Query, c: &Corrections) -> Result<State, StoreError> {
+fn start_state(
+    store: &dyn EventStore,
+    k: u64,
+    q: &Query,
+    c: &Corrections,
+) -> Result<State, StoreError> {
     if let Some(live) = load_state(store, LIVE) {
         if usable(live.seq, live.max_counts_from, k, q, c) {
             return Ok(live);
@@ -255,7 +261,11 @@ pub fn views(store: &dyn EventStore, q: &Query) -> Result<State, StoreError> {
     views_with_progress(store, q, &mut |_, _| {})
 }
 
-pub fn views_with_progress(store: &dyn EventStore, q: &Query, progress: Progress) -> Result<State, StoreError> {
+pub fn views_with_progress(
+    store: &dyn EventStore,
+    q: &Query,
+    progress: Progress,
+) -> Result<State, StoreError> {
     let k = match q.known_at {
         Some(t) => seq_known_at(store, t)?,
         None => store.head().seq,
@@ -309,7 +319,8 @@ fn save_snapshot(store: &dyn EventStore, s: &State) -> Result<(), StoreError> {
         seq: s.seq,
         max_counts_from: s.max_counts_from,
     };
-    store
-        .cache()
-        .put(&snap_key(META, s.seq), &serde_json::to_vec(&meta).expect("meta is JSON"))
+    store.cache().put(
+        &snap_key(META, s.seq),
+        &serde_json::to_vec(&meta).expect("meta is JSON"),
+    )
 }

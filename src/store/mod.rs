@@ -22,9 +22,12 @@ pub struct Head {
 /// What became of each proposed event of an appended batch, in input order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
-    Recorded(Envelope),
+    Recorded(Box<Envelope>),
     /// The id was already in the log (or earlier in the batch) at this seq; nothing written.
-    Duplicate { id: String, seq: u64 },
+    Duplicate {
+        id: String,
+        seq: u64,
+    },
 }
 
 /// Errors of a store. Each variant says what the caller should do.

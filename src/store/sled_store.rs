@@ -146,9 +146,12 @@ impl SledStore {
             .flush_every_ms(None)
             .open()
             .map_err(|e| match e {
-                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => StoreError::Io(
-                    format!("{} is in use by another accord process", dir.display()),
-                ),
+                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                    StoreError::Io(format!(
+                        "{} is in use by another accord process",
+                        dir.display()
+                    ))
+                }
                 other => other.into(),
             })?;
         let meta = db.open_tree("meta")?;
@@ -190,7 +193,10 @@ impl SledStore {
                 at: "head".into(),
                 reason: e.to_string(),
             })?;
-        let last_chunk = log.range(key_chunk(0)..=key_chunk(u64::MAX)).next_back().transpose()?;
+        let last_chunk = log
+            .range(key_chunk(0)..=key_chunk(u64::MAX))
+            .next_back()
+            .transpose()?;
         match (stored, last_chunk) {
             (None, None) => Ok(Head {
                 seq: 0,
@@ -281,7 +287,12 @@ impl SledStore {
     }
 
     fn find_chunk(&self, seq: u64) -> Result<Option<(u64, Vec<Envelope>)>> {
-        let Some((k, v)) = self.log.range(key_chunk(0)..=key_chunk(seq)).next_back().transpose()? else {
+        let Some((k, v)) = self
+            .log
+            .range(key_chunk(0)..=key_chunk(seq))
+            .next_back()
+            .transpose()?
+        else {
             return Ok(None);
         };
         let first = be_u64(&k[1..])?;
@@ -293,7 +304,11 @@ impl EventStore for SledStore {
     fn append(&self, batch: Vec<Proposed>) -> Result<Vec<Outcome>> {
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let now = Utc::now();
-        let recorded_at = match writer.recorded_at.as_deref().map(chrono::DateTime::parse_from_rfc3339) {
+        let recorded_at = match writer
+            .recorded_at
+            .as_deref()
+            .map(chrono::DateTime::parse_from_rfc3339)
+        {
             Some(Ok(last)) if last > now => format_instant(last.with_timezone(&Utc)),
             _ => format_instant(now),
         };
@@ -346,12 +361,16 @@ impl EventStore for SledStore {
                 }
                 if let crate::domain::DomainEvent::EventAmended(a) = &p.event {
                     let data = serde_json::Value::Object(a.data.clone());
-                    let event = crate::domain::DomainEvent::decode(&target_env.ty, target_env.version, &data)
-                        .and_then(|e| e.check().map(|_| e))
-                        .map_err(|e| StoreError::Rejected {
-                            index,
-                            message: format!("the amended data is not a valid {}: {e}", target_env.ty),
-                        })?;
+                    let event = crate::domain::DomainEvent::decode(
+                        &target_env.ty,
+                        target_env.version,
+                        &data,
+                    )
+                    .and_then(|e| e.check().map(|_| e))
+                    .map_err(|e| StoreError::Rejected {
+                        index,
+                        message: format!("the amended data is not a valid {}: {e}", target_env.ty),
+                    })?;
                     if event.stream() != target_env.stream {
                         return Err(StoreError::Rejected {
                             index,
@@ -384,7 +403,7 @@ impl EventStore for SledStore {
             };
             env.seal();
             prev = env.hash.clone();
-            outcomes.push(Outcome::Recorded(env.clone()));
+            outcomes.push(Outcome::Recorded(Box::new(env.clone())));
             records.push(env);
         }
         self.commit(&mut writer, &records)?;
@@ -408,10 +427,16 @@ impl EventStore for SledStore {
                 return Err(reject(format!("seq {}: prev_hash does not chain", r.seq)));
             }
             if r.compute_hash() != r.hash {
-                return Err(reject(format!("seq {}: hash does not match the record", r.seq)));
+                return Err(reject(format!(
+                    "seq {}: hash does not match the record",
+                    r.seq
+                )));
             }
             if self.log.contains_key(key_id(&r.id))? {
-                return Err(reject(format!("seq {}: id `{}` is already recorded", r.seq, r.id)));
+                return Err(reject(format!(
+                    "seq {}: id `{}` is already recorded",
+                    r.seq, r.id
+                )));
             }
             let actual = match positions.get(&r.stream) {
                 Some(p) => *p,
@@ -477,10 +502,13 @@ impl EventStore for SledStore {
                 at: format!("seq {seq}"),
                 reason: "indexed but not stored".into(),
             })?;
-            let env = recs.get((seq - first) as usize).cloned().ok_or_else(|| StoreError::Corrupt {
-                at: format!("seq {seq}"),
-                reason: "indexed but not stored".into(),
-            })?;
+            let env =
+                recs.get((seq - first) as usize)
+                    .cloned()
+                    .ok_or_else(|| StoreError::Corrupt {
+                        at: format!("seq {seq}"),
+                        reason: "indexed but not stored".into(),
+                    })?;
             out.push(env);
         }
         Ok(out)
@@ -520,10 +548,14 @@ impl Iterator for LogIter {
                 }
                 continue;
             }
-            let step = self.inner.next()?.map_err(StoreError::from).and_then(|(k, v)| {
-                let first = be_u64(&k[1..])?;
-                decode_chunk(first, &v)
-            });
+            let step = self
+                .inner
+                .next()?
+                .map_err(StoreError::from)
+                .and_then(|(k, v)| {
+                    let first = be_u64(&k[1..])?;
+                    decode_chunk(first, &v)
+                });
             match step {
                 Ok(recs) => self.pending.extend(recs),
                 Err(e) => {

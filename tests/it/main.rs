@@ -1,1 +1,10 @@
-//! Integration tests.
+//! Integration tests: one binary, one module per feature, driving the real `accord` binary.
+
+mod bad_input;
+mod chain;
+mod corrections;
+mod crash;
+mod helpers;
+mod history;
+mod schema;
+mod tidy;

@@ -1,0 +1,126 @@
+//! The tamper-evident chain: independent verification of an export, and detection of a
+//! one-byte change.
+
+use super::helpers::{have, history, root, Accord};
+
+/// The Python check printed in README.md, run as it stands there.
+fn readme_python() -> String {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let start = readme
+        .find("```python\n")
+        .expect("README has a python block")
+        + "```python\n".len();
+    let end = readme[start..].find("```").expect("closed block") + start;
+    readme[start..end].to_string()
+}
+
+#[test]
+fn python_verifies_an_export_independently() {
+    if !have("python3") {
+        println!("SKIPPED python_verifies_an_export_independently: python3 is not installed here");
+        return;
+    }
+    let a = Accord::new();
+    a.record(&history());
+    let export = a.dir.path().join("export.jsonl");
+    std::fs::write(&export, a.export()).unwrap();
+    let script = a.dir.path().join("verify.py");
+    std::fs::write(&script, readme_python()).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&export)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("64 records verify"), "{stdout}");
+
+    // The same script catches an altered record.
+    let text = std::fs::read_to_string(&export).unwrap();
+    std::fs::write(&export, text.replacen("Geneva", "Genova", 1)).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&export)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn one_byte_changed_names_the_seq() {
+    let a = Accord::new();
+    a.record(&history());
+    let export = a.export();
+    let path = a.dir.path().join("export.jsonl");
+    std::fs::write(&path, &export).unwrap();
+    let ok = a.run(&["verify", "--file", path.to_str().unwrap()]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    assert!(ok.stdout.contains("64 records"));
+    // Change one byte in the record of seq 27, in several ways.
+    let lines: Vec<&str> = export.lines().collect();
+    let target = lines[26];
+    let at = target.find("\"title\":\"").expect("a title") + 9;
+    let variants = [
+        (at, b'Z'),                                            // a letter of the data
+        (target.find("\"seq\":27").unwrap() + 7, b'8'),        // the seq
+        (target.find("\"prev_hash\":\"").unwrap() + 13, b'f'), // the link
+        (1, b'X'),                                             // breaks the JSON itself
+    ];
+    for (i, (pos, byte)) in variants.into_iter().enumerate() {
+        let mut bytes = target.as_bytes().to_vec();
+        if bytes[pos] == byte {
+            continue;
+        }
+        bytes[pos] = byte;
+        let mut changed: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        changed[26] = String::from_utf8(bytes).unwrap();
+        std::fs::write(&path, changed.join("\n") + "\n").unwrap();
+        let r = a.run(&["verify", "--file", path.to_str().unwrap()]);
+        assert_eq!(r.code, 1, "variant {i}: {}", r.stdout);
+        assert!(
+            r.stderr.contains("first bad seq 27"),
+            "variant {i}: {}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn export_import_round_trip_keeps_hashes() {
+    let a = Accord::new();
+    a.record(&history());
+    let export = a.export();
+    let path = a.dir.path().join("export.jsonl");
+    std::fs::write(&path, &export).unwrap();
+    let b = Accord::new();
+    let r = b.run(&["import", path.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(b.export(), export);
+    // A second import of the same file does not chain on: refused, nothing written.
+    let r = b.run(&["import", path.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(b.export(), export);
+    // A broken export is refused whole, or its intact prefix rescued.
+    std::fs::write(&path, export.replacen("Nairobi", "Nairobj", 1)).unwrap();
+    let c = Accord::new();
+    let r = c.run(&["import", path.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("refused"), "{}", r.stderr);
+    assert_eq!(c.last_seq(), 0);
+    let r = c.run(&["import", "--intact-prefix", path.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    let n = c.last_seq();
+    assert!(n > 0 && n < 64, "prefix of {n}");
+    assert_eq!(
+        c.export(),
+        export
+            .lines()
+            .take(n as usize)
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    );
+}

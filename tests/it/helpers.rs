@@ -1,0 +1,148 @@
+//! Shared test helpers: run the real `accord` binary against a temporary data directory.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The shipped history file.
+pub fn history() -> PathBuf {
+    root().join("events/history/minamata-brs-cooperation.jsonl")
+}
+
+/// A temporary data directory with the `accord` binary pointed at it.
+pub struct Accord {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Accord {
+    pub fn new() -> Self {
+        Accord {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_accord"));
+        c.arg("--data").arg(self.data());
+        c.current_dir(self.dir.path());
+        c.env_remove("ACCORD_DATA").env_remove("ACCORD_CONFIG");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.command()
+            .args(args)
+            .output()
+            .expect("run accord")
+            .into()
+    }
+
+    pub fn run_stdin(&self, args: &[&str], input: &str) -> Run {
+        let mut child = self
+            .command()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn accord");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("wait accord").into()
+    }
+
+    /// Records a file and asserts success.
+    pub fn record(&self, file: &Path) -> Run {
+        let r = self.run(&["record", file.to_str().expect("utf-8 path")]);
+        assert_eq!(r.code, 0, "record failed: {}", r.stderr);
+        r
+    }
+
+    pub fn record_text(&self, text: &str) -> Run {
+        self.run_stdin(&["record", "-"], text)
+    }
+
+    /// The store's export, which pins the last seq and hash and every byte before them.
+    pub fn export(&self) -> String {
+        let r = self.run(&["export"]);
+        assert_eq!(r.code, 0, "export failed: {}", r.stderr);
+        r.stdout
+    }
+
+    /// `show WHAT --format json` plus extra arguments, parsed.
+    pub fn show(&self, what: &str, extra: &[&str]) -> serde_json::Value {
+        let mut args = vec!["show", what, "--format", "json"];
+        args.extend_from_slice(extra);
+        let r = self.run(&args);
+        assert!(r.code == 0 || r.code == 1, "show failed: {}", r.stderr);
+        serde_json::from_str(&r.stdout)
+            .unwrap_or_else(|e| panic!("bad JSON from show: {e}: {}", r.stdout))
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.export()
+            .lines()
+            .last()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .unwrap_or(0)
+    }
+}
+
+/// Finds a row of a JSON array by a key's value.
+pub fn row<'a>(rows: &'a serde_json::Value, key: &str, value: &str) -> &'a serde_json::Value {
+    rows.as_array()
+        .expect("an array")
+        .iter()
+        .find(|r| r[key] == value)
+        .unwrap_or_else(|| panic!("no row with {key} = {value} in {rows}"))
+}
+
+/// A valid event line, for building inputs.
+pub fn meeting_line(id: &str, meeting: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","type":"MeetingScheduled","occurred":"2021-03","actor":"tester","data":{{"meeting":"{meeting}","body":"MC","kind":"cop","title":"A meeting","dates":"2021-11-01/2021-11-05"}}}}"#
+    )
+}
+
+/// Whether a program can be run here.
+pub fn have(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}

@@ -1,0 +1,274 @@
+//! The shipped history: it records and verifies, and `show` answers what the seed report says,
+//! on both time axes.
+
+use super::helpers::{history, row, Accord};
+
+fn recorded() -> Accord {
+    let a = Accord::new();
+    let r = a.record(&history());
+    assert!(
+        r.stderr.contains("64 recorded, 0 duplicates"),
+        "{}",
+        r.stderr
+    );
+    a
+}
+
+#[test]
+fn records_and_verifies() {
+    let a = recorded();
+    let v = a.run(&["verify"]);
+    assert_eq!(v.code, 0, "{}", v.stderr);
+    assert!(v.stdout.contains("64 records, last seq 64"), "{}", v.stdout);
+}
+
+#[test]
+fn recording_again_is_all_duplicates() {
+    let a = recorded();
+    let before = a.export();
+    let r = a.record(&history());
+    assert!(
+        r.stderr.contains("0 recorded, 64 duplicates"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stdout
+            .contains("duplicate id seed-001 already recorded at seq 1"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(a.export(), before);
+}
+
+#[test]
+fn mandates_of_mc_3_11() {
+    let a = recorded();
+    let m = a.show("mandates", &[]);
+    assert_eq!(m.as_array().unwrap().len(), 3);
+    let expect = [
+        ("MC-3/11#1", "unep-executive-director"),
+        ("MC-3/11#2", "mc-executive-secretary"),
+        ("MC-3/11#3", "mc-executive-secretary"),
+    ];
+    for (id, addressee) in expect {
+        let r = row(&m, "mandate", id);
+        assert_eq!(r["addressee"], addressee, "{id}");
+        assert_eq!(r["action"], "requests");
+        assert_eq!(r["report_at"], "mc-cop-4");
+        assert_eq!(
+            r["status"], "reported",
+            "{id}: the joint report UNEP/MC/COP.4/INF/17 reports on it"
+        );
+    }
+    // As of 1 September 2020: paragraph 1 in progress since the heads of entity meeting.
+    let m = a.show("mandates", &["--as-of", "2020-09-01"]);
+    assert_eq!(row(&m, "mandate", "MC-3/11#1")["status"], "in_progress");
+    assert_eq!(row(&m, "mandate", "MC-3/11#2")["status"], "active");
+    assert_eq!(row(&m, "mandate", "MC-3/11#3")["status"], "active");
+    let d = a.show("decisions", &[]);
+    let mc = row(&d, "symbol", "MC-3/11");
+    assert_eq!(mc["meeting"], "mc-cop-3");
+    assert_eq!(mc["adopted"], "2019-11-29");
+}
+
+#[test]
+fn groups_and_scopes() {
+    let a = recorded();
+    let g = a.show("groups", &[]);
+    let groups = g.as_array().unwrap();
+    assert_eq!(groups.len(), 15);
+    let count = |scope: &str| groups.iter().filter(|r| r["scope"] == scope).count();
+    assert_eq!(count("tripartite"), 10);
+    assert_eq!(count("inter_secretariat"), 4);
+    assert_eq!(count("two_secretariats_officers"), 1);
+    let tf = row(&g, "group", "joint-task-force");
+    assert_eq!(tf["kind"], "task_force");
+    assert_eq!(tf["co_chairs"].as_array().unwrap().len(), 3);
+    assert_eq!(tf["established"], "2018-07");
+    assert_eq!(tf["terms_of_reference"], "2018-08");
+    let mw = row(&g, "group", "wg-mercury-wastes");
+    assert_eq!(mw["decision_area"], "scientific_and_technical");
+    assert_eq!(mw["members"].as_array().unwrap().len(), 3);
+    assert_eq!(mw["implements"], "MC-3/11#2");
+    let it = row(&g, "group", "wg-information-technology");
+    assert_eq!(it["scope"], "inter_secretariat");
+    assert_eq!(it["decision_area"], "administrative");
+    assert_eq!(it["last_reviewed"], "2021-H2");
+}
+
+#[test]
+fn the_report_drafted_and_endorsed() {
+    let a = recorded();
+    let r = a.show("reports", &[]);
+    let tf = row(&r, "report", "joint-task-force-report");
+    assert_eq!(tf["drafted"]["on"], "2020-12");
+    assert_eq!(tf["drafted"]["by"].as_array().unwrap().len(), 3);
+    assert_eq!(tf["endorsed"]["on"], "2021-03");
+    assert_eq!(tf["endorsed"]["by"][0], "mc-executive-secretary");
+    assert_eq!(tf["filed_with"], "joint-task-force");
+    assert_eq!(tf["status"], "endorsed");
+    let jr = row(&r, "report", "joint-report-cooperation");
+    assert_eq!(jr["submitted"][0]["document"], "UNEP/MC/COP.4/INF/17");
+    let op = row(&r, "report", "operative-proposal-shared-services");
+    assert_eq!(op["submitted"][0]["document"], "UNEP/MC/COP.3/16");
+    // On the domain axis: drafted by the end of 2020, not yet endorsed in January 2021.
+    let r = a.show("reports", &["--as-of", "2021-01-15"]);
+    let tf = row(&r, "report", "joint-task-force-report");
+    assert_eq!(tf["status"], "drafted");
+    assert!(tf.get("endorsed").is_none());
+    // "December 2020" counts only once December is over.
+    let r = a.show("reports", &["--as-of", "2020-12-30"]);
+    assert!(r
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| x["report"] != "joint-task-force-report"));
+    let agreements = a.show("agreements", &[]);
+    assert_eq!(
+        row(&agreements, "agreement", "mc-brs-services-cop4")["signed"],
+        "2021-07"
+    );
+}
+
+#[test]
+fn meetings_with_approximate_dates() {
+    let a = recorded();
+    let m = a.show("meetings", &[]);
+    assert_eq!(m.as_array().unwrap().len(), 11);
+    let cop3 = row(&m, "meeting", "mc-cop-3");
+    assert_eq!(cop3["dates"], "2019-11-25/2019-11-29");
+    assert_eq!(cop3["venue"], "Geneva");
+    assert_eq!(cop3["status"], "over");
+    let cop4 = row(&m, "meeting", "mc-cop-4");
+    assert_eq!(cop4["segments"][0]["segment"], "mc-cop-4.1");
+    assert_eq!(cop4["segments"][0]["dates"], "2021-11");
+    assert_eq!(cop4["segments"][0]["mode"], "online");
+    assert_eq!(cop4["segments"][1]["dates"], "2022-early");
+    assert_eq!(cop4["segments"][1]["status"], "tentative");
+    let unea5 = row(&m, "meeting", "unea-5");
+    assert_eq!(unea5["segments"][0]["status"], "over");
+    assert_eq!(unea5["segments"][1]["dates"], "2022-02");
+    let brs = row(&m, "meeting", "brs-cops-2021");
+    assert_eq!(brs["segments"][1]["dates"], "2022-06");
+    assert_eq!(brs["segments"][1]["venue"], "Geneva");
+    let iccm5 = row(&m, "meeting", "iccm-5");
+    assert_eq!(iccm5["dates"], "2022..");
+    assert_eq!(iccm5["status"], "postponed");
+    assert_eq!(iccm5["tentative"], true);
+    assert_eq!(iccm5["moves"][0]["from"], "2020");
+    assert_eq!(iccm5["moves"][0]["to"], "2022..");
+    // As of mid-2019, ICCM5 was still planned for 2020 and COP-4 not yet announced.
+    let m = a.show("meetings", &["--as-of", "2019-06-30"]);
+    assert_eq!(row(&m, "meeting", "iccm-5")["dates"], "2020");
+    assert!(m
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| x["meeting"] != "mc-cop-4"));
+    assert_eq!(row(&m, "meeting", "mc-cop-3")["status"], "confirmed");
+}
+
+#[test]
+fn known_at_sees_only_what_was_recorded() {
+    let a = Accord::new();
+    let text = std::fs::read_to_string(history()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // The first 30 events, then the rest in a second batch.
+    let first = a.record_text(&(lines[..30].join("\n") + "\n"));
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let export = a.export();
+    let t30 = serde_json::from_str::<serde_json::Value>(export.lines().last().unwrap()).unwrap()
+        ["recorded_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let second = a.record_text(&(lines[30..].join("\n") + "\n"));
+    assert_eq!(second.code, 0, "{}", second.stderr);
+
+    let now = a.show("reports", &[]);
+    assert_eq!(now.as_array().unwrap().len(), 4);
+    let then = a.show("reports", &["--known-at", &t30]);
+    assert_eq!(
+        then.as_array().unwrap().len(),
+        1,
+        "only the 2019 operative proposal was known"
+    );
+    let m = a.show("mandates", &["--known-at", &t30]);
+    assert_eq!(row(&m, "mandate", "MC-3/11#1")["status"], "active");
+    // Both axes together: known at t30, as of 2019-11-01 (before COP-3 adopted MC-3/11).
+    let m = a.run(&[
+        "show",
+        "mandates",
+        "--known-at",
+        &t30,
+        "--as-of",
+        "2019-11-01",
+    ]);
+    assert_eq!(m.code, 1, "nothing found is exit 1: {}", m.stdout);
+    // Before anything was recorded.
+    let none = a.run(&["show", "meetings", "--known-at", "2000-01-01T00:00:00Z"]);
+    assert_eq!(none.code, 1);
+    let tl = a.show("timeline", &["--known-at", &t30]);
+    assert_eq!(tl.as_array().unwrap().len(), 30);
+}
+
+#[test]
+fn replay_rebuilds_the_same_views() {
+    let a = recorded();
+    let before: Vec<_> = [
+        "meetings",
+        "decisions",
+        "mandates",
+        "groups",
+        "reports",
+        "activities",
+    ]
+    .iter()
+    .map(|w| a.show(w, &[]))
+    .collect();
+    let r = a.run(&["replay"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.starts_with("replayed 64 events in"),
+        "{}",
+        r.stdout
+    );
+    let after: Vec<_> = [
+        "meetings",
+        "decisions",
+        "mandates",
+        "groups",
+        "reports",
+        "activities",
+    ]
+    .iter()
+    .map(|w| a.show(w, &[]))
+    .collect();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn tables_fit_100_columns() {
+    let a = recorded();
+    for what in [
+        "meetings",
+        "decisions",
+        "mandates",
+        "groups",
+        "reports",
+        "activities",
+        "agreements",
+        "timeline",
+    ] {
+        let r = a.run(&["show", what]);
+        assert_eq!(r.code, 0, "{what}: {}", r.stderr);
+        for line in r.stdout.lines() {
+            assert!(line.chars().count() <= 100, "{what}: {line}");
+        }
+    }
+    let log = a.run(&["log", "--stream", "meeting/mc-cop-4"]);
+    assert_eq!(log.code, 0);
+    assert_eq!(log.stdout.lines().count(), 3, "{}", log.stdout);
+}
