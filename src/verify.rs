@@ -38,6 +38,7 @@ impl Report {
 #[derive(Debug)]
 pub struct Verifier {
     report: Report,
+    last_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Default for Verifier {
@@ -56,6 +57,7 @@ impl Verifier {
                 last_hash: hash.to_string(),
                 first_bad: None,
             },
+            last_at: None,
         }
     }
 
@@ -65,6 +67,7 @@ impl Verifier {
             return false;
         }
         let expected = self.report.last_seq + 1;
+        let at = env.recorded_at_time();
         let reason = if env.seq != expected {
             Some(format!("expected seq {expected}, found seq {}", env.seq))
         } else if env.prev_hash != self.report.last_hash {
@@ -74,6 +77,18 @@ impl Verifier {
             ))
         } else if env.compute_hash() != env.hash {
             Some("hash does not match the record's content (altered)".to_string())
+        } else if at.is_none()
+            || env.recorded_at != crate::envelope::format_instant(at.expect("checked"))
+        {
+            Some(format!(
+                "recorded_at `{}` is not an RFC 3339 UTC instant with microseconds",
+                env.recorded_at
+            ))
+        } else if self.last_at.is_some_and(|last| Some(last) > at) {
+            Some(format!(
+                "recorded_at {} is earlier than the previous record's",
+                env.recorded_at
+            ))
         } else {
             None
         };
@@ -86,6 +101,7 @@ impl Verifier {
                 self.report.records += 1;
                 self.report.last_seq = env.seq;
                 self.report.last_hash = env.hash.clone();
+                self.last_at = at;
                 true
             }
         }
@@ -156,21 +172,29 @@ pub fn parse_record(line: &str) -> Result<Envelope, String> {
     serde_json::from_value(value).map_err(|e| format!("not a record: {e}"))
 }
 
-/// Verifies an export (JSON Lines of records). Returns the report and the records that
-/// verified, in order, when `keep` is set.
-pub fn verify_export(reader: impl BufRead, keep: bool) -> std::io::Result<(Report, Vec<Envelope>)> {
-    let mut v = Verifier::default();
+/// Verifies an export (JSON Lines of records) that must continue the chain after `after`
+/// (seq and hash; `(0, ZERO_HASH)` for a whole export), or, with `None`, wherever its first
+/// record says it starts (a partial export made with `--since`). Returns the report and, when
+/// `keep` is set, the records that verified, in order.
+pub fn verify_export(
+    reader: impl BufRead,
+    keep: bool,
+    after: Option<(u64, &str)>,
+) -> std::io::Result<(Report, Vec<Envelope>)> {
+    let mut v = match after {
+        Some((seq, hash)) => Verifier::starting_after(seq, hash),
+        None => Verifier::default(),
+    };
     let mut kept = Vec::new();
     let mut first = true;
-    for line in reader.lines() {
+    for (i, line) in reader.lines().enumerate() {
         let line = line?;
         if line.trim().is_empty() {
             continue;
         }
         match parse_record(&line) {
             Ok(env) => {
-                if first && env.seq > 1 {
-                    // An export made with --since starts mid-chain.
+                if first && after.is_none() && env.seq > 1 {
                     v = Verifier::starting_after(env.seq - 1, &env.prev_hash);
                 }
                 first = false;
@@ -183,7 +207,7 @@ pub fn verify_export(reader: impl BufRead, keep: bool) -> std::io::Result<(Repor
             }
             Err(reason) => {
                 let seq = v.next_seq();
-                v.fail(seq, reason);
+                v.fail(seq, format!("line {}: {reason}", i + 1));
                 break;
             }
         }

@@ -79,6 +79,10 @@ pub enum Command {
         /// An export file to verify instead of the store.
         #[arg(long)]
         file: Option<PathBuf>,
+        /// The file is a partial export (`export --since`): trust where its first record says
+        /// the chain stands instead of requiring it to start at seq 1.
+        #[arg(long, requires = "file")]
+        partial: bool,
     },
     /// Rebuild every projection from the log.
     Replay,
@@ -132,7 +136,10 @@ pub fn run(cli: Cli) -> Result<u8> {
         .unwrap_or_else(|| PathBuf::from("data"));
     match cli.command {
         Command::Schema { ty } => schema(ty.as_deref()),
-        Command::Verify { file: Some(f) } => verify_file(&f),
+        Command::Verify {
+            file: Some(f),
+            partial,
+        } => verify_file(&f, partial),
         Command::Record { files } => {
             let batches = read_batches(&files)?;
             let store = open(&data)?;
@@ -152,7 +159,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             format,
         ),
         Command::Export { since, output } => export(&open(&data)?, since, output.as_deref()),
-        Command::Verify { file: None } => verify_store(&open(&data)?),
+        Command::Verify { file: None, .. } => verify_store(&open(&data)?),
         Command::Replay => replay(&open(&data)?),
         Command::Import {
             file,
@@ -186,10 +193,9 @@ fn read_batches(files: &[PathBuf]) -> Result<Vec<(String, Vec<crate::input::Prop
             (f.display().to_string(), b)
         };
         let text = String::from_utf8(bytes).map_err(|e| {
-            BadInput(format!(
-                "{name}: not UTF-8 at byte {}",
-                e.utf8_error().valid_up_to()
-            ))
+            let at = e.utf8_error().valid_up_to();
+            let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
+            BadInput(format!("{name}: line {line}: not UTF-8 (byte {at})"))
         })?;
         let batch =
             crate::input::parse_batch(&text).map_err(|e| BadInput(format!("{name}: {e}")))?;
@@ -363,10 +369,11 @@ fn verify_store(store: &dyn EventStore) -> Result<u8> {
     print_report(&r, "the store")
 }
 
-fn verify_file(path: &Path) -> Result<u8> {
+fn verify_file(path: &Path, partial: bool) -> Result<u8> {
     let f = std::fs::File::open(path)
         .map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?;
-    let (r, _) = crate::verify::verify_export(std::io::BufReader::new(f), false)
+    let after = (!partial).then_some((0, crate::envelope::ZERO_HASH));
+    let (r, _) = crate::verify::verify_export(std::io::BufReader::new(f), false, after)
         .with_context(|| format!("failed to read {}", path.display()))?;
     print_report(&r, &path.display().to_string())
 }
@@ -399,8 +406,13 @@ fn replay(store: &dyn EventStore) -> Result<u8> {
 fn import(store: &dyn EventStore, path: &Path, intact_prefix: bool) -> Result<u8> {
     let f = std::fs::File::open(path)
         .map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?;
-    let (r, records) = crate::verify::verify_export(std::io::BufReader::new(f), true)
-        .with_context(|| format!("failed to read {}", path.display()))?;
+    let head = store.head();
+    let (r, records) = crate::verify::verify_export(
+        std::io::BufReader::new(f),
+        true,
+        Some((head.seq, &head.hash)),
+    )
+    .with_context(|| format!("failed to read {}", path.display()))?;
     if let Some(bad) = &r.first_bad {
         if !intact_prefix {
             return Err(CheckFailed(format!(

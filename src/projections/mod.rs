@@ -292,7 +292,11 @@ pub fn views_with_progress(
                 state.max_counts_from = Some(state.max_counts_from.map_or(cf, |m| m.max(cf)));
             }
             state.seq = env.seq;
-            if unfiltered && state.seq - last_snap >= spacing(state.seq) {
+            // A state may be reused only if it holds no correction from beyond its own seq.
+            if unfiltered
+                && state.seq - last_snap >= spacing(state.seq)
+                && corrections.valid(state.seq, k)
+            {
                 save_snapshot(store, &state)?;
                 last_snap = state.seq;
             }

@@ -49,6 +49,12 @@ pub enum StoreError {
     /// export and import.
     #[error("store is corrupt at {at}: {reason}")]
     Corrupt { at: String, reason: String },
+    /// The batch was written but the flush failed: whether it survives a crash is unknown.
+    /// Stop the process and check the log (`accord verify`, `accord log`) before retrying.
+    #[error(
+        "the batch was written but not confirmed durable ({0}); check the log before retrying"
+    )]
+    Unconfirmed(String),
     /// The storage engine failed (disk full, read-only, IO error): nothing acknowledged was lost.
     #[error("storage failed: {0}")]
     Io(String),

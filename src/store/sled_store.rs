@@ -23,6 +23,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::{Cache, EventStore, Head, Outcome, Result, StoreError};
+use crate::domain::{DecodeError, DomainEvent};
 use crate::envelope::{format_instant, Envelope, ZERO_HASH};
 use crate::input::Proposed;
 
@@ -274,7 +275,9 @@ impl SledStore {
     }
 
     fn flush_and_announce(&self, seq: u64) -> Result<()> {
-        self.db.flush()?;
+        self.db
+            .flush()
+            .map_err(|e| StoreError::Unconfirmed(e.to_string()))?;
         self.durable.send_if_modified(|v| {
             if *v < seq {
                 *v = seq;
@@ -283,6 +286,59 @@ impl SledStore {
                 false
             }
         });
+        Ok(())
+    }
+
+    /// A correction must name an earlier event that is not itself a correction, and an
+    /// amendment's data must be valid for that event's type and stream. `committed` is the
+    /// last seq in the log; `pending` the records of the batch so far.
+    fn check_correction(
+        &self,
+        index: usize,
+        event: &DomainEvent,
+        committed: u64,
+        pending: &[Envelope],
+    ) -> Result<()> {
+        let Some(target) = event.corrects() else {
+            return Ok(());
+        };
+        let reject = |message: String| StoreError::Rejected { index, message };
+        let found = if target > committed {
+            pending.iter().find(|r| r.seq == target).cloned()
+        } else {
+            self.get(target)?
+        };
+        let target_env = found
+            .ok_or_else(|| reject(format!("data.seq: no event with seq {target} to correct")))?;
+        if target_env.stream == "corrections" {
+            return Err(reject(format!(
+                "data.seq: seq {target} is itself a correction"
+            )));
+        }
+        if let DomainEvent::EventAmended(a) = event {
+            let data = serde_json::Value::Object(a.data.clone());
+            let amended = DomainEvent::decode(&target_env.ty, target_env.version, &data)
+                .and_then(|e| e.check().map(|_| e))
+                .map_err(|e| {
+                    let e = match e {
+                        DecodeError::Field { path, message } => {
+                            format!("field `data.{path}`: {message}")
+                        }
+                        other => other.to_string(),
+                    };
+                    reject(format!(
+                        "the amended data is not a valid {}: {e}",
+                        target_env.ty
+                    ))
+                })?;
+            if amended.stream() != target_env.stream {
+                return Err(reject(format!(
+                    "data.data: the amended data would move the event from `{}` to `{}`",
+                    target_env.stream,
+                    amended.stream()
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -343,46 +399,7 @@ impl EventStore for SledStore {
                 }
             }
             seq += 1;
-            if let Some(target) = p.event.corrects() {
-                let found = if target > writer.seq {
-                    records.iter().find(|r| r.seq == target).cloned()
-                } else {
-                    self.get(target)?
-                };
-                let target_env = found.ok_or_else(|| StoreError::Rejected {
-                    index,
-                    message: format!("data.seq: no event with seq {target} to correct"),
-                })?;
-                if target_env.stream == "corrections" {
-                    return Err(StoreError::Rejected {
-                        index,
-                        message: format!("data.seq: seq {target} is itself a correction"),
-                    });
-                }
-                if let crate::domain::DomainEvent::EventAmended(a) = &p.event {
-                    let data = serde_json::Value::Object(a.data.clone());
-                    let event = crate::domain::DomainEvent::decode(
-                        &target_env.ty,
-                        target_env.version,
-                        &data,
-                    )
-                    .and_then(|e| e.check().map(|_| e))
-                    .map_err(|e| StoreError::Rejected {
-                        index,
-                        message: format!("the amended data is not a valid {}: {e}", target_env.ty),
-                    })?;
-                    if event.stream() != target_env.stream {
-                        return Err(StoreError::Rejected {
-                            index,
-                            message: format!(
-                                "the amended data would move the event from `{}` to `{}`",
-                                target_env.stream,
-                                event.stream()
-                            ),
-                        });
-                    }
-                }
-            }
+            self.check_correction(index, &p.event, writer.seq, &records)?;
             positions.insert(p.stream.clone(), actual + 1);
             in_batch.insert(id.clone(), seq);
             let mut env = Envelope {
@@ -418,6 +435,12 @@ impl EventStore for SledStore {
         let mut seq = writer.seq;
         let mut prev = writer.hash.clone();
         let mut positions: HashMap<String, u64> = HashMap::new();
+        let mut ids = std::collections::HashSet::new();
+        let mut last_at = writer
+            .recorded_at
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc));
         for (index, r) in records.iter().enumerate() {
             let reject = |message: String| StoreError::Rejected { index, message };
             if r.seq != seq + 1 {
@@ -432,12 +455,42 @@ impl EventStore for SledStore {
                     r.seq
                 )));
             }
-            if self.log.contains_key(key_id(&r.id))? {
+            if self.log.contains_key(key_id(&r.id))? || !ids.insert(r.id.as_str()) {
                 return Err(reject(format!(
                     "seq {}: id `{}` is already recorded",
                     r.seq, r.id
                 )));
             }
+            let at = r
+                .recorded_at_time()
+                .filter(|t| format_instant(*t) == r.recorded_at)
+                .ok_or_else(|| {
+                    reject(format!(
+                        "seq {}: recorded_at is not an RFC 3339 UTC instant",
+                        r.seq
+                    ))
+                })?;
+            if last_at.is_some_and(|l| l > at) || at > Utc::now() + chrono::Duration::minutes(5) {
+                return Err(reject(format!(
+                    "seq {}: recorded_at {} is before the previous record's or in the future",
+                    r.seq, r.recorded_at
+                )));
+            }
+            last_at = Some(at);
+            let event = DomainEvent::decode(&r.ty, r.version, &r.data)
+                .and_then(|e| e.check().map(|_| e))
+                .map_err(|e| reject(format!("seq {}: {e}", r.seq)))?;
+            if event.stream() != r.stream {
+                return Err(reject(format!(
+                    "seq {}: a {} belongs to stream `{}`, not `{}`",
+                    r.seq,
+                    r.ty,
+                    event.stream(),
+                    r.stream
+                )));
+            }
+            self.check_correction(index, &event, writer.seq, &records[..index])
+                .map_err(|e| reject(format!("seq {}: {e}", r.seq)))?;
             let actual = match positions.get(&r.stream) {
                 Some(p) => *p,
                 None => self.stream_head(&r.stream)?,

@@ -81,12 +81,39 @@ fn each_bad_input_is_refused_whole() {
             "line 2: data.seq: no event with seq 999 to correct",
         ),
         (
+            "missing actor",
+            format!("{GOOD}\n{}", GOOD.replace(r#""actor":"tester","#, "")),
+            "line 2: event: missing field `actor`",
+        ),
+        (
+            "mistyped expected_position",
+            format!("{GOOD}\n{}", GOOD.replace(r#""actor""#, r#""expected_position":"one","actor""#)),
+            "line 2: expected_position:",
+        ),
+        (
+            "amendment with a bad field",
+            format!(
+                "{GOOD}\n{}",
+                r#"{"type":"EventAmended","occurred":"2021","actor":"t","data":{"seq":58,"reason":"r","data":{"agreement":"x","title":"t","parties":[],"signed":1}}}"#
+            ),
+            "line 2: the amended data is not a valid AgreementSigned: field `data.data.signed`",
+        ),
+        (
             "not an object",
             format!("{GOOD}\n[1,2]"),
             "line 2: event: expected a JSON object",
         ),
     ];
     let mut failed = Vec::new();
+    let mut not_utf8 = GOOD.as_bytes().to_vec();
+    not_utf8.extend_from_slice(b"\n{\"type\":\"\xff\"}\n");
+    let r = a.record_text(&String::from_utf8_lossy(&not_utf8));
+    assert_eq!(r.code, 2);
+    let file = a.dir.path().join("latin1.jsonl");
+    std::fs::write(&file, &not_utf8).unwrap();
+    let r = a.run(&["record", file.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("line 2: not UTF-8"), "{}", r.stderr);
     for (name, input, expect) in &cases {
         let r = a.record_text(input);
         if r.code != 2 || !r.stderr.contains(expect) {

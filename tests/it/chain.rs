@@ -102,7 +102,12 @@ fn export_import_round_trip_keeps_hashes() {
     assert_eq!(b.export(), export);
     // A second import of the same file does not chain on: refused, nothing written.
     let r = b.run(&["import", path.to_str().unwrap()]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("expected seq 65, found seq 1"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(b.export(), export);
     // A broken export is refused whole, or its intact prefix rescued.
     std::fs::write(&path, export.replacen("Nairobi", "Nairobj", 1)).unwrap();
@@ -123,4 +128,104 @@ fn export_import_round_trip_keeps_hashes() {
             .map(|l| format!("{l}\n"))
             .collect::<String>()
     );
+}
+
+#[test]
+fn verify_anchors_whole_exports_at_seq_1() {
+    let a = Accord::new();
+    a.record(&history());
+    let export = a.export();
+    let path = a.dir.path().join("export.jsonl");
+    // The first three records cut off: refused as a whole export, accepted as a partial one.
+    std::fs::write(
+        &path,
+        export
+            .lines()
+            .skip(3)
+            .map(|l| format!("{l}\n"))
+            .collect::<String>(),
+    )
+    .unwrap();
+    let r = a.run(&["verify", "--file", path.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("first bad seq 1: expected seq 1, found seq 4"),
+        "{}",
+        r.stderr
+    );
+    let r = a.run(&["verify", "--partial", "--file", path.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The first record altered.
+    std::fs::write(&path, export.replacen("\"seq\":1,", "\"seq\":7,", 1)).unwrap();
+    let r = a.run(&["verify", "--file", path.to_str().unwrap()]);
+    assert!(r.stderr.contains("first bad seq 1"), "{}", r.stderr);
+}
+
+/// Re-seals a list of records into a valid chain after a test altered them.
+fn reseal(mut records: Vec<accord::envelope::Envelope>) -> String {
+    let mut prev = accord::envelope::ZERO_HASH.to_string();
+    let mut out = String::new();
+    for r in &mut records {
+        r.prev_hash = prev;
+        r.seal();
+        prev = r.hash.clone();
+        out.push_str(&r.to_canonical());
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn import_refuses_a_well_chained_export_with_bad_content() {
+    let a = Accord::new();
+    a.record(&history());
+    let records: Vec<accord::envelope::Envelope> = a
+        .export()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    type Alter = fn(&mut Vec<accord::envelope::Envelope>);
+    let cases: [(&str, Alter, &str); 5] = [
+        (
+            "duplicate id",
+            |r| r[1].id = r[0].id.clone(),
+            "id `seed-001` is already recorded",
+        ),
+        (
+            "bad recorded_at",
+            |r| r[1].recorded_at = "not a time".into(),
+            "recorded_at `not a time` is not an RFC 3339",
+        ),
+        (
+            "recorded_at going back",
+            |r| r[1].recorded_at = "2001-01-01T00:00:00.000000Z".into(),
+            "earlier than the previous record's",
+        ),
+        (
+            "wrong stream",
+            |r| r[1].stream = "corrections".into(),
+            "belongs to stream `meeting/hub-entities-2018-07`",
+        ),
+        (
+            "retraction of a later seq",
+            |r| {
+                r[1].ty = "EventRetracted".into();
+                r[1].stream = "corrections".into();
+                r[1].data = serde_json::json!({"seq": 66, "reason": "x"});
+            },
+            "no event with seq 66 to correct",
+        ),
+    ];
+    for (name, alter, expect) in cases {
+        let mut altered = records.clone();
+        alter(&mut altered);
+        let path = a.dir.path().join("altered.jsonl");
+        std::fs::write(&path, reseal(altered)).unwrap();
+        let b = Accord::new();
+        let r = b.run(&["import", path.to_str().unwrap()]);
+        assert!(r.code == 1 || r.code == 2, "{name}: {}", r.stderr);
+        assert!(r.stderr.contains(expect), "{name}: {}", r.stderr);
+        assert_eq!(b.last_seq(), 0, "{name}: something was imported");
+    }
 }
