@@ -20,7 +20,15 @@ use crate::store::{EventStore, Outcome, SledStore, StoreError};
 /// secretariats as an append-only, hash-chained event log, and answers what is known and what
 /// had happened at any date.
 #[derive(Debug, Parser)]
-#[command(name = "accord", version, about, max_term_width = 100)]
+#[command(
+    name = "accord",
+    version,
+    about,
+    long_about = None,
+    max_term_width = 100,
+    after_help = "Exit codes: 0 success, 1 a check failed or nothing was found, 2 bad input or \
+                  usage (nothing written).\nREADME.md walks through the shipped history."
+)]
 pub struct Cli {
     /// Data directory holding the event log.
     #[arg(long, global = true, env = "ACCORD_DATA", value_name = "DIR")]

@@ -124,6 +124,21 @@ fn the_report_drafted_and_endorsed() {
         .unwrap()
         .iter()
         .all(|x| x["report"] != "joint-task-force-report"));
+    let activities = a.show("activities", &[]);
+    assert_eq!(activities.as_array().unwrap().len(), 9);
+    let campaign = row(&activities, "activity", "make-the-invisible-visible");
+    assert_eq!(
+        campaign["meetings"],
+        serde_json::json!(["unea-4", "iccm-oewg-3", "brs-cops-2019"])
+    );
+    assert_eq!(campaign["area"], "Outreach and communication");
+    let studies = activities
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["group"] == "wg-joint-exploratory-studies")
+        .count();
+    assert_eq!(studies, 2, "the biodiversity and climate change studies");
     let agreements = a.show("agreements", &[]);
     assert_eq!(
         row(&agreements, "agreement", "mc-brs-services-cop4")["signed"],
