@@ -19,12 +19,7 @@ fn retract_and_amend() {
     };
     let endorsed = seq_of("seed-054");
     let agreement = seq_of("seed-058");
-    let before_correction = a.export().lines().last().map(|l| {
-        serde_json::from_str::<serde_json::Value>(l).unwrap()["recorded_at"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    });
+    let before_correction = a.last_recorded_at();
     std::thread::sleep(std::time::Duration::from_millis(5));
     let corrections = format!(
         "{}\n{}\n",
@@ -50,7 +45,7 @@ fn retract_and_amend() {
     assert_eq!(ag["title"], "Cooperation agreement on services for COP-4");
 
     // As known before the corrections, the original facts stand.
-    let t = before_correction.unwrap();
+    let t = before_correction;
     let reports = a.show("reports", &["--known-at", &t]);
     assert_eq!(
         row(&reports, "report", "joint-task-force-report")["endorsed"]["on"],
@@ -97,11 +92,7 @@ fn snapshots_never_show_a_correction_before_it_was_recorded() {
         bulk.push('\n');
     }
     assert_eq!(a.record_text(&bulk).code, 0);
-    let t = serde_json::from_str::<serde_json::Value>(a.export().lines().last().unwrap()).unwrap()
-        ["recorded_at"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let t = a.last_recorded_at();
     std::thread::sleep(std::time::Duration::from_millis(5));
     let retract = r#"{"type":"EventRetracted","occurred":"2021-04","actor":"auditor","data":{"seq":54,"reason":"wrong report"}}"#;
     assert_eq!(a.record_text(retract).code, 0);

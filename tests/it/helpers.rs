@@ -108,6 +108,17 @@ impl Accord {
             .unwrap_or_else(|e| panic!("bad JSON from show: {e}: {}", r.stdout))
     }
 
+    /// The `recorded_at` of the last record: an instant for `--known-at`.
+    pub fn last_recorded_at(&self) -> String {
+        let export = self.export();
+        let last: serde_json::Value =
+            serde_json::from_str(export.lines().last().expect("a record")).unwrap();
+        last["recorded_at"]
+            .as_str()
+            .expect("recorded_at")
+            .to_string()
+    }
+
     pub fn last_seq(&self) -> u64 {
         self.export()
             .lines()
