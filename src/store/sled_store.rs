@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `c` seq | a chunk: up to 64 consecutive records, each `len u32 BE, crc32 u32 BE, bytes` |
 //! | `i` id | seq of the event with that id |
-//! | `s` stream 0x00 position | seq |
+//! | `s` stream 0x00 first position | seqs (u64 BE each) of the positions a batch gave the stream |
 //! | `p` stream | last position of the stream |
 //! | `h` | the head: last seq, hash and recorded_at |
 //!
@@ -247,19 +247,24 @@ impl SledStore {
             return Ok(());
         };
         let mut batch = sled::Batch::default();
-        let mut heads: HashMap<&str, u64> = HashMap::new();
+        // Per stream: the first position this batch gives it, and the seqs in position order.
+        let mut runs: HashMap<&str, (u64, Vec<u8>)> = HashMap::new();
         for chunk in records.chunks(CHUNK) {
             let mut bytes = Vec::with_capacity(chunk.len() * 512);
             for r in chunk {
                 frame(&mut bytes, r.to_canonical().as_bytes());
                 batch.insert(key_id(&r.id), &r.seq.to_be_bytes());
-                batch.insert(key_stream_pos(&r.stream, r.position), &r.seq.to_be_bytes());
-                heads.insert(&r.stream, r.position);
+                let run = runs
+                    .entry(&r.stream)
+                    .or_insert_with(|| (r.position, Vec::new()));
+                run.1.extend_from_slice(&r.seq.to_be_bytes());
             }
             batch.insert(&key_chunk(chunk[0].seq), bytes);
         }
-        for (stream, pos) in heads {
-            batch.insert(key_stream_head(stream), &pos.to_be_bytes());
+        for (stream, (first, seqs)) in runs {
+            let last = first + (seqs.len() / 8) as u64 - 1;
+            batch.insert(key_stream_pos(stream, first), seqs);
+            batch.insert(key_stream_head(stream), &last.to_be_bytes());
         }
         let head = StoredHead {
             seq: last.seq,
@@ -544,9 +549,20 @@ impl EventStore for SledStore {
     fn read_stream(&self, stream: &str) -> Result<Vec<Envelope>> {
         let mut out = Vec::new();
         let mut chunk: Option<(u64, Vec<Envelope>)> = None;
+        let mut seqs = Vec::new();
         for kv in self.log.scan_prefix(key_stream_prefix(stream)) {
             let (_, v) = kv?;
-            let seq = be_u64(&v)?;
+            if v.is_empty() || v.len() % 8 != 0 {
+                return Err(StoreError::Corrupt {
+                    at: format!("stream index of `{stream}`"),
+                    reason: format!("{} bytes is not a list of seqs", v.len()),
+                });
+            }
+            for s in v.chunks(8) {
+                seqs.push(be_u64(s)?);
+            }
+        }
+        for seq in seqs {
             let hit = matches!(&chunk, Some((first, recs)) if seq >= *first && seq < first + recs.len() as u64);
             if !hit {
                 chunk = self.find_chunk(seq)?;

@@ -199,6 +199,24 @@ fn known_at_sees_only_what_was_recorded() {
 
     let now = a.show("reports", &[]);
     assert_eq!(now.as_array().unwrap().len(), 4);
+    // A stream written by both batches reads back whole, in position order.
+    let log = a.run(&[
+        "log",
+        "--stream",
+        "group/joint-task-force",
+        "--format",
+        "json",
+    ]);
+    let positions: Vec<u64> = log
+        .stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["position"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(positions, (1..=10).collect::<Vec<u64>>());
     let then = a.show("reports", &["--known-at", &t30]);
     assert_eq!(
         then.as_array().unwrap().len(),
