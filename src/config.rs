@@ -13,6 +13,123 @@ pub const DEFAULT_FILE: &str = "config/accord.toml";
 pub struct Config {
     #[serde(default)]
     pub storage: Storage,
+    #[serde(default)]
+    pub smtp: Smtp,
+    #[serde(default)]
+    pub server: Server,
+    #[serde(default)]
+    pub workflows: Workflows,
+}
+
+/// A value that never prints: SMTP URLs carry passwords.
+#[derive(Clone, Default, Deserialize, PartialEq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Self {
+        Secret(s)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Outgoing email. With no `url`, emails are written to `<data>/outbox/` as `.eml` files.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Smtp {
+    /// `smtp://user:pass@host:587?tls=required` (STARTTLS), `smtps://…:465` (implicit TLS) or
+    /// `smtp://host:25` (plain, for a local relay). `ACCORD_SMTP_URL` overrides it.
+    pub url: Option<Secret>,
+    #[serde(default = "default_sender")]
+    pub sender: String,
+    pub reply_to: Option<String>,
+    /// Seconds to wait for the server before a send counts as a transient failure.
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+}
+
+impl Default for Smtp {
+    fn default() -> Self {
+        Smtp {
+            url: None,
+            sender: default_sender(),
+            reply_to: None,
+            timeout_secs: default_timeout(),
+        }
+    }
+}
+
+fn default_sender() -> String {
+    "Accord <accord@localhost>".to_string()
+}
+
+fn default_timeout() -> u64 {
+    30
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    /// Where `accord serve` listens.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// The dashboard's address as people reach it, for links in emails.
+    #[serde(default = "default_public_url")]
+    pub public_url: String,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            listen: default_listen(),
+            public_url: default_public_url(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".to_string()
+}
+
+fn default_public_url() -> String {
+    "http://127.0.0.1:8080".to_string()
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Workflows {
+    /// The folder of workflow definitions (templates in its `templates/`).
+    #[serde(default = "default_workflows")]
+    pub dir: PathBuf,
+    /// The contacts directory.
+    #[serde(default = "default_contacts")]
+    pub contacts: PathBuf,
+}
+
+impl Default for Workflows {
+    fn default() -> Self {
+        Workflows {
+            dir: default_workflows(),
+            contacts: default_contacts(),
+        }
+    }
+}
+
+fn default_workflows() -> PathBuf {
+    PathBuf::from("workflows")
+}
+
+fn default_contacts() -> PathBuf {
+    PathBuf::from("config/contacts.toml")
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -72,6 +189,17 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let c = Config::parse(
+            Path::new("x.toml"),
+            "[smtp]\nurl = \"smtp://u:hunter2@h:25\"\n",
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(c.smtp.url.unwrap().expose(), "smtp://u:hunter2@h:25");
+    }
 
     #[test]
     fn names_line_of_unknown_key() {

@@ -206,3 +206,38 @@ pub fn parse_batch(text: &str) -> Result<Vec<Proposed>, InputError> {
     }
     Ok(out)
 }
+
+impl Proposed {
+    /// A proposed event built by Accord itself (the scheduler), held to the same checks as
+    /// input from outside: its data must decode back to the same event.
+    pub fn from_event(
+        event: DomainEvent,
+        occurred: ApproxDate,
+        actor: &str,
+        id: Option<String>,
+    ) -> Result<Proposed, crate::domain::DecodeError> {
+        let ty = event.type_name().to_string();
+        let version = crate::domain::EVENT_TYPES
+            .iter()
+            .find(|(t, _)| *t == ty)
+            .map(|(_, v)| *v)
+            .unwrap_or(1);
+        let data = serde_json::to_value(&event).expect("an event is JSON");
+        let decoded = DomainEvent::decode(&ty, version, &data)?;
+        decoded.check()?;
+        Ok(Proposed {
+            line: 0,
+            id,
+            version,
+            stream: event.stream(),
+            expected_position: None,
+            occurred,
+            actor: actor.to_string(),
+            correlation_id: None,
+            causation_id: None,
+            data,
+            ty,
+            event,
+        })
+    }
+}

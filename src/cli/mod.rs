@@ -4,6 +4,7 @@
 //! or usage (nothing written).
 
 mod show;
+mod work;
 
 use std::io::{BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -101,11 +102,55 @@ pub enum Command {
         #[arg(long)]
         intact_prefix: bool,
     },
+    /// Deadlines derived by the workflows, with status (open, met, missed, tentative,
+    /// cancelled) and who is responsible.
+    Deadlines {
+        /// Only deadlines due within this span from the day (such as 90d or 8w).
+        #[arg(long, value_parser = work::parse_span)]
+        within: Option<i64>,
+        /// The day to judge from (and to fold the log as of) [default: today].
+        #[arg(long, value_name = "DATE", value_parser = show::parse_as_of)]
+        as_of: Option<chrono::NaiveDate>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Reminders: scheduled, sent, failed, skipped. A window reaching into the future is a dry
+    /// run: it also lists what the scheduler would schedule and send in it.
+    Reminders {
+        /// From this instant (RFC 3339).
+        #[arg(long, value_parser = show::parse_known_at)]
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        /// Up to this instant (RFC 3339).
+        #[arg(long, value_parser = show::parse_known_at)]
+        to: Option<chrono::DateTime<chrono::Utc>>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Run everything due at an instant (deadlines, reminders, digests), then exit.
+    Tick {
+        /// The instant to run at (RFC 3339) [default: now].
+        #[arg(long, value_parser = show::parse_known_at)]
+        now: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// Run the scheduler until SIGINT or SIGTERM, waking when something is due.
+    Serve,
+    /// Workflow definitions.
+    #[command(subcommand)]
+    Workflows(WorkflowsCommand),
     /// List the event types and their schema versions, or print one type's JSON Schema.
     Schema {
         /// An event type, such as `DecisionAdopted`.
         #[arg(value_name = "TYPE")]
         ty: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkflowsCommand {
+    /// Validate workflow files and templates without running them.
+    Check {
+        /// The workflows folder [default: `[workflows] dir`, `workflows`].
+        dir: Option<PathBuf>,
     },
 }
 
@@ -144,6 +189,17 @@ pub fn run(cli: Cli) -> Result<u8> {
         .unwrap_or_else(|| PathBuf::from("data"));
     match cli.command {
         Command::Schema { ty } => schema(ty.as_deref()),
+        Command::Workflows(WorkflowsCommand::Check { dir }) => work::check(dir, &config),
+        Command::Deadlines {
+            within,
+            as_of,
+            format,
+        } => work::deadlines(&open(&data)?, &config, within, as_of, format),
+        Command::Reminders { from, to, format } => {
+            work::reminders(&open(&data)?, &config, from, to, format)
+        }
+        Command::Tick { now } => work::tick(&open(&data)?, &config, &data, now),
+        Command::Serve => work::serve(&open(&data)?, &config, &data),
         Command::Verify {
             file: Some(f),
             partial,

@@ -38,7 +38,7 @@ pub struct ShowArgs {
     pub format: Format,
 }
 
-fn parse_as_of(s: &str) -> Result<NaiveDate, String> {
+pub fn parse_as_of(s: &str) -> Result<NaiveDate, String> {
     crate::domain::parse_day(s).map_err(|e| e.to_string())
 }
 

@@ -80,8 +80,29 @@ pub fn summary(e: &DomainEvent) -> String {
         E::ReportSubmitted(r) => {
             format!("{} submitted to {} as {}", r.report, r.meeting, r.document)
         }
+        E::DocumentPosted(d) => format!("{} posted for {}: {}", d.document, d.meeting, d.title),
         E::ReportFiled(r) => format!("{} filed with {}", r.report, r.repository),
         E::AgreementSigned(a) => format!("{} signed", a.title),
+        E::DeadlineSet(d) => format!(
+            "deadline {} due {}{}",
+            d.deadline,
+            d.due,
+            if d.tentative { " (tentative)" } else { "" }
+        ),
+        E::DeadlineMet(d) => format!("deadline {} met", d.deadline),
+        E::DeadlineMissed(d) => format!("deadline {} missed", d.deadline),
+        E::DeadlineCancelled(d) => format!("deadline {} cancelled: {}", d.deadline, d.reason),
+        E::ReminderScheduled(r) => format!("reminder to {} at {}", r.recipient, r.fire_at),
+        E::ReminderAttempted(r) => format!(
+            "reminder {} attempt {}{}",
+            r.reminder,
+            r.attempt,
+            if r.late { " (late)" } else { "" }
+        ),
+        E::ReminderSent(r) => format!("reminder {} sent", r.reminder),
+        E::ReminderFailed(r) => format!("reminder {} failed: {}", r.reminder, r.reason),
+        E::ReminderCancelled(r) => format!("reminder {} cancelled: {}", r.reminder, r.reason),
+        E::ReminderSkipped(r) => format!("reminder {} skipped: {}", r.reminder, r.reason),
         E::EventRetracted(c) => format!("seq {} retracted: {}", c.seq, c.reason),
         E::EventAmended(c) => format!("seq {} amended: {}", c.seq, c.reason),
     }

@@ -51,10 +51,25 @@ pub struct SegmentRow {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Move {
     pub seq: u64,
+    /// The segment that moved, for a split meeting.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub segment: Option<String>,
     pub kind: String,
     pub occurred: ApproxDate,
     pub from: ApproxDate,
     pub to: ApproxDate,
+}
+
+/// A document posted or report submitted for a meeting (or one of its segments).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DocumentRef {
+    pub document: String,
+    /// `provisional_agenda`, `pre_session`, … or `report` for a submitted report.
+    pub kind: String,
+    /// The meeting or segment id the document names.
+    pub for_id: String,
+    pub seq: u64,
+    pub on: ApproxDate,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -77,6 +92,8 @@ pub struct MeetingRow {
     pub moves: Vec<Move>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub decisions: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub documents: Vec<DocumentRef>,
 }
 
 fn text(t: &Option<Text>) -> Option<String> {
@@ -88,6 +105,7 @@ impl MeetingRow {
         if to != self.dates {
             self.moves.push(Move {
                 seq: env.seq,
+                segment: None,
                 kind: kind.to_string(),
                 occurred: env.occurred,
                 from: self.dates,
@@ -108,6 +126,24 @@ impl MeetingRow {
 pub struct Meetings(pub BTreeMap<String, MeetingRow>);
 
 impl Meetings {
+    /// The meeting with this id, or the meeting one of whose segments has it.
+    pub fn find(&self, id: &str) -> Option<&MeetingRow> {
+        self.0.get(id).or_else(|| {
+            self.0
+                .values()
+                .find(|m| m.segments.iter().any(|s| s.segment == id))
+        })
+    }
+
+    fn find_mut(&mut self, id: &str) -> Option<&mut MeetingRow> {
+        if self.0.contains_key(id) {
+            return self.0.get_mut(id);
+        }
+        self.0
+            .values_mut()
+            .find(|m| m.segments.iter().any(|s| s.segment == id))
+    }
+
     pub fn apply(&mut self, env: &Envelope, e: &DomainEvent) {
         use DomainEvent as E;
         if let E::MeetingScheduled(m) = e {
@@ -131,8 +167,36 @@ impl Meetings {
                     segments: Vec::new(),
                     moves: Vec::new(),
                     decisions: Vec::new(),
+                    documents: Vec::new(),
                 },
             );
+            return;
+        }
+        let posted = match e {
+            E::DocumentPosted(d) => {
+                let kind = serde_json::to_value(d.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                Some((d.meeting.as_str(), d.document.as_str(), kind))
+            }
+            E::ReportSubmitted(r) => Some((
+                r.meeting.as_str(),
+                r.document.as_str(),
+                "report".to_string(),
+            )),
+            _ => None,
+        };
+        if let Some((id, document, kind)) = posted {
+            if let Some(row) = self.find_mut(id) {
+                row.documents.push(DocumentRef {
+                    document: document.to_string(),
+                    kind,
+                    for_id: id.to_string(),
+                    seq: env.seq,
+                    on: env.occurred,
+                });
+            }
             return;
         }
         if let E::DecisionAdopted(d) = e {
@@ -155,6 +219,57 @@ impl Meetings {
         let Some(row) = self.0.get_mut(id.as_str()) else {
             return;
         };
+        // A change to one segment of a split meeting.
+        let seg_change = match e {
+            E::MeetingConfirmed(m) => m
+                .segment
+                .as_ref()
+                .map(|s| (s, Some(m.dates), text(&m.venue), m.mode, false, false)),
+            E::MeetingPostponed(m) => m
+                .segment
+                .as_ref()
+                .map(|s| (s, Some(m.dates), None, None, m.tentative, false)),
+            E::MeetingRescheduled(m) => m
+                .segment
+                .as_ref()
+                .map(|s| (s, Some(m.dates), text(&m.venue), m.mode, m.tentative, false)),
+            E::MeetingCancelled(m) => m
+                .segment
+                .as_ref()
+                .map(|s| (s, None, None, None, false, true)),
+            _ => None,
+        };
+        if let Some((seg, dates, venue, mode, tentative, cancelled)) = seg_change {
+            let kind = e.type_name().trim_start_matches("Meeting").to_lowercase();
+            let before = row.segment_mut(&Some(seg.clone())).map(|s| s.dates);
+            if let (Some(from), Some(to)) = (before, dates) {
+                if from != to {
+                    row.moves.push(Move {
+                        seq: env.seq,
+                        segment: Some(seg.0.clone()),
+                        kind,
+                        occurred: env.occurred,
+                        from,
+                        to,
+                    });
+                }
+            }
+            if let Some(s) = row.segment_mut(&Some(seg.clone())) {
+                if cancelled {
+                    s.status = MeetingStatus::Cancelled;
+                } else if let Some(d) = dates {
+                    s.dates = d;
+                    s.venue = venue.or(s.venue.take());
+                    s.mode = mode.or(s.mode);
+                    s.status = if tentative || !d.is_exact() {
+                        MeetingStatus::Tentative
+                    } else {
+                        MeetingStatus::Confirmed
+                    };
+                }
+            }
+            return;
+        }
         match e {
             E::MeetingConfirmed(m) => {
                 row.move_to(env, "confirmed", m.dates);

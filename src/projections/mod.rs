@@ -17,6 +17,7 @@ pub mod groups;
 pub mod meetings;
 pub mod reports;
 pub mod timeline;
+pub mod work;
 
 use std::collections::HashMap;
 
@@ -37,6 +38,7 @@ pub struct Views {
     pub decisions: decisions::Decisions,
     pub groups: groups::Groups,
     pub reports: reports::Reports,
+    pub work: work::Work,
 }
 
 impl Views {
@@ -45,6 +47,7 @@ impl Views {
         self.decisions.apply(env, e);
         self.groups.apply(env, e);
         self.reports.apply(env, e);
+        self.work.apply(env, e);
     }
 }
 

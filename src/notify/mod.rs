@@ -1,0 +1,230 @@
+//! Email: the contacts directory, message rendering (minijinja templates, an `.ics` for the
+//! deadline) and delivery, by SMTP (lettre) or to an outbox folder of `.eml` files.
+//!
+//! Addresses live only in the contacts directory, never in the log. A send is classified as
+//! transient (no connection, 4xx, timeout: retry) or permanent (5xx).
+
+mod render;
+
+pub use render::{ics, render_reminder, RenderedMessage, Renderer};
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lettre::message::{header::ContentType, Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde::Deserialize;
+
+/// One person or role that can receive email.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Contact {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+}
+
+/// `config/contacts.toml`: officer ids and roles to names and addresses.
+#[derive(Clone, Debug, Default)]
+pub struct Contacts(pub BTreeMap<String, Contact>);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContactsFile {
+    #[serde(default)]
+    contact: Vec<Contact>,
+}
+
+impl Contacts {
+    /// Loads the directory; a missing file is an empty directory.
+    pub fn load(path: &Path) -> Result<Contacts, String> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Contacts::default()),
+            Err(e) => return Err(format!("{}: cannot read: {e}", path.display())),
+        };
+        let file: ContactsFile = toml::from_str(&text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start].matches('\n').count() + 1)
+                .unwrap_or(0);
+            format!("{}: line {line}: {}", path.display(), e.message())
+        })?;
+        let mut out = BTreeMap::new();
+        for c in file.contact {
+            if c.email.parse::<lettre::Address>().is_err() {
+                return Err(format!(
+                    "{}: contact `{}`: `{}` is not an email address",
+                    path.display(),
+                    c.id,
+                    c.email
+                ));
+            }
+            if out.insert(c.id.clone(), c.clone()).is_some() {
+                return Err(format!(
+                    "{}: contact `{}` is listed twice",
+                    path.display(),
+                    c.id
+                ));
+            }
+        }
+        Ok(Contacts(out))
+    }
+}
+
+/// A message ready to send: rendered content and its recipient.
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    pub to: Contact,
+    pub message_id: String,
+    pub date: chrono::DateTime<chrono::Utc>,
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+    pub ics: Option<String>,
+}
+
+/// Why a send failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendError {
+    pub permanent: bool,
+    pub reason: String,
+}
+
+/// The sender's identity.
+#[derive(Clone, Debug)]
+pub struct Sender {
+    pub from: Mailbox,
+    pub reply_to: Option<Mailbox>,
+}
+
+/// Where email goes.
+pub enum Mailer {
+    Smtp {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        timeout: Duration,
+    },
+    Outbox(PathBuf),
+}
+
+impl Mailer {
+    /// An SMTP mailer for `smtp://`, `smtps://` (implicit TLS) or `smtp://…?tls=required`
+    /// (STARTTLS) URLs, with credentials in the URL.
+    pub fn smtp(url: &str, timeout: Duration) -> Result<Mailer, String> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| format!("bad SMTP URL: {e}"))?
+            .timeout(Some(timeout))
+            .build();
+        Ok(Mailer::Smtp { transport, timeout })
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Mailer::Smtp { .. } => "SMTP".to_string(),
+            Mailer::Outbox(dir) => format!("outbox {}", dir.display()),
+        }
+    }
+
+    /// Sends one message. Never hangs: SMTP sends are bounded by the timeout.
+    pub async fn send(&self, sender: &Sender, m: &Outgoing) -> Result<(), SendError> {
+        let message = build(sender, m).map_err(|reason| SendError {
+            permanent: true,
+            reason,
+        })?;
+        match self {
+            Mailer::Outbox(dir) => {
+                let write = || -> std::io::Result<()> {
+                    std::fs::create_dir_all(dir)?;
+                    let name: String = m
+                        .message_id
+                        .chars()
+                        .map(|c| {
+                            if c.is_ascii_alphanumeric() || c == '-' {
+                                c
+                            } else {
+                                '_'
+                            }
+                        })
+                        .collect();
+                    let tmp = dir.join(format!(".{name}.tmp"));
+                    std::fs::write(&tmp, message.formatted())?;
+                    std::fs::rename(tmp, dir.join(format!("{name}.eml")))
+                };
+                write().map_err(|e| SendError {
+                    permanent: false,
+                    reason: format!("cannot write to the outbox: {e}"),
+                })
+            }
+            Mailer::Smtp { transport, timeout } => {
+                match tokio::time::timeout(
+                    *timeout + Duration::from_secs(1),
+                    transport.send(message),
+                )
+                .await
+                {
+                    Err(_) => Err(SendError {
+                        permanent: false,
+                        reason: format!("no answer from the SMTP server within {timeout:?}"),
+                    }),
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) => Err(SendError {
+                        permanent: e.is_permanent(),
+                        reason: smtp_reason(&e),
+                    }),
+                }
+            }
+        }
+    }
+}
+
+fn smtp_reason(e: &lettre::transport::smtp::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
+}
+
+fn build(sender: &Sender, m: &Outgoing) -> Result<Message, String> {
+    let to: lettre::Address =
+        m.to.email
+            .parse()
+            .map_err(|e| format!("bad address for `{}`: {e}", m.to.id))?;
+    let mut b = Message::builder()
+        .from(sender.from.clone())
+        .to(Mailbox::new(Some(m.to.name.clone()), to))
+        .subject(m.subject.clone())
+        .message_id(Some(format!("<{}>", m.message_id)))
+        .date(std::time::SystemTime::from(m.date));
+    if let Some(r) = &sender.reply_to {
+        b = b.reply_to(r.clone());
+    }
+    let text = SinglePart::builder()
+        .header(ContentType::TEXT_PLAIN)
+        .body(m.text.clone());
+    let body = match &m.html {
+        Some(html) => MultiPart::alternative().singlepart(text).singlepart(
+            SinglePart::builder()
+                .header(ContentType::TEXT_HTML)
+                .body(html.clone()),
+        ),
+        None => MultiPart::mixed().singlepart(text),
+    };
+    let message = match &m.ics {
+        Some(ics) => b.multipart(
+            MultiPart::mixed().multipart(body).singlepart(
+                Attachment::new("deadline.ics".to_string()).body(
+                    ics.clone(),
+                    ContentType::parse("text/calendar; charset=utf-8; method=PUBLISH")
+                        .expect("valid content type"),
+                ),
+            ),
+        ),
+        None => b.multipart(body),
+    };
+    message.map_err(|e| format!("cannot build the message: {e}"))
+}

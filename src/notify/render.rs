@@ -1,0 +1,246 @@
+//! Rendering reminders: minijinja templates from `workflows/templates/`, subjects from each
+//! workflow, and an iCalendar (RFC 5545) event for the deadline.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use minijinja::{context, Environment};
+
+use crate::domain::{describe_date, ReminderKind};
+use crate::projections::work::{DeadlineRow, DeadlineStatus, ReminderRow};
+use crate::projections::Views;
+use crate::workflows::Definitions;
+
+/// The compiled templates.
+pub struct Renderer {
+    env: Environment<'static>,
+}
+
+impl Renderer {
+    /// Loads every `*.j2` template and every workflow's subject line.
+    pub fn new(defs: &Definitions) -> Result<Renderer, String> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+        load_dir(&mut env, &defs.templates)?;
+        for versions in defs.by_name.values() {
+            for wf in versions.values() {
+                env.add_template_owned(
+                    format!("subject:{}:{}", wf.name, wf.version),
+                    wf.subject.clone(),
+                )
+                .map_err(|e| format!("{}: subject: {e}", wf.file.display()))?;
+            }
+        }
+        Ok(Renderer { env })
+    }
+
+    fn render(&self, name: &str, ctx: &minijinja::Value) -> Result<String, String> {
+        self.env
+            .get_template(name)
+            .and_then(|t| t.render(ctx))
+            .map_err(|e| format!("template {name}: {e}"))
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.env.get_template(name).is_ok()
+    }
+}
+
+fn load_dir(env: &mut Environment<'static>, dir: &Path) -> Result<(), String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("{}: cannot read: {e}", dir.display()))?;
+    for entry in entries {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if let Some(stem) = name.strip_suffix(".j2") {
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            env.add_template_owned(stem.to_string(), text)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// A rendered reminder.
+pub struct RenderedMessage {
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+    pub ics: Option<String>,
+}
+
+fn escape_ics(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace(';', "\\;")
+        .replace(',', "\\,")
+        .replace('\r', "")
+        .replace('\n', "\\n")
+}
+
+/// Folds a content line at 75 octets, as RFC 5545 requires.
+fn fold(line: &str) -> String {
+    let mut out = String::new();
+    let mut n = 0;
+    for c in line.chars() {
+        if n + c.len_utf8() > 75 {
+            out.push_str("\r\n ");
+            n = 1;
+        }
+        out.push(c);
+        n += c.len_utf8();
+    }
+    out.push_str("\r\n");
+    out
+}
+
+/// An all-day VEVENT on the deadline's day.
+pub fn ics(d: &DeadlineRow, now: DateTime<Utc>) -> String {
+    let day = d.due.0.format("%Y%m%d");
+    let next = (d.due.0 + chrono::Days::new(1)).format("%Y%m%d");
+    let mut s = String::new();
+    for line in [
+        "BEGIN:VCALENDAR".to_string(),
+        "VERSION:2.0".to_string(),
+        "PRODID:-//Accord//Deadlines//EN".to_string(),
+        "METHOD:PUBLISH".to_string(),
+        "BEGIN:VEVENT".to_string(),
+        format!("UID:{}@accord", escape_ics(&d.deadline)),
+        format!("DTSTAMP:{}", now.format("%Y%m%dT%H%M%SZ")),
+        format!("DTSTART;VALUE=DATE:{day}"),
+        format!("DTEND;VALUE=DATE:{next}"),
+        format!("SUMMARY:{}", escape_ics(&format!("Due: {}", d.what))),
+        format!(
+            "DESCRIPTION:{}",
+            escape_ics(&format!("Deadline {} ({})", d.deadline, d.workflow))
+        ),
+        "END:VEVENT".to_string(),
+        "END:VCALENDAR".to_string(),
+    ] {
+        s.push_str(&fold(&line));
+    }
+    s
+}
+
+fn deadline_ctx(views: &Views, d: &DeadlineRow, today: chrono::NaiveDate) -> minijinja::Value {
+    let meeting = d
+        .meeting
+        .as_deref()
+        .and_then(|id| views.meetings.find(id))
+        .map(|m| {
+            let (dates, venue) = m
+                .segments
+                .iter()
+                .find(|s| Some(s.segment.as_str()) == d.meeting.as_deref())
+                .map(|s| (s.dates, s.venue.clone().or(m.venue.clone())))
+                .unwrap_or((m.dates, m.venue.clone()));
+            context! {
+                id => d.meeting.clone(),
+                title => m.title.clone(),
+                body => m.body.code(),
+                dates => dates.to_string(),
+                dates_long => describe_date(&dates),
+                venue => venue,
+            }
+        });
+    let mandate = d.mandate.as_deref().and_then(|id| views.decisions.mandates.get(id)).map(|m| {
+        context! { id => m.mandate.clone(), decision => m.decision.clone(), asks => m.asks.clone(), addressee => m.addressee.clone() }
+    });
+    context! {
+        id => d.deadline.clone(),
+        what => d.what.clone(),
+        due => d.due.to_string(),
+        due_long => describe_date(&crate::domain::ApproxDate::Day(d.due.0)),
+        days_left => (d.due.0 - today).num_days(),
+        tentative => d.tentative,
+        step => d.step.clone(),
+        meeting => meeting,
+        mandate => mandate,
+    }
+}
+
+/// Renders a reminder at `now`: subject, text, optional HTML and, for deadlines, an `.ics`.
+pub fn render_reminder(
+    r: &Renderer,
+    views: &Views,
+    defs: &Definitions,
+    reminder: &ReminderRow,
+    recipient_name: &str,
+    dashboard_url: &str,
+    now: DateTime<Utc>,
+) -> Result<RenderedMessage, String> {
+    let wf = defs
+        .get(&reminder.workflow, reminder.workflow_version)
+        .ok_or_else(|| {
+            format!(
+                "workflow {} version {} is not defined",
+                reminder.workflow, reminder.workflow_version
+            )
+        })?;
+    let today = now.with_timezone(&wf.timezone).date_naive();
+    let recipient = context! { id => reminder.recipient.clone(), name => recipient_name };
+    let (ctx, ics_text) = match reminder.kind {
+        ReminderKind::Deadline => {
+            let id = reminder.deadline.as_deref().unwrap_or_default();
+            let d = views
+                .work
+                .deadlines
+                .get(id)
+                .ok_or_else(|| format!("deadline {id} is not recorded"))?;
+            let ctx = context! {
+                workflow => context! { name => wf.name.clone(), title => wf.title.clone() },
+                deadline => deadline_ctx(views, d, today),
+                recipient => recipient,
+                dashboard_url => dashboard_url,
+            };
+            (ctx, Some(ics(d, now)))
+        }
+        ReminderKind::Digest => {
+            let until = today + chrono::Days::new(wf.window_days as u64);
+            let mut items: Vec<&DeadlineRow> = views
+                .work
+                .deadlines
+                .values()
+                .filter(|d| {
+                    d.status == DeadlineStatus::Open
+                        && d.responsible.contains(&reminder.recipient)
+                        && d.due.0 >= today
+                        && d.due.0 <= until
+                })
+                .collect();
+            items.sort_by_key(|d| (d.due, d.deadline.clone()));
+            let items: Vec<_> = items
+                .into_iter()
+                .map(|d| deadline_ctx(views, d, today))
+                .collect();
+            let ctx = context! {
+                workflow => context! { name => wf.name.clone(), title => wf.title.clone() },
+                items => items,
+                weeks => wf.window_days / 7,
+                today => today.to_string(),
+                recipient => recipient,
+                dashboard_url => dashboard_url,
+            };
+            (ctx, None)
+        }
+    };
+    let subject = r
+        .render(&format!("subject:{}:{}", wf.name, wf.version), &ctx)?
+        .trim()
+        .replace(['\r', '\n'], " ");
+    let text = r.render(&format!("{}.txt", wf.template), &ctx)?;
+    let html_name = format!("{}.html", wf.template);
+    let html = if r.has(&html_name) {
+        Some(r.render(&html_name, &ctx)?)
+    } else {
+        None
+    };
+    Ok(RenderedMessage {
+        subject,
+        text,
+        html,
+        ics: ics_text,
+    })
+}

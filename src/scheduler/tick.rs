@@ -1,0 +1,200 @@
+//! One tick of the scheduler at a given instant: record what `reconcile` and `due` decide,
+//! then send each due reminder, recording the attempt before the send and the outcome after.
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use super::{attempted, due, outcome, reconcile};
+use crate::domain::{ApproxDate, DomainEvent, ReminderFailed};
+use crate::input::Proposed;
+use crate::notify::{render_reminder, Contacts, Mailer, Outgoing, Renderer, Sender};
+use crate::projections::{self, Views};
+use crate::store::{EventStore, Outcome, StoreError};
+use crate::workflows::Definitions;
+
+/// The actor of events the scheduler records.
+pub const ACTOR: &str = "accord-scheduler";
+
+/// Everything a tick needs besides the store and the time.
+pub struct Engine {
+    pub defs: Definitions,
+    pub renderer: Renderer,
+    pub contacts: Contacts,
+    pub mailer: Mailer,
+    pub sender: Sender,
+    pub dashboard_url: String,
+}
+
+/// What a tick did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TickReport {
+    pub recorded: usize,
+    pub sent: Vec<String>,
+    pub failed: Vec<String>,
+    pub skipped: usize,
+    pub next_wakeup: Option<DateTime<Utc>>,
+}
+
+fn short(s: &str) -> String {
+    hex::encode(&Sha256::digest(s.as_bytes())[..10])
+}
+
+/// A deterministic id for scheduler events that must be recorded once, so that two ticks at
+/// the same instant record nothing twice. `DeadlineSet` may repeat (a deadline moved back),
+/// so it gets none.
+pub fn event_id(e: &DomainEvent) -> Option<String> {
+    use DomainEvent as E;
+    Some(match e {
+        E::DeadlineMet(d) => format!("met/{}", short(&d.deadline.0)),
+        E::DeadlineMissed(d) => format!("missed/{}", short(&d.deadline.0)),
+        E::DeadlineCancelled(d) => format!("dl-cancelled/{}", short(&d.deadline.0)),
+        E::ReminderScheduled(r) => format!("scheduled/{}", r.reminder),
+        E::ReminderAttempted(r) => format!("attempted/{}/{}", r.reminder, r.attempt),
+        E::ReminderSent(r) => format!("sent/{}", r.reminder),
+        E::ReminderFailed(r) => format!("failed/{}/{}", r.reminder, r.attempt),
+        E::ReminderCancelled(r) => format!("cancelled/{}", r.reminder),
+        E::ReminderSkipped(r) => format!("skipped/{}", r.reminder),
+        _ => return None,
+    })
+}
+
+fn record(
+    store: &dyn EventStore,
+    events: Vec<DomainEvent>,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let day = ApproxDate::Day(now.date_naive());
+    let batch: Vec<Proposed> = events
+        .into_iter()
+        .map(|e| {
+            let id = event_id(&e);
+            Proposed::from_event(e, day, ACTOR, id).map_err(|e| StoreError::Rejected {
+                index: 0,
+                message: format!("the scheduler built an invalid event: {e}"),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let outcomes = store.append(batch)?;
+    Ok(outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Recorded(_)))
+        .count())
+}
+
+fn current(store: &dyn EventStore) -> Result<Views, StoreError> {
+    Ok(projections::views(store, &Default::default())?.views)
+}
+
+impl Engine {
+    /// Runs everything due at `now` and returns what it did.
+    pub async fn tick(
+        &self,
+        store: &dyn EventStore,
+        now: DateTime<Utc>,
+    ) -> Result<TickReport, StoreError> {
+        let mut report = TickReport::default();
+        let views = current(store)?;
+        report.recorded += record(store, reconcile(&views, &self.defs, now), now)?;
+        let views = current(store)?;
+        let plan = due(&views, &self.defs, now);
+        report.skipped = plan.skips.len();
+        report.recorded += record(store, plan.skips, now)?;
+        report.next_wakeup = plan.next_wakeup;
+        for job in plan.jobs {
+            let Some(r) = views.work.reminders.get(&job.reminder) else {
+                continue;
+            };
+            let message_id = format!("{}.{}@accord", r.reminder, r.fire_at.0.timestamp());
+            let contact = self.contacts.0.get(&r.recipient).cloned();
+            let Some(contact) = contact else {
+                let e = DomainEvent::ReminderFailed(ReminderFailed {
+                    reminder: crate::domain::Key(r.reminder.clone()),
+                    attempt: job.attempt,
+                    reason: crate::domain::Text(format!(
+                        "no contact `{}` in the contacts directory (config/contacts.toml)",
+                        r.recipient
+                    )),
+                    permanent: true,
+                    retry_at: None,
+                });
+                report.failed.push(r.reminder.clone());
+                report.recorded += record(store, vec![e], now)?;
+                continue;
+            };
+            let (message, date) = match (&r.rendered, job.resend) {
+                (Some(m), true) => (
+                    crate::notify::RenderedMessage {
+                        subject: m.subject.clone(),
+                        text: m.text.clone(),
+                        html: m.html.clone(),
+                        ics: m.ics.clone(),
+                    },
+                    m.date.0,
+                ),
+                _ => match render_reminder(
+                    &self.renderer,
+                    &views,
+                    &self.defs,
+                    r,
+                    &contact.name,
+                    &self.dashboard_url,
+                    now,
+                ) {
+                    Ok(m) => (m, now),
+                    Err(reason) => {
+                        let e = outcome(
+                            &r.reminder,
+                            job.attempt,
+                            &message_id,
+                            Err(crate::notify::SendError {
+                                permanent: true,
+                                reason,
+                            }),
+                            now,
+                        );
+                        report.failed.push(r.reminder.clone());
+                        report.recorded += record(store, vec![e], now)?;
+                        continue;
+                    }
+                },
+            };
+            if !job.resend {
+                let e = attempted(
+                    &r.reminder,
+                    job.attempt,
+                    &message_id,
+                    date,
+                    &message,
+                    job.late,
+                );
+                report.recorded += record(store, vec![e], now)?;
+            }
+            let out = Outgoing {
+                to: contact,
+                message_id: message_id.clone(),
+                date,
+                subject: message.subject,
+                text: message.text,
+                html: message.html,
+                ics: message.ics,
+            };
+            let result = self.mailer.send(&self.sender, &out).await;
+            match &result {
+                Ok(()) => report.sent.push(r.reminder.clone()),
+                Err(e) => {
+                    tracing::warn!(reminder = %r.reminder, reason = %e.reason, permanent = e.permanent, "send failed");
+                    report.failed.push(r.reminder.clone());
+                }
+            }
+            report.recorded += record(
+                store,
+                vec![outcome(&r.reminder, job.attempt, &message_id, result, now)],
+                now,
+            )?;
+        }
+        Ok(report)
+    }
+}
