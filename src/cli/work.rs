@@ -54,6 +54,7 @@ pub fn engine(config: &Config, data: &Path) -> Result<Engine> {
             .transpose()?,
     };
     Ok(Engine {
+        fault: scheduler::Fault::from_env(),
         defs,
         renderer,
         contacts,
@@ -268,21 +269,25 @@ pub fn tick(
     data: &Path,
     now: Option<DateTime<Utc>>,
 ) -> Result<u8> {
+    let rt = runtime()?;
+    let _inside = rt.enter();
     let engine = engine(config, data)?;
     let now = now.unwrap_or_else(Utc::now);
-    let report = runtime()?.block_on(engine.tick(store, now))?;
+    let report = rt.block_on(engine.tick(store, now))?;
     print_report(now, &report);
     Ok(0)
 }
 
 /// `accord serve`: the scheduler loop until SIGINT or SIGTERM.
 pub fn serve(store: &dyn EventStore, config: &Config, data: &Path) -> Result<u8> {
+    let rt = runtime()?;
+    let _inside = rt.enter();
     let engine = engine(config, data)?;
     eprintln!(
         "accord: scheduler running; emails go to {}",
         engine.mailer.describe()
     );
-    runtime()?.block_on(async {
+    rt.block_on(async {
         let mut changes = store.subscribe();
         let shutdown = shutdown_signal();
         tokio::pin!(shutdown);

@@ -10,7 +10,7 @@
 pub mod clock;
 pub mod tick;
 
-pub use tick::{event_id, Engine, TickReport};
+pub use tick::{event_id, Engine, Fault, TickReport};
 
 use std::collections::BTreeSet;
 

@@ -15,8 +15,37 @@ use crate::workflows::Definitions;
 /// The actor of events the scheduler records.
 pub const ACTOR: &str = "accord-scheduler";
 
+/// A point at which a test can make the process die, to check what a crash there leaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// After the attempt is recorded, before the send.
+    AfterAttempt,
+    /// After the server accepted the message, before `ReminderSent` is recorded.
+    AfterSend,
+}
+
+impl Fault {
+    /// Reads `ACCORD_TEST_FAULT` (`after-attempt` or `after-send`).
+    pub fn from_env() -> Option<Fault> {
+        match std::env::var("ACCORD_TEST_FAULT").ok()?.as_str() {
+            "after-attempt" => Some(Fault::AfterAttempt),
+            "after-send" => Some(Fault::AfterSend),
+            _ => None,
+        }
+    }
+}
+
+fn crash_if(fault: Option<Fault>, at: Fault) {
+    if fault == Some(at) {
+        eprintln!("accord: ACCORD_TEST_FAULT: dying at {at:?}");
+        std::process::abort();
+    }
+}
+
 /// Everything a tick needs besides the store and the time.
 pub struct Engine {
+    /// Set only by tests, to die at a chosen step.
+    pub fault: Option<Fault>,
     pub defs: Definitions,
     pub renderer: Renderer,
     pub contacts: Contacts,
@@ -181,7 +210,11 @@ impl Engine {
                 html: message.html,
                 ics: message.ics,
             };
+            crash_if(self.fault, Fault::AfterAttempt);
             let result = self.mailer.send(&self.sender, &out).await;
+            if result.is_ok() {
+                crash_if(self.fault, Fault::AfterSend);
+            }
             match &result {
                 Ok(()) => report.sent.push(r.reminder.clone()),
                 Err(e) => {

@@ -377,32 +377,33 @@ pub fn parse(file: &Path, text: &str, templates: &Path) -> Result<Workflow, Work
     let mut env = minijinja::Environment::new();
     env.add_template("subject", raw.subject.get_ref())
         .or_else(|e| cx.err(raw.subject.span(), format!("subject: {e}")))?;
-    let (remind_before, remind_at) =
-        match &raw.reminders {
-            None => (Vec::new(), NaiveTime::from_hms_opt(9, 0, 0).expect("valid")),
-            Some(r) => {
-                let mut days = Vec::new();
-                for b in &r.before {
-                    match cx.parse::<Offset>(b)? {
-                        Offset::Days(d) if d > 0 => days.push(d),
-                        _ => return cx.err(
+    let (remind_before, remind_at) = match &raw.reminders {
+        None => (Vec::new(), NaiveTime::from_hms_opt(9, 0, 0).expect("valid")),
+        Some(r) => {
+            let mut days = Vec::new();
+            for b in &r.before {
+                match cx.parse::<Offset>(b)? {
+                    Offset::Days(d) if d > 0 => days.push(d),
+                    _ => {
+                        return cx.err(
                             b.span(),
                             format!(
                                 "reminders.before: `{}` must be a positive number of days or weeks",
                                 b.get_ref()
                             ),
-                        ),
+                        )
                     }
                 }
-                let at = NaiveTime::parse_from_str(r.at.get_ref(), "%H:%M").or_else(|_| {
-                    cx.err(
-                        r.at.span(),
-                        format!("reminders.at: `{}` is not a time HH:MM", r.at.get_ref()),
-                    )
-                })?;
-                (days, at)
             }
-        };
+            let at = NaiveTime::parse_from_str(r.at.get_ref(), "%H:%M").or_else(|_| {
+                cx.err(
+                    r.at.span(),
+                    format!("reminders.at: `{}` is not a time HH:MM", r.at.get_ref()),
+                )
+            })?;
+            (days, at)
+        }
+    };
     let mut deadlines = Vec::new();
     for d in &raw.deadlines {
         if !slug_ok(d.step.get_ref()) {

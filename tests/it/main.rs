@@ -6,5 +6,7 @@ mod corrections;
 mod crash;
 mod helpers;
 mod history;
+mod reminders;
 mod schema;
+mod smtp;
 mod tidy;

@@ -1,0 +1,577 @@
+//! Workflows end to end on the shipped history: deadlines, reminders that move with their
+//! meeting, stop when met or cancelled, arrive once, and survive crashes and mail-server
+//! faults. Uses a real SMTP server where the test needs one.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::helpers::{history, root, Accord, Run};
+use super::smtp::{available, free_port, read_dir_mails, SmtpServer};
+
+/// Confirms the second segment of COP-4 (Bali, 21–25 March 2022).
+const CONFIRM_COP4_2: &str = r#"{"type":"MeetingConfirmed","occurred":"2021-11-05","actor":"mc-officer","data":{"meeting":"mc-cop-4","segment":"mc-cop-4.2","dates":"2022-03-21/2022-03-25","venue":"Bali, Indonesia","mode":"in_person"}}"#;
+
+/// A workflows folder with only the given workflow files (and all templates).
+fn workflows(dir: &Path, files: &[&str]) -> PathBuf {
+    let w = dir.join("workflows");
+    std::fs::create_dir_all(w.join("templates")).unwrap();
+    for f in files {
+        std::fs::copy(root().join("workflows").join(f), w.join(f)).unwrap();
+    }
+    for t in std::fs::read_dir(root().join("workflows/templates")).unwrap() {
+        let t = t.unwrap().path();
+        std::fs::copy(&t, w.join("templates").join(t.file_name().unwrap())).unwrap();
+    }
+    w
+}
+
+/// Writes a config for `a`: SMTP on `port` (or the outbox), the given workflows.
+fn config(a: &Accord, smtp_port: Option<u16>, files: &[&str]) -> PathBuf {
+    let w = workflows(a.dir.path(), files);
+    let smtp = match smtp_port {
+        Some(p) => format!(
+            "[smtp]\nurl = \"smtp://127.0.0.1:{p}\"\nsender = \"Accord <accord@example.org>\"\nreply_to = \"secretariat-mc@example.org\"\ntimeout_secs = 2\n"
+        ),
+        None => String::new(),
+    };
+    let text = format!(
+        "{smtp}[workflows]\ndir = \"{}\"\ncontacts = \"{}\"\n",
+        w.display(),
+        root().join("config/contacts.toml").display()
+    );
+    let path = a.dir.path().join("accord.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn setup() -> Accord {
+    let a = Accord::new();
+    a.record(&history());
+    assert_eq!(a.record_text(CONFIRM_COP4_2).code, 0);
+    a
+}
+
+fn tick(a: &Accord, cfg: &Path, now: &str) -> Run {
+    let r = a.run(&["--config", cfg.to_str().unwrap(), "tick", "--now", now]);
+    assert_eq!(r.code, 0, "tick at {now}: {} {}", r.stdout, r.stderr);
+    r
+}
+
+fn sent_count(r: &Run) -> usize {
+    r.stdout.lines().filter(|l| l.starts_with("sent ")).count()
+}
+
+fn reminders(a: &Accord, cfg: &Path) -> Vec<serde_json::Value> {
+    let r = a.run(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "reminders",
+        "--format",
+        "json",
+    ]);
+    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+    serde_json::from_str::<serde_json::Value>(&r.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn deadlines(a: &Accord, cfg: &Path, as_of: &str) -> Vec<serde_json::Value> {
+    let r = a.run(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "deadlines",
+        "--as-of",
+        as_of,
+        "--format",
+        "json",
+    ]);
+    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+    serde_json::from_str::<serde_json::Value>(&r.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn by<'a>(rows: &'a [serde_json::Value], key: &str, value: &str) -> Vec<&'a serde_json::Value> {
+    rows.iter().filter(|r| r[key] == value).collect()
+}
+
+const SUBMISSION: &str = "pre-session-documents/mc-cop-4.2/submission";
+const DISTRIBUTION: &str = "pre-session-documents/mc-cop-4.2/distribution";
+
+#[test]
+fn road_map_reminders_on_the_shipped_history() {
+    let a = setup();
+    let cfg = config(
+        &a,
+        None,
+        &[
+            "pre-session-documents.toml",
+            "agenda-and-notice.toml",
+            "report-back.toml",
+        ],
+    );
+    // 1 December 2021: deadlines derived; no reminder is due yet.
+    let r = tick(&a, &cfg, "2021-12-01T10:00:00Z");
+    assert_eq!(sent_count(&r), 0, "{}", r.stdout);
+    let d = deadlines(&a, &cfg, "2021-12-01");
+    let sub = by(&d, "deadline", SUBMISSION);
+    assert_eq!(
+        sub[0]["due"], "2022-01-10",
+        "ten weeks before 21 March 2022"
+    );
+    assert_eq!(
+        by(&d, "deadline", DISTRIBUTION)[0]["due"],
+        "2022-02-07",
+        "six weeks before"
+    );
+    assert_eq!(
+        by(&d, "deadline", "agenda-and-notice/mc-cop-4.2/agenda")[0]["due"],
+        "2022-01-21"
+    );
+    // The segment of COP-4 still "early 2022" elsewhere, UNEA-5.2 "February 2022": tentative.
+    assert_eq!(
+        by(
+            &d,
+            "deadline",
+            "pre-session-documents/unea-5.2/distribution"
+        )[0]["status"],
+        "tentative"
+    );
+    // Mandates of MC-3/11 were reported on already: no report-back deadline.
+    assert!(d.iter().all(|x| x["workflow"] != "report-back"));
+    let rem = reminders(&a, &cfg);
+    assert!(
+        by(
+            &rem,
+            "deadline",
+            "pre-session-documents/unea-5.2/distribution"
+        )
+        .is_empty(),
+        "held while tentative"
+    );
+    let sub_rem: Vec<_> = by(&rem, "deadline", SUBMISSION)
+        .iter()
+        .map(|r| r["fire_at"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        sub_rem,
+        [
+            "2021-12-13T08:00:00.000000Z",
+            "2021-12-27T08:00:00.000000Z",
+            "2022-01-03T08:00:00.000000Z",
+            "2022-01-09T08:00:00.000000Z"
+        ],
+        "28, 14, 7 and 1 days before, at 09:00 Geneva time"
+    );
+
+    // 13 December, 09:00 Geneva: exactly the 28-day reminder of the submission deadline.
+    let r = tick(&a, &cfg, "2021-12-13T08:00:00Z");
+    assert_eq!(sent_count(&r), 1, "{}", r.stdout);
+    let outbox = read_dir_mails(&a.data().join("outbox"));
+    assert_eq!(outbox.len(), 1);
+    assert!(
+        outbox[0]
+            .header("subject")
+            .unwrap()
+            .contains("Submit pre-session documents"),
+        "{:?}",
+        outbox[0].header("subject")
+    );
+    // The same instant again: nothing more.
+    let r = tick(&a, &cfg, "2021-12-13T08:00:00Z");
+    assert_eq!(sent_count(&r), 0);
+    assert!(r.stdout.contains("recorded 0 events"), "{}", r.stdout);
+
+    // COP-4.2 moves by five weeks: unsent reminders are cancelled and rescheduled.
+    let moved = r#"{"type":"MeetingRescheduled","occurred":"2021-12-14","actor":"mc-officer","data":{"meeting":"mc-cop-4","segment":"mc-cop-4.2","dates":"2022-04-25/2022-04-29","venue":"Bali, Indonesia"}}"#;
+    assert_eq!(a.record_text(moved).code, 0);
+    let r = tick(&a, &cfg, "2021-12-14T08:00:00Z");
+    assert_eq!(sent_count(&r), 0);
+    let d = deadlines(&a, &cfg, "2021-12-14");
+    let sub = by(&d, "deadline", SUBMISSION)[0];
+    assert_eq!(sub["due"], "2022-02-14");
+    assert_eq!(sub["moved_from"], serde_json::json!(["2022-01-10"]));
+    let rem = reminders(&a, &cfg);
+    let sub_rem = by(&rem, "deadline", SUBMISSION);
+    let status = |fire: &str| {
+        sub_rem
+            .iter()
+            .find(|r| r["fire_at"] == fire)
+            .map(|r| r["status"].clone())
+    };
+    assert_eq!(status("2021-12-13T08:00:00.000000Z"), Some("sent".into()));
+    assert_eq!(
+        status("2021-12-27T08:00:00.000000Z"),
+        Some("cancelled".into())
+    );
+    assert_eq!(
+        status("2022-01-17T08:00:00.000000Z"),
+        Some("scheduled".into())
+    );
+    // The old fire time passes without a send; the new one sends.
+    assert_eq!(sent_count(&tick(&a, &cfg, "2021-12-27T08:00:00Z")), 0);
+    assert_eq!(sent_count(&tick(&a, &cfg, "2022-01-17T08:00:00Z")), 1);
+
+    // The pre-session documents are posted: both pre-session deadlines are met, their
+    // reminders stop.
+    let posted = r#"{"type":"DocumentPosted","occurred":"2022-01-20","actor":"mc-officer","data":{"document":"UNEP/MC/COP.4/2","meeting":"mc-cop-4.2","kind":"pre_session","title":"Pre-session documents"}}"#;
+    assert_eq!(a.record_text(posted).code, 0);
+    tick(&a, &cfg, "2022-01-20T08:00:00Z");
+    let d = deadlines(&a, &cfg, "2022-01-20");
+    assert_eq!(by(&d, "deadline", SUBMISSION)[0]["status"], "met");
+    assert_eq!(by(&d, "deadline", DISTRIBUTION)[0]["status"], "met");
+    assert!(by(&reminders(&a, &cfg), "deadline", DISTRIBUTION)
+        .iter()
+        .all(|r| r["status"] == "cancelled"));
+    let pre_session = |a: &Accord| {
+        read_dir_mails(&a.data().join("outbox"))
+            .iter()
+            .filter(|m| {
+                m.header("subject")
+                    .unwrap_or("")
+                    .contains("re-session documents")
+            })
+            .count()
+    };
+    let before = pre_session(&a);
+    tick(&a, &cfg, "2022-02-14T08:00:00Z");
+    assert_eq!(pre_session(&a), before, "no reminder for a met deadline");
+
+    // COP-4.2 is cancelled: the agenda and notice reminders stop too.
+    let cancelled = r#"{"type":"MeetingCancelled","occurred":"2022-02-15","actor":"mc-officer","data":{"meeting":"mc-cop-4","segment":"mc-cop-4.2","reason":"test"}}"#;
+    assert_eq!(a.record_text(cancelled).code, 0);
+    tick(&a, &cfg, "2022-02-15T08:00:00Z");
+    let d = deadlines(&a, &cfg, "2022-02-15");
+    assert_eq!(
+        by(&d, "deadline", "agenda-and-notice/mc-cop-4.2/agenda")[0]["status"],
+        "cancelled"
+    );
+    let before = read_dir_mails(&a.data().join("outbox")).len();
+    for day in ["2022-02-17", "2022-02-24", "2022-03-01"] {
+        tick(&a, &cfg, &format!("{day}T08:00:00Z"));
+    }
+    let after = read_dir_mails(&a.data().join("outbox"));
+    assert_eq!(after.len(), before, "nothing sent for a cancelled meeting");
+    assert_eq!(a.run(&["verify"]).code, 0);
+}
+
+#[test]
+fn real_smtp_delivery_headers_body_and_calendar() {
+    if !available("real_smtp_delivery_headers_body_and_calendar") {
+        return;
+    }
+    let server = SmtpServer::start(None);
+    let a = setup();
+    let cfg = config(&a, Some(server.port), &["pre-session-documents.toml"]);
+    tick(&a, &cfg, "2021-12-01T10:00:00Z");
+    let r = tick(&a, &cfg, "2021-12-13T08:00:00Z");
+    assert_eq!(sent_count(&r), 1, "{}", r.stdout);
+    let mails = server.messages();
+    assert_eq!(mails.len(), 1);
+    let m = &mails[0];
+    assert!(
+        m.header("to")
+            .unwrap()
+            .contains("<secretariat-mc@example.org>"),
+        "{:?}",
+        m.headers
+    );
+    assert_eq!(
+        m.header("subject").unwrap(),
+        "[MC] Submit pre-session documents for editing and translation: due 2022-01-10 (Fourth meeting of the Conference of the Parties to the Minamata Convention)"
+    );
+    assert_eq!(m.header("date").unwrap(), "Mon, 13 Dec 2021 08:00:00 +0000");
+    assert!(m
+        .header("reply-to")
+        .unwrap()
+        .contains("secretariat-mc@example.org"));
+    let rem = reminders(&a, &cfg);
+    let sent: Vec<_> = rem.iter().filter(|r| r["status"] == "sent").collect();
+    let id = sent[0]["reminder"].as_str().unwrap();
+    assert_eq!(
+        m.header("message-id").unwrap(),
+        format!("<{id}.1639382400@accord>")
+    );
+    assert!(m.raw.contains("Content-Type: text/plain"));
+    assert!(m.raw.contains("Content-Type: text/html"));
+    assert!(m.raw.contains("Content-Type: text/calendar"));
+    assert!(m
+        .raw
+        .contains("Dear Secretariat of the Minamata Convention"));
+    assert!(m.raw.contains("Bali, Indonesia"));
+    let ics = calendar_part(&m.raw);
+    assert!(ics.contains("DTSTART;VALUE=DATE:20220110"), "{ics}");
+    assert!(
+        ics.contains("UID:pre-session-documents/mc-cop-4.2/submission@accord"),
+        "{ics}"
+    );
+}
+
+/// The decoded text of the message's text/calendar part.
+fn calendar_part(raw: &str) -> String {
+    use base64::Engine;
+    let at = raw
+        .find("Content-Type: text/calendar")
+        .expect("a calendar part");
+    let part = &raw[at..];
+    let body_at = part.find("\r\n\r\n").unwrap() + 4;
+    let head = &part[..body_at];
+    let body: String = part[body_at..].split("\r\n--").next().unwrap().to_string();
+    if head.contains("base64") {
+        let b64: String = body.split_whitespace().collect();
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap(),
+        )
+        .unwrap()
+    } else if head.contains("quoted-printable") {
+        let soft = body.replace("=\r\n", "");
+        let mut out = Vec::new();
+        let b = soft.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'=' && i + 2 < b.len() {
+                out.push(u8::from_str_radix(&soft[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            } else {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).unwrap()
+    } else {
+        body
+    }
+}
+
+/// Ticks in a child process with a time limit; the tick must never hang.
+fn tick_bounded(a: &Accord, cfg: &Path, now: &str, limit: Duration) -> Run {
+    let started = Instant::now();
+    let mut child = a
+        .command()
+        .args(["--config", cfg.to_str().unwrap(), "tick", "--now", now])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap().into();
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("tick at {now} hung for more than {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn last_failure(a: &Accord, cfg: &Path) -> serde_json::Value {
+    reminders(a, cfg)
+        .into_iter()
+        .find(|r| r["deadline"] == SUBMISSION && r["attempts"].as_u64().unwrap_or(0) > 0)
+        .expect("an attempted reminder")
+}
+
+#[test]
+fn smtp_faults_retry_fail_and_never_hang() {
+    if !available("smtp_faults_retry_fail_and_never_hang") {
+        return;
+    }
+    // Refused connections: transient, retried with backoff; delivered once the server is up.
+    let port = free_port();
+    let a = setup();
+    let cfg = config(&a, Some(port), &["pre-session-documents.toml"]);
+    tick(&a, &cfg, "2021-12-01T10:00:00Z");
+    let r = tick_bounded(&a, &cfg, "2021-12-13T08:00:00Z", Duration::from_secs(30));
+    assert!(r.stdout.contains("failed 1"), "{}", r.stdout);
+    let f = last_failure(&a, &cfg);
+    assert_eq!(f["status"], "retrying");
+    let retry = f["retry_at"].as_str().unwrap().to_string();
+    assert!(
+        retry.as_str() > "2021-12-13T08:01:00" && retry.as_str() < "2021-12-13T08:01:16",
+        "{retry}"
+    );
+    let server = SmtpServer::start(Some(port));
+    // Before the retry time nothing is sent; at it, the message goes, once.
+    assert_eq!(sent_count(&tick(&a, &cfg, "2021-12-13T08:00:30Z")), 0);
+    assert_eq!(sent_count(&tick(&a, &cfg, &retry)), 1);
+    assert_eq!(sent_count(&tick(&a, &cfg, "2021-12-13T09:00:00Z")), 0);
+    assert_eq!(server.messages().len(), 1);
+
+    // 421: transient, retried; 550: permanent, recorded as failed with the server's reason.
+    let a = setup();
+    let cfg = config(&a, Some(server.port), &["pre-session-documents.toml"]);
+    tick(&a, &cfg, "2021-12-01T10:00:00Z");
+    server.set_mode("421");
+    tick_bounded(&a, &cfg, "2021-12-13T08:00:00Z", Duration::from_secs(30));
+    let f = last_failure(&a, &cfg);
+    assert_eq!(f["status"], "retrying");
+    assert!(f["reason"].as_str().unwrap().contains("421"), "{f}");
+    server.set_mode("550");
+    let retry = f["retry_at"].as_str().unwrap().to_string();
+    tick_bounded(&a, &cfg, &retry, Duration::from_secs(30));
+    let f = last_failure(&a, &cfg);
+    assert_eq!(f["status"], "failed");
+    assert!(f["reason"].as_str().unwrap().contains("550"), "{f}");
+    let table = a.run(&["--config", cfg.to_str().unwrap(), "reminders"]);
+    assert!(table.stdout.contains("failed"), "{}", table.stdout);
+    assert_eq!(server.messages().len(), 1, "only the first test's message");
+
+    // Silence after the message body: a timeout, a transient failure, no hang.
+    let a = setup();
+    let cfg = config(&a, Some(server.port), &["pre-session-documents.toml"]);
+    tick(&a, &cfg, "2021-12-01T10:00:00Z");
+    server.set_mode("silent");
+    let started = Instant::now();
+    let r = tick_bounded(&a, &cfg, "2021-12-13T08:00:00Z", Duration::from_secs(30));
+    assert!(r.stdout.contains("failed 1"), "{}", r.stdout);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(last_failure(&a, &cfg)["status"], "retrying");
+    server.set_mode("ok");
+}
+
+#[test]
+fn a_crash_between_attempt_and_outcome_resends_once_with_the_same_message_id() {
+    if !available("a_crash_between_attempt_and_outcome_resends_once_with_the_same_message_id") {
+        return;
+    }
+    let server = SmtpServer::start(None);
+    for (fault, expect_copies) in [("after-attempt", 1), ("after-send", 2)] {
+        let before = server.messages().len();
+        let a = setup();
+        let cfg = config(&a, Some(server.port), &["pre-session-documents.toml"]);
+        tick(&a, &cfg, "2021-12-01T10:00:00Z");
+        let died = a
+            .command()
+            .env("ACCORD_TEST_FAULT", fault)
+            .args([
+                "--config",
+                cfg.to_str().unwrap(),
+                "tick",
+                "--now",
+                "2021-12-13T08:00:00Z",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            !died.status.success(),
+            "{fault}: the process should have died"
+        );
+        assert_eq!(
+            a.run(&["verify"]).code,
+            0,
+            "{fault}: chain intact after the crash"
+        );
+        // Restart: the identical message goes again, once; later ticks send nothing.
+        let r = tick(&a, &cfg, "2021-12-13T08:05:00Z");
+        assert_eq!(sent_count(&r), 1, "{fault}: {}", r.stdout);
+        assert_eq!(sent_count(&tick(&a, &cfg, "2021-12-13T09:00:00Z")), 0);
+        let mails = &server.messages()[before..];
+        assert_eq!(mails.len(), expect_copies, "{fault}");
+        let ids: std::collections::BTreeSet<_> = mails
+            .iter()
+            .map(|m| m.header("message-id").unwrap().to_string())
+            .collect();
+        assert_eq!(ids.len(), 1, "{fault}: one Message-ID");
+        let dates: std::collections::BTreeSet<_> = mails
+            .iter()
+            .map(|m| m.header("date").unwrap().to_string())
+            .collect();
+        assert_eq!(dates.len(), 1, "{fault}: an identical message");
+        println!(
+            "crash {fault}: {} cop{} delivered, one Message-ID",
+            mails.len(),
+            if mails.len() == 1 { "y" } else { "ies" }
+        );
+    }
+}
+
+#[test]
+fn clock_jumps_forward_and_back() {
+    let a = setup();
+    let cfg = config(&a, None, &["pre-session-documents.toml"]);
+    tick(&a, &cfg, "2021-12-01T10:00:00Z");
+    // Down for weeks: the 28-, 14- and 7-day reminders are sent late, the deadline being ahead.
+    let r = tick(&a, &cfg, "2022-01-05T08:00:00Z");
+    assert_eq!(sent_count(&r), 3, "{}", r.stdout);
+    let rem = reminders(&a, &cfg);
+    let sub = by(&rem, "deadline", SUBMISSION);
+    assert_eq!(sub.iter().filter(|r| r["status"] == "sent").count(), 3);
+    // Back an hour, and back weeks: nothing is sent again.
+    assert_eq!(sent_count(&tick(&a, &cfg, "2022-01-05T07:00:00Z")), 0);
+    assert_eq!(sent_count(&tick(&a, &cfg, "2021-12-20T08:00:00Z")), 0);
+    // Past the deadline: the 1-day reminder is skipped with its reason, the deadline missed.
+    tick(&a, &cfg, "2022-01-12T08:00:00Z");
+    let rem = reminders(&a, &cfg);
+    let sub = by(&rem, "deadline", SUBMISSION);
+    assert_eq!(sub.iter().filter(|r| r["status"] == "sent").count(), 3);
+    let skipped: Vec<_> = by(&rem, "deadline", SUBMISSION)
+        .into_iter()
+        .filter(|r| r["status"] == "skipped")
+        .collect();
+    assert_eq!(skipped.len(), 1);
+    assert!(skipped[0]["reason"].as_str().unwrap().contains("passed"));
+    let d = deadlines(&a, &cfg, "2022-01-12");
+    assert_eq!(by(&d, "deadline", SUBMISSION)[0]["status"], "missed");
+    let outbox = read_dir_mails(&a.data().join("outbox"));
+    let submission = outbox
+        .iter()
+        .filter(|m| m.header("subject").unwrap_or("").contains("Submit"))
+        .count();
+    assert_eq!(submission, 3, "three submission reminders, each once");
+}
+
+#[test]
+fn bad_workflow_files_name_file_line_and_problem() {
+    let good =
+        std::fs::read_to_string(root().join("workflows/pre-session-documents.toml")).unwrap();
+    let cases = [
+        ("unknown field", good.replace("title = ", "colour = \"red\"\ntitle = "), "unknown field `colour`"),
+        ("bad offset", good.replace("offset = \"-10w\"", "offset = \"ten weeks\""), "is not an offset"),
+        ("unknown role", good.replace("responsible = [\"secretariat\"]\nmet_by = [\"document:pre_session\"]\n\n[[deadline]]\nstep = \"distribution\"", "responsible = [\"chief\"]\nmet_by = [\"document:pre_session\"]\n\n[[deadline]]\nstep = \"distribution\""), "unknown role `chief`"),
+        ("unknown template", good.replace("template = \"deadline\"", "template = \"nonesuch\""), "no template `nonesuch`"),
+        ("bad time zone", good.replace("Europe/Zurich", "Europe/Geneva"), "unknown IANA time zone"),
+        ("bad reminder", good.replace("\"28d\"", "\"-28d\""), "must be a positive"),
+    ];
+    for (name, text, expect) in cases {
+        let a = Accord::new();
+        let dir = workflows(a.dir.path(), &[]);
+        std::fs::write(dir.join("w.toml"), &text).unwrap();
+        let r = a.run(&["workflows", "check", dir.to_str().unwrap()]);
+        assert_eq!(r.code, 2, "{name}: {}", r.stdout);
+        assert!(
+            r.stderr.contains("w.toml: line ") && r.stderr.contains(expect),
+            "{name}: {}",
+            r.stderr
+        );
+    }
+    let a = Accord::new();
+    let dir = workflows(a.dir.path(), &["weekly-digest.toml"]);
+    let digest = std::fs::read_to_string(dir.join("weekly-digest.toml")).unwrap();
+    std::fs::write(
+        dir.join("weekly-digest.toml"),
+        digest.replace("0 0 8 * * Mon", "every monday"),
+    )
+    .unwrap();
+    let r = a.run(&["workflows", "check", dir.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("weekly-digest.toml: line 7: cron: `every monday` is not a cron expression"),
+        "{}",
+        r.stderr
+    );
+    let ok = a.run(&[
+        "workflows",
+        "check",
+        root().join("workflows").to_str().unwrap(),
+    ]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    assert_eq!(ok.stdout.lines().count(), 7);
+}
