@@ -18,6 +18,8 @@ pub const ACTOR: &str = "accord-scheduler";
 /// A point at which a test can make the process die, to check what a crash there leaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
+    /// When a reminder is due, before its attempt is recorded.
+    BeforeAttempt,
     /// After the attempt is recorded, before the send.
     AfterAttempt,
     /// After the server accepted the message, before `ReminderSent` is recorded.
@@ -25,9 +27,10 @@ pub enum Fault {
 }
 
 impl Fault {
-    /// Reads `ACCORD_TEST_FAULT` (`after-attempt` or `after-send`).
+    /// Reads `ACCORD_TEST_FAULT` (`before-attempt`, `after-attempt` or `after-send`).
     pub fn from_env() -> Option<Fault> {
         match std::env::var("ACCORD_TEST_FAULT").ok()?.as_str() {
+            "before-attempt" => Some(Fault::BeforeAttempt),
             "after-attempt" => Some(Fault::AfterAttempt),
             "after-send" => Some(Fault::AfterSend),
             _ => None,
@@ -125,9 +128,16 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<TickReport, StoreError> {
         let mut report = TickReport::default();
-        let views = current(store)?;
-        report.recorded += record(store, reconcile(&views, &self.defs, now), now)?;
-        let views = current(store)?;
+        // Reconcile until nothing changes: digests list the deadlines set in the round before.
+        let mut views = current(store)?;
+        for _ in 0..3 {
+            let n = record(store, reconcile(&views, &self.defs, now), now)?;
+            views = current(store)?;
+            report.recorded += n;
+            if n == 0 {
+                break;
+            }
+        }
         let plan = due(&views, &self.defs, now);
         report.skipped = plan.skips.len();
         report.recorded += record(store, plan.skips, now)?;
@@ -190,6 +200,7 @@ impl Engine {
                     }
                 },
             };
+            crash_if(self.fault, Fault::BeforeAttempt);
             if !job.resend {
                 let e = attempted(
                     &r.reminder,

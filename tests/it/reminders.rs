@@ -442,7 +442,11 @@ fn a_crash_between_attempt_and_outcome_resends_once_with_the_same_message_id() {
         return;
     }
     let server = SmtpServer::start(None);
-    for (fault, expect_copies) in [("after-attempt", 1), ("after-send", 2)] {
+    for (fault, expect_copies) in [
+        ("before-attempt", 1),
+        ("after-attempt", 1),
+        ("after-send", 2),
+    ] {
         let before = server.messages().len();
         let a = setup();
         let cfg = config(&a, Some(server.port), &["pre-session-documents.toml"]);
@@ -574,4 +578,188 @@ fn bad_workflow_files_name_file_line_and_problem() {
     ]);
     assert_eq!(ok.code, 0, "{}", ok.stderr);
     assert_eq!(ok.stdout.lines().count(), 7);
+}
+
+#[test]
+fn a_missing_contact_is_a_recorded_failure() {
+    let a = setup();
+    let cfg = config(&a, None, &["pre-session-documents.toml"]);
+    let contacts = a.dir.path().join("contacts.toml");
+    std::fs::write(
+        &contacts,
+        "[[contact]]\nid = \"secretariat-brs\"\nname = \"BRS\"\nemail = \"brs@example.org\"\n",
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let text = text.replace(
+        &root().join("config/contacts.toml").display().to_string(),
+        &contacts.display().to_string(),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    tick(&a, &cfg, "2021-12-01T10:00:00Z");
+    let r = tick(&a, &cfg, "2021-12-13T08:00:00Z");
+    assert!(r.stdout.contains("failed 1"), "{}", r.stdout);
+    let f = last_failure(&a, &cfg);
+    assert_eq!(f["status"], "failed");
+    assert!(
+        f["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no contact `secretariat-mc`"),
+        "{f}"
+    );
+    let table = a.run(&["--config", cfg.to_str().unwrap(), "reminders"]);
+    assert!(
+        table.stdout.contains("failed") && table.stdout.contains("no contact"),
+        "{}",
+        table.stdout
+    );
+    assert!(read_dir_mails(&a.data().join("outbox")).is_empty());
+}
+
+#[test]
+fn an_instance_keeps_the_workflow_version_it_started_with() {
+    let a = setup();
+    let cfg = config(&a, None, &["pre-session-documents.toml"]);
+    tick(&a, &cfg, "2021-12-01T10:00:00Z");
+    // Version 2 submits twelve weeks ahead; version 1 moves to archive/.
+    let w = a.dir.path().join("workflows");
+    std::fs::create_dir_all(w.join("archive")).unwrap();
+    std::fs::rename(
+        w.join("pre-session-documents.toml"),
+        w.join("archive/pre-session-documents.v1.toml"),
+    )
+    .unwrap();
+    let v1 = std::fs::read_to_string(w.join("archive/pre-session-documents.v1.toml")).unwrap();
+    std::fs::write(
+        w.join("pre-session-documents.toml"),
+        v1.replace("version = 1", "version = 2")
+            .replace("offset = \"-10w\"", "offset = \"-12w\""),
+    )
+    .unwrap();
+    // A new meeting after the change gets version 2.
+    let new_meeting = r#"{"type":"MeetingScheduled","occurred":"2021-12-02","actor":"t","data":{"meeting":"mc-cop-5","body":"MC","kind":"cop","title":"Fifth meeting","dates":"2023-10-30/2023-11-03","venue":"Geneva"}}"#;
+    assert_eq!(a.record_text(new_meeting).code, 0);
+    tick(&a, &cfg, "2021-12-02T10:00:00Z");
+    let d = deadlines(&a, &cfg, "2021-12-02");
+    let old = by(&d, "deadline", SUBMISSION)[0];
+    assert_eq!(old["workflow_version"], 1);
+    assert_eq!(
+        old["due"], "2022-01-10",
+        "still ten weeks: the instance kept version 1"
+    );
+    let new = by(&d, "deadline", "pre-session-documents/mc-cop-5/submission")[0];
+    assert_eq!(new["workflow_version"], 2);
+    assert_eq!(
+        new["due"], "2023-08-07",
+        "twelve weeks before 30 October 2023"
+    );
+}
+
+/// Schedules a COP 75 days from the wall clock's today, with exact dates.
+fn future_meeting(a: &Accord) -> chrono::NaiveDate {
+    let today = chrono::Utc::now().date_naive();
+    let start = today + chrono::Days::new(75);
+    let end = start + chrono::Days::new(4);
+    let line = format!(
+        r#"{{"type":"MeetingScheduled","occurred":"{today}","actor":"t","data":{{"meeting":"mc-cop-9","body":"MC","kind":"cop","title":"Ninth meeting","dates":"{start}/{end}","venue":"Geneva"}}}}"#
+    );
+    assert_eq!(a.record_text(&line).code, 0);
+    start
+}
+
+#[test]
+fn reminders_dry_run_lists_what_would_be_sent() {
+    let a = Accord::new();
+    future_meeting(&a);
+    let cfg = config(&a, None, &["pre-session-documents.toml"]);
+    let before = a.export();
+    let now = chrono::Utc::now();
+    let from = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let to = (now + chrono::Duration::days(40)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let r = a.run(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "reminders",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    let would: Vec<_> = rows
+        .iter()
+        .filter(|r| r["status"] == "would send")
+        .collect();
+    // The submission deadline (in 5 days) keeps its 1-day reminder; distribution (in 33 days)
+    // has all four.
+    assert_eq!(would.len(), 5, "{rows:#?}");
+    assert_eq!(
+        would
+            .iter()
+            .filter(|r| r["deadline"] == "pre-session-documents/mc-cop-9/distribution")
+            .count(),
+        4
+    );
+    assert_eq!(a.export(), before, "a dry run records nothing");
+}
+
+#[test]
+fn serve_sends_what_is_due_and_stops_on_sigterm() {
+    let a = Accord::new();
+    future_meeting(&a);
+    let cfg = config(
+        &a,
+        None,
+        &["pre-session-documents.toml", "weekly-digest.toml"],
+    );
+    let mut child = a
+        .command()
+        .args(["--config", cfg.to_str().unwrap(), "serve"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let outbox = a.data().join("outbox");
+    let started = Instant::now();
+    // This week's digest lists the two pre-session deadlines: it lands in the outbox.
+    while read_dir_mails(&outbox).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no email within 30 s"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "serve exited early");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let stopped = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            assert_eq!(s.code(), Some(0), "serve exits 0 on SIGTERM");
+            break;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(10),
+            "serve did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mails = read_dir_mails(&outbox);
+    assert_eq!(mails.len(), 1);
+    assert!(
+        mails[0]
+            .header("subject")
+            .unwrap()
+            .starts_with("Accord: 2 deadlines in the next 8 weeks"),
+        "{:?}",
+        mails[0].header("subject")
+    );
+    assert_eq!(a.run(&["verify"]).code, 0);
 }
