@@ -184,7 +184,8 @@ pub fn reconcile(views: &Views, defs: &Definitions, now: DateTime<Utc>) -> Vec<D
             .get(&rec.workflow, rec.workflow_version)
             .is_some_and(|w| w.on == On::Cycle);
         if !is_cycle {
-            let reason = "its subject is no longer in the log";
+            let reason =
+                "no longer derived from the log (its meeting was split, or its subject retracted)";
             out.push(DomainEvent::DeadlineCancelled(DeadlineCancelled {
                 deadline: key(rec.deadline.clone()),
                 reason: text(reason),

@@ -1,6 +1,8 @@
 //! From the read models to the deadlines each workflow wants: a pure function of the views,
 //! the definitions and the current day.
 
+use std::collections::HashMap;
+
 use chrono::{Datelike, NaiveDate};
 
 use super::definition::{Anchor, Definitions, MetBy, On, Role, Workflow};
@@ -135,15 +137,24 @@ fn anchored(dates: ApproxDate, anchor: Anchor) -> NaiveDate {
 /// Every deadline the current workflows want, given the views and today.
 pub fn desired(views: &Views, defs: &Definitions, today: NaiveDate) -> Vec<Desired> {
     let mut out = Vec::new();
+    // The version each running instance started with.
+    let started: HashMap<(&str, &str), u32> = views
+        .work
+        .deadlines
+        .values()
+        .map(|d| {
+            (
+                (d.workflow.as_str(), d.instance.as_str()),
+                d.workflow_version,
+            )
+        })
+        .collect();
     for wf in defs.current() {
         // Instances that started under an earlier version keep it.
         let version_of = |instance: &str| -> &Workflow {
-            views
-                .work
-                .deadlines
-                .values()
-                .find(|d| d.workflow == wf.name && d.instance == instance)
-                .and_then(|d| defs.get(&d.workflow, d.workflow_version))
+            started
+                .get(&(wf.name.as_str(), instance))
+                .and_then(|v| defs.get(&wf.name, *v))
                 .unwrap_or(wf)
         };
         match wf.on {

@@ -763,3 +763,59 @@ fn serve_sends_what_is_due_and_stops_on_sigterm() {
     );
     assert_eq!(a.run(&["verify"]).code, 0);
 }
+
+#[test]
+fn a_report_submitted_stops_the_report_back_reminders() {
+    let a = setup();
+    let cfg = config(&a, None, &["report-back.toml"]);
+    // COP-4.1 asks the Executive Secretary to report at the resumed session in March 2022.
+    let decision = r#"{"type":"DecisionAdopted","occurred":"2021-11-05","actor":"mc-officer","data":{"symbol":"MC-4/9","meeting":"mc-cop-4","title":"Cooperation","adopted":"2021-11-05","mandates":[{"paragraph":"1","action":"requests","addressee":"mc-executive-secretary","asks":"To report on cooperation","report_at":"mc-cop-4.2"}]}}"#;
+    assert_eq!(a.record_text(decision).code, 0);
+    tick(&a, &cfg, "2021-12-01T10:00:00Z");
+    let d = deadlines(&a, &cfg, "2021-12-01");
+    let report = by(&d, "deadline", "report-back/MC-4/9#1/report");
+    assert_eq!(
+        report[0]["due"], "2022-02-07",
+        "six weeks before 21 March 2022"
+    );
+    assert_eq!(
+        report[0]["responsible"],
+        serde_json::json!(["mc-executive-secretary"])
+    );
+    // The 28-day reminder goes to the addressee.
+    let r = tick(&a, &cfg, "2022-01-10T08:00:00Z");
+    assert_eq!(sent_count(&r), 1, "{}", r.stdout);
+    let mail = &read_dir_mails(&a.data().join("outbox"))[0];
+    assert!(mail
+        .header("to")
+        .unwrap()
+        .contains("mc-executive-secretary@example.org"));
+    assert!(
+        mail.header("subject")
+            .unwrap()
+            .starts_with("[MC-4/9] Report due 2022-02-07"),
+        "{:?}",
+        mail.header("subject")
+    );
+    // The report is submitted: the deadline is met and the 14-, 7- and 1-day reminders stop.
+    let submitted = r#"{"type":"ReportDrafted","occurred":"2022-01-12","actor":"mc-officer","data":{"report":"cooperation-report","title":"Report on cooperation","by":["mc-executive-secretary"]}}
+{"type":"ReportSubmitted","occurred":"2022-01-14","actor":"mc-officer","data":{"report":"cooperation-report","meeting":"mc-cop-4.2","document":"UNEP/MC/COP.4/20","reports_on":["MC-4/9#1"]}}"#;
+    assert_eq!(a.record_text(submitted).code, 0);
+    tick(&a, &cfg, "2022-01-14T08:00:00Z");
+    assert_eq!(
+        by(
+            &deadlines(&a, &cfg, "2022-01-14"),
+            "deadline",
+            "report-back/MC-4/9#1/report"
+        )[0]["status"],
+        "met"
+    );
+    for day in ["2022-01-24", "2022-01-31", "2022-02-06"] {
+        assert_eq!(
+            sent_count(&tick(&a, &cfg, &format!("{day}T08:00:00Z"))),
+            0,
+            "{day}"
+        );
+    }
+    assert_eq!(read_dir_mails(&a.data().join("outbox")).len(), 1);
+}
