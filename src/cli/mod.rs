@@ -530,3 +530,19 @@ fn schema(ty: Option<&str>) -> Result<u8> {
         }
     }
 }
+
+/// Prints rows as a table, CSV or JSON; finding none is exit 1.
+pub(crate) fn emit(table: Table, values: Vec<serde_json::Value>, format: Format) -> Result<u8> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match format {
+        Format::Table => write!(out, "{}", table.to_text(WIDTH))?,
+        Format::Csv => write!(out, "{}", table.to_csv())?,
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&values)?)?,
+    }
+    out.flush()?;
+    if values.is_empty() {
+        return Err(CheckFailed("nothing found".into()).into());
+    }
+    Ok(0)
+}

@@ -1,14 +1,11 @@
 //! `accord show`: the read models as tables, JSON or CSV, on both time axes.
 
-use std::io::Write;
-
 use anyhow::Result;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use super::CheckFailed;
 use crate::projections::{self, Query, Views};
-use crate::render::{Format, Table, WIDTH};
+use crate::render::{Format, Table};
 use crate::store::EventStore;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -279,16 +276,5 @@ pub fn run(store: &dyn EventStore, args: &ShowArgs) -> Result<u8> {
         let state = projections::views(store, &q)?;
         rows(&state.views, args.what)
     };
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    match args.format {
-        Format::Table => write!(out, "{}", table.to_text(WIDTH))?,
-        Format::Csv => write!(out, "{}", table.to_csv())?,
-        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&values)?)?,
-    }
-    out.flush()?;
-    if values.is_empty() {
-        return Err(CheckFailed("nothing found".into()).into());
-    }
-    Ok(0)
+    super::emit(table, values, args.format)
 }

@@ -1,20 +1,19 @@
 //! `accord deadlines`, `reminders`, `tick`, `serve` and `workflows check`: the workflow engine
 //! on the command line.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{BadInput, CheckFailed};
+use super::BadInput;
 use crate::config::Config;
 use crate::domain::ApproxDate;
 use crate::envelope::Envelope;
 use crate::notify::{Contacts, Mailer, Renderer, Sender};
 use crate::projections::work::{DeadlineStatus, ReminderStatus};
 use crate::projections::{self, Query, Views};
-use crate::render::{Format, Table, WIDTH};
+use crate::render::{Format, Table};
 use crate::scheduler::{self, Engine};
 use crate::store::EventStore;
 use crate::workflows::Definitions;
@@ -89,21 +88,6 @@ fn who(contacts: &Contacts, ids: &[String]) -> String {
         .join(", ")
 }
 
-fn emit(table: Table, values: Vec<serde_json::Value>, format: Format) -> Result<u8> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    match format {
-        Format::Table => write!(out, "{}", table.to_text(WIDTH))?,
-        Format::Csv => write!(out, "{}", table.to_csv())?,
-        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&values)?)?,
-    }
-    out.flush()?;
-    if values.is_empty() {
-        return Err(CheckFailed("nothing found".into()).into());
-    }
-    Ok(0)
-}
-
 /// `accord deadlines`.
 pub fn deadlines(
     store: &dyn EventStore,
@@ -152,7 +136,7 @@ pub fn deadlines(
         v["responsible_names"] = who(&contacts, &d.responsible).into();
         js.push(v);
     }
-    emit(t, js, format)
+    super::emit(t, js, format)
 }
 
 fn simulate(views: &mut Views, events: Vec<crate::domain::DomainEvent>, now: DateTime<Utc>) {
@@ -236,7 +220,7 @@ pub fn reminders(
         }
         js.push(v);
     }
-    emit(t, js, format)
+    super::emit(t, js, format)
 }
 
 fn print_report(now: DateTime<Utc>, r: &scheduler::TickReport) {

@@ -61,14 +61,12 @@ fn sent_count(r: &Run) -> usize {
     r.stdout.lines().filter(|l| l.starts_with("sent ")).count()
 }
 
-fn reminders(a: &Accord, cfg: &Path) -> Vec<serde_json::Value> {
-    let r = a.run(&[
-        "--config",
-        cfg.to_str().unwrap(),
-        "reminders",
-        "--format",
-        "json",
-    ]);
+/// Runs a listing command with `--format json` and returns its rows.
+fn rows(a: &Accord, cfg: &Path, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut all = vec!["--config", cfg.to_str().unwrap()];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--format", "json"]);
+    let r = a.run(&all);
     assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
     serde_json::from_str::<serde_json::Value>(&r.stdout)
         .unwrap()
@@ -77,22 +75,12 @@ fn reminders(a: &Accord, cfg: &Path) -> Vec<serde_json::Value> {
         .clone()
 }
 
+fn reminders(a: &Accord, cfg: &Path) -> Vec<serde_json::Value> {
+    rows(a, cfg, &["reminders"])
+}
+
 fn deadlines(a: &Accord, cfg: &Path, as_of: &str) -> Vec<serde_json::Value> {
-    let r = a.run(&[
-        "--config",
-        cfg.to_str().unwrap(),
-        "deadlines",
-        "--as-of",
-        as_of,
-        "--format",
-        "json",
-    ]);
-    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
-    serde_json::from_str::<serde_json::Value>(&r.stdout)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
+    rows(a, cfg, &["deadlines", "--as-of", as_of])
 }
 
 fn by<'a>(rows: &'a [serde_json::Value], key: &str, value: &str) -> Vec<&'a serde_json::Value> {
