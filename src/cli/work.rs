@@ -117,8 +117,8 @@ pub fn deadlines(
     let mut js = Vec::new();
     for d in rows {
         let status = match d.status {
-            DeadlineStatus::Open if d.due.0 < day => "missed",
             DeadlineStatus::Open if d.tentative => "tentative",
+            DeadlineStatus::Open if d.due.0 < day => "missed",
             DeadlineStatus::Open => "open",
             DeadlineStatus::Met => "met",
             DeadlineStatus::Missed => "missed",

@@ -286,6 +286,12 @@ impl Meetings {
                 row.move_to(env, "postponed", m.dates);
                 row.tentative = m.tentative || !m.dates.is_exact();
                 row.status = MeetingStatus::Postponed;
+                // Postponing a split meeting as a whole postpones every segment still to come.
+                for s in &mut row.segments {
+                    if s.status != MeetingStatus::Over && s.status != MeetingStatus::Cancelled {
+                        s.status = MeetingStatus::Postponed;
+                    }
+                }
             }
             E::MeetingRescheduled(m) => {
                 row.move_to(env, "rescheduled", m.dates);

@@ -36,6 +36,8 @@ pub struct DeadlineRow {
     /// Earlier due dates, oldest first, when the deadline moved.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub moved_from: Vec<Day>,
+    /// How many times the deadline was set (1 when first derived).
+    pub revision: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +115,10 @@ impl Work {
         use DomainEvent as E;
         match e {
             E::DeadlineSet(d) => {
+                let revision = self
+                    .deadlines
+                    .get(&d.deadline.0)
+                    .map_or(1, |old| old.revision + 1);
                 let moved_from = match self.deadlines.get(&d.deadline.0) {
                     Some(old) if old.due != d.due => {
                         let mut m = old.moved_from.clone();
@@ -138,6 +144,7 @@ impl Work {
                         mandate: d.mandate.clone(),
                         status: DeadlineStatus::Open,
                         moved_from,
+                        revision,
                     },
                 );
             }

@@ -40,23 +40,29 @@ pub fn next_fire(schedule: &cron::Schedule, tz: Tz, after: DateTime<Utc>) -> Opt
         .find(|t| *t > after)
 }
 
-/// The last fire time at or before `now`, looking back at most `lookback`.
+/// The last fire time at or before `now`, looking back at most `lookback`: one pass.
 pub fn last_fire(
     schedule: &cron::Schedule,
     tz: Tz,
     now: DateTime<Utc>,
     lookback: Duration,
 ) -> Option<DateTime<Utc>> {
-    let mut t = now - lookback;
-    let mut last = None;
-    while let Some(next) = next_fire(schedule, tz, t) {
-        if next > now {
-            break;
-        }
-        last = Some(next);
-        t = next;
-    }
-    last
+    let from = now - lookback;
+    let local_from = from.with_timezone(&tz).naive_local() - Duration::days(1);
+    schedule
+        .after(&Utc.from_utc_datetime(&local_from))
+        .map(|naive| resolve_local(tz, naive.naive_utc()))
+        .skip_while(|t| *t <= from)
+        .take_while(|t| *t <= now)
+        .last()
+}
+
+/// The shortest gap between fire times over a sample year: schedules that fire more often
+/// than hourly are refused, so a tick's work stays bounded.
+pub fn min_gap(schedule: &cron::Schedule) -> Option<Duration> {
+    let start = Utc.with_ymd_and_hms(2021, 1, 1, 0, 0, 0).single()?;
+    let fires: Vec<_> = schedule.after(&start).take(200).collect();
+    fires.windows(2).map(|w| w[1] - w[0]).min()
 }
 
 #[cfg(test)]

@@ -42,16 +42,20 @@ fn text(s: impl Into<String>) -> Text {
 }
 
 /// The deterministic id of a reminder.
+///
+/// `revision` counts the times the deadline was set, so a reminder scheduled again after a
+/// move (even back to a time used before) never shares an id with a cancelled one.
 pub fn reminder_id(
     workflow: &str,
     instance: &str,
     step: &str,
     recipient: &str,
     fire_at: DateTime<Utc>,
+    revision: u32,
 ) -> String {
     let h = Sha256::digest(
         format!(
-            "{workflow}\n{instance}\n{step}\n{recipient}\n{}",
+            "{workflow}\n{instance}\n{step}\n{recipient}\n{}\n{revision}",
             fire_at.to_rfc3339()
         )
         .as_bytes(),
@@ -69,7 +73,7 @@ pub fn expiry(wf: &Workflow, due: NaiveDate) -> DateTime<Utc> {
     )
 }
 
-fn schedule(wf: &Workflow, d: &Desired, now: DateTime<Utc>) -> Vec<DomainEvent> {
+fn schedule(wf: &Workflow, d: &Desired, now: DateTime<Utc>, revision: u32) -> Vec<DomainEvent> {
     if d.tentative && wf.hold_tentative {
         return Vec::new();
     }
@@ -83,7 +87,14 @@ fn schedule(wf: &Workflow, d: &Desired, now: DateTime<Utc>) -> Vec<DomainEvent> 
         }
         for who in &d.responsible {
             out.push(DomainEvent::ReminderScheduled(ReminderScheduled {
-                reminder: key(reminder_id(&wf.name, &d.instance, &d.step, who, fire_at)),
+                reminder: key(reminder_id(
+                    &wf.name,
+                    &d.instance,
+                    &d.step,
+                    who,
+                    fire_at,
+                    revision,
+                )),
                 kind: ReminderKind::Deadline,
                 workflow: Slug(wf.name.clone()),
                 workflow_version: wf.version,
@@ -137,14 +148,16 @@ pub fn reconcile(views: &Views, defs: &Definitions, now: DateTime<Utc>) -> Vec<D
         let Some(wf) = defs.get(&d.workflow, d.workflow_version) else {
             continue;
         };
+        let expired = now >= expiry(wf, d.due);
+        let held = d.tentative && wf.hold_tentative;
         match views.work.deadlines.get(&d.deadline) {
             None => {
                 // Workflows look forward: a deadline first seen after its day is not set.
-                if d.cancelled.is_some() || d.met.is_some() || now >= expiry(wf, d.due) {
+                if d.cancelled.is_some() || d.met.is_some() || expired {
                     continue;
                 }
                 out.push(set(d));
-                out.extend(schedule(wf, d, now));
+                out.extend(schedule(wf, d, now, 1));
             }
             Some(rec) if rec.status == DeadlineStatus::Open => {
                 if let Some(reason) = &d.cancelled {
@@ -165,14 +178,32 @@ pub fn reconcile(views: &Views, defs: &Definitions, now: DateTime<Utc>) -> Vec<D
                 {
                     out.push(set(d));
                     out.extend(cancel_pending(views, &d.deadline, "deadline moved"));
-                    out.extend(schedule(wf, d, now));
-                } else if now >= expiry(wf, d.due) {
+                    out.extend(schedule(wf, d, now, rec.revision + 1));
+                } else if expired && !held {
+                    // A tentative deadline is not missed: its dates were never confirmed.
                     out.push(DomainEvent::DeadlineMissed(DeadlineMissed {
                         deadline: key(d.deadline.clone()),
                     }));
                 }
             }
-            Some(_) => {}
+            Some(rec) => {
+                // A cancelled or missed deadline comes back when its reason is gone: the
+                // cancellation retracted, or the meeting moved to a day still ahead.
+                let back = d.cancelled.is_none()
+                    && d.met.is_none()
+                    && !expired
+                    && match rec.status {
+                        DeadlineStatus::Cancelled => true,
+                        DeadlineStatus::Missed => {
+                            rec.due.0 != d.due || rec.tentative != d.tentative
+                        }
+                        _ => false,
+                    };
+                if back {
+                    out.push(set(d));
+                    out.extend(schedule(wf, d, now, rec.revision + 1));
+                }
+            }
         }
     }
     // Deadlines whose subject has gone from the log (a retracted meeting or mandate).
@@ -180,10 +211,15 @@ pub fn reconcile(views: &Views, defs: &Definitions, now: DateTime<Utc>) -> Vec<D
         if rec.status != DeadlineStatus::Open || ids.contains(rec.deadline.as_str()) {
             continue;
         }
-        let is_cycle = defs
-            .get(&rec.workflow, rec.workflow_version)
-            .is_some_and(|w| w.on == On::Cycle);
-        if !is_cycle {
+        let wf = defs.get(&rec.workflow, rec.workflow_version);
+        if let Some(wf) = wf.filter(|w| w.on == On::Cycle) {
+            // Out of the cycle window, but still owed: missed once its day is over.
+            if now >= expiry(wf, rec.due.0) {
+                out.push(DomainEvent::DeadlineMissed(DeadlineMissed {
+                    deadline: key(rec.deadline.clone()),
+                }));
+            }
+        } else {
             let reason =
                 "no longer derived from the log (its meeting was split, or its subject retracted)";
             out.push(DomainEvent::DeadlineCancelled(DeadlineCancelled {
@@ -218,7 +254,7 @@ fn digests(views: &Views, defs: &Definitions, now: DateTime<Utc>) -> Vec<DomainE
             .flat_map(|d| d.responsible.iter())
             .collect();
         for who in recipients {
-            let id = reminder_id(&wf.name, "digest", "digest", who, fire_at);
+            let id = reminder_id(&wf.name, "digest", "digest", who, fire_at, 0);
             if views.work.reminders.contains_key(&id) {
                 continue;
             }

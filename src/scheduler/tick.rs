@@ -74,12 +74,16 @@ fn short(s: &str) -> String {
 /// A deterministic id for scheduler events that must be recorded once, so that two ticks at
 /// the same instant record nothing twice. `DeadlineSet` may repeat (a deadline moved back),
 /// so it gets none.
-pub fn event_id(e: &DomainEvent) -> Option<String> {
+pub fn event_id(views: &Views, e: &DomainEvent) -> Option<String> {
     use DomainEvent as E;
+    // A deadline can end, come back and end again: its revision tells the ends apart.
+    let rev = |k: &crate::domain::Key| views.work.deadlines.get(&k.0).map_or(0, |d| d.revision);
     Some(match e {
-        E::DeadlineMet(d) => format!("met/{}", short(&d.deadline.0)),
-        E::DeadlineMissed(d) => format!("missed/{}", short(&d.deadline.0)),
-        E::DeadlineCancelled(d) => format!("dl-cancelled/{}", short(&d.deadline.0)),
+        E::DeadlineMet(d) => format!("met/{}/{}", short(&d.deadline.0), rev(&d.deadline)),
+        E::DeadlineMissed(d) => format!("missed/{}/{}", short(&d.deadline.0), rev(&d.deadline)),
+        E::DeadlineCancelled(d) => {
+            format!("dl-cancelled/{}/{}", short(&d.deadline.0), rev(&d.deadline))
+        }
         E::ReminderScheduled(r) => format!("scheduled/{}", r.reminder),
         E::ReminderAttempted(r) => format!("attempted/{}/{}", r.reminder, r.attempt),
         E::ReminderSent(r) => format!("sent/{}", r.reminder),
@@ -92,6 +96,7 @@ pub fn event_id(e: &DomainEvent) -> Option<String> {
 
 fn record(
     store: &dyn EventStore,
+    views: &Views,
     events: Vec<DomainEvent>,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
@@ -102,7 +107,7 @@ fn record(
     let batch: Vec<Proposed> = events
         .into_iter()
         .map(|e| {
-            let id = event_id(&e);
+            let id = event_id(views, &e);
             Proposed::from_event(e, day, ACTOR, id).map_err(|e| StoreError::Rejected {
                 index: 0,
                 message: format!("the scheduler built an invalid event: {e}"),
@@ -131,7 +136,7 @@ impl Engine {
         // Reconcile until nothing changes: digests list the deadlines set in the round before.
         let mut views = current(store)?;
         for _ in 0..3 {
-            let n = record(store, reconcile(&views, &self.defs, now), now)?;
+            let n = record(store, &views, reconcile(&views, &self.defs, now), now)?;
             views = current(store)?;
             report.recorded += n;
             if n == 0 {
@@ -140,7 +145,7 @@ impl Engine {
         }
         let plan = due(&views, &self.defs, now);
         report.skipped = plan.skips.len();
-        report.recorded += record(store, plan.skips, now)?;
+        report.recorded += record(store, &views, plan.skips, now)?;
         report.next_wakeup = plan.next_wakeup;
         for job in plan.jobs {
             let Some(r) = views.work.reminders.get(&job.reminder) else {
@@ -160,11 +165,13 @@ impl Engine {
                     retry_at: None,
                 });
                 report.failed.push(r.reminder.clone());
-                report.recorded += record(store, vec![e], now)?;
+                report.recorded += record(store, &views, vec![e], now)?;
                 continue;
             };
+            // A resend after a crash, or a retry after a transient failure, sends the message
+            // recorded at the first attempt: same content, same Date, same Message-ID.
             let (message, date) = match (&r.rendered, job.resend) {
-                (Some(m), true) => (
+                (Some(m), _) => (
                     crate::notify::RenderedMessage {
                         subject: m.subject.clone(),
                         text: m.text.clone(),
@@ -195,7 +202,7 @@ impl Engine {
                             now,
                         );
                         report.failed.push(r.reminder.clone());
-                        report.recorded += record(store, vec![e], now)?;
+                        report.recorded += record(store, &views, vec![e], now)?;
                         continue;
                     }
                 },
@@ -210,7 +217,7 @@ impl Engine {
                     &message,
                     job.late,
                 );
-                report.recorded += record(store, vec![e], now)?;
+                report.recorded += record(store, &views, vec![e], now)?;
             }
             let out = Outgoing {
                 to: contact,
@@ -235,6 +242,7 @@ impl Engine {
             }
             report.recorded += record(
                 store,
+                &views,
                 vec![outcome(&r.reminder, job.attempt, &message_id, result, now)],
                 now,
             )?;

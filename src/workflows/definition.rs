@@ -404,8 +404,14 @@ pub fn parse(file: &Path, text: &str, templates: &Path) -> Result<Workflow, Work
             (days, at)
         }
     };
-    let mut deadlines = Vec::new();
+    let mut deadlines: Vec<DeadlineDef> = Vec::new();
     for d in &raw.deadlines {
+        if deadlines.iter().any(|x| x.step == *d.step.get_ref()) {
+            return cx.err(
+                d.step.span(),
+                format!("step `{}` is defined twice", d.step.get_ref()),
+            );
+        }
         if !slug_ok(d.step.get_ref()) {
             return cx.err(
                 d.step.span(),
@@ -502,12 +508,23 @@ pub fn parse(file: &Path, text: &str, templates: &Path) -> Result<Workflow, Work
     };
     let cron = match &raw.cron {
         None => None,
-        Some(c) => Some(cron::Schedule::from_str(c.get_ref()).or_else(|e| {
-            cx.err(
-                c.span(),
-                format!("cron: `{}` is not a cron expression: {e}", c.get_ref()),
-            )
-        })?),
+        Some(c) => {
+            let schedule = cron::Schedule::from_str(c.get_ref()).or_else(|e| {
+                cx.err(
+                    c.span(),
+                    format!("cron: `{}` is not a cron expression: {e}", c.get_ref()),
+                )
+            })?;
+            if crate::scheduler::clock::min_gap(&schedule)
+                .is_some_and(|g| g < chrono::Duration::hours(1))
+            {
+                return cx.err(
+                    c.span(),
+                    format!("cron: `{}` fires more often than hourly", c.get_ref()),
+                );
+            }
+            Some(schedule)
+        }
     };
     let window_days = match &raw.window {
         None => 56,

@@ -108,10 +108,21 @@ fn sessions(m: &MeetingRow) -> Vec<Session<'_>> {
         .collect()
 }
 
+/// Dates to be confirmed, or a postponement to dates not yet confirmed.
+fn is_tentative(s: &Session) -> bool {
+    !s.dates.is_exact()
+        || matches!(
+            s.status,
+            MeetingStatus::Tentative | MeetingStatus::Postponed
+        )
+}
+
 fn document_met(m: &MeetingRow, session: &str, met_by: &[MetBy]) -> Option<Option<u64>> {
     m.documents
         .iter()
-        .filter(|d| d.for_id == session || d.for_id == m.meeting)
+        // A split meeting's documents are per segment; a document for the whole meeting counts
+        // only when it has no segments.
+        .filter(|d| d.for_id == session)
         .find(|d| {
             met_by.iter().any(|w| match w {
                 MetBy::ReportSubmitted => d.kind == "report",
@@ -168,7 +179,7 @@ pub fn desired(views: &Views, defs: &Definitions, today: NaiveDate) -> Vec<Desir
                     for s in sessions(m) {
                         let instance = format!("meeting:{}", s.id);
                         let w = version_of(&instance);
-                        let tentative = !s.dates.is_exact() || s.status == MeetingStatus::Tentative;
+                        let tentative = is_tentative(&s);
                         for d in &w.deadlines {
                             out.push(Desired {
                                 deadline: format!("{}/{}/{}", w.name, s.id, d.step),
@@ -219,7 +230,7 @@ pub fn desired(views: &Views, defs: &Definitions, today: NaiveDate) -> Vec<Desir
                             step: d.step.clone(),
                             what: format!("{} ({}): report at {}", d.what, m.mandate, s.id),
                             due: d.offset.apply(anchored(s.dates, d.anchor)),
-                            tentative: !s.dates.is_exact() || s.status == MeetingStatus::Tentative,
+                            tentative: is_tentative(s),
                             responsible: resolve(
                                 &d.responsible,
                                 views,
