@@ -52,6 +52,8 @@ pub struct Smtp {
     #[serde(default = "default_sender")]
     pub sender: String,
     pub reply_to: Option<String>,
+    /// A PEM root certificate to trust for the server's TLS certificate (an internal CA).
+    pub ca_file: Option<PathBuf>,
     /// Seconds to wait for the server before a send counts as a transient failure.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
@@ -61,6 +63,7 @@ impl Default for Smtp {
     fn default() -> Self {
         Smtp {
             url: None,
+            ca_file: None,
             sender: default_sender(),
             reply_to: None,
             timeout_secs: default_timeout(),

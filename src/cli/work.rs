@@ -36,7 +36,9 @@ pub fn engine(config: &Config, data: &Path) -> Result<Engine> {
         .or(config.smtp.url.clone());
     let timeout = std::time::Duration::from_secs(config.smtp.timeout_secs);
     let mailer = match url {
-        Some(u) => Mailer::smtp(u.expose(), timeout).map_err(BadInput)?,
+        Some(u) => {
+            Mailer::smtp(u.expose(), timeout, config.smtp.ca_file.as_deref()).map_err(BadInput)?
+        }
         None => Mailer::Outbox(data.join("outbox")),
     };
     let parse = |s: &str, what: &str| -> Result<lettre::message::Mailbox> {

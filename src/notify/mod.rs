@@ -111,12 +111,43 @@ pub enum Mailer {
 impl Mailer {
     /// An SMTP mailer for `smtp://`, `smtps://` (implicit TLS) or `smtp://…?tls=required`
     /// (STARTTLS) URLs, with credentials in the URL.
-    pub fn smtp(url: &str, timeout: Duration) -> Result<Mailer, String> {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-            .map_err(|e| format!("bad SMTP URL: {e}"))?
-            .timeout(Some(timeout))
-            .build();
-        Ok(Mailer::Smtp { transport, timeout })
+    ///
+    /// `ca_file` adds a PEM root certificate to trust (an internal or self-signed CA).
+    pub fn smtp(url: &str, timeout: Duration, ca_file: Option<&Path>) -> Result<Mailer, String> {
+        // Errors never echo the URL: it may carry a password.
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| format!("bad SMTP URL: {}", e.to_string().replace(url, "[url]")))?
+            .timeout(Some(timeout));
+        if let Some(ca) = ca_file {
+            use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+            let parsed = url::Url::parse(url).map_err(|e| format!("bad SMTP URL: {e}"))?;
+            let host = parsed
+                .host_str()
+                .ok_or("bad SMTP URL: no host")?
+                .to_string();
+            let pem =
+                std::fs::read(ca).map_err(|e| format!("{}: cannot read: {e}", ca.display()))?;
+            let cert = Certificate::from_pem(&pem)
+                .map_err(|e| format!("{}: not a PEM certificate: {e}", ca.display()))?;
+            let params = TlsParameters::builder(host)
+                .add_root_certificate(cert)
+                .build()
+                .map_err(|e| format!("TLS settings: {e}"))?;
+            let tls_query = parsed
+                .query_pairs()
+                .find(|(k, _)| k == "tls")
+                .map(|(_, v)| v.into_owned());
+            builder = match (parsed.scheme(), tls_query.as_deref()) {
+                ("smtps", _) => builder.tls(Tls::Wrapper(params)),
+                (_, Some("required")) => builder.tls(Tls::Required(params)),
+                (_, Some("opportunistic")) => builder.tls(Tls::Opportunistic(params)),
+                _ => builder,
+            };
+        }
+        Ok(Mailer::Smtp {
+            transport: builder.build(),
+            timeout,
+        })
     }
 
     pub fn describe(&self) -> String {

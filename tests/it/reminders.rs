@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::helpers::have;
 use super::helpers::{history, root, Accord, Run};
-use super::smtp::{available, free_port, read_dir_mails, SmtpServer};
+use super::smtp::{available, certificates, free_port, read_dir_mails, SmtpServer};
 
 /// Confirms the second segment of COP-4 (Bali, 21–25 March 2022).
 const CONFIRM_COP4_2: &str = r#"{"type":"MeetingConfirmed","occurred":"2021-11-05","actor":"mc-officer","data":{"meeting":"mc-cop-4","segment":"mc-cop-4.2","dates":"2022-03-21/2022-03-25","venue":"Bali, Indonesia","mode":"in_person"}}"#;
@@ -27,13 +28,18 @@ fn workflows(dir: &Path, files: &[&str]) -> PathBuf {
 
 /// Writes a config for `a`: SMTP on `port` (or the outbox), the given workflows.
 fn config(a: &Accord, smtp_port: Option<u16>, files: &[&str]) -> PathBuf {
-    let w = workflows(a.dir.path(), files);
     let smtp = match smtp_port {
         Some(p) => format!(
             "[smtp]\nurl = \"smtp://127.0.0.1:{p}\"\nsender = \"Accord <accord@example.org>\"\nreply_to = \"secretariat-mc@example.org\"\ntimeout_secs = 2\n"
         ),
         None => String::new(),
     };
+    config_smtp(a, &smtp, files)
+}
+
+/// Writes a config for `a` with this `[smtp]` section (or none) and the given workflows.
+fn config_smtp(a: &Accord, smtp: &str, files: &[&str]) -> PathBuf {
+    let w = workflows(a.dir.path(), files);
     let text = format!(
         "{smtp}[workflows]\ndir = \"{}\"\ncontacts = \"{}\"\n",
         w.display(),
@@ -1017,4 +1023,75 @@ fn transient_failures_give_up_after_five_attempts() {
     }
     let r = tick(&a, &cfg, "2021-12-14T08:00:00Z");
     assert!(r.stdout.contains("failed 0"), "{}", r.stdout);
+}
+
+#[test]
+fn smtp_over_tls_with_authentication() {
+    if !available("smtp_over_tls_with_authentication") {
+        return;
+    }
+    if !have("openssl") {
+        println!("SKIPPED smtp_over_tls_with_authentication: openssl is not installed here (.ci/run installs it)");
+        return;
+    }
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates(certs.path());
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    for (mode, scheme) in [
+        (
+            "--starttls",
+            "smtp://accord:s3cret@localhost:{port}?tls=required",
+        ),
+        ("--implicit", "smtps://accord:s3cret@localhost:{port}"),
+    ] {
+        let server = SmtpServer::start_with(None, &[mode, cert, key, "--auth", "accord", "s3cret"]);
+        let a = setup();
+        let url = scheme.replace("{port}", &server.port.to_string());
+        let smtp = format!(
+            "[smtp]\nurl = \"{url}\"\nca_file = \"{}\"\ntimeout_secs = 5\n",
+            ca.display()
+        );
+        let cfg = config_smtp(&a, &smtp, &["pre-session-documents.toml"]);
+        tick(&a, &cfg, "2021-12-01T10:00:00Z");
+        let r = tick_bounded(&a, &cfg, "2021-12-13T08:00:00Z", Duration::from_secs(30));
+        assert_eq!(sent_count(&r), 1, "{mode}: {} {}", r.stdout, r.stderr);
+        assert_eq!(server.messages().len(), 1, "{mode}");
+    }
+    // A wrong password: refused for good, and the password appears nowhere.
+    let server = SmtpServer::start_with(
+        None,
+        &["--starttls", cert, key, "--auth", "accord", "s3cret"],
+    );
+    let a = setup();
+    let url = format!(
+        "smtp://accord:hunter2-wrong@localhost:{}?tls=required",
+        server.port
+    );
+    let smtp = format!(
+        "[smtp]\nurl = \"{url}\"\nca_file = \"{}\"\ntimeout_secs = 5\n",
+        ca.display()
+    );
+    let cfg = config_smtp(&a, &smtp, &["pre-session-documents.toml"]);
+    tick(&a, &cfg, "2021-12-01T10:00:00Z");
+    let r = tick_bounded(&a, &cfg, "2021-12-13T08:00:00Z", Duration::from_secs(30));
+    let f = last_failure(&a, &cfg);
+    assert_eq!(f["status"], "failed", "{f}");
+    assert!(f["reason"].as_str().unwrap().contains("535"), "{f}");
+    let listing = a.run(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "reminders",
+        "--format",
+        "json",
+    ]);
+    for text in [
+        &r.stdout,
+        &r.stderr,
+        &a.export(),
+        &listing.stdout,
+        &listing.stderr,
+    ] {
+        assert!(!text.contains("hunter2"), "the password leaked: {text}");
+    }
+    assert!(server.messages().is_empty());
 }

@@ -41,6 +41,12 @@ pub fn available(test: &str) -> bool {
 impl SmtpServer {
     /// Starts a server on `port` (or a free one).
     pub fn start(port: Option<u16>) -> SmtpServer {
+        Self::start_with(port, &[])
+    }
+
+    /// Starts a server with options: `--starttls CERT KEY`, `--implicit CERT KEY`,
+    /// `--auth USER PASS`.
+    pub fn start_with(port: Option<u16>, opts: &[&str]) -> SmtpServer {
         let dir = tempfile::tempdir().unwrap();
         let port = port.unwrap_or_else(free_port);
         let mut s = SmtpServer {
@@ -48,16 +54,17 @@ impl SmtpServer {
             port,
             dir,
         };
-        s.spawn();
+        s.spawn(opts);
         s
     }
 
-    fn spawn(&mut self) {
+    fn spawn(&mut self, opts: &[&str]) {
         let mut child = Command::new("python3")
             .arg(root().join("tests/smtp/server.py"))
             .arg(self.inbox())
             .arg(self.port.to_string())
             .arg(self.dir.path().join("mode"))
+            .args(opts)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -138,4 +145,74 @@ pub fn read_dir_mails(dir: &Path) -> Vec<Mail> {
         .into_iter()
         .map(|p| Mail::parse(String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned()))
         .collect()
+}
+
+/// A CA and a `localhost` certificate it signed, made with openssl: (ca, cert, key) paths.
+pub fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Accord test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "req.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "req.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "cert.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    )
 }
