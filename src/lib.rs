@@ -15,11 +15,13 @@
 //! - [`config`] reads `config/accord.toml`; [`render`] prints tables, JSON and CSV;
 //!   [`cli`] is the `accord` command line.
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod envelope;
 pub mod input;
+pub mod listing;
 pub mod notify;
 pub mod projections;
 pub mod render;

@@ -106,7 +106,7 @@ pub enum Command {
     /// cancelled) and who is responsible.
     Deadlines {
         /// Only deadlines due within this span from the day (such as 90d or 8w).
-        #[arg(long, value_parser = work::parse_span)]
+        #[arg(long, value_parser = crate::workflows::definition::parse_span)]
         within: Option<i64>,
         /// The day to judge from (and to fold the log as of) [default: today].
         #[arg(long, value_name = "DATE", value_parser = show::parse_as_of)]
@@ -132,8 +132,15 @@ pub enum Command {
         #[arg(long, value_parser = show::parse_known_at)]
         now: Option<chrono::DateTime<chrono::Utc>>,
     },
-    /// Run the scheduler until SIGINT or SIGTERM, waking when something is due.
-    Serve,
+    /// Serve the HTTP API and run the scheduler until SIGINT or SIGTERM.
+    Serve {
+        /// Address to listen on [default: `[server] listen`, 127.0.0.1:8080].
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Bearer tokens for the HTTP API.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Workflow definitions.
     #[command(subcommand)]
     Workflows(WorkflowsCommand),
@@ -143,6 +150,20 @@ pub enum Command {
         #[arg(value_name = "TYPE")]
         ty: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token; it is printed once, and only its hash is kept.
+    Add {
+        name: String,
+        #[arg(long, value_enum)]
+        role: crate::api::tokens::Role,
+    },
+    /// List the tokens by name and role.
+    List,
+    /// Revoke a token by name.
+    Revoke { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,7 +220,8 @@ pub fn run(cli: Cli) -> Result<u8> {
             work::reminders(&open(&data)?, &config, from, to, format)
         }
         Command::Tick { now } => work::tick(&open(&data)?, &config, &data, now),
-        Command::Serve => work::serve(&open(&data)?, &config, &data),
+        Command::Serve { listen } => work::serve(open(&data)?, &config, &data, listen),
+        Command::Token(cmd) => work::token(&data, cmd),
         Command::Verify {
             file: Some(f),
             partial,

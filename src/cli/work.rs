@@ -10,10 +10,10 @@ use super::BadInput;
 use crate::config::Config;
 use crate::domain::ApproxDate;
 use crate::envelope::Envelope;
+use crate::listing;
 use crate::notify::{Contacts, Mailer, Renderer, Sender};
-use crate::projections::work::{DeadlineStatus, ReminderStatus};
 use crate::projections::{self, Query, Views};
-use crate::render::{Format, Table};
+use crate::render::Format;
 use crate::scheduler::{self, Engine};
 use crate::store::EventStore;
 use crate::workflows::Definitions;
@@ -72,14 +72,6 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("failed to start the async runtime")
 }
 
-/// Parses a span such as `90d` or `8w`.
-pub fn parse_span(s: &str) -> Result<i64, String> {
-    match s.parse::<crate::workflows::definition::Offset>() {
-        Ok(crate::workflows::definition::Offset::Days(d)) if d >= 0 => Ok(d),
-        _ => Err(format!("`{s}` is not a span such as 90d or 8w")),
-    }
-}
-
 fn who(contacts: &Contacts, ids: &[String]) -> String {
     ids.iter()
         .map(|id| match contacts.0.get(id) {
@@ -108,35 +100,10 @@ pub fn deadlines(
     )?
     .views;
     let contacts = Contacts::load(&config.workflows.contacts).map_err(BadInput)?;
-    let mut rows: Vec<_> = views
-        .work
-        .deadlines
-        .values()
-        .filter(|d| within.is_none_or(|w| d.due.0 >= day && (d.due.0 - day).num_days() <= w))
-        .collect();
-    rows.sort_by_key(|d| (d.due, d.deadline.clone()));
-    let mut t = Table::new(&["DUE", "STATUS", "DEADLINE", "RESPONSIBLE", "WHAT"]);
-    let mut js = Vec::new();
-    for d in rows {
-        let status = match d.status {
-            DeadlineStatus::Open if d.tentative => "tentative",
-            DeadlineStatus::Open if d.due.0 < day => "missed",
-            DeadlineStatus::Open => "open",
-            DeadlineStatus::Met => "met",
-            DeadlineStatus::Missed => "missed",
-            DeadlineStatus::Cancelled => "cancelled",
-        };
-        t.push(vec![
-            d.due.to_string(),
-            status.to_string(),
-            d.deadline.clone(),
-            d.responsible.join(", "),
-            d.what.clone(),
-        ]);
-        let mut v = serde_json::to_value(d)?;
-        v["status"] = status.into();
-        v["responsible_names"] = who(&contacts, &d.responsible).into();
-        js.push(v);
+    let (t, mut js) = listing::deadlines(&views, day, within);
+    for v in &mut js {
+        let ids: Vec<String> = serde_json::from_value(v["responsible"].clone()).unwrap_or_default();
+        v["responsible_names"] = who(&contacts, &ids).into();
     }
     super::emit(t, js, format)
 }
@@ -181,47 +148,7 @@ pub fn reminders(
         let events = scheduler::reconcile(&views, &defs, at);
         simulate(&mut views, events, at);
     }
-    let mut rows: Vec<_> = views
-        .work
-        .reminders
-        .values()
-        .filter(|r| from.is_none_or(|f| r.fire_at.0 >= f) && to.is_none_or(|t| r.fire_at.0 <= t))
-        .collect();
-    rows.sort_by_key(|r| (r.fire_at, r.reminder.clone()));
-    let mut t = Table::new(&["FIRE AT (UTC)", "STATUS", "TO", "DEADLINE", "NOTE"]);
-    let mut js = Vec::new();
-    for r in rows {
-        let status = match r.status {
-            ReminderStatus::Scheduled if dry => "would send",
-            s => match s {
-                ReminderStatus::Scheduled => "scheduled",
-                ReminderStatus::Attempted => "attempted",
-                ReminderStatus::Sent => "sent",
-                ReminderStatus::Retrying => "retrying",
-                ReminderStatus::Failed => "failed",
-                ReminderStatus::Cancelled => "cancelled",
-                ReminderStatus::Skipped => "skipped",
-            },
-        };
-        let note = match (&r.rendered, &r.reason) {
-            (Some(m), None) if m.late => "late".to_string(),
-            (_, Some(reason)) => reason.clone(),
-            _ => String::new(),
-        };
-        t.push(vec![
-            r.fire_at.0.format("%Y-%m-%d %H:%M").to_string(),
-            status.to_string(),
-            r.recipient.clone(),
-            r.deadline.clone().unwrap_or_else(|| "(digest)".to_string()),
-            note,
-        ]);
-        let mut v = serde_json::to_value(r)?;
-        v["status"] = status.into();
-        if let Some(o) = v.as_object_mut() {
-            o.remove("rendered");
-        }
-        js.push(v);
-    }
+    let (t, js) = listing::reminders(&views, from, to, dry);
     super::emit(t, js, format)
 }
 
@@ -264,59 +191,102 @@ pub fn tick(
     Ok(0)
 }
 
-/// `accord serve`: the scheduler loop until SIGINT or SIGTERM.
-pub fn serve(store: &dyn EventStore, config: &Config, data: &Path) -> Result<u8> {
-    let rt = runtime()?;
+/// `accord serve`: the HTTP API and the scheduler over one store, until SIGINT or SIGTERM;
+/// in-flight requests and sends finish before it exits 0.
+pub fn serve(
+    store: crate::store::SledStore,
+    config: &Config,
+    data: &Path,
+    listen: Option<String>,
+) -> Result<u8> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
     let _inside = rt.enter();
     let engine = engine(config, data)?;
-    eprintln!(
-        "accord: scheduler running; emails go to {}",
-        engine.mailer.describe()
-    );
+    let store: std::sync::Arc<dyn EventStore> = std::sync::Arc::new(store);
+    let addr = listen.unwrap_or_else(|| config.server.listen.clone());
     rt.block_on(async {
-        let mut changes = store.subscribe();
-        let shutdown = shutdown_signal();
-        tokio::pin!(shutdown);
-        loop {
-            let now = Utc::now();
-            let report = engine.tick(store, now).await?;
-            if report.recorded > 0 || !report.sent.is_empty() || !report.failed.is_empty() {
-                print_report(now, &report);
-            }
-            changes.borrow_and_update();
-            // Wake when something is due, when events arrive, and at least every minute.
-            let wake = report
-                .next_wakeup
-                .map(|t| (t - Utc::now()).to_std().unwrap_or_default())
-                .unwrap_or(std::time::Duration::from_secs(60))
-                .min(std::time::Duration::from_secs(60));
-            tokio::select! {
-                _ = tokio::time::sleep(wake) => {}
-                _ = changes.changed() => {}
-                _ = &mut shutdown => {
-                    eprintln!("accord: shutting down");
-                    return Ok::<u8, anyhow::Error>(0);
-                }
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|e| BadInput(format!("cannot listen on {addr}: {e}")))?;
+        eprintln!(
+            "accord: listening on http://{}; emails go to {}",
+            listener.local_addr()?,
+            engine.mailer.describe()
+        );
+        let signalled = shutdown_signal().context("failed to install the signal handlers")?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let app = crate::api::router(crate::api::AppState::new(store.clone(), data.to_path_buf()));
+        let mut http_stop = stop_rx.clone();
+        let http = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = http_stop.wait_for(|s| *s).await;
+                })
+                .await
+        });
+        let scheduler = scheduler_loop(&engine, &*store, stop_rx);
+        tokio::pin!(scheduler);
+        tokio::select! {
+            r = &mut scheduler => r?,
+            _ = signalled => {
+                eprintln!("accord: shutting down");
+                let _ = stop_tx.send(true);
+                scheduler.await?;
             }
         }
+        let _ = stop_tx.send(true);
+        http.await
+            .context("the HTTP server task failed")?
+            .context("the HTTP server failed")?;
+        Ok::<u8, anyhow::Error>(0)
     })
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("a SIGTERM handler can be installed");
+/// Ticks when something is due, when events arrive, and at least every minute, until told to
+/// stop; a tick under way finishes first.
+async fn scheduler_loop(
+    engine: &Engine,
+    store: &dyn EventStore,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<()> {
+    let mut changes = store.subscribe();
+    while !*stop.borrow() {
+        let now = Utc::now();
+        let report = engine.tick(store, now).await?;
+        if report.recorded > 0 || !report.sent.is_empty() || !report.failed.is_empty() {
+            print_report(now, &report);
+        }
+        changes.borrow_and_update();
+        let wake = report
+            .next_wakeup
+            .map(|t| (t - Utc::now()).to_std().unwrap_or_default())
+            .unwrap_or(std::time::Duration::from_secs(60))
+            .min(std::time::Duration::from_secs(60));
         tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            _ = tokio::time::sleep(wake) => {}
+            _ = changes.changed() => {}
+            _ = stop.changed() => {}
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
+    Ok(())
+}
+
+/// Waits for SIGINT or SIGTERM. The handlers are installed when this is called, not when it
+/// is first polled, so a signal during start-up is not lost to the default action.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+    })
 }
 
 /// `accord workflows check [DIR]`.
@@ -335,5 +305,31 @@ pub fn check(dir: Option<PathBuf>, config: &Config) -> Result<u8> {
         }
     }
     Contacts::load(&config.workflows.contacts).map_err(BadInput)?;
+    Ok(0)
+}
+
+/// `accord token add|list|revoke`.
+pub fn token(data: &Path, cmd: super::TokenCommand) -> Result<u8> {
+    use crate::api::tokens::Tokens;
+    let mut tokens = Tokens::load(data).map_err(BadInput)?;
+    match cmd {
+        super::TokenCommand::Add { name, role } => {
+            let token = tokens.add(&name, role).map_err(BadInput)?;
+            eprintln!("accord: token `{name}` ({role:?}) made; it is shown once, keep it now:");
+            println!("{token}");
+        }
+        super::TokenCommand::List => {
+            if tokens.entries.is_empty() {
+                return Err(super::CheckFailed("no tokens".into()).into());
+            }
+            for e in &tokens.entries {
+                println!("{}  {:?}  made {}", e.name, e.role, e.created_at);
+            }
+        }
+        super::TokenCommand::Revoke { name } => {
+            tokens.revoke(&name).map_err(BadInput)?;
+            println!("revoked {name}");
+        }
+    }
     Ok(0)
 }

@@ -85,6 +85,14 @@ impl FromStr for Offset {
     }
 }
 
+/// Parses a span such as `90d` or `8w` into days.
+pub fn parse_span(s: &str) -> Result<i64, String> {
+    match s.parse::<Offset>() {
+        Ok(Offset::Days(d)) if d >= 0 => Ok(d),
+        _ => Err(format!("`{s}` is not a span such as 90d or 8w")),
+    }
+}
+
 /// Who is responsible for a deadline.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Role {

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per feature, driving the real `accord` binary.
 
+mod api;
 mod bad_input;
 mod chain;
 mod corrections;

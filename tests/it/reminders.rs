@@ -713,7 +713,13 @@ fn serve_sends_what_is_due_and_stops_on_sigterm() {
     );
     let mut child = a
         .command()
-        .args(["--config", cfg.to_str().unwrap(), "serve"])
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -1,0 +1,576 @@
+//! The HTTP API (axum): the read models on both time axes, the audit trail and its export,
+//! recording with the same rules as `accord record`, verification, health and metrics.
+//!
+//! Every route but `/healthz` needs a bearer token (`accord token add`). The actor of an event
+//! recorded over HTTP is the token's name, never a value from the request.
+
+pub mod tokens;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query as UrlQuery, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::listing::{self, What};
+use crate::projections::{self, Query};
+use crate::store::{EventStore, Outcome, StoreError};
+use tokens::{Role, Tokens};
+
+/// The largest request body accepted, in bytes.
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// Shared by every request.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn EventStore>,
+    pub data: PathBuf,
+    tokens: Arc<Mutex<(Option<SystemTime>, Tokens)>>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn EventStore>, data: PathBuf) -> AppState {
+        AppState {
+            store,
+            data,
+            tokens: Arc::new(Mutex::new((None, Tokens::default()))),
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+
+    /// The token file, reloaded when it changed (tokens are added while serving).
+    fn check_token(&self, token: &str) -> Option<(String, Role)> {
+        let path = Tokens::path_in(&self.data);
+        let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        let mut cached = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        if cached.0 != mtime || mtime.is_none() {
+            if let Ok(t) = Tokens::load(&self.data) {
+                *cached = (mtime, t);
+            }
+        }
+        cached.1.check(token).map(|e| (e.name.clone(), e.role))
+    }
+}
+
+/// Who is calling.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub name: String,
+    pub role: Role,
+}
+
+/// Request counters and a latency histogram, printed in the Prometheus text format.
+#[derive(Default)]
+pub struct Metrics {
+    requests: AtomicU64,
+    client_errors: AtomicU64,
+    server_errors: AtomicU64,
+    events_recorded: AtomicU64,
+    latency_sum_micros: AtomicU64,
+    buckets: [AtomicU64; 8],
+}
+
+const BUCKETS_MS: [u64; 8] = [1, 5, 10, 25, 50, 100, 500, 1000];
+
+impl Metrics {
+    fn observe(&self, status: StatusCode, micros: u64) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if status.is_client_error() {
+            self.client_errors.fetch_add(1, Ordering::Relaxed);
+        } else if status.is_server_error() {
+            self.server_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        self.latency_sum_micros.fetch_add(micros, Ordering::Relaxed);
+        for (i, le) in BUCKETS_MS.iter().enumerate() {
+            if micros <= le * 1000 {
+                self.buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// An error answer: a status and a JSON body that says what and where.
+pub struct ApiError(StatusCode, Value);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
+}
+
+fn bad(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError(
+        StatusCode::BAD_REQUEST,
+        json!({"error": "bad_request", "field": field, "message": message.into()}),
+    )
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store error");
+        ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"error": "storage", "message": e.to_string()}),
+        )
+    }
+}
+
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let response = next.run(req).await;
+    state
+        .metrics
+        .observe(response.status(), started.elapsed().as_micros() as u64);
+    response
+}
+
+async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .map(str::to_string);
+    match token.and_then(|t| state.check_token(&t)) {
+        Some((name, role)) => {
+            req.extensions_mut().insert(Caller { name, role });
+            next.run(req).await
+        }
+        None => ApiError(
+            StatusCode::UNAUTHORIZED,
+            json!({"error": "unauthorized", "message": "a valid bearer token is required (accord token add)"}),
+        )
+        .into_response(),
+    }
+}
+
+fn require(caller: &Caller, role: Role) -> Result<(), ApiError> {
+    if caller.role >= role {
+        Ok(())
+    } else {
+        Err(ApiError(
+            StatusCode::FORBIDDEN,
+            json!({"error": "forbidden", "message": format!("this needs a {role:?} token; `{}` is a {:?}", caller.name, caller.role).to_lowercase()}),
+        ))
+    }
+}
+
+/// The router with every route, its limits and its middleware.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/api/events", get(events).post(record))
+        .route("/api/events/export", get(export))
+        .route("/api/verify", get(verify))
+        .route("/api/deadlines", get(deadlines))
+        .route("/api/reminders", get(reminders))
+        .route("/api/{what}", get(list))
+        .route("/metrics", get(metrics))
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .merge(api)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Axes {
+    as_of: Option<String>,
+    known_at: Option<String>,
+}
+
+fn axes(q: &Axes) -> Result<Query, ApiError> {
+    Ok(Query {
+        as_of: q
+            .as_of
+            .as_deref()
+            .map(crate::domain::parse_day)
+            .transpose()
+            .map_err(|e| bad("as_of", e.to_string()))?,
+        known_at: q
+            .known_at
+            .as_deref()
+            .map(parse_instant)
+            .transpose()
+            .map_err(|e| bad("known_at", e))?,
+    })
+}
+
+fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("`{s}` is not an RFC 3339 instant: {e}"))
+}
+
+fn what(name: &str) -> Option<What> {
+    Some(match name {
+        "meetings" => What::Meetings,
+        "decisions" => What::Decisions,
+        "mandates" => What::Mandates,
+        "groups" => What::Groups,
+        "reports" => What::Reports,
+        "activities" => What::Activities,
+        "agreements" => What::Agreements,
+        "timeline" => What::Timeline,
+        _ => return None,
+    })
+}
+
+async fn list(
+    State(state): State<AppState>,
+    UrlPath(name): UrlPath<String>,
+    q: Result<UrlQuery<Axes>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let UrlQuery(q) = q.map_err(|e| bad("query", e.body_text()))?;
+    let Some(w) = what(&name) else {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            json!({"error": "not_found", "message": format!("no listing `{name}`")}),
+        ));
+    };
+    let query = axes(&q)?;
+    let rows = if w == What::Timeline {
+        listing::timeline_rows(&projections::timeline::timeline(&*state.store, &query)?).1
+    } else {
+        listing::rows(&projections::views(&*state.store, &query)?.views, w).1
+    };
+    Ok(Json(Value::Array(rows)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeadlineQuery {
+    as_of: Option<String>,
+    within: Option<String>,
+}
+
+async fn deadlines(
+    State(state): State<AppState>,
+    q: Result<UrlQuery<DeadlineQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let UrlQuery(q) = q.map_err(|e| bad("query", e.body_text()))?;
+    let as_of: Option<NaiveDate> = q
+        .as_of
+        .as_deref()
+        .map(crate::domain::parse_day)
+        .transpose()
+        .map_err(|e| bad("as_of", e.to_string()))?;
+    let within = q
+        .within
+        .as_deref()
+        .map(crate::workflows::definition::parse_span)
+        .transpose()
+        .map_err(|e| bad("within", e))?;
+    let views = projections::views(
+        &*state.store,
+        &Query {
+            as_of,
+            known_at: None,
+        },
+    )?
+    .views;
+    let day = as_of.unwrap_or_else(|| Utc::now().date_naive());
+    Ok(Json(Value::Array(
+        listing::deadlines(&views, day, within).1,
+    )))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Window {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+async fn reminders(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    q: Result<UrlQuery<Window>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let UrlQuery(q) = q.map_err(|e| bad("query", e.body_text()))?;
+    let from = q
+        .from
+        .as_deref()
+        .map(parse_instant)
+        .transpose()
+        .map_err(|e| bad("from", e))?;
+    let to =
+        q.to.as_deref()
+            .map(parse_instant)
+            .transpose()
+            .map_err(|e| bad("to", e))?;
+    let views = projections::views(&*state.store, &Query::default())?.views;
+    let mut rows = listing::reminders(&views, from, to, false).1;
+    if caller.role < Role::Admin {
+        for r in &mut rows {
+            if let Some(o) = r.as_object_mut() {
+                o.remove("recipient");
+            }
+        }
+    }
+    Ok(Json(Value::Array(rows)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Page {
+    since: Option<u64>,
+    limit: Option<usize>,
+    stream: Option<String>,
+    #[serde(rename = "type")]
+    ty: Option<String>,
+}
+
+/// The audit trail, a page at a time: `next` is the `since` of the following page.
+async fn events(
+    State(state): State<AppState>,
+    q: Result<UrlQuery<Page>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let UrlQuery(q) = q.map_err(|e| bad("query", e.body_text()))?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=10_000).contains(&limit) {
+        return Err(bad("limit", "from 1 to 10000"));
+    }
+    let since = q.since.unwrap_or(1);
+    let source: Box<dyn Iterator<Item = Result<crate::envelope::Envelope, StoreError>>> =
+        match &q.stream {
+            Some(s) => Box::new(state.store.read_stream(s)?.into_iter().map(Ok)),
+            None => state.store.read_from(since),
+        };
+    let mut out = Vec::new();
+    let mut next = None;
+    for env in source {
+        let env = env?;
+        if env.seq < since || q.ty.as_deref().is_some_and(|t| t != env.ty) {
+            continue;
+        }
+        if out.len() == limit {
+            next = Some(env.seq);
+            break;
+        }
+        out.push(serde_json::to_value(&env).expect("an envelope is JSON"));
+    }
+    Ok(Json(json!({"events": out, "next": next})))
+}
+
+/// The JSON Lines export, streamed as it is read.
+async fn export(State(state): State<AppState>) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(8);
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut chunk = Vec::with_capacity(64 * 1024);
+        for env in store.read_from(1) {
+            match env {
+                Ok(env) => {
+                    chunk.extend_from_slice(env.to_canonical().as_bytes());
+                    chunk.push(b'\n');
+                    if chunk.len() >= 64 * 1024
+                        && tx.blocking_send(Ok(std::mem::take(&mut chunk))).is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                    return;
+                }
+            }
+        }
+        if !chunk.is_empty() {
+            let _ = tx.blocking_send(Ok(chunk));
+        }
+    });
+    let stream = futures_stream(rx);
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .body(Body::from_stream(stream))
+        .expect("a valid response")
+}
+
+fn futures_stream(
+    rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    struct Rx(tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>);
+    impl futures_core::Stream for Rx {
+        type Item = Result<Vec<u8>, std::io::Error>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            self.0.poll_recv(cx)
+        }
+    }
+    Rx(rx)
+}
+
+/// Records a batch of JSON Lines with the rules of `accord record`.
+async fn record(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: String,
+) -> Result<Json<Value>, ApiError> {
+    require(&caller, Role::Recorder)?;
+    let mut batch = crate::input::parse_batch(&body).map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "bad_input", "line": e.line, "field": e.field, "message": e.message}),
+        )
+    })?;
+    for p in &mut batch {
+        p.actor = caller.name.clone();
+    }
+    let lines: Vec<usize> = batch.iter().map(|p| p.line).collect();
+    let line = |i: usize| lines.get(i).copied().unwrap_or(0);
+    let outcomes = match state.store.append(batch) {
+        Ok(o) => o,
+        Err(StoreError::Conflict {
+            index,
+            stream,
+            expected,
+            actual,
+        }) => {
+            return Err(ApiError(
+                StatusCode::CONFLICT,
+                json!({"error": "conflict", "line": line(index), "field": "expected_position", "stream": stream, "expected": expected, "actual": actual,
+                       "message": format!("stream `{stream}` is at position {actual}, expected {expected}; nothing recorded")}),
+            ))
+        }
+        Err(StoreError::Rejected { index, message }) => {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                json!({"error": "bad_input", "line": line(index), "message": message}),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut recorded = Vec::new();
+    let mut duplicates = Vec::new();
+    for o in outcomes {
+        match o {
+            Outcome::Recorded(env) => recorded.push(json!({"seq": env.seq, "hash": env.hash, "id": env.id, "type": env.ty, "stream": env.stream, "position": env.position})),
+            Outcome::Duplicate { id, seq } => duplicates.push(json!({"id": id, "seq": seq})),
+        }
+    }
+    state
+        .metrics
+        .events_recorded
+        .fetch_add(recorded.len() as u64, Ordering::Relaxed);
+    Ok(Json(
+        json!({"recorded": recorded, "duplicates": duplicates}),
+    ))
+}
+
+async fn verify(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let store = state.store.clone();
+    let report =
+        tokio::task::spawn_blocking(move || crate::verify::verify_store(&*store, &mut |_| {}))
+            .await
+            .map_err(|e| {
+                ApiError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"error": e.to_string()}),
+                )
+            })?;
+    let mut v = serde_json::to_value(&report).expect("a report is JSON");
+    v["intact"] = report.intact().into();
+    Ok(Json(v))
+}
+
+async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let m = &state.metrics;
+    let head = state.store.head().seq;
+    let views = projections::views(&*state.store, &Query::default())?;
+    let lag = head.saturating_sub(views.seq);
+    let (sent, failed) = views
+        .views
+        .work
+        .reminders
+        .values()
+        .fold((0, 0), |(s, f), r| match r.status {
+            projections::work::ReminderStatus::Sent => (s + 1, f),
+            projections::work::ReminderStatus::Failed => (s, f + 1),
+            _ => (s, f),
+        });
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: String| {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    };
+    metric(
+        "accord_log_head_seq",
+        "gauge",
+        "Seq of the last recorded event.",
+        head.to_string(),
+    );
+    metric(
+        "accord_projection_lag_events",
+        "gauge",
+        "Events recorded but not yet folded into the projections.",
+        lag.to_string(),
+    );
+    metric(
+        "accord_events_recorded_total",
+        "counter",
+        "Events recorded over HTTP by this process.",
+        m.events_recorded.load(Ordering::Relaxed).to_string(),
+    );
+    metric(
+        "accord_reminders_sent",
+        "gauge",
+        "Reminders recorded as sent.",
+        sent.to_string(),
+    );
+    metric(
+        "accord_reminders_failed",
+        "gauge",
+        "Reminders recorded as failed for good.",
+        failed.to_string(),
+    );
+    metric(
+        "accord_http_requests_total",
+        "counter",
+        "HTTP requests answered.",
+        m.requests.load(Ordering::Relaxed).to_string(),
+    );
+    metric(
+        "accord_http_client_errors_total",
+        "counter",
+        "HTTP requests answered 4xx.",
+        m.client_errors.load(Ordering::Relaxed).to_string(),
+    );
+    metric(
+        "accord_http_server_errors_total",
+        "counter",
+        "HTTP requests answered 5xx.",
+        m.server_errors.load(Ordering::Relaxed).to_string(),
+    );
+    out.push_str("# HELP accord_http_request_duration_seconds Time to answer HTTP requests.\n# TYPE accord_http_request_duration_seconds histogram\n");
+    for (i, le) in BUCKETS_MS.iter().enumerate() {
+        out.push_str(&format!(
+            "accord_http_request_duration_seconds_bucket{{le=\"{}\"}} {}\n",
+            *le as f64 / 1000.0,
+            m.buckets[i].load(Ordering::Relaxed)
+        ));
+    }
+    let count = m.requests.load(Ordering::Relaxed);
+    out.push_str(&format!(
+        "accord_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}\naccord_http_request_duration_seconds_sum {}\naccord_http_request_duration_seconds_count {count}\n",
+        m.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6
+    ));
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}
