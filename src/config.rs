@@ -88,6 +88,9 @@ pub struct Server {
     /// The dashboard's address as people reach it, for links in emails.
     #[serde(default = "default_public_url")]
     pub public_url: String,
+    /// Serve `/calendar.ics` without a token.
+    #[serde(default)]
+    pub public_calendar: bool,
 }
 
 impl Default for Server {
@@ -95,6 +98,7 @@ impl Default for Server {
         Server {
             listen: default_listen(),
             public_url: default_public_url(),
+            public_calendar: false,
         }
     }
 }

@@ -16,6 +16,7 @@
 //!   [`cli`] is the `accord` command line.
 
 pub mod api;
+pub mod calendar;
 pub mod cli;
 pub mod config;
 pub mod domain;

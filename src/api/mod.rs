@@ -35,6 +35,8 @@ pub const MAX_BODY: usize = 16 * 1024 * 1024;
 pub struct AppState {
     pub store: Arc<dyn EventStore>,
     pub data: PathBuf,
+    /// `/calendar.ics` answers without a token.
+    pub public_calendar: bool,
     tokens: Arc<Mutex<(Option<SystemTime>, Tokens)>>,
     pub metrics: Arc<Metrics>,
 }
@@ -44,6 +46,7 @@ impl AppState {
         AppState {
             store,
             data,
+            public_calendar: false,
             tokens: Arc::new(Mutex::new((None, Tokens::default()))),
             metrics: Arc::new(Metrics::default()),
         }
@@ -180,6 +183,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/calendar.ics", get(calendar))
         .merge(api)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
@@ -573,4 +577,54 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
         m.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6
     ));
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CalendarQuery {
+    body: Option<String>,
+    /// Calendar clients that cannot send headers may pass the token here.
+    token: Option<String>,
+}
+
+/// `GET /calendar.ics[?body=MC]`: public when configured, else any valid token (header or
+/// `token` parameter).
+async fn calendar(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    q: Result<UrlQuery<CalendarQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let UrlQuery(q) = q.map_err(|e| bad("query", e.body_text()))?;
+    if !state.public_calendar {
+        let header_token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let token = header_token.or(q.token.as_deref());
+        if token.and_then(|t| state.check_token(t)).is_none() {
+            return Err(ApiError(
+                StatusCode::UNAUTHORIZED,
+                json!({"error": "unauthorized", "message": "a valid token is required (header or ?token=)"}),
+            ));
+        }
+    }
+    let body = q
+        .body
+        .as_deref()
+        .map(|b| serde_json::from_value::<crate::domain::Body>(Value::String(b.to_string())))
+        .transpose()
+        .map_err(|_| {
+            bad(
+                "body",
+                "expected a body: MC, BC, RC, SC, BRS, UNEA, ICCM or HUB",
+            )
+        })?;
+    let views = projections::views(&*state.store, &Query::default())?.views;
+    let text = crate::calendar::feed(&*state.store, &views, body)?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/calendar; charset=utf-8")],
+        text,
+    )
+        .into_response())
 }

@@ -219,7 +219,9 @@ pub fn serve(
         );
         let signalled = shutdown_signal().context("failed to install the signal handlers")?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let app = crate::api::router(crate::api::AppState::new(store.clone(), data.to_path_buf()));
+        let mut state = crate::api::AppState::new(store.clone(), data.to_path_buf());
+        state.public_calendar = config.server.public_calendar;
+        let app = crate::api::router(state);
         let mut http_stop = stop_rx.clone();
         let http = tokio::spawn(async move {
             axum::serve(listener, app)

@@ -6,6 +6,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use minijinja::{context, Environment};
 
+use crate::calendar::{escape as escape_ics, fold};
 use crate::domain::{describe_date, ReminderKind};
 use crate::projections::work::{DeadlineRow, DeadlineStatus, ReminderRow};
 use crate::projections::Views;
@@ -70,30 +71,6 @@ pub struct RenderedMessage {
     pub text: String,
     pub html: Option<String>,
     pub ics: Option<String>,
-}
-
-fn escape_ics(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace(';', "\\;")
-        .replace(',', "\\,")
-        .replace('\r', "")
-        .replace('\n', "\\n")
-}
-
-/// Folds a content line at 75 octets, as RFC 5545 requires.
-fn fold(line: &str) -> String {
-    let mut out = String::new();
-    let mut n = 0;
-    for c in line.chars() {
-        if n + c.len_utf8() > 75 {
-            out.push_str("\r\n ");
-            n = 1;
-        }
-        out.push(c);
-        n += c.len_utf8();
-    }
-    out.push_str("\r\n");
-    out
 }
 
 /// An all-day VEVENT on the deadline's day.

@@ -297,3 +297,151 @@ fn revoked_tokens_stop_working_while_serving() {
     );
     assert_eq!(server.stop(), Some(0));
 }
+
+/// Parses a feed with Python's `icalendar` (an independent parser): one JSON object per
+/// event. `None` when the parser is not installed here.
+fn parse_ics(text: &str) -> Option<Vec<serde_json::Value>> {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import icalendar"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("feed.ics");
+    std::fs::write(&path, text).unwrap();
+    let script = r#"
+import json, sys, icalendar
+cal = icalendar.Calendar.from_ical(open(sys.argv[1], 'rb').read())
+for e in cal.walk('VEVENT'):
+    print(json.dumps({
+        'uid': str(e['UID']), 'summary': str(e['SUMMARY']), 'status': str(e.get('STATUS')),
+        'start': e.decoded('DTSTART').isoformat(), 'sequence': int(e.get('SEQUENCE', 0)),
+        'dtstamp': e.decoded('DTSTAMP').isoformat(), 'alarms': len(e.walk('VALARM')),
+        'location': str(e.get('LOCATION', '')),
+    }))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "icalendar refused the feed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(json)
+            .collect(),
+    )
+}
+
+#[test]
+fn calendar_feed_parses_keeps_uids_and_escapes() {
+    let a = Accord::new();
+    a.record(&history());
+    let hostile = r#"{"type":"MeetingScheduled","occurred":"2021-05","actor":"t","data":{"meeting":"unea-9","body":"UNEA","kind":"session","title":"<script>alert(1)</script> \"quotes\"; commas, too","venue":"Nairobi","dates":"2023-02-27/2023-03-03"}}"#;
+    a.record_text(hostile);
+    let t = token(&a, "cal", "recorder");
+    let server = Server::start(&a);
+    assert_eq!(call("GET", &server.url("/calendar.ics"), None, None).0, 401);
+    let (code, feed) = call(
+        "GET",
+        &server.url(&format!("/calendar.ics?token={t}")),
+        None,
+        None,
+    );
+    assert_eq!(code, 200);
+    assert!(
+        feed.starts_with("BEGIN:VCALENDAR\r\n")
+            && feed.contains("REFRESH-INTERVAL;VALUE=DURATION:PT1H")
+    );
+    assert!(feed.lines().all(|l| l.len() <= 76), "lines are folded");
+    let Some(events) = parse_ics(&feed) else {
+        println!("SKIPPED the independent parse: Python's icalendar is not installed here (.ci/run installs it)");
+        return;
+    };
+    let ev = |uid: &str, events: &[serde_json::Value]| {
+        events.iter().find(|e| e["uid"] == uid).cloned().unwrap()
+    };
+    let hostile = ev("meeting/unea-9@accord", &events);
+    assert_eq!(
+        hostile["summary"], "<script>alert(1)</script> \"quotes\"; commas, too",
+        "text, exactly"
+    );
+    assert_eq!(hostile["status"], "CONFIRMED");
+    assert_eq!(
+        ev("meeting/mc-cop-4.2@accord", &events)["status"],
+        "TENTATIVE"
+    );
+    assert_eq!(
+        ev("meeting/mc-cop-3@accord", &events)["start"],
+        "2019-11-25"
+    );
+
+    // Rescheduled: the same UID, the new date, a higher SEQUENCE. Cancelled: STATUS:CANCELLED.
+    let before = ev("meeting/unea-9@accord", &events);
+    let moved = r#"{"type":"MeetingRescheduled","occurred":"2022-06","actor":"x","data":{"meeting":"unea-9","dates":"2023-03-06/2023-03-10"}}
+{"type":"MeetingCancelled","occurred":"2022-07","actor":"x","data":{"meeting":"mc-cop-4","segment":"mc-cop-4.2"}}"#;
+    assert_eq!(
+        call("POST", &server.url("/api/events"), Some(&t), Some(moved)).0,
+        200
+    );
+    let (_, feed) = call(
+        "GET",
+        &server.url(&format!("/calendar.ics?token={t}")),
+        None,
+        None,
+    );
+    let events = parse_ics(&feed).unwrap();
+    let after = ev("meeting/unea-9@accord", &events);
+    assert_eq!(after["start"], "2023-03-06");
+    assert!(after["sequence"].as_i64() > before["sequence"].as_i64());
+    assert_eq!(
+        ev("meeting/mc-cop-4.2@accord", &events)["status"],
+        "CANCELLED"
+    );
+    // An unchanged meeting keeps its DTSTAMP across refreshes.
+    let (_, again) = call(
+        "GET",
+        &server.url(&format!("/calendar.ics?token={t}")),
+        None,
+        None,
+    );
+    let again = parse_ics(&again).unwrap();
+    assert_eq!(
+        ev("meeting/mc-cop-3@accord", &events)["dtstamp"],
+        ev("meeting/mc-cop-3@accord", &again)["dtstamp"]
+    );
+    // One body only.
+    let (_, unea) = call(
+        "GET",
+        &server.url(&format!("/calendar.ics?body=UNEA&token={t}")),
+        None,
+        None,
+    );
+    let unea = parse_ics(&unea).unwrap();
+    assert!(
+        !unea.is_empty()
+            && unea
+                .iter()
+                .all(|e| e["uid"].as_str().unwrap().starts_with("meeting/unea")),
+        "{unea:?}"
+    );
+    assert_eq!(
+        call(
+            "GET",
+            &server.url(&format!("/calendar.ics?body=XX&token={t}")),
+            None,
+            None
+        )
+        .0,
+        400
+    );
+    assert_eq!(server.stop(), Some(0));
+}

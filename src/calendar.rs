@@ -1,0 +1,220 @@
+//! The calendar feed (RFC 5545): meetings and their segments as all-day events, deadlines as
+//! events with an alarm. UIDs come from ids and DTSTAMPs from the log, so a refresh that finds
+//! nothing new changes nothing, and a rescheduled meeting keeps its UID with a higher SEQUENCE.
+
+use chrono::NaiveDate;
+
+use crate::domain::{ApproxDate, Body};
+use crate::projections::meetings::MeetingStatus;
+use crate::projections::work::DeadlineStatus;
+use crate::projections::Views;
+use crate::store::{EventStore, StoreError};
+
+/// Escapes TEXT values: backslash, semicolon, comma and newlines.
+pub fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace(';', "\\;")
+        .replace(',', "\\,")
+        .replace('\r', "")
+        .replace('\n', "\\n")
+}
+
+/// Folds a content line at 75 octets and ends it with CRLF.
+pub fn fold(line: &str) -> String {
+    let mut out = String::new();
+    let mut n = 0;
+    for c in line.chars() {
+        if n + c.len_utf8() > 75 {
+            out.push_str("\r\n ");
+            n = 1;
+        }
+        out.push(c);
+        n += c.len_utf8();
+    }
+    out.push_str("\r\n");
+    out
+}
+
+fn day(d: NaiveDate) -> String {
+    d.format("%Y%m%d").to_string()
+}
+
+/// `20211113T080000Z` from an RFC 3339 instant.
+fn stamp(recorded_at: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(recorded_at)
+        .map(|t| {
+            t.with_timezone(&chrono::Utc)
+                .format("%Y%m%dT%H%M%SZ")
+                .to_string()
+        })
+        .unwrap_or_else(|_| "19700101T000000Z".to_string())
+}
+
+struct Event {
+    uid: String,
+    stamp: String,
+    sequence: usize,
+    dates: ApproxDate,
+    summary: String,
+    location: Option<String>,
+    description: String,
+    status: &'static str,
+    alarm: bool,
+}
+
+fn write(out: &mut Vec<String>, e: &Event) {
+    let start = e.dates.start();
+    let end = e.dates.end().unwrap_or(start) + chrono::Days::new(1);
+    out.push("BEGIN:VEVENT".into());
+    out.push(format!("UID:{}", escape(&e.uid)));
+    out.push(format!("DTSTAMP:{}", e.stamp));
+    out.push(format!("SEQUENCE:{}", e.sequence));
+    out.push(format!("DTSTART;VALUE=DATE:{}", day(start)));
+    out.push(format!("DTEND;VALUE=DATE:{}", day(end)));
+    out.push(format!("SUMMARY:{}", escape(&e.summary)));
+    if let Some(l) = &e.location {
+        out.push(format!("LOCATION:{}", escape(l)));
+    }
+    out.push(format!("DESCRIPTION:{}", escape(&e.description)));
+    out.push(format!("STATUS:{}", e.status));
+    out.push("TRANSP:TRANSPARENT".into());
+    if e.alarm {
+        out.push("BEGIN:VALARM".into());
+        out.push("ACTION:DISPLAY".into());
+        out.push("TRIGGER:-P7D".into());
+        out.push(format!("DESCRIPTION:{}", escape(&e.summary)));
+        out.push("END:VALARM".into());
+    }
+    out.push("END:VEVENT".into());
+}
+
+fn status(s: MeetingStatus, dates: &ApproxDate) -> &'static str {
+    match s {
+        MeetingStatus::Cancelled => "CANCELLED",
+        MeetingStatus::Tentative | MeetingStatus::Postponed => "TENTATIVE",
+        _ if !dates.is_exact() => "TENTATIVE",
+        _ => "CONFIRMED",
+    }
+}
+
+/// The feed, for every body or one.
+pub fn feed(
+    store: &dyn EventStore,
+    views: &Views,
+    body: Option<Body>,
+) -> Result<String, StoreError> {
+    let mut lines: Vec<String> = vec![
+        "BEGIN:VCALENDAR".into(),
+        "VERSION:2.0".into(),
+        "PRODID:-//Accord//Meetings and deadlines//EN".into(),
+        "CALSCALE:GREGORIAN".into(),
+        "METHOD:PUBLISH".into(),
+        format!(
+            "X-WR-CALNAME:Accord{}",
+            body.map(|b| format!(" ({})", b.code())).unwrap_or_default()
+        ),
+        "REFRESH-INTERVAL;VALUE=DURATION:PT1H".into(),
+        "X-PUBLISHED-TTL:PT1H".into(),
+    ];
+    for m in views
+        .meetings
+        .0
+        .values()
+        .filter(|m| body.is_none_or(|b| b == m.body))
+    {
+        let stream = store.read_stream(&format!("meeting/{}", m.meeting))?;
+        let stamp = stream
+            .last()
+            .map(|e| stamp(&e.recorded_at))
+            .unwrap_or_default();
+        let sequence = stream.len().saturating_sub(1);
+        let describe = |dates: &ApproxDate| {
+            format!(
+                "{} ({}): {}",
+                m.title,
+                m.body.code(),
+                crate::domain::describe_date(dates)
+            )
+        };
+        if m.segments.is_empty() {
+            write(
+                &mut lines,
+                &Event {
+                    uid: format!("meeting/{}@accord", m.meeting),
+                    stamp,
+                    sequence,
+                    dates: m.dates,
+                    summary: m.title.clone(),
+                    location: m.venue.clone(),
+                    description: describe(&m.dates),
+                    status: status(m.status, &m.dates),
+                    alarm: false,
+                },
+            );
+        } else {
+            for s in &m.segments {
+                let st = if m.status == MeetingStatus::Cancelled {
+                    MeetingStatus::Cancelled
+                } else {
+                    s.status
+                };
+                write(
+                    &mut lines,
+                    &Event {
+                        uid: format!("meeting/{}@accord", s.segment),
+                        stamp: stamp.clone(),
+                        sequence,
+                        dates: s.dates,
+                        summary: match &s.title {
+                            Some(t) => format!("{}: {t}", m.title),
+                            None => m.title.clone(),
+                        },
+                        location: s.venue.clone().or(m.venue.clone()),
+                        description: describe(&s.dates),
+                        status: status(st, &s.dates),
+                        alarm: false,
+                    },
+                );
+            }
+        }
+    }
+    for d in views.work.deadlines.values() {
+        let meeting_body = d
+            .meeting
+            .as_deref()
+            .and_then(|id| views.meetings.find(id))
+            .map(|m| m.body);
+        if body.is_some() && meeting_body != body {
+            continue;
+        }
+        let stream = store.read_stream(&format!("deadline/{}", d.deadline))?;
+        write(
+            &mut lines,
+            &Event {
+                uid: format!("deadline/{}@accord", d.deadline),
+                stamp: stream
+                    .last()
+                    .map(|e| stamp(&e.recorded_at))
+                    .unwrap_or_default(),
+                sequence: stream.len().saturating_sub(1),
+                dates: ApproxDate::Day(d.due.0),
+                summary: format!("Due: {}", d.what),
+                location: None,
+                description: format!(
+                    "{} ({}); responsible: {}",
+                    d.deadline,
+                    d.workflow,
+                    d.responsible.join(", ")
+                ),
+                status: match d.status {
+                    DeadlineStatus::Cancelled => "CANCELLED",
+                    _ if d.tentative => "TENTATIVE",
+                    _ => "CONFIRMED",
+                },
+                alarm: d.status == DeadlineStatus::Open && !d.tentative,
+            },
+        );
+    }
+    lines.push("END:VCALENDAR".into());
+    Ok(lines.iter().map(|l| fold(l)).collect())
+}
