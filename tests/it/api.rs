@@ -445,3 +445,52 @@ fn calendar_feed_parses_keeps_uids_and_escapes() {
     );
     assert_eq!(server.stop(), Some(0));
 }
+
+#[test]
+fn the_bad_input_table_over_http_writes_nothing() {
+    let a = Accord::new();
+    a.record(&history());
+    let t = token(&a, "rec", "recorder");
+    let server = Server::start(&a);
+    let export = |s: &Server| call("GET", &s.url("/api/events/export"), Some(&t), None).1;
+    let before = export(&server);
+    let mut failed = Vec::new();
+    let cases = super::bad_input::cases();
+    for (name, input, expect) in &cases {
+        let (code, body) = call("POST", &server.url("/api/events"), Some(&t), Some(input));
+        let said = serde_json::from_str::<serde_json::Value>(&body)
+            .map(|v| match v["field"].as_str() {
+                Some(f) => format!(
+                    "line {}: {f}: {}",
+                    v["line"],
+                    v["message"].as_str().unwrap_or("")
+                ),
+                None => format!(
+                    "line {}: {}",
+                    v["line"],
+                    v["message"].as_str().unwrap_or("")
+                ),
+            })
+            .unwrap_or(body.clone());
+        if !(code == 400 || code == 409) || !said.contains(expect) {
+            failed.push(format!("{name}: {code} {said}"));
+        }
+        assert_eq!(export(&server), before, "{name}: something was written");
+    }
+    assert!(
+        failed.is_empty(),
+        "refused wrongly over HTTP:\n{}",
+        failed.join("\n")
+    );
+    // Not UTF-8 at all.
+    let res = ureq::post(&server.url("/api/events"))
+        .set("Authorization", &format!("Bearer {t}"))
+        .send_bytes(b"{\"type\":\"\xff\"}\n");
+    assert!(matches!(res, Err(ureq::Error::Status(400, _))));
+    assert_eq!(export(&server), before);
+    println!(
+        "bad input over HTTP: {} cases refused, nothing written",
+        cases.len()
+    );
+    assert_eq!(server.stop(), Some(0));
+}

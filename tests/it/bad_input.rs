@@ -2,7 +2,7 @@
 
 use super::helpers::{history, meeting_line, Accord};
 
-const GOOD: &str = r#"{"id":"ok-1","type":"MeetingScheduled","occurred":"2021-03","actor":"tester","data":{"meeting":"mc-cop-9","body":"MC","kind":"cop","title":"Ninth meeting","dates":"2031-11"}}"#;
+pub const GOOD: &str = r#"{"id":"ok-1","type":"MeetingScheduled","occurred":"2021-03","actor":"tester","data":{"meeting":"mc-cop-9","body":"MC","kind":"cop","title":"Ninth meeting","dates":"2031-11"}}"#;
 
 fn decision(adopted: &str, extra: &str) -> String {
     format!(
@@ -10,16 +10,14 @@ fn decision(adopted: &str, extra: &str) -> String {
     )
 }
 
-#[test]
-fn each_bad_input_is_refused_whole() {
-    let a = Accord::new();
-    a.record(&history());
-    let before = a.export();
+/// The bad inputs of a batch recorded on top of the shipped history: (name, input, what the
+/// refusal says). Shared by the command line and the HTTP API tests.
+pub fn cases() -> Vec<(&'static str, String, &'static str)> {
     let long = format!(
         r#"{{"type":"ReportDrafted","occurred":"2021","actor":"tester","data":{{"report":"r","title":"{}","by":["x"]}}}}"#,
         "x".repeat(300 * 1024)
     );
-    let cases: Vec<(&str, String, &str)> = vec![
+    vec![
         ("malformed JSON", format!("{GOOD}\n{{\"type\": \"MeetingScheduled\",\n"), "line 2: json"),
         (
             "unknown type",
@@ -103,7 +101,15 @@ fn each_bad_input_is_refused_whole() {
             format!("{GOOD}\n[1,2]"),
             "line 2: event: expected a JSON object",
         ),
-    ];
+    ]
+}
+
+#[test]
+fn each_bad_input_is_refused_whole() {
+    let a = Accord::new();
+    a.record(&history());
+    let before = a.export();
+    let cases = cases();
     let mut failed = Vec::new();
     let mut not_utf8 = GOOD.as_bytes().to_vec();
     not_utf8.extend_from_slice(b"\n{\"type\":\"\xff\"}\n");
