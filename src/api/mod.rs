@@ -4,6 +4,7 @@
 //! Every route but `/healthz` needs a bearer token (`accord token add`). The actor of an event
 //! recorded over HTTP is the token's name, never a value from the request.
 
+pub mod pages;
 pub mod tokens;
 
 use std::path::PathBuf;
@@ -53,7 +54,7 @@ impl AppState {
     }
 
     /// The token file, reloaded when it changed (tokens are added while serving).
-    fn check_token(&self, token: &str) -> Option<(String, Role)> {
+    pub(crate) fn check_token(&self, token: &str) -> Option<(String, Role)> {
         let path = Tokens::path_in(&self.data);
         let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
         let mut cached = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
@@ -185,6 +186,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/calendar.ics", get(calendar))
         .merge(api)
+        .merge(pages::routes(state.clone()))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
@@ -214,7 +216,7 @@ fn axes(q: &Axes) -> Result<Query, ApiError> {
     })
 }
 
-fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
+pub(crate) fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| format!("`{s}` is not an RFC 3339 instant: {e}"))

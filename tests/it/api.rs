@@ -8,20 +8,31 @@ use std::time::Duration;
 use super::helpers::{history, Accord};
 
 /// A running `accord serve` on a free port.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     base: String,
 }
 
 impl Server {
     fn start(a: &Accord) -> Server {
-        // No workflows: the scheduler records nothing, so seqs are the test's own.
+        Self::start_with(a, None)
+    }
+
+    /// With `workflows`, the scheduler runs those; without, none, so seqs are the test's own.
+    pub(crate) fn start_with(a: &Accord, workflows: Option<&std::path::Path>) -> Server {
         let cfg = a.dir.path().join("accord.toml");
-        let workflows = a.dir.path().join("workflows");
-        std::fs::create_dir_all(workflows.join("templates")).unwrap();
+        let empty = a.dir.path().join("workflows");
+        std::fs::create_dir_all(empty.join("templates")).unwrap();
+        let workflows = workflows.map(|w| w.to_path_buf()).unwrap_or(empty);
         std::fs::write(
             &cfg,
-            format!("[workflows]\ndir = \"{}\"\n", workflows.display()),
+            format!(
+                "[workflows]\ndir = \"{}\"\ncontacts = \"{}\"\n",
+                workflows.display(),
+                super::helpers::root()
+                    .join("config/contacts.toml")
+                    .display()
+            ),
         )
         .unwrap();
         let mut child = a
@@ -50,12 +61,12 @@ impl Server {
         Server { child, base }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
     /// SIGTERM, then the exit code.
-    fn stop(mut self) -> Option<i32> {
+    pub(crate) fn stop(mut self) -> Option<i32> {
         std::process::Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -77,14 +88,19 @@ impl Drop for Server {
     }
 }
 
-fn token(a: &Accord, name: &str, role: &str) -> String {
+pub(crate) fn token(a: &Accord, name: &str, role: &str) -> String {
     let r = a.run(&["token", "add", name, "--role", role]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     r.stdout.trim().to_string()
 }
 
 /// (status, body) of a request, whatever the status.
-fn call(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
+pub(crate) fn call(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
     let mut req = ureq::request(method, url).timeout(Duration::from_secs(30));
     if let Some(t) = token {
         req = req.set("Authorization", &format!("Bearer {t}"));

@@ -5,6 +5,7 @@ mod bad_input;
 mod chain;
 mod corrections;
 mod crash;
+mod dashboard;
 mod helpers;
 mod history;
 mod reminders;

@@ -1,0 +1,917 @@
+//! The dashboard: server-rendered HTML (no JavaScript) over the same views as the API, with an
+//! "as of" / "as known at" picker on every page and sign-in by token into an HttpOnly cookie.
+//! Templates are minijinja with HTML auto-escaping: every piece of user text is escaped.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Form, Query as UrlQuery, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use chrono::{Datelike, NaiveDate, Utc};
+use minijinja::{context, Environment, Value};
+use serde::Deserialize;
+
+use super::tokens::Role;
+use super::{AppState, Caller};
+use crate::domain::ApproxDate;
+use crate::projections::work::DeadlineStatus;
+use crate::projections::{self, Query, Views};
+
+const COOKIE: &str = "accord_token";
+
+fn templates() -> &'static Environment<'static> {
+    static ENV: std::sync::OnceLock<Environment<'static>> = std::sync::OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        for (name, text) in [
+            ("layout.html", include_str!("templates/layout.html")),
+            ("login.html", include_str!("templates/login.html")),
+            ("upcoming.html", include_str!("templates/upcoming.html")),
+            ("table.html", include_str!("templates/table.html")),
+            ("timeline.html", include_str!("templates/timeline.html")),
+        ] {
+            env.add_template(name, text)
+                .expect("the dashboard templates parse");
+        }
+        env
+    })
+}
+
+fn render(name: &str, ctx: Value) -> Response {
+    match templates().get_template(name).and_then(|t| t.render(ctx)) {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be drawn",
+            )
+                .into_response()
+        }
+    }
+}
+
+fn cookie_token(req: &Request) -> Option<String> {
+    let cookies = req.headers().get(header::COOKIE)?.to_str().ok()?;
+    cookies.split(';').find_map(|c| {
+        let (k, v) = c.trim().split_once('=')?;
+        (k == COOKIE).then(|| v.to_string())
+    })
+}
+
+async fn signed_in(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string());
+    match bearer
+        .or_else(|| cookie_token(&req))
+        .and_then(|t| state.check_token(&t))
+    {
+        Some((name, role)) => {
+            req.extensions_mut().insert(Caller { name, role });
+            next.run(req).await
+        }
+        None => Redirect::to("/login").into_response(),
+    }
+}
+
+/// The dashboard's routes.
+pub fn routes(state: AppState) -> Router<AppState> {
+    let pages = Router::new()
+        .route("/", get(|| async { Redirect::to("/upcoming") }))
+        .route("/upcoming", get(upcoming))
+        .route("/timeline", get(timeline))
+        .route("/meetings", get(meetings))
+        .route("/decisions", get(decisions))
+        .route("/groups", get(groups))
+        .route("/reports", get(reports))
+        .route("/trail", get(trail))
+        .layer(middleware::from_fn_with_state(state, signed_in));
+    Router::new()
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+        .merge(pages)
+}
+
+async fn login_form() -> Response {
+    render("login.html", context! {})
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    token: String,
+}
+
+async fn login(State(state): State<AppState>, Form(f): Form<LoginForm>) -> Response {
+    let token = f.token.trim();
+    if state.check_token(token).is_none() {
+        let mut r = render(
+            "login.html",
+            context! { error => "That token is not valid." },
+        );
+        *r.status_mut() = StatusCode::UNAUTHORIZED;
+        return r;
+    }
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, "/upcoming".to_string()),
+            (
+                header::SET_COOKIE,
+                format!(
+                    "{COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=43200"
+                ),
+            ),
+        ],
+    )
+        .into_response()
+}
+
+async fn logout() -> Response {
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, "/login".to_string()),
+            (
+                header::SET_COOKIE,
+                format!("{COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0"),
+            ),
+        ],
+    )
+        .into_response()
+}
+
+/// The query every page takes: the two time axes and page-specific filters.
+#[derive(Deserialize, Default)]
+struct PageQuery {
+    as_of: Option<String>,
+    known_at: Option<String>,
+    #[serde(flatten)]
+    rest: BTreeMap<String, String>,
+}
+
+struct Axes {
+    query: Query,
+    as_of: Option<String>,
+    known_at: Option<String>,
+}
+
+/// A page that cannot be drawn: a status and a plain message.
+struct PageError(StatusCode, String);
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        (self.0, Html(format!("<p>{}</p>", html_escape(&self.1)))).into_response()
+    }
+}
+
+fn axes(q: &PageQuery) -> Result<Axes, PageError> {
+    let nonempty = |s: &Option<String>| {
+        s.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let (as_of, known_at) = (nonempty(&q.as_of), nonempty(&q.known_at));
+    let bad = |m: String| PageError(StatusCode::BAD_REQUEST, m);
+    Ok(Axes {
+        query: Query {
+            as_of: as_of
+                .as_deref()
+                .map(crate::domain::parse_day)
+                .transpose()
+                .map_err(|e| bad(e.to_string()))?,
+            known_at: known_at
+                .as_deref()
+                .map(super::parse_instant)
+                .transpose()
+                .map_err(bad)?,
+        },
+        as_of,
+        known_at,
+    })
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+const NAV: [(&str, &str, &str); 7] = [
+    ("upcoming", "/upcoming", "Upcoming"),
+    ("timeline", "/timeline", "Timeline"),
+    ("meetings", "/meetings", "Meetings"),
+    ("decisions", "/decisions", "Decisions and mandates"),
+    ("groups", "/groups", "Groups"),
+    ("reports", "/reports", "Reports"),
+    ("trail", "/trail", "Audit trail"),
+];
+
+fn page_ctx(page: &str, title: &str, caller: &Caller, a: &Axes, extra: Value) -> Value {
+    let mut pairs = Vec::new();
+    if let Some(d) = &a.as_of {
+        pairs.push(format!("as_of={}", urlencode(d)));
+    }
+    if let Some(k) = &a.known_at {
+        pairs.push(format!("known_at={}", urlencode(k)));
+    }
+    let axes_query = if pairs.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", pairs.join("&"))
+    };
+    let nav: Vec<Value> = NAV
+        .iter()
+        .map(|(name, href, label)| context! { name => *name, href => *href, label => *label })
+        .collect();
+    let base = context! {
+        page => page,
+        title => title,
+        caller => format!("{} ({:?})", caller.name, caller.role).to_lowercase(),
+        nav => nav,
+        axes_query => axes_query,
+        as_of => a.as_of.clone(),
+        known_at => a.known_at.clone(),
+        keep => Vec::<(String, String)>::new(),
+    };
+    context! { ..extra, ..base }
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn views_for(state: &AppState, a: &Axes) -> Result<Views, PageError> {
+    projections::views(&*state.store, &a.query)
+        .map(|s| s.views)
+        .map_err(|e| PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+macro_rules! try_page {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(r) => return r.into_response(),
+        }
+    };
+}
+
+fn section(title: &str, headers: &[&str], rows: Vec<Vec<String>>) -> Value {
+    context! { title => title, headers => headers, rows => rows }
+}
+
+async fn upcoming(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    UrlQuery(q): UrlQuery<PageQuery>,
+) -> Response {
+    let a = try_page!(axes(&q));
+    let views = try_page!(views_for(&state, &a));
+    let day = a.query.as_of.unwrap_or_else(|| Utc::now().date_naive());
+    let until = day + chrono::Days::new(90);
+    let mut by_meeting: BTreeMap<(NaiveDate, String), Vec<Value>> = BTreeMap::new();
+    let mut deadlines: Vec<_> = views
+        .work
+        .deadlines
+        .values()
+        .filter(|d| {
+            let late = d.status == DeadlineStatus::Open && !d.tentative && d.due.0 < day;
+            late || (d.due.0 >= day && d.due.0 <= until && d.status != DeadlineStatus::Cancelled)
+        })
+        .collect();
+    deadlines.sort_by_key(|d| (d.due, d.deadline.clone()));
+    for d in deadlines {
+        let status = match d.status {
+            DeadlineStatus::Open if d.tentative => "tentative",
+            DeadlineStatus::Open if d.due.0 < day => "missed",
+            DeadlineStatus::Open => "open",
+            DeadlineStatus::Met => "met",
+            DeadlineStatus::Missed => "missed",
+            DeadlineStatus::Cancelled => "cancelled",
+        };
+        let reminders: Vec<Value> = views
+            .work
+            .reminders
+            .values()
+            .filter(|r| r.deadline.as_deref() == Some(d.deadline.as_str()))
+            .map(|r| {
+                context! {
+                    fire_at => r.fire_at.0.format("%Y-%m-%d").to_string(),
+                    status => format!("{:?}", r.status).to_lowercase(),
+                    recipient => (caller.role == Role::Admin).then(|| r.recipient.clone()),
+                }
+            })
+            .collect();
+        let meeting = d.meeting.as_deref().and_then(|id| views.meetings.find(id));
+        let key = match meeting {
+            Some(m) => (
+                m.dates.start(),
+                format!("{} ({})", m.title, d.meeting.clone().unwrap_or_default()),
+            ),
+            None => (NaiveDate::MAX, "Other deadlines".to_string()),
+        };
+        by_meeting.entry(key).or_default().push(context! {
+            due => d.due.to_string(),
+            status => status,
+            what => d.what.clone(),
+            responsible => d.responsible.clone(),
+            reminders => reminders,
+        });
+    }
+    let groups: Vec<Value> = by_meeting
+        .into_iter()
+        .map(|((_, title), deadlines)| context! { title => title, deadlines => deadlines })
+        .collect();
+    render(
+        "upcoming.html",
+        page_ctx(
+            "upcoming",
+            "Upcoming",
+            &caller,
+            &a,
+            context! { groups => groups, day => day.to_string() },
+        ),
+    )
+}
+
+fn moves_text(m: &crate::projections::meetings::MeetingRow) -> String {
+    m.moves
+        .iter()
+        .map(|mv| {
+            format!(
+                "{}{} → {} ({}, {})",
+                mv.segment
+                    .as_deref()
+                    .map(|s| format!("{s}: "))
+                    .unwrap_or_default(),
+                mv.from,
+                mv.to,
+                mv.kind,
+                mv.occurred
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+async fn meetings(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    UrlQuery(q): UrlQuery<PageQuery>,
+) -> Response {
+    let a = try_page!(axes(&q));
+    let views = try_page!(views_for(&state, &a));
+    let mut list: Vec<_> = views.meetings.0.values().collect();
+    list.sort_by_key(|m| (m.dates.start(), m.meeting.clone()));
+    let mut rows = Vec::new();
+    for m in list {
+        rows.push(vec![
+            m.meeting.clone(),
+            m.body.code().to_string(),
+            crate::domain::describe_date(&m.dates),
+            m.status.name().to_string(),
+            m.venue.clone().unwrap_or_default(),
+            m.title.clone(),
+            moves_text(m),
+        ]);
+        for s in &m.segments {
+            rows.push(vec![
+                format!("↳ {}", s.segment),
+                String::new(),
+                crate::domain::describe_date(&s.dates),
+                s.status.name().to_string(),
+                s.venue.clone().unwrap_or_default(),
+                s.title.clone().unwrap_or_default(),
+                String::new(),
+            ]);
+        }
+    }
+    let sections = if rows.is_empty() {
+        vec![]
+    } else {
+        vec![section(
+            "",
+            &[
+                "Meeting", "Body", "Dates", "Status", "Venue", "Title", "Moves",
+            ],
+            rows,
+        )]
+    };
+    render(
+        "table.html",
+        page_ctx(
+            "meetings",
+            "Meetings",
+            &caller,
+            &a,
+            context! { sections => sections },
+        ),
+    )
+}
+
+async fn decisions(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    UrlQuery(q): UrlQuery<PageQuery>,
+) -> Response {
+    let a = try_page!(axes(&q));
+    let views = try_page!(views_for(&state, &a));
+    let filter = |k: &str| q.rest.get(k).filter(|v| !v.is_empty()).cloned();
+    let (decision, addressee, status) = (filter("decision"), filter("addressee"), filter("status"));
+    let mut sections = Vec::new();
+    let drows: Vec<Vec<String>> = views
+        .decisions
+        .decisions
+        .values()
+        .map(|d| {
+            let mut rel = Vec::new();
+            rel.extend(d.mirrors.iter().map(|s| format!("mirrors {s}")));
+            rel.extend(d.amends.iter().map(|s| format!("amends {s}")));
+            rel.extend(d.supersedes.iter().map(|s| format!("supersedes {s}")));
+            rel.extend(d.superseded_by.iter().map(|s| format!("superseded by {s}")));
+            vec![
+                d.symbol.clone(),
+                d.meeting.clone(),
+                d.adopted.to_string(),
+                d.title.clone(),
+                rel.join("; "),
+            ]
+        })
+        .collect();
+    if !drows.is_empty() {
+        sections.push(section(
+            "Decisions",
+            &["Symbol", "Meeting", "Adopted", "Title", "Relations"],
+            drows,
+        ));
+    }
+    let mandates: Vec<_> = views
+        .decisions
+        .mandates
+        .values()
+        .filter(|m| decision.as_ref().is_none_or(|d| *d == m.decision))
+        .filter(|m| addressee.as_ref().is_none_or(|x| *x == m.addressee))
+        .filter(|m| status.as_ref().is_none_or(|s| s == m.status.name()))
+        .collect();
+    let mut by_decision: BTreeMap<&str, Vec<Vec<String>>> = BTreeMap::new();
+    for m in &mandates {
+        by_decision.entry(&m.decision).or_default().push(vec![
+            m.paragraph.clone(),
+            format!("{:?}", m.action).to_lowercase(),
+            m.addressee.clone(),
+            m.asks.clone(),
+            m.report_at
+                .clone()
+                .map(|r| format!("at {r}"))
+                .or(m.report_by.map(|d| format!("by {d}")))
+                .unwrap_or_default(),
+            m.status.name().to_string(),
+        ]);
+    }
+    for (d, rows) in by_decision {
+        sections.push(section(
+            &format!("Mandates of {d}"),
+            &["¶", "Action", "Addressee", "Asks", "Report", "Status"],
+            rows,
+        ));
+    }
+    let options = |f: &dyn Fn(&crate::projections::decisions::MandateRow) -> String| {
+        let mut v: Vec<String> = views.decisions.mandates.values().map(f).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let filters = vec![
+        context! { label => "Decision", name => "decision", value => decision, options => options(&|m| m.decision.clone()) },
+        context! { label => "Addressee", name => "addressee", value => addressee, options => options(&|m| m.addressee.clone()) },
+        context! { label => "Status", name => "status", value => status, options => options(&|m| m.status.name().to_string()) },
+    ];
+    render(
+        "table.html",
+        page_ctx(
+            "decisions",
+            "Decisions and mandates",
+            &caller,
+            &a,
+            context! { sections => sections, filters => filters },
+        ),
+    )
+}
+
+async fn groups(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    UrlQuery(q): UrlQuery<PageQuery>,
+) -> Response {
+    let a = try_page!(axes(&q));
+    let views = try_page!(views_for(&state, &a));
+    let name = |v: &dyn erased_serialize::Ser| v.name();
+    let rows: Vec<Vec<String>> = views
+        .groups
+        .0
+        .values()
+        .map(|g| {
+            vec![
+                g.name.clone(),
+                name(&g.scope),
+                g.area.clone().unwrap_or_default(),
+                g.decision_area
+                    .as_ref()
+                    .map(|d| name(d))
+                    .unwrap_or_default(),
+                g.members
+                    .iter()
+                    .map(|m| name(m))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                g.co_chairs.join(", "),
+                g.lead_officers
+                    .iter()
+                    .map(|l| format!("{}: {}", name(&l.entity), l.officer))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if g.dissolved.is_some() {
+                    "dissolved"
+                } else {
+                    "active"
+                }
+                .to_string(),
+            ]
+        })
+        .collect();
+    let sections = if rows.is_empty() {
+        vec![]
+    } else {
+        vec![section(
+            "",
+            &[
+                "Group",
+                "Scope",
+                "Area",
+                "Decision area",
+                "Members",
+                "Co-chairs",
+                "Lead officers",
+                "Status",
+            ],
+            rows,
+        )]
+    };
+    render(
+        "table.html",
+        page_ctx(
+            "groups",
+            "Groups",
+            &caller,
+            &a,
+            context! { sections => sections },
+        ),
+    )
+}
+
+mod erased_serialize {
+    //! The wire name of a serializable enum value, for display.
+    pub trait Ser {
+        fn name(&self) -> String;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn name(&self) -> String {
+            match serde_json::to_value(self) {
+                Ok(serde_json::Value::String(s)) => s.replace('_', " "),
+                _ => String::new(),
+            }
+        }
+    }
+}
+
+async fn reports(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    UrlQuery(q): UrlQuery<PageQuery>,
+) -> Response {
+    let a = try_page!(axes(&q));
+    let views = try_page!(views_for(&state, &a));
+    let rows: Vec<Vec<String>> = views
+        .reports
+        .reports
+        .values()
+        .map(|r| {
+            vec![
+                r.title.clone(),
+                format!("{} by {}", r.drafted.on, r.drafted.by.join(", ")),
+                r.endorsed
+                    .as_ref()
+                    .map(|e| format!("{} by {}", e.on, e.by.join(", ")))
+                    .unwrap_or_default(),
+                r.submitted
+                    .iter()
+                    .map(|s| format!("{} to {} ({})", s.document, s.meeting, s.on))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                r.status().to_string(),
+            ]
+        })
+        .collect();
+    let sections = if rows.is_empty() {
+        vec![]
+    } else {
+        vec![section(
+            "",
+            &["Report", "Drafted", "Endorsed", "Submitted", "Status"],
+            rows,
+        )]
+    };
+    render(
+        "table.html",
+        page_ctx(
+            "reports",
+            "Reports",
+            &caller,
+            &a,
+            context! { sections => sections },
+        ),
+    )
+}
+
+async fn trail(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    UrlQuery(q): UrlQuery<PageQuery>,
+) -> Response {
+    let a = try_page!(axes(&q));
+    let since: u64 = q
+        .rest
+        .get("since")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let limit = 50;
+    let last = match a.query.known_at {
+        Some(t) => try_page!(projections::seq_known_at(&*state.store, t).map_err(|e| (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            e.to_string()
+        )
+            .into_response())),
+        None => state.store.head().seq,
+    };
+    let mut rows = Vec::new();
+    let mut next = None;
+    for env in state.store.read_from(since) {
+        let Ok(env) = env else { break };
+        if env.seq > last
+            || a.query
+                .as_of
+                .is_some_and(|d| !env.occurred.is_past_as_of(d))
+        {
+            continue;
+        }
+        if rows.len() == limit {
+            next = Some(env.seq);
+            break;
+        }
+        let summary = projections::decode(&env)
+            .map(|e| crate::domain::summary(&e))
+            .unwrap_or_else(|e| e.to_string());
+        rows.push(vec![
+            env.seq.to_string(),
+            env.recorded_at
+                .get(..19)
+                .unwrap_or(&env.recorded_at)
+                .replace('T', " "),
+            env.occurred.to_string(),
+            env.actor.clone(),
+            env.ty.clone(),
+            summary,
+        ]);
+    }
+    let store = state.store.clone();
+    let report =
+        tokio::task::spawn_blocking(move || crate::verify::verify_store(&*store, &mut |_| {}))
+            .await
+            .ok();
+    let note = match report {
+        Some(r) if r.intact() => format!(
+            "The chain verifies: {} records, last hash {}.",
+            r.records, r.last_hash
+        ),
+        Some(r) => format!(
+            "The chain does NOT verify: first bad seq {}: {}.",
+            r.first_bad.as_ref().map(|b| b.seq).unwrap_or(0),
+            r.first_bad.map(|b| b.reason).unwrap_or_default()
+        ),
+        None => "The chain could not be checked.".to_string(),
+    };
+    let next = next.map(|n| {
+        let mut url = format!("/trail?since={n}");
+        if let Some(d) = &a.as_of {
+            url.push_str(&format!("&as_of={}", urlencode(d)));
+        }
+        if let Some(k) = &a.known_at {
+            url.push_str(&format!("&known_at={}", urlencode(k)));
+        }
+        url
+    });
+    let sections = vec![context! {
+        title => "",
+        note => note,
+        headers => ["Seq", "Recorded (UTC)", "Occurred", "Who", "Type", "What"],
+        rows => rows,
+    }];
+    render(
+        "table.html",
+        page_ctx(
+            "trail",
+            "Audit trail",
+            &caller,
+            &a,
+            context! { sections => sections, next => next },
+        ),
+    )
+}
+
+const BODY_COLORS: [(&str, &str); 8] = [
+    ("MC", "#1d6fa5"),
+    ("BC", "#7a4ea3"),
+    ("RC", "#2f8f5b"),
+    ("SC", "#b5651d"),
+    ("BRS", "#5b4b8a"),
+    ("UNEA", "#0f7b7b"),
+    ("ICCM", "#9c2f4f"),
+    ("HUB", "#6b7686"),
+];
+
+async fn timeline(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    UrlQuery(q): UrlQuery<PageQuery>,
+) -> Response {
+    let a = try_page!(axes(&q));
+    let views = try_page!(views_for(&state, &a));
+    let body = q.rest.get("body").filter(|b| !b.is_empty()).cloned();
+    let year: Option<i32> = q.rest.get("year").and_then(|y| y.parse().ok());
+    let window = |d: &ApproxDate| {
+        (
+            d.start(),
+            d.end()
+                .unwrap_or_else(|| d.start() + chrono::Days::new(180)),
+        )
+    };
+    let meetings: Vec<_> = views
+        .meetings
+        .0
+        .values()
+        .filter(|m| body.as_ref().is_none_or(|b| b == m.body.code()))
+        .filter(|m| {
+            year.is_none_or(|y| {
+                let spans = std::iter::once(m.dates).chain(m.segments.iter().map(|s| s.dates));
+                spans
+                    .map(|d| window(&d))
+                    .any(|(s, e)| s.year() <= y && e.year() >= y)
+            })
+        })
+        .collect();
+    let (start, end) = match year {
+        Some(y) => (
+            NaiveDate::from_ymd_opt(y, 1, 1).unwrap_or(NaiveDate::MIN),
+            NaiveDate::from_ymd_opt(y + 1, 1, 1).unwrap_or(NaiveDate::MAX),
+        ),
+        None => {
+            let all = meetings.iter().flat_map(|m| {
+                std::iter::once(m.dates)
+                    .chain(m.segments.iter().map(|s| s.dates))
+                    .map(|d| window(&d))
+            });
+            let s = all.clone().map(|w| w.0).min();
+            let e = all.map(|w| w.1).max();
+            match (s, e) {
+                (Some(s), Some(e)) => (
+                    NaiveDate::from_ymd_opt(s.year(), 1, 1).unwrap_or(s),
+                    NaiveDate::from_ymd_opt(e.year() + 1, 1, 1).unwrap_or(e),
+                ),
+                _ => {
+                    let today = Utc::now().date_naive();
+                    (today, today + chrono::Days::new(365))
+                }
+            }
+        }
+    };
+    let (label_w, chart_w, row_h) = (190.0_f64, 900.0_f64, 22.0_f64);
+    let span = (end - start).num_days().max(1) as f64;
+    let x = |d: NaiveDate| {
+        label_w + ((d - start).num_days() as f64 / span * chart_w).clamp(0.0, chart_w)
+    };
+    let color = |b: &str| {
+        BODY_COLORS
+            .iter()
+            .find(|(k, _)| *k == b)
+            .map(|(_, c)| *c)
+            .unwrap_or("#12355b")
+    };
+    let mut sorted = meetings.clone();
+    sorted.sort_by_key(|m| (m.dates.start(), m.meeting.clone()));
+    let today = a.query.as_of.unwrap_or_else(|| Utc::now().date_naive());
+    let mut rows = Vec::new();
+    for (i, m) in sorted.iter().enumerate() {
+        let y = 24.0 + i as f64 * row_h;
+        let spans: Vec<(Option<&str>, ApproxDate)> = if m.segments.is_empty() {
+            vec![(None, m.dates)]
+        } else {
+            m.segments
+                .iter()
+                .map(|s| (Some(s.segment.as_str()), s.dates))
+                .collect()
+        };
+        let bars: Vec<Value> = spans
+            .iter()
+            .map(|(seg, d)| {
+                let (s, e) = window(d);
+                let x0 = x(s);
+                context! {
+                    x => format!("{x0:.1}"),
+                    w => format!("{:.1}", (x(e + chrono::Days::new(1)) - x0).max(3.0)),
+                    kind => if d.is_exact() { "confirmed" } else { "tentative" },
+                    color => color(m.body.code()),
+                    title => format!("{}{}: {}", m.title, seg.map(|s| format!(" ({s})")).unwrap_or_default(), crate::domain::describe_date(d)),
+                }
+            })
+            .collect();
+        let ghosts: Vec<Value> = m
+            .moves
+            .iter()
+            .map(|mv| {
+                let (s, e) = window(&mv.from);
+                let x0 = x(s);
+                context! {
+                    x => format!("{x0:.1}"),
+                    w => format!("{:.1}", (x(e + chrono::Days::new(1)) - x0).max(3.0)),
+                    to => format!("{:.1}", x(mv.to.start())),
+                    title => format!("{} from {} to {} ({})", mv.kind, mv.from, mv.to, mv.occurred),
+                }
+            })
+            .collect();
+        let deadlines: Vec<Value> = views
+            .work
+            .deadlines
+            .values()
+            .filter(|d| {
+                d.meeting
+                    .as_deref()
+                    .is_some_and(|id| id == m.meeting || m.segments.iter().any(|s| s.segment == id))
+                    && d.due.0 >= start
+                    && d.due.0 < end
+            })
+            .map(|d| {
+                context! {
+                    x => format!("{:.1}", x(d.due.0)),
+                    late => d.status == DeadlineStatus::Open && !d.tentative && d.due.0 < today,
+                    title => format!("{}: due {} ({:?})", d.what, d.due, d.status).to_lowercase(),
+                }
+            })
+            .collect();
+        let mut label = m.meeting.clone();
+        if label.chars().count() > 26 {
+            label = label.chars().take(25).collect::<String>() + "…";
+        }
+        rows.push(context! {
+            y => y,
+            label => label,
+            title => m.title.clone(),
+            bars => bars,
+            ghosts => ghosts,
+            deadlines => deadlines,
+        });
+    }
+    let mut ticks = Vec::new();
+    for yr in start.year()..=end.year() {
+        if let Some(d) = NaiveDate::from_ymd_opt(yr, 1, 1).filter(|d| *d >= start && *d < end) {
+            ticks.push(context! { x => format!("{:.1}", x(d)).parse::<f64>().unwrap_or(0.0), label => yr.to_string() });
+        }
+    }
+    let bodies: Vec<&str> = BODY_COLORS.iter().map(|(b, _)| *b).collect();
+    render(
+        "timeline.html",
+        page_ctx(
+            "timeline",
+            "Timeline",
+            &caller,
+            &a,
+            context! {
+                rows => rows,
+                ticks => ticks,
+                width => (label_w + chart_w + 10.0) as i64,
+                height => (30.0 + sorted.len() as f64 * row_h) as i64,
+                bodies => bodies,
+                body => body,
+                year => year,
+            },
+        ),
+    )
+}

@@ -1,0 +1,172 @@
+//! The dashboard over HTTP: sign-in into an HttpOnly cookie, every page on the shipped history,
+//! the as-of and known-at picker, filters, and escaping of user text.
+
+use std::time::Duration;
+
+use super::api::{call, token, Server};
+use super::helpers::{history, root, Accord};
+
+const HOSTILE: &str = r#"{"type":"MeetingScheduled","occurred":"2021-05","actor":"t","data":{"meeting":"unea-9","body":"UNEA","kind":"session","title":"<script>alert(1)</script> \"quotes\"","venue":"<b>Nairobi</b>","dates":"2023-02-27/2023-03-03"}}"#;
+
+/// The page's text with the entities minijinja writes decoded, to look for what a reader sees.
+fn text(html: &str) -> String {
+    html.replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// GET with a cookie, without following redirects: (status, location, body).
+fn get(url: &str, cookie: Option<&str>) -> (u16, String, String) {
+    let agent = ureq::AgentBuilder::new()
+        .redirects(0)
+        .timeout(Duration::from_secs(30))
+        .build();
+    let mut req = agent.get(url);
+    if let Some(c) = cookie {
+        req = req.set("Cookie", c);
+    }
+    let r = match req.call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("GET {url}: {e}"),
+    };
+    let status = r.status();
+    let location = r.header("location").unwrap_or("").to_string();
+    (status, location, r.into_string().unwrap_or_default())
+}
+
+#[test]
+fn sign_in_pages_picker_and_escaping() {
+    let a = Accord::new();
+    a.record(&history());
+    assert_eq!(a.record_text(HOSTILE).code, 0);
+    let t = token(&a, "officer", "reader");
+    let server = Server::start_with(&a, Some(&root().join("workflows")));
+
+    // Not signed in: to the sign-in page.
+    let (code, location, _) = get(&server.url("/meetings"), None);
+    assert_eq!((code, location.as_str()), (303, "/login"));
+    let (code, _, page) = get(&server.url("/login"), None);
+    assert_eq!(code, 200);
+    assert!(page.contains("name=\"token\""));
+
+    // A wrong token: refused with a message; a good one: an HttpOnly, Secure cookie.
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let wrong = agent
+        .post(&server.url("/login"))
+        .send_form(&[("token", "acc_wrong")]);
+    assert!(matches!(wrong, Err(ureq::Error::Status(401, _))));
+    let ok = agent
+        .post(&server.url("/login"))
+        .send_form(&[("token", &t)])
+        .unwrap();
+    assert_eq!(ok.status(), 303);
+    let set_cookie = ok.header("set-cookie").unwrap().to_string();
+    for attr in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(set_cookie.contains(attr), "{set_cookie}");
+    }
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+
+    // Every page, signed in, shows what the shipped history holds.
+    let expect: [(&str, &[&str]); 7] = [
+        ("/upcoming", &["Annual national reports", "secretariat-brs"]),
+        (
+            "/timeline",
+            &["<svg id=\"timeline\"", "stroke-dasharray=4,2", "mc-cop-4"],
+        ),
+        (
+            "/meetings",
+            &[
+                "mc-cop-4.2",
+                "early 2022 (tbc)",
+                "2020 → 2022.. (postponed, 2020)",
+            ],
+        ),
+        (
+            "/decisions",
+            &["MC-3/11", "unep-executive-director", "Mandates of MC-3/11"],
+        ),
+        (
+            "/groups",
+            &["Mercury wastes", "tripartite", "inter secretariat"],
+        ),
+        (
+            "/reports",
+            &["UNEP/MC/COP.4/INF/17", "2020-12 by tf-co-chair-mc"],
+        ),
+        (
+            "/trail",
+            &["The chain verifies", "DecisionAdopted", "Next page"],
+        ),
+    ];
+    for (path, needles) in expect {
+        let (code, _, page) = get(&server.url(path), Some(&cookie));
+        assert_eq!(code, 200, "{path}");
+        for n in needles {
+            assert!(
+                page.contains(n) || text(&page).contains(n),
+                "{path} lacks {n:?}"
+            );
+        }
+        // User text is escaped everywhere.
+        assert!(
+            !page.contains("<script>alert(1)</script>"),
+            "{path} renders a script"
+        );
+        assert!(!page.contains("<b>Nairobi</b>"), "{path} renders markup");
+    }
+    let (_, _, meetings) = get(&server.url("/meetings"), Some(&cookie));
+    assert!(meetings.contains("&lt;script&gt;"), "escaped");
+    assert!(
+        text(&meetings).contains("<script>alert(1)</script> \"quotes\""),
+        "and shown as text"
+    );
+
+    // The as-of picker: as of mid-2019, ICCM5 was planned for 2020 and COP-4 unknown.
+    let (_, _, page) = get(
+        &server.url("/meetings?as_of=2019-06-30&known_at="),
+        Some(&cookie),
+    );
+    let page = text(&page);
+    assert!(
+        page.contains("2020 (tbc)") && !page.contains("mc-cop-4.2"),
+        "as-of view"
+    );
+    assert!(
+        page.contains("value=\"2019-06-30\""),
+        "the picker keeps its value"
+    );
+    let (code, _, _) = get(&server.url("/meetings?as_of=2019-02-30"), Some(&cookie));
+    assert_eq!(code, 400);
+    // Known at an instant before anything was recorded: nothing.
+    let (_, _, page) = get(
+        &server.url("/reports?known_at=2000-01-01T00:00:00Z"),
+        Some(&cookie),
+    );
+    assert!(page.contains("Nothing recorded for this view"));
+    // Filters: mandates by addressee.
+    let (_, _, page) = get(
+        &server.url("/decisions?addressee=mc-executive-secretary"),
+        Some(&cookie),
+    );
+    let page = text(&page);
+    assert!(
+        page.contains("mc-executive-secretary")
+            && !page.contains("<td>unep-executive-director</td>")
+    );
+    // Timeline by body and year.
+    let (_, _, page) = get(&server.url("/timeline?body=UNEA&year=2021"), Some(&cookie));
+    assert!(page.contains("unea-5") && !page.contains(">mc-cop-3<"));
+    // Signing out clears the cookie.
+    let out = agent
+        .post(&server.url("/logout"))
+        .set("Cookie", &cookie)
+        .send_string("")
+        .unwrap();
+    assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
+    let _ = call("GET", &server.url("/healthz"), None, None);
+    assert_eq!(server.stop(), Some(0));
+}
