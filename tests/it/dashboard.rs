@@ -43,8 +43,27 @@ fn sign_in_pages_picker_and_escaping() {
     let a = Accord::new();
     a.record(&history());
     assert_eq!(a.record_text(HOSTILE).code, 0);
+    // A COP 75 days from today, so the Upcoming page has deadlines whatever the date.
+    let start = chrono::Utc::now().date_naive() + chrono::Days::new(75);
+    let future = format!(
+        r#"{{"type":"MeetingScheduled","occurred":"2021-05","actor":"t","data":{{"meeting":"mc-cop-9","body":"MC","kind":"cop","title":"Ninth meeting","dates":"{start}/{}"}}}}"#,
+        start + chrono::Days::new(4)
+    );
+    assert_eq!(a.record_text(&future).code, 0);
     let t = token(&a, "officer", "reader");
     let server = Server::start_with(&a, Some(&root().join("workflows")));
+    // Wait (bounded) for the scheduler's first tick to derive the deadlines.
+    let started = std::time::Instant::now();
+    while !call("GET", &server.url("/api/deadlines"), Some(&t), None)
+        .1
+        .contains("mc-cop-9")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no deadlines derived"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // Not signed in: to the sign-in page.
     let (code, location, _) = get(&server.url("/meetings"), None);
@@ -72,7 +91,13 @@ fn sign_in_pages_picker_and_escaping() {
 
     // Every page, signed in, shows what the shipped history holds.
     let expect: [(&str, &[&str]); 7] = [
-        ("/upcoming", &["Annual national reports", "secretariat-brs"]),
+        (
+            "/upcoming",
+            &[
+                "Pre-session documents available in all official languages",
+                "Ninth meeting (mc-cop-9)",
+            ],
+        ),
         (
             "/timeline",
             &["<svg id=\"timeline\"", "stroke-dasharray=4,2", "mc-cop-4"],
