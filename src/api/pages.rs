@@ -737,6 +737,11 @@ async fn trail(
     )
 }
 
+/// A coordinate rounded to a tenth of a pixel.
+fn r1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
 const BODY_COLORS: [(&str, &str); 8] = [
     ("MC", "#1d6fa5"),
     ("BC", "#7a4ea3"),
@@ -835,8 +840,8 @@ async fn timeline(
                 let (s, e) = window(d);
                 let x0 = x(s);
                 context! {
-                    x => format!("{x0:.1}"),
-                    w => format!("{:.1}", (x(e + chrono::Days::new(1)) - x0).max(3.0)),
+                    x => r1(x0),
+                    w => r1((x(e + chrono::Days::new(1)) - x0).max(3.0)),
                     kind => if d.is_exact() { "confirmed" } else { "tentative" },
                     color => color(m.body.code()),
                     title => format!("{}{}: {}", m.title, seg.map(|s| format!(" ({s})")).unwrap_or_default(), crate::domain::describe_date(d)),
@@ -850,9 +855,9 @@ async fn timeline(
                 let (s, e) = window(&mv.from);
                 let x0 = x(s);
                 context! {
-                    x => format!("{x0:.1}"),
-                    w => format!("{:.1}", (x(e + chrono::Days::new(1)) - x0).max(3.0)),
-                    to => format!("{:.1}", x(mv.to.start())),
+                    x => r1(x0),
+                    w => r1((x(e + chrono::Days::new(1)) - x0).max(3.0)),
+                    to => r1(x(mv.to.start())),
                     title => format!("{} from {} to {} ({})", mv.kind, mv.from, mv.to, mv.occurred),
                 }
             })
@@ -870,7 +875,7 @@ async fn timeline(
             })
             .map(|d| {
                 context! {
-                    x => format!("{:.1}", x(d.due.0)),
+                    x => r1(x(d.due.0)),
                     late => d.status == DeadlineStatus::Open && !d.tentative && d.due.0 < today,
                     title => format!("{}: due {} ({:?})", d.what, d.due, d.status).to_lowercase(),
                 }
@@ -892,7 +897,7 @@ async fn timeline(
     let mut ticks = Vec::new();
     for yr in start.year()..=end.year() {
         if let Some(d) = NaiveDate::from_ymd_opt(yr, 1, 1).filter(|d| *d >= start && *d < end) {
-            ticks.push(context! { x => format!("{:.1}", x(d)).parse::<f64>().unwrap_or(0.0), label => yr.to_string() });
+            ticks.push(context! { x => r1(x(d)), label => yr.to_string() });
         }
     }
     let bodies: Vec<&str> = BODY_COLORS.iter().map(|(b, _)| *b).collect();

@@ -1,0 +1,65 @@
+"""Drives Accord's dashboard in headless Chromium (Debian's chromium and chromedriver, through
+Selenium): signs in with the form, opens every page, uses the as-of picker, and saves a
+screenshot of each page.
+
+Usage: dashboard.py BASE_URL TOKEN SCREENSHOT_DIR
+Prints one JSON object a line: {"page": ..., "text": ..., "screenshot": ...}.
+"""
+
+import json
+import os
+import sys
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+
+def main():
+    base, token, shots = sys.argv[1], sys.argv[2], sys.argv[3]
+    os.makedirs(shots, exist_ok=True)
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=1280,900"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.set_page_load_timeout(30)
+
+    def report(page):
+        path = os.path.join(shots, f"{page}.png")
+        height = driver.execute_script("return document.body.scrollHeight")
+        driver.set_window_size(1280, max(900, min(height + 100, 4000)))
+        driver.save_screenshot(path)
+        text = driver.find_element(By.TAG_NAME, "body").text
+        print(json.dumps({"page": page, "text": text, "screenshot": path, "url": driver.current_url}), flush=True)
+
+    try:
+        driver.get(base + "/meetings")
+        report("login")
+        driver.find_element(By.ID, "token").send_keys(token)
+        driver.find_element(By.ID, "sign-in").click()
+        report("after-sign-in")
+        for page in ("upcoming", "timeline", "meetings", "decisions", "groups", "reports", "trail"):
+            driver.get(base + "/" + page)
+            report(page)
+        # The as-of picker on the meetings page: as of 30 June 2019.
+        driver.get(base + "/meetings")
+        field = driver.find_element(By.NAME, "as_of")
+        driver.execute_script("arguments[0].value = '2019-06-30';", field)
+        driver.find_element(By.ID, "apply-axes").click()
+        report("meetings-as-of-2019-06-30")
+        # The timeline draws an SVG with one bar per meeting or segment at least.
+        driver.get(base + "/timeline")
+        bars = driver.find_elements(By.CSS_SELECTOR, "svg#timeline rect.confirmed, svg#timeline rect.tentative")
+        print(json.dumps({"page": "timeline-bars", "text": str(len(bars)), "screenshot": "", "url": driver.current_url}), flush=True)
+        # Script in a title never runs: no alert opens.
+        alerts = driver.execute_script("return typeof window.__accord_xss === 'undefined' ? 'none' : 'ran'")
+        print(json.dumps({"page": "xss", "text": alerts, "screenshot": "", "url": ""}), flush=True)
+    finally:
+        driver.quit()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+//! The dashboard in a real browser: headless Chromium driven through chromedriver (Selenium,
+//! `tests/browser/dashboard.py`) signs in, opens every page, uses the as-of picker and saves a
+//! screenshot of each page under `target/tmp/screenshots/`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::api::{call, token, Server};
+use super::helpers::{history, root, Accord};
+
+fn browser_available() -> bool {
+    let selenium = std::process::Command::new("python3")
+        .args(["-c", "import selenium"])
+        .status()
+        .is_ok_and(|s| s.success());
+    let ok = Path::new("/usr/bin/chromium").exists()
+        && Path::new("/usr/bin/chromedriver").exists()
+        && selenium;
+    if !ok {
+        println!(
+            "SKIPPED dashboard_in_headless_chromium: needs /usr/bin/chromium, /usr/bin/chromedriver \
+             (Debian's chromium and chromium-driver) and Python's selenium; .ci/run installs them"
+        );
+    }
+    ok
+}
+
+#[test]
+fn dashboard_in_headless_chromium() {
+    if !browser_available() {
+        return;
+    }
+    let a = Accord::new();
+    a.record(&history());
+    let hostile = r#"{"type":"MeetingScheduled","occurred":"2021-05","actor":"t","data":{"meeting":"unea-9","body":"UNEA","kind":"session","title":"<script>window.__accord_xss=1</script> \"quotes\"","dates":"2023-02-27/2023-03-03"}}"#;
+    assert_eq!(a.record_text(hostile).code, 0);
+    let start = chrono::Utc::now().date_naive() + chrono::Days::new(75);
+    let future = format!(
+        r#"{{"type":"MeetingScheduled","occurred":"2021-05","actor":"t","data":{{"meeting":"mc-cop-9","body":"MC","kind":"cop","title":"Ninth meeting","dates":"{start}/{}"}}}}"#,
+        start + chrono::Days::new(4)
+    );
+    assert_eq!(a.record_text(&future).code, 0);
+    let t = token(&a, "browser", "reader");
+    let server = Server::start_with(&a, Some(&root().join("workflows")));
+    let started = std::time::Instant::now();
+    while !call("GET", &server.url("/api/deadlines"), Some(&t), None)
+        .1
+        .contains("mc-cop-9")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no deadlines derived"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    let out = std::process::Command::new("python3")
+        .arg(root().join("tests/browser/dashboard.py"))
+        .arg(server.url(""))
+        .arg(&t)
+        .arg(&shots)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the browser run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pages: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let page = |name: &str| {
+        pages
+            .iter()
+            .find(|p| p["page"] == name)
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    let text = |name: &str| page(name)["text"].as_str().unwrap().to_string();
+    assert!(text("login").contains("Sign in"), "{}", text("login"));
+    assert!(page("after-sign-in")["url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/upcoming"));
+    let expect = [
+        (
+            "upcoming",
+            "Pre-session documents available in all official languages",
+        ),
+        ("timeline", "Solid bars: confirmed dates"),
+        (
+            "meetings",
+            "<script>window.__accord_xss=1</script> \"quotes\"",
+        ),
+        ("meetings", "early 2022 (tbc)"),
+        ("decisions", "MC-3/11"),
+        ("groups", "Mercury wastes"),
+        ("reports", "UNEP/MC/COP.4/INF/17"),
+        ("trail", "The chain verifies"),
+        ("meetings-as-of-2019-06-30", "2020 (tbc)"),
+    ];
+    for (name, needle) in expect {
+        assert!(
+            text(name).contains(needle),
+            "{name} lacks {needle:?}: {}",
+            text(name)
+        );
+    }
+    assert!(!text("meetings-as-of-2019-06-30").contains("mc-cop-4.2"));
+    assert!(text("timeline-bars").parse::<usize>().unwrap() >= 10);
+    assert_eq!(text("xss"), "none", "a script in a title ran");
+    for p in &pages {
+        if let Some(path) = p["screenshot"].as_str().filter(|s| !s.is_empty()) {
+            let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            assert!(size > 5_000, "{path} is empty");
+        }
+    }
+    println!(
+        "browser: {} pages checked; screenshots in {}",
+        pages.len(),
+        shots.display()
+    );
+    assert_eq!(server.stop(), Some(0));
+}
