@@ -11,7 +11,7 @@ use crate::envelope::{Envelope, ZERO_HASH};
 use crate::store::{EventStore, StoreError};
 
 /// The result of a verification.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Report {
     /// Records that verified.
     pub records: u64,
@@ -22,7 +22,7 @@ pub struct Report {
     pub first_bad: Option<Bad>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Bad {
     pub seq: u64,
     pub reason: String,

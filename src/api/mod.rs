@@ -4,6 +4,7 @@
 //! Every route but `/healthz` needs a bearer token (`accord token add`). The actor of an event
 //! recorded over HTTP is the token's name, never a value from the request.
 
+pub mod openapi;
 pub mod pages;
 pub mod tokens;
 
@@ -177,6 +178,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/events", get(events).post(record))
         .route("/api/events/export", get(export))
         .route("/api/verify", get(verify))
+        .route(
+            "/api/openapi.json",
+            get(|| async { Json(openapi::document()) }),
+        )
         .route("/api/deadlines", get(deadlines))
         .route("/api/reminders", get(reminders))
         .route("/api/{what}", get(list))

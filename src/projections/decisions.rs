@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{ApproxDate, Day, DomainEvent, MandateAction, MandateStatus};
 use crate::envelope::Envelope;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DecisionRow {
     pub symbol: String,
     pub meeting: String,
@@ -31,7 +31,7 @@ pub struct DecisionRow {
     pub mandates: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MandateRow {
     /// `symbol#paragraph`, such as `MC-3/11#2`.
     pub mandate: String,
@@ -54,7 +54,7 @@ pub fn mandate_id(symbol: &str, paragraph: &str) -> String {
     format!("{symbol}#{paragraph}")
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Decisions {
     pub decisions: BTreeMap<String, DecisionRow>,
     pub mandates: BTreeMap<String, MandateRow>,

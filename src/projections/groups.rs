@@ -10,7 +10,7 @@ use crate::domain::{
 };
 use crate::envelope::Envelope;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GroupRow {
     pub group: String,
     pub name: String,
@@ -40,7 +40,7 @@ pub struct GroupRow {
     pub activities: Vec<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Groups(pub BTreeMap<String, GroupRow>);
 
 impl Groups {

@@ -9,7 +9,7 @@ use crate::domain::{ApproxDate, Body, DomainEvent, MeetingKind, Mode, Text};
 use crate::envelope::Envelope;
 
 /// Public meeting statuses, as secretariats announce them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MeetingStatus {
     /// Dates announced as "to be confirmed".
@@ -35,7 +35,7 @@ impl MeetingStatus {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SegmentRow {
     pub segment: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -48,7 +48,7 @@ pub struct SegmentRow {
 }
 
 /// One change of a meeting's dates.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Move {
     pub seq: u64,
     /// The segment that moved, for a split meeting.
@@ -61,7 +61,7 @@ pub struct Move {
 }
 
 /// A document posted or report submitted for a meeting (or one of its segments).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DocumentRef {
     pub document: String,
     /// `provisional_agenda`, `pre_session`, … or `report` for a submitted report.
@@ -72,7 +72,7 @@ pub struct DocumentRef {
     pub on: ApproxDate,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MeetingRow {
     pub meeting: String,
     pub body: Body,
@@ -122,7 +122,7 @@ impl MeetingRow {
 }
 
 /// All meetings by id.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Meetings(pub BTreeMap<String, MeetingRow>);
 
 impl Meetings {

@@ -9,20 +9,20 @@ use crate::domain::{ApproxDate, DomainEvent, Entity, Money};
 use crate::envelope::Envelope;
 
 /// A step of a report's life: when and by whom.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Step {
     pub on: ApproxDate,
     pub by: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Submission {
     pub meeting: String,
     pub document: String,
     pub on: ApproxDate,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReportRow {
     pub report: String,
     pub title: String,
@@ -51,7 +51,7 @@ impl ReportRow {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ActivityRow {
     pub activity: String,
     pub group: String,
@@ -63,7 +63,7 @@ pub struct ActivityRow {
     pub meetings: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AgreementRow {
     pub agreement: String,
     pub title: String,
@@ -77,7 +77,7 @@ pub struct AgreementRow {
     pub for_meeting: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Reports {
     pub reports: BTreeMap<String, ReportRow>,
     pub activities: BTreeMap<String, ActivityRow>,

@@ -9,7 +9,7 @@ use super::{Corrections, Query};
 use crate::domain::{summary, ApproxDate};
 use crate::store::{EventStore, StoreError};
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Entry {
     pub occurred: ApproxDate,
     pub seq: u64,

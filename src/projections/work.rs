@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{Day, DomainEvent, Instant, ReminderKind};
 use crate::envelope::Envelope;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeadlineStatus {
     Open,
@@ -17,7 +17,7 @@ pub enum DeadlineStatus {
     Cancelled,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DeadlineRow {
     pub deadline: String,
     pub workflow: String,
@@ -40,7 +40,7 @@ pub struct DeadlineRow {
     pub revision: u32,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReminderStatus {
     Scheduled,
@@ -68,7 +68,7 @@ impl ReminderStatus {
 }
 
 /// The rendered message of the last attempt, kept for an identical resend.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Rendered {
     pub message_id: String,
     pub date: Instant,
@@ -81,7 +81,7 @@ pub struct Rendered {
     pub late: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReminderRow {
     pub reminder: String,
     pub kind: ReminderKind,
@@ -104,7 +104,7 @@ pub struct ReminderRow {
     pub sent_seq: Option<u64>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Work {
     pub deadlines: BTreeMap<String, DeadlineRow>,
     pub reminders: BTreeMap<String, ReminderRow>,
