@@ -140,6 +140,24 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     response
 }
 
+/// Refuses a body announced over the limit before reading any of it (chunked bodies are cut
+/// at the limit by `DefaultBodyLimit` as they are read).
+async fn refuse_oversized(req: Request, next: Next) -> Response {
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if announced.is_some_and(|n| n > MAX_BODY) {
+        return ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            json!({"error": "too_large", "message": format!("the body is over {MAX_BODY} bytes; nothing recorded")}),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
 async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let token = req
         .headers()
@@ -193,6 +211,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .merge(pages::routes(state.clone()))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(refuse_oversized))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
