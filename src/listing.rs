@@ -41,6 +41,20 @@ fn name<T: Serialize>(v: &T) -> String {
 }
 
 /// Rows of one read model, as a table and as JSON values.
+/// The listing's name in paths and filters.
+pub fn path_name(what: What) -> &'static str {
+    match what {
+        What::Meetings => "meetings",
+        What::Decisions => "decisions",
+        What::Mandates => "mandates",
+        What::Groups => "groups",
+        What::Reports => "reports",
+        What::Activities => "activities",
+        What::Agreements => "agreements",
+        What::Timeline => "timeline",
+    }
+}
+
 /// The rows of a read model (not the timeline, which is folded on its own).
 pub fn rows(views: &Views, what: What) -> (Table, Vec<serde_json::Value>) {
     let json = |x: &dyn erased::Json| x.json();
@@ -332,4 +346,185 @@ pub fn reminders(
         js.push(v);
     }
     (t, js)
+}
+
+/// The filters every listing takes besides the two time axes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// A governing body (MC, BC, RC, SC, BRS, UNEA, ICCM, HUB).
+    pub body: Option<String>,
+    /// A status as the listing shows it.
+    pub status: Option<String>,
+    /// The row's date (a meeting's dates, a decision's adoption, a deadline's due day, …) on or
+    /// after this day.
+    pub from: Option<chrono::NaiveDate>,
+    /// … and on or before this one.
+    pub to: Option<chrono::NaiveDate>,
+}
+
+impl Filter {
+    pub fn is_empty(&self) -> bool {
+        *self == Filter::default()
+    }
+
+    fn dates(&self, d: &crate::domain::ApproxDate) -> bool {
+        let end = d.end().unwrap_or_else(|| d.start());
+        self.from.is_none_or(|f| end >= f) && self.to.is_none_or(|t| d.start() <= t)
+    }
+
+    fn day(&self, d: chrono::NaiveDate) -> bool {
+        self.dates(&crate::domain::ApproxDate::Day(d))
+    }
+
+    fn status_is(&self, s: &str) -> bool {
+        self.status.as_deref().is_none_or(|x| x == s)
+    }
+}
+
+fn body_of_meeting(views: &Views, id: &str) -> Option<String> {
+    views.meetings.find(id).map(|m| m.body.code().to_string())
+}
+
+/// Keeps the rows of `what` that pass the filter. A filter that does not apply to a listing
+/// (a status for decisions, a body for groups) is an error that says so.
+pub fn filter_views(views: &mut Views, what: &str, f: &Filter) -> Result<(), String> {
+    let no = |name: &str| Err(format!("`{name}` does not apply to {what}"));
+    let body_ok = |b: Option<String>| f.body.is_none() || b == f.body;
+    match what {
+        "meetings" => {
+            views.meetings.0.retain(|_, m| {
+                body_ok(Some(m.body.code().to_string()))
+                    && f.status_is(m.status.name())
+                    && f.dates(&m.dates)
+            });
+        }
+        "decisions" => {
+            if f.status.is_some() {
+                return no("status");
+            }
+            let bodies: Vec<(String, Option<String>)> = views
+                .decisions
+                .decisions
+                .values()
+                .map(|d| (d.symbol.clone(), body_of_meeting(views, &d.meeting)))
+                .collect();
+            views.decisions.decisions.retain(|k, d| {
+                let b = bodies
+                    .iter()
+                    .find(|(s, _)| s == k)
+                    .and_then(|(_, b)| b.clone());
+                body_ok(b) && f.day(d.adopted.0)
+            });
+        }
+        "mandates" => {
+            let body_of = |m: &crate::projections::decisions::MandateRow| {
+                views
+                    .decisions
+                    .decisions
+                    .get(&m.decision)
+                    .and_then(|d| body_of_meeting(views, &d.meeting))
+            };
+            let keep: Vec<String> = views
+                .decisions
+                .mandates
+                .values()
+                .filter(|m| {
+                    body_ok(body_of(m)) && f.status_is(m.status.name()) && f.dates(&m.since)
+                })
+                .map(|m| m.mandate.clone())
+                .collect();
+            views.decisions.mandates.retain(|k, _| keep.contains(k));
+        }
+        "groups" => {
+            if f.body.is_some() {
+                return no("body");
+            }
+            views.groups.0.retain(|_, g| {
+                f.status_is(if g.dissolved.is_some() {
+                    "dissolved"
+                } else {
+                    "active"
+                }) && f.dates(&g.established)
+            });
+        }
+        "reports" => {
+            if f.body.is_some() {
+                return no("body");
+            }
+            views
+                .reports
+                .reports
+                .retain(|_, r| f.status_is(r.status()) && f.dates(&r.drafted.on));
+        }
+        "activities" | "agreements" => {
+            if f.body.is_some() {
+                return no("body");
+            }
+            if f.status.is_some() {
+                return no("status");
+            }
+            views.reports.activities.retain(|_, a| f.dates(&a.on));
+            views.reports.agreements.retain(|_, a| f.dates(&a.signed));
+        }
+        "deadlines" => {
+            let keep: Vec<String> = views
+                .work
+                .deadlines
+                .values()
+                .filter(|d| {
+                    let b = d.meeting.as_deref().and_then(|m| body_of_meeting(views, m));
+                    let status = format!("{:?}", d.status).to_lowercase();
+                    body_ok(b)
+                        && (f.status_is(&status) || (d.tentative && f.status_is("tentative")))
+                        && f.day(d.due.0)
+                })
+                .map(|d| d.deadline.clone())
+                .collect();
+            views.work.deadlines.retain(|k, _| keep.contains(k));
+        }
+        "reminders" => {
+            let keep: Vec<String> = views
+                .work
+                .reminders
+                .values()
+                .filter(|r| {
+                    let b = r
+                        .deadline
+                        .as_deref()
+                        .and_then(|d| views.work.deadlines.get(d))
+                        .and_then(|d| d.meeting.as_deref())
+                        .and_then(|m| body_of_meeting(views, m));
+                    let status = format!("{:?}", r.status).to_lowercase();
+                    body_ok(b) && f.status_is(&status) && f.day(r.fire_at.0.date_naive())
+                })
+                .map(|r| r.reminder.clone())
+                .collect();
+            views.work.reminders.retain(|k, _| keep.contains(k));
+        }
+        other => return Err(format!("no listing `{other}`")),
+    }
+    Ok(())
+}
+
+/// Keeps the timeline entries that pass the filter: the body through each entry's meeting or
+/// decision; status does not apply.
+pub fn filter_timeline(views: &Views, entries: &mut Vec<Entry>, f: &Filter) -> Result<(), String> {
+    if f.status.is_some() {
+        return Err("`status` does not apply to timeline".into());
+    }
+    entries.retain(|e| {
+        let body = if let Some(m) = e.stream.strip_prefix("meeting/") {
+            body_of_meeting(views, m)
+        } else if let Some(d) = e.stream.strip_prefix("decision/") {
+            views
+                .decisions
+                .decisions
+                .get(d)
+                .and_then(|d| body_of_meeting(views, &d.meeting))
+        } else {
+            None
+        };
+        (f.body.is_none() || body == f.body) && f.dates(&e.occurred)
+    });
+    Ok(())
 }

@@ -221,6 +221,25 @@ pub fn router(state: AppState) -> Router {
 struct Axes {
     as_of: Option<String>,
     known_at: Option<String>,
+    body: Option<String>,
+    status: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+fn filter_of(q: &Axes) -> Result<listing::Filter, ApiError> {
+    let day = |v: &Option<String>, field: &str| {
+        v.as_deref()
+            .map(crate::domain::parse_day)
+            .transpose()
+            .map_err(|e| bad(field, e.to_string()))
+    };
+    Ok(listing::Filter {
+        body: q.body.clone(),
+        status: q.status.clone(),
+        from: day(&q.from, "from")?,
+        to: day(&q.to, "to")?,
+    })
 }
 
 fn axes(q: &Axes) -> Result<Query, ApiError> {
@@ -273,10 +292,15 @@ async fn list(
         ));
     };
     let query = axes(&q)?;
+    let filter = filter_of(&q)?;
+    let mut views = projections::views(&*state.store, &query)?.views;
     let rows = if w == What::Timeline {
-        listing::timeline_rows(&projections::timeline::timeline(&*state.store, &query)?).1
+        let mut entries = projections::timeline::timeline(&*state.store, &query)?;
+        listing::filter_timeline(&views, &mut entries, &filter).map_err(|e| bad("query", e))?;
+        listing::timeline_rows(&entries).1
     } else {
-        listing::rows(&projections::views(&*state.store, &query)?.views, w).1
+        listing::filter_views(&mut views, &name, &filter).map_err(|e| bad("query", e))?;
+        listing::rows(&views, w).1
     };
     Ok(Json(Value::Array(rows)))
 }
@@ -286,6 +310,8 @@ async fn list(
 struct DeadlineQuery {
     as_of: Option<String>,
     within: Option<String>,
+    body: Option<String>,
+    status: Option<String>,
 }
 
 async fn deadlines(
@@ -305,7 +331,7 @@ async fn deadlines(
         .map(crate::workflows::definition::parse_span)
         .transpose()
         .map_err(|e| bad("within", e))?;
-    let views = projections::views(
+    let mut views = projections::views(
         &*state.store,
         &Query {
             as_of,
@@ -313,6 +339,12 @@ async fn deadlines(
         },
     )?
     .views;
+    let filter = listing::Filter {
+        body: q.body.clone(),
+        status: q.status.clone(),
+        ..Default::default()
+    };
+    listing::filter_views(&mut views, "deadlines", &filter).map_err(|e| bad("query", e))?;
     let day = as_of.unwrap_or_else(|| Utc::now().date_naive());
     Ok(Json(Value::Array(
         listing::deadlines(&views, day, within).1,
@@ -324,6 +356,8 @@ async fn deadlines(
 struct Window {
     from: Option<String>,
     to: Option<String>,
+    body: Option<String>,
+    status: Option<String>,
 }
 
 async fn reminders(
@@ -343,7 +377,13 @@ async fn reminders(
             .map(parse_instant)
             .transpose()
             .map_err(|e| bad("to", e))?;
-    let views = projections::views(&*state.store, &Query::default())?.views;
+    let mut views = projections::views(&*state.store, &Query::default())?.views;
+    let filter = listing::Filter {
+        body: q.body.clone(),
+        status: q.status.clone(),
+        ..Default::default()
+    };
+    listing::filter_views(&mut views, "reminders", &filter).map_err(|e| bad("query", e))?;
     let mut rows = listing::reminders(&views, from, to, false).1;
     if caller.role < Role::Admin {
         for r in &mut rows {

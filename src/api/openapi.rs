@@ -85,6 +85,20 @@ pub fn document() -> Value {
             "2021-04-01T00:00:00Z",
         ),
     ];
+    let filters = [
+        param("body", "Only rows of this governing body.", "MC"),
+        param("status", "Only rows with this status.", "tentative"),
+        param(
+            "from",
+            "Only rows whose date ends on or after this day.",
+            "2021-01-01",
+        ),
+        param(
+            "to",
+            "Only rows whose date starts on or before this day.",
+            "2021-12-31",
+        ),
+    ];
     let mut paths = Map::new();
     for (name, schema, added) in LISTINGS {
         let params: Vec<Value> = match *name {
@@ -96,7 +110,16 @@ pub fn document() -> Value {
                 param("from", "Fire time from (RFC 3339).", "2021-12-01T00:00:00Z"),
                 param("to", "Fire time up to (RFC 3339).", "2021-12-31T00:00:00Z"),
             ],
-            _ => axes.to_vec(),
+            "timeline" | "decisions" => {
+                let mut p = axes.to_vec();
+                p.extend(filters.iter().filter(|f| f["name"] != "status").cloned());
+                p
+            }
+            _ => {
+                let mut p = axes.to_vec();
+                p.extend(filters.iter().cloned());
+                p
+            }
         };
         paths.insert(
             format!("/api/{name}"),

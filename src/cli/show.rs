@@ -19,6 +19,18 @@ pub struct ShowArgs {
     /// What the log held at this recording instant (RFC 3339, such as 2021-04-01T00:00:00Z).
     #[arg(long, value_name = "INSTANT", value_parser = parse_known_at)]
     pub known_at: Option<DateTime<Utc>>,
+    /// Only rows of this governing body (MC, BC, RC, SC, BRS, UNEA, ICCM, HUB).
+    #[arg(long)]
+    pub body: Option<String>,
+    /// Only rows with this status, as the listing shows it.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only rows whose date (meeting dates, adoption, drafting, …) ends on or after this day.
+    #[arg(long, value_name = "DATE", value_parser = parse_as_of)]
+    pub from: Option<NaiveDate>,
+    /// Only rows whose date starts on or before this day.
+    #[arg(long, value_name = "DATE", value_parser = parse_as_of)]
+    pub to: Option<NaiveDate>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
@@ -39,11 +51,21 @@ pub fn run(store: &dyn EventStore, args: &ShowArgs) -> Result<u8> {
         as_of: args.as_of,
         known_at: args.known_at,
     };
+    let filter = listing::Filter {
+        body: args.body.clone(),
+        status: args.status.clone(),
+        from: args.from,
+        to: args.to,
+    };
+    let mut views = projections::views(store, &q)?.views;
     let (table, values) = if args.what == What::Timeline {
-        listing::timeline_rows(&projections::timeline::timeline(store, &q)?)
+        let mut entries = projections::timeline::timeline(store, &q)?;
+        listing::filter_timeline(&views, &mut entries, &filter).map_err(super::BadInput)?;
+        listing::timeline_rows(&entries)
     } else {
-        let state = projections::views(store, &q)?;
-        listing::rows(&state.views, args.what)
+        listing::filter_views(&mut views, listing::path_name(args.what), &filter)
+            .map_err(super::BadInput)?;
+        listing::rows(&views, args.what)
     };
     super::emit(table, values, args.format)
 }

@@ -182,6 +182,39 @@ fn tokens_roles_listings_and_recording() {
         call("GET", &server.url("/api/nonesuch"), Some(&reader), None).0,
         404
     );
+    // The command line's filters: body, status, date range.
+    let (_, body) = call(
+        "GET",
+        &server.url("/api/meetings?body=UNEA"),
+        Some(&reader),
+        None,
+    );
+    assert_eq!(json(&body).as_array().unwrap().len(), 2);
+    let (_, body) = call(
+        "GET",
+        &server.url("/api/mandates?as_of=2020-09-01&status=active"),
+        Some(&reader),
+        None,
+    );
+    assert_eq!(json(&body).as_array().unwrap().len(), 2);
+    let (_, body) = call(
+        "GET",
+        &server.url("/api/meetings?from=2021-01-01&to=2021-12-31"),
+        Some(&reader),
+        None,
+    );
+    assert_eq!(json(&body).as_array().unwrap().len(), 3);
+    let (code, body) = call(
+        "GET",
+        &server.url("/api/groups?body=MC"),
+        Some(&reader),
+        None,
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(json(&body)["message"]
+        .as_str()
+        .unwrap()
+        .contains("does not apply to groups"));
 
     // Recording: readers may not; recorders may, and the actor is the token's name.
     let line = r#"{"type":"MeetingPostponed","occurred":"2021-10-15","actor":"someone-else","data":{"meeting":"iccm-5","dates":"2023","tentative":true}}"#;

@@ -294,3 +294,64 @@ fn tables_fit_100_columns() {
     assert_eq!(log.code, 0);
     assert_eq!(log.stdout.lines().count(), 3, "{}", log.stdout);
 }
+
+#[test]
+fn filters_by_body_status_and_dates() {
+    let a = recorded();
+    let ids = |rows: serde_json::Value, key: &str| -> Vec<String> {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r[key].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        ids(a.show("meetings", &["--body", "UNEA"]), "meeting"),
+        ["unea-4", "unea-5"]
+    );
+    assert_eq!(
+        ids(
+            a.show("meetings", &["--from", "2021-01-01", "--to", "2021-12-31"]),
+            "meeting"
+        ),
+        ["brs-cops-2021", "unea-5", "mc-cop-4"]
+    );
+    assert_eq!(
+        ids(a.show("meetings", &["--status", "postponed"]), "meeting"),
+        ["iccm-5"]
+    );
+    assert_eq!(
+        ids(
+            a.show(
+                "mandates",
+                &["--as-of", "2020-09-01", "--status", "in_progress"]
+            ),
+            "mandate"
+        ),
+        ["MC-3/11#1"]
+    );
+    assert_eq!(
+        ids(a.show("decisions", &["--body", "MC"]), "symbol"),
+        ["MC-3/11"]
+    );
+    assert!(a
+        .show("decisions", &["--body", "BC"])
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let t = a.show("timeline", &["--body", "ICCM"]);
+    assert!(
+        t.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["stream"].as_str().unwrap().contains("iccm")),
+        "{t}"
+    );
+    let r = a.run(&["show", "decisions", "--status", "active"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("`status` does not apply to decisions"),
+        "{}",
+        r.stderr
+    );
+}
