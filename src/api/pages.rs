@@ -297,11 +297,15 @@ async fn upcoming(
             DeadlineStatus::Missed => "missed",
             DeadlineStatus::Cancelled => "cancelled",
         };
-        let reminders: Vec<Value> = views
+        let mut mine: Vec<_> = views
             .work
             .reminders
             .values()
             .filter(|r| r.deadline.as_deref() == Some(d.deadline.as_str()))
+            .collect();
+        mine.sort_by_key(|r| r.fire_at);
+        let reminders: Vec<Value> = mine
+            .into_iter()
             .map(|r| {
                 context! {
                     fire_at => r.fire_at.0.format("%Y-%m-%d").to_string(),
