@@ -144,6 +144,17 @@ pub enum Command {
     /// Workflow definitions.
     #[command(subcommand)]
     Workflows(WorkflowsCommand),
+    /// Write a deterministic synthetic history as JSON Lines, for benchmarks and load tests.
+    ///
+    /// Record it into an empty store: its corrections name earlier events by seq.
+    Generate {
+        /// How many events.
+        #[arg(long)]
+        events: usize,
+        /// The seed: the same seed and size always give the same bytes.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// List the event types and their schema versions, or print one type's JSON Schema.
     Schema {
         /// An event type, such as `DecisionAdopted`.
@@ -210,6 +221,14 @@ pub fn run(cli: Cli) -> Result<u8> {
         .unwrap_or_else(|| PathBuf::from("data"));
     match cli.command {
         Command::Schema { ty } => schema(ty.as_deref()),
+        Command::Generate { events, seed } => {
+            let stdout = std::io::stdout();
+            let mut out = BufWriter::new(stdout.lock());
+            crate::generate::generate(events, seed, &mut out)
+                .context("failed to write the history")?;
+            out.flush()?;
+            Ok(0)
+        }
         Command::Workflows(WorkflowsCommand::Check { dir }) => work::check(dir, &config),
         Command::Deadlines {
             within,
