@@ -193,14 +193,14 @@ pub fn generate(events: usize, seed: u64, w: &mut impl Write) -> std::io::Result
             )? {
                 break;
             }
-        } else if tentative {
-            if !out.emit(
+        } else if tentative
+            && !out.emit(
                 "MeetingConfirmed",
                 (start - chrono::Days::new(120)).to_string(),
                 json!({"meeting": id, "dates": held_dates}),
-            )? {
-                break;
-            }
+            )?
+        {
+            break;
         }
         if !out.emit(
             "MeetingHeld",
