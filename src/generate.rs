@@ -149,7 +149,9 @@ pub fn generate(events: usize, seed: u64, w: &mut impl Write) -> std::io::Result
             body.to_lowercase(),
             if kind == "session" { "s" } else { kind }
         );
-        let year = 1995 + (meeting_index / 6) as i32;
+        // About one meeting in ten events: spread them over sixty years at any size.
+        let per_year = (events as u64 / 600).max(6);
+        let year = 1965 + (meeting_index / per_year).min(60) as i32;
         meeting_index += 1;
         let start = day(year, rng.below(330));
         let end = start + chrono::Days::new(rng.below(5) + 1);
