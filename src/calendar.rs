@@ -116,18 +116,36 @@ pub fn feed(
         "REFRESH-INTERVAL;VALUE=DURATION:PT1H".into(),
         "X-PUBLISHED-TTL:PT1H".into(),
     ];
+    // Corrections change entries too: count them against the stream of what they correct.
+    let mut corrected: std::collections::HashMap<String, (usize, String)> =
+        std::collections::HashMap::new();
+    for c in store.read_stream("corrections")? {
+        if let Some(target) = c.data.get("seq").and_then(|s| s.as_u64()) {
+            if let Some(t) = store.get(target)? {
+                let e = corrected.entry(t.stream).or_insert((0, String::new()));
+                e.0 += 1;
+                e.1 = c.recorded_at.clone();
+            }
+        }
+    }
+    // SEQUENCE counts every change after the first event; DTSTAMP is the last change's time.
+    let version = |stream_name: &str| -> Result<(String, usize), StoreError> {
+        let stream = store.read_stream(stream_name)?;
+        let (fixes, fixed_at) = corrected.get(stream_name).cloned().unwrap_or_default();
+        let last = stream
+            .last()
+            .map(|e| e.recorded_at.clone())
+            .unwrap_or_default();
+        let latest = if fixed_at > last { fixed_at } else { last };
+        Ok((stamp(&latest), stream.len().saturating_sub(1) + fixes))
+    };
     for m in views
         .meetings
         .0
         .values()
         .filter(|m| body.is_none_or(|b| b == m.body))
     {
-        let stream = store.read_stream(&format!("meeting/{}", m.meeting))?;
-        let stamp = stream
-            .last()
-            .map(|e| stamp(&e.recorded_at))
-            .unwrap_or_default();
-        let sequence = stream.len().saturating_sub(1);
+        let (stamp, sequence) = version(&format!("meeting/{}", m.meeting))?;
         let describe = |dates: &ApproxDate| {
             format!(
                 "{} ({}): {}",
@@ -187,16 +205,13 @@ pub fn feed(
         if body.is_some() && meeting_body != body {
             continue;
         }
-        let stream = store.read_stream(&format!("deadline/{}", d.deadline))?;
+        let (stamp, sequence) = version(&format!("deadline/{}", d.deadline))?;
         write(
             &mut lines,
             &Event {
                 uid: format!("deadline/{}@accord", d.deadline),
-                stamp: stream
-                    .last()
-                    .map(|e| stamp(&e.recorded_at))
-                    .unwrap_or_default(),
-                sequence: stream.len().saturating_sub(1),
+                stamp,
+                sequence,
                 dates: ApproxDate::Day(d.due.0),
                 summary: format!("Due: {}", d.what),
                 location: None,

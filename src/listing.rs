@@ -258,6 +258,23 @@ pub fn timeline_rows(entries: &[Entry]) -> (Table, Vec<serde_json::Value>) {
     (t, js)
 }
 
+/// A deadline's status as shown on `day`: open, tentative, met, missed or cancelled. An open
+/// deadline whose day has passed shows as missed before the scheduler records it so.
+pub fn deadline_status(
+    d: &crate::projections::work::DeadlineRow,
+    day: chrono::NaiveDate,
+) -> &'static str {
+    use crate::projections::work::DeadlineStatus;
+    match d.status {
+        DeadlineStatus::Open if d.tentative => "tentative",
+        DeadlineStatus::Open if d.due.0 < day => "missed",
+        DeadlineStatus::Open => "open",
+        DeadlineStatus::Met => "met",
+        DeadlineStatus::Missed => "missed",
+        DeadlineStatus::Cancelled => "cancelled",
+    }
+}
+
 /// Deadlines due within `within` days of `day` (all when `None`), by due date, with their
 /// status as of `day`: open, tentative, met, missed or cancelled.
 pub fn deadlines(
@@ -265,7 +282,6 @@ pub fn deadlines(
     day: chrono::NaiveDate,
     within: Option<i64>,
 ) -> (Table, Vec<serde_json::Value>) {
-    use crate::projections::work::DeadlineStatus;
     let mut rows: Vec<_> = views
         .work
         .deadlines
@@ -276,14 +292,7 @@ pub fn deadlines(
     let mut t = Table::new(&["DUE", "STATUS", "DEADLINE", "RESPONSIBLE", "WHAT"]);
     let mut js = Vec::new();
     for d in rows {
-        let status = match d.status {
-            DeadlineStatus::Open if d.tentative => "tentative",
-            DeadlineStatus::Open if d.due.0 < day => "missed",
-            DeadlineStatus::Open => "open",
-            DeadlineStatus::Met => "met",
-            DeadlineStatus::Missed => "missed",
-            DeadlineStatus::Cancelled => "cancelled",
-        };
+        let status = deadline_status(d, day);
         t.push(vec![
             d.due.to_string(),
             status.to_string(),
@@ -360,6 +369,8 @@ pub struct Filter {
     pub from: Option<chrono::NaiveDate>,
     /// … and on or before this one.
     pub to: Option<chrono::NaiveDate>,
+    /// The day statuses are judged on (deadlines) [default: today].
+    pub on: Option<chrono::NaiveDate>,
 }
 
 impl Filter {
@@ -473,10 +484,9 @@ pub fn filter_views(views: &mut Views, what: &str, f: &Filter) -> Result<(), Str
                 .values()
                 .filter(|d| {
                     let b = d.meeting.as_deref().and_then(|m| body_of_meeting(views, m));
-                    let status = format!("{:?}", d.status).to_lowercase();
-                    body_ok(b)
-                        && (f.status_is(&status) || (d.tentative && f.status_is("tentative")))
-                        && f.day(d.due.0)
+                    let shown =
+                        deadline_status(d, f.on.unwrap_or_else(|| chrono::Utc::now().date_naive()));
+                    body_ok(b) && f.status_is(shown) && f.day(d.due.0)
                 })
                 .map(|d| d.deadline.clone())
                 .collect();

@@ -29,6 +29,12 @@ use crate::projections::{self, Query};
 use crate::store::{EventStore, Outcome, StoreError};
 use tokens::{Role, Tokens};
 
+/// Runs store reads, folds and appends off the async workers' way, so a slow request does not
+/// hold up the others or the scheduler.
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
 /// The largest request body accepted, in bytes.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
@@ -239,6 +245,7 @@ fn filter_of(q: &Axes) -> Result<listing::Filter, ApiError> {
         status: q.status.clone(),
         from: day(&q.from, "from")?,
         to: day(&q.to, "to")?,
+        on: None,
     })
 }
 
@@ -293,9 +300,9 @@ async fn list(
     };
     let query = axes(&q)?;
     let filter = filter_of(&q)?;
-    let mut views = projections::views(&*state.store, &query)?.views;
+    let mut views = blocking(|| projections::views(&*state.store, &query))?.views;
     let rows = if w == What::Timeline {
-        let mut entries = projections::timeline::timeline(&*state.store, &query)?;
+        let mut entries = blocking(|| projections::timeline::timeline(&*state.store, &query))?;
         listing::filter_timeline(&views, &mut entries, &filter).map_err(|e| bad("query", e))?;
         listing::timeline_rows(&entries).1
     } else {
@@ -309,9 +316,12 @@ async fn list(
 #[serde(deny_unknown_fields)]
 struct DeadlineQuery {
     as_of: Option<String>,
+    known_at: Option<String>,
     within: Option<String>,
     body: Option<String>,
     status: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
 }
 
 async fn deadlines(
@@ -331,18 +341,26 @@ async fn deadlines(
         .map(crate::workflows::definition::parse_span)
         .transpose()
         .map_err(|e| bad("within", e))?;
-    let mut views = projections::views(
-        &*state.store,
-        &Query {
-            as_of,
-            known_at: None,
-        },
-    )?
-    .views;
+    let known_at = q
+        .known_at
+        .as_deref()
+        .map(parse_instant)
+        .transpose()
+        .map_err(|e| bad("known_at", e))?;
+    let mut views =
+        blocking(|| projections::views(&*state.store, &Query { as_of, known_at }))?.views;
+    let day_of = |v: &Option<String>, field: &str| {
+        v.as_deref()
+            .map(crate::domain::parse_day)
+            .transpose()
+            .map_err(|e| bad(field, e.to_string()))
+    };
     let filter = listing::Filter {
         body: q.body.clone(),
         status: q.status.clone(),
-        ..Default::default()
+        from: day_of(&q.from, "from")?,
+        to: day_of(&q.to, "to")?,
+        on: as_of,
     };
     listing::filter_views(&mut views, "deadlines", &filter).map_err(|e| bad("query", e))?;
     let day = as_of.unwrap_or_else(|| Utc::now().date_naive());
@@ -377,7 +395,7 @@ async fn reminders(
             .map(parse_instant)
             .transpose()
             .map_err(|e| bad("to", e))?;
-    let mut views = projections::views(&*state.store, &Query::default())?.views;
+    let mut views = blocking(|| projections::views(&*state.store, &Query::default()))?.views;
     let filter = listing::Filter {
         body: q.body.clone(),
         status: q.status.clone(),
@@ -405,9 +423,34 @@ struct Page {
     ty: Option<String>,
 }
 
+/// Reminder data that names or addresses a person: shown to admins only.
+const PERSONAL: [&str; 5] = ["recipient", "subject", "text", "html", "ics"];
+
+/// A record as a caller below admin may see it: reminders' recipients and messages redacted,
+/// and marked so (a redacted record no longer matches its hash).
+pub fn redacted(env: &crate::envelope::Envelope, role: Role) -> Value {
+    let mut v = serde_json::to_value(env).expect("an envelope is JSON");
+    if role < Role::Admin && env.ty.starts_with("Reminder") {
+        if let Some(data) = v["data"].as_object_mut() {
+            let mut hit = false;
+            for k in PERSONAL {
+                if data.contains_key(k) {
+                    data.insert(k.to_string(), Value::String("[redacted]".into()));
+                    hit = true;
+                }
+            }
+            if hit {
+                v["redacted"] = true.into();
+            }
+        }
+    }
+    v
+}
+
 /// The audit trail, a page at a time: `next` is the `since` of the following page.
 async fn events(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     q: Result<UrlQuery<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let UrlQuery(q) = q.map_err(|e| bad("query", e.body_text()))?;
@@ -432,13 +475,17 @@ async fn events(
             next = Some(env.seq);
             break;
         }
-        out.push(serde_json::to_value(&env).expect("an envelope is JSON"));
+        out.push(redacted(&env, caller.role));
     }
     Ok(Json(json!({"events": out, "next": next})))
 }
 
-/// The JSON Lines export, streamed as it is read.
-async fn export(State(state): State<AppState>) -> Response {
+/// The JSON Lines export, streamed as it is read: every byte as hashed, so admins only (it holds
+/// reminders' recipients).
+async fn export(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> Response {
+    if let Err(e) = require(&caller, Role::Admin) {
+        return e.into_response();
+    }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(8);
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || {
@@ -491,9 +538,25 @@ fn futures_stream(
 async fn record(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    body: String,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     require(&caller, Role::Recorder)?;
+    let body = body.map_err(|e| {
+        let status = e.status();
+        ApiError(
+            status,
+            json!({"error": if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "bad_input" },
+                   "message": format!("{}; nothing recorded", e.body_text())}),
+        )
+    })?;
+    let body = String::from_utf8(body.to_vec()).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "bad_input", "line": line, "field": "line", "message": format!("not UTF-8 (byte {at})")}),
+        )
+    })?;
     let mut batch = crate::input::parse_batch(&body).map_err(|e| {
         ApiError(
             StatusCode::BAD_REQUEST,
@@ -505,7 +568,7 @@ async fn record(
     }
     let lines: Vec<usize> = batch.iter().map(|p| p.line).collect();
     let line = |i: usize| lines.get(i).copied().unwrap_or(0);
-    let outcomes = match state.store.append(batch) {
+    let outcomes = match blocking(|| state.store.append(batch)) {
         Ok(o) => o,
         Err(StoreError::Conflict {
             index,
@@ -563,7 +626,7 @@ async fn verify(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
 async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let m = &state.metrics;
     let head = state.store.head().seq;
-    let views = projections::views(&*state.store, &Query::default())?;
+    let views = blocking(|| projections::views(&*state.store, &Query::default()))?;
     let lag = head.saturating_sub(views.seq);
     let (sent, failed) = views
         .views
@@ -686,8 +749,8 @@ async fn calendar(
                 "expected a body: MC, BC, RC, SC, BRS, UNEA, ICCM or HUB",
             )
         })?;
-    let views = projections::views(&*state.store, &Query::default())?.views;
-    let text = crate::calendar::feed(&*state.store, &views, body)?;
+    let views = blocking(|| projections::views(&*state.store, &Query::default()))?.views;
+    let text = blocking(|| crate::calendar::feed(&*state.store, &views, body))?;
     Ok((
         [(header::CONTENT_TYPE, "text/calendar; charset=utf-8")],
         text,

@@ -15,7 +15,7 @@ use minijinja::{context, Environment, Value};
 use serde::Deserialize;
 
 use super::tokens::Role;
-use super::{AppState, Caller};
+use super::{blocking, AppState, Caller};
 use crate::domain::ApproxDate;
 use crate::projections::work::DeadlineStatus;
 use crate::projections::{self, Query, Views};
@@ -250,7 +250,7 @@ fn urlencode(s: &str) -> String {
 }
 
 fn views_for(state: &AppState, a: &Axes) -> Result<Views, PageError> {
-    projections::views(&*state.store, &a.query)
+    blocking(|| projections::views(&*state.store, &a.query))
         .map(|s| s.views)
         .map_err(|e| PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
@@ -681,9 +681,13 @@ async fn trail(
             next = Some(env.seq);
             break;
         }
-        let summary = projections::decode(&env)
-            .map(|e| crate::domain::summary(&e))
-            .unwrap_or_else(|e| e.to_string());
+        let summary = if caller.role < Role::Admin && env.ty == "ReminderScheduled" {
+            "reminder scheduled (its recipient is shown to admins)".to_string()
+        } else {
+            projections::decode(&env)
+                .map(|e| crate::domain::summary(&e))
+                .unwrap_or_else(|e| e.to_string())
+        };
         rows.push(vec![
             env.seq.to_string(),
             env.recorded_at
@@ -765,7 +769,19 @@ async fn timeline(
     let a = try_page!(axes(&q));
     let views = try_page!(views_for(&state, &a));
     let body = q.rest.get("body").filter(|b| !b.is_empty()).cloned();
-    let year: Option<i32> = q.rest.get("year").and_then(|y| y.parse().ok());
+    let year: Option<i32> = match q.rest.get("year").filter(|y| !y.is_empty()) {
+        None => None,
+        Some(y) => match y.parse::<i32>() {
+            Ok(y) if (1900..=2200).contains(&y) => Some(y),
+            _ => {
+                return PageError(
+                    StatusCode::BAD_REQUEST,
+                    format!("year `{y}`: expected a year from 1900 to 2200"),
+                )
+                .into_response()
+            }
+        },
+    };
     let window = |d: &ApproxDate| {
         (
             d.start(),

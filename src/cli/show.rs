@@ -56,6 +56,7 @@ pub fn run(store: &dyn EventStore, args: &ShowArgs) -> Result<u8> {
         status: args.status.clone(),
         from: args.from,
         to: args.to,
+        on: args.as_of,
     };
     let mut views = projections::views(store, &q)?.views;
     let (table, values) = if args.what == What::Timeline {

@@ -241,9 +241,18 @@ pub fn serve(
             }
         }
         let _ = stop_tx.send(true);
-        http.await
-            .context("the HTTP server task failed")?
-            .context("the HTTP server failed")?;
+        // In-flight requests get 30 seconds (ACCORD_SHUTDOWN_GRACE_SECS) to finish; a client
+        // that never finishes its request does not keep the process alive.
+        let grace = std::env::var("ACCORD_SHUTDOWN_GRACE_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(30);
+        match tokio::time::timeout(std::time::Duration::from_secs(grace), http).await {
+            Ok(joined) => joined
+                .context("the HTTP server task failed")?
+                .context("the HTTP server failed")?,
+            Err(_) => eprintln!("accord: requests still open after {grace} s; closing them"),
+        }
         Ok::<u8, anyhow::Error>(0)
     })
 }

@@ -37,6 +37,7 @@ impl Server {
         .unwrap();
         let mut child = a
             .command()
+            .env("ACCORD_SHUTDOWN_GRACE_SECS", "2")
             .args([
                 "--config",
                 cfg.to_str().unwrap(),
@@ -296,12 +297,12 @@ fn tokens_roles_listings_and_recording() {
         None,
     );
     assert_eq!(json(&body)["events"].as_array().unwrap().len(), 1);
-    let (code, export) = call(
-        "GET",
-        &server.url("/api/events/export"),
-        Some(&reader),
-        None,
-    );
+    // The export holds reminders' recipients: admins only.
+    let export_url = server.url("/api/events/export");
+    assert_eq!(call("GET", &export_url, Some(&reader), None).0, 403);
+    assert_eq!(call("GET", &export_url, Some(&recorder), None).0, 403);
+    let admin = token(&a, "auditor-admin", "admin");
+    let (code, export) = call("GET", &export_url, Some(&admin), None);
     assert_eq!(code, 200);
     assert_eq!(export.lines().count(), 65);
     let v = json(&call("GET", &server.url("/api/verify"), Some(&reader), None).1);
@@ -490,8 +491,13 @@ fn the_bad_input_table_over_http_writes_nothing() {
     let a = Accord::new();
     a.record(&history());
     let t = token(&a, "rec", "recorder");
+    let admin = token(&a, "adm", "admin");
     let server = Server::start(&a);
-    let export = |s: &Server| call("GET", &s.url("/api/events/export"), Some(&t), None).1;
+    let export = |s: &Server| {
+        let (code, body) = call("GET", &s.url("/api/events/export"), Some(&admin), None);
+        assert_eq!(code, 200);
+        body
+    };
     let before = export(&server);
     let mut failed = Vec::new();
     let cases = super::bad_input::cases();
@@ -643,4 +649,84 @@ fn oversized_post(server: &Server, token: &str) -> u16 {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or_else(|| panic!("no status in {line:?}"))
+}
+
+#[test]
+fn recipients_are_for_admins_and_a_stuck_client_does_not_block_shutdown() {
+    let a = Accord::new();
+    a.record(&history());
+    let start = chrono::Utc::now().date_naive() + chrono::Days::new(75);
+    let future = format!(
+        r#"{{"type":"MeetingScheduled","occurred":"2021-05","actor":"t","data":{{"meeting":"mc-cop-9","body":"MC","kind":"cop","title":"Ninth meeting","dates":"{start}/{}"}}}}"#,
+        start + chrono::Days::new(4)
+    );
+    assert_eq!(a.record_text(&future).code, 0);
+    let reader = token(&a, "reader", "reader");
+    let admin = token(&a, "admin", "admin");
+    let server = Server::start_with(&a, Some(&super::helpers::root().join("workflows")));
+    let url = server.url("/api/events?type=ReminderScheduled&limit=5");
+    let started = std::time::Instant::now();
+    while json(&call("GET", &url, Some(&admin), None).1)["events"]
+        .as_array()
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no reminders scheduled"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let seen = json(&call("GET", &url, Some(&admin), None).1);
+    assert_eq!(seen["events"][0]["data"]["recipient"], "secretariat-mc");
+    let hidden = json(&call("GET", &url, Some(&reader), None).1);
+    assert_eq!(hidden["events"][0]["data"]["recipient"], "[redacted]");
+    assert_eq!(hidden["events"][0]["redacted"], true);
+    for path in ["/api/reminders", "/trail?since=60"] {
+        let (_, body) = call("GET", &server.url(path), Some(&reader), None);
+        assert!(
+            !body.contains("secretariat-mc"),
+            "{path} shows a recipient to a reader"
+        );
+    }
+    let (_, body) = call("GET", &server.url("/api/reminders"), Some(&admin), None);
+    assert!(body.contains("secretariat-mc"));
+    // Deadlines filter by the status they show on the day asked.
+    let far = (start + chrono::Days::new(365)).to_string();
+    let (_, body) = call(
+        "GET",
+        &server.url(&format!("/api/deadlines?as_of={far}&status=missed&body=MC")),
+        Some(&reader),
+        None,
+    );
+    let missed = json(&body);
+    assert!(!missed.as_array().unwrap().is_empty());
+    assert!(missed
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["status"] == "missed"));
+    assert_eq!(
+        call(
+            "GET",
+            &server.url("/timeline?year=2147483647"),
+            Some(&reader),
+            None
+        )
+        .0,
+        400
+    );
+
+    // A client that sends half a request: SIGTERM still ends the server, after the grace.
+    use std::io::Write;
+    let addr = server.url("").trim_start_matches("http://").to_string();
+    let mut half = std::net::TcpStream::connect(&addr).unwrap();
+    write!(half, "GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let began = std::time::Instant::now();
+    assert_eq!(server.stop(), Some(0));
+    assert!(
+        began.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        began.elapsed()
+    );
 }

@@ -45,6 +45,18 @@ fn sign_in_pages_picker_and_escaping() {
     assert_eq!(a.record_text(HOSTILE).code, 0);
     // A COP 75 days from today, so the Upcoming page has deadlines whatever the date.
     let start = chrono::Utc::now().date_naive() + chrono::Days::new(75);
+    // Hostile text on every page: a meeting (with deadlines), a decision, a group, a report.
+    let evil = r#"<script>alert(1)</script> \"quotes\""#;
+    let hostile_all = format!(
+        r#"{{"type":"MeetingScheduled","occurred":"2021-05","actor":"t","data":{{"meeting":"unea-10","body":"UNEA","kind":"session","title":"{evil}","dates":"{s}/{e}"}}}}
+{{"type":"DecisionAdopted","occurred":"2021-06-01","actor":"t","data":{{"symbol":"UNEP-EA.10-Res.1","meeting":"unea-10","title":"{evil}","adopted":"2021-06-01","mandates":[{{"paragraph":"1","action":"requests","addressee":"parties","asks":"{evil}"}}]}}}}
+{{"type":"GroupEstablished","occurred":"2021-06","actor":"t","data":{{"group":"evil-group","name":"{evil}","kind":"working_group","scope":"tripartite","members":["mc_secretariat"]}}}}
+{{"type":"ReportDrafted","occurred":"2021-06","actor":"t","data":{{"report":"evil-report","title":"{evil}","by":["x"]}}}}"#,
+        s = start + chrono::Days::new(7),
+        e = start + chrono::Days::new(9)
+    );
+    let r = a.record_text(&hostile_all);
+    assert_eq!(r.code, 0, "{}", r.stderr);
     let future = format!(
         r#"{{"type":"MeetingScheduled","occurred":"2021-05","actor":"t","data":{{"meeting":"mc-cop-9","body":"MC","kind":"cop","title":"Ninth meeting","dates":"{start}/{}"}}}}"#,
         start + chrono::Days::new(4)
@@ -123,8 +135,8 @@ fn sign_in_pages_picker_and_escaping() {
             &["UNEP/MC/COP.4/INF/17", "2020-12 by tf-co-chair-mc"],
         ),
         (
-            "/trail",
-            &["The chain verifies", "DecisionAdopted", "Next page"],
+            "/trail?since=60",
+            &["The chain verifies", "GroupEstablished"],
         ),
     ];
     for (path, needles) in expect {
@@ -136,13 +148,19 @@ fn sign_in_pages_picker_and_escaping() {
                 "{path} lacks {n:?}"
             );
         }
-        // User text is escaped everywhere.
+        // User text is escaped everywhere, and shown as text.
+        assert!(
+            text(&page).contains("<script>alert(1)</script> \"quotes\""),
+            "{path} does not show the hostile text"
+        );
         assert!(
             !page.contains("<script>alert(1)</script>"),
             "{path} renders a script"
         );
         assert!(!page.contains("<b>Nairobi</b>"), "{path} renders markup");
     }
+    let (_, _, first) = get(&server.url("/trail"), Some(&cookie));
+    assert!(first.contains("Next page") && first.contains("DecisionAdopted"));
     let (_, _, meetings) = get(&server.url("/meetings"), Some(&cookie));
     assert!(meetings.contains("&lt;script&gt;"), "escaped");
     assert!(
