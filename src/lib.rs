@@ -21,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod envelope;
+pub mod evaluate;
 pub mod generate;
 pub mod input;
 pub mod listing;

@@ -144,6 +144,24 @@ pub enum Command {
     /// Workflow definitions.
     #[command(subcommand)]
     Workflows(WorkflowsCommand),
+    /// Evaluate from the replayed history: mandates reported on time, late or not at all,
+    /// follow-up, report cycles, meeting moves, activities, deadlines and reminders.
+    Evaluate {
+        /// From this day (YYYY-MM-DD).
+        #[arg(long, value_parser = show::parse_as_of)]
+        from: Option<chrono::NaiveDate>,
+        /// To this day (YYYY-MM-DD).
+        #[arg(long, value_parser = show::parse_as_of)]
+        to: Option<chrono::NaiveDate>,
+        /// Only this governing body.
+        #[arg(long)]
+        body: Option<String>,
+        /// As the log stood at this recording instant, to reproduce an earlier evaluation.
+        #[arg(long, value_parser = show::parse_known_at)]
+        known_at: Option<chrono::DateTime<chrono::Utc>>,
+        #[arg(long, value_enum, default_value_t = EvalFormat::Md)]
+        format: EvalFormat,
+    },
     /// Write a deterministic synthetic history as JSON Lines, for benchmarks and load tests.
     ///
     /// Record it into an empty store: its corrections name earlier events by seq.
@@ -161,6 +179,15 @@ pub enum Command {
         #[arg(value_name = "TYPE")]
         ty: Option<String>,
     },
+}
+
+/// Formats of `accord evaluate`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvalFormat {
+    Md,
+    Html,
+    Json,
+    Csv,
 }
 
 #[derive(Debug, Subcommand)]
@@ -221,6 +248,13 @@ pub fn run(cli: Cli) -> Result<u8> {
         .unwrap_or_else(|| PathBuf::from("data"));
     match cli.command {
         Command::Schema { ty } => schema(ty.as_deref()),
+        Command::Evaluate {
+            from,
+            to,
+            body,
+            known_at,
+            format,
+        } => evaluate(&open(&data)?, from, to, body, known_at, format),
         Command::Generate { events, seed } => {
             let stdout = std::io::stdout();
             let mut out = BufWriter::new(stdout.lock());
@@ -585,5 +619,47 @@ pub(crate) fn emit(table: Table, values: Vec<serde_json::Value>, format: Format)
     if values.is_empty() {
         return Err(CheckFailed("nothing found".into()).into());
     }
+    Ok(0)
+}
+
+fn evaluate(
+    store: &dyn EventStore,
+    from: Option<chrono::NaiveDate>,
+    to: Option<chrono::NaiveDate>,
+    body: Option<String>,
+    known_at: Option<chrono::DateTime<chrono::Utc>>,
+    format: EvalFormat,
+) -> Result<u8> {
+    let k = match known_at {
+        Some(t) => crate::projections::seq_known_at(store, t)?,
+        None => store.head().seq,
+    };
+    let hash = match k {
+        0 => crate::envelope::ZERO_HASH.to_string(),
+        k => store.get(k)?.map(|e| e.hash).unwrap_or_default(),
+    };
+    let views = crate::projections::views(
+        store,
+        &crate::projections::Query {
+            as_of: None,
+            known_at,
+        },
+    )?
+    .views;
+    let scope = crate::evaluate::Scope { from, to, body };
+    let e = crate::evaluate::evaluate(
+        &views,
+        &scope,
+        k,
+        hash,
+        known_at.map(crate::envelope::format_instant),
+    );
+    let text = match format {
+        EvalFormat::Json => serde_json::to_string_pretty(&e)? + "\n",
+        EvalFormat::Md => crate::evaluate::markdown(&e),
+        EvalFormat::Csv => crate::evaluate::csv(&e),
+        EvalFormat::Html => crate::evaluate::html(&e),
+    };
+    print!("{text}");
     Ok(0)
 }

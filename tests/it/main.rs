@@ -7,6 +7,7 @@ mod chain;
 mod corrections;
 mod crash;
 mod dashboard;
+mod evaluate;
 mod generate;
 mod helpers;
 mod history;
