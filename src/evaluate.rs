@@ -198,7 +198,7 @@ pub fn evaluate(
         });
         to_endorse.extend(endorsed);
         to_submit.extend(submitted);
-        reports.push(serde_json::json!({"report": r.report, "drafted": r.drafted.on, "endorsed": r.endorsed.as_ref().map(|e| e.on),
+        reports.push(serde_json::json!({"report": r.report, "title": r.title, "drafted": r.drafted.on, "endorsed": r.endorsed.as_ref().map(|e| e.on),
             "submitted": r.submitted.first().map(|s| &s.document), "days_to_endorse": endorsed, "days_to_submit": submitted, "status": r.status()}));
     }
 
@@ -431,6 +431,17 @@ fn bars(title: &str, rows: &[(String, f64)]) -> String {
 
 /// HTML with SVG charts: activities per area and year, the mandate status mix, meeting moves.
 pub fn html(e: &Evaluation) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Evaluation · Accord</title>\
+         <style>body{{font-family:system-ui,sans-serif;max-width:960px;margin:1rem auto;padding:0 1rem}}\
+         pre{{background:#f4f6f8;padding:.5rem;overflow-x:auto;max-height:24rem}}.muted{{color:#6b7686}}\
+         figure{{margin:1rem 0}}figcaption{{font-weight:600}}</style></head><body><h1>Evaluation</h1>{}</body></html>",
+        html_body(e)
+    )
+}
+
+/// The report's body, every piece of text escaped: the evidence line, the charts, the sections.
+pub fn html_body(e: &Evaluation) -> String {
     let get = |id: &str| e.indicators.iter().find(|i| i.id == id).map(|i| &i.value);
     let mut charts = String::new();
     if let Some(v) = get("activities") {
@@ -486,13 +497,12 @@ pub fn html(e: &Evaluation) -> String {
         ));
     }
     format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Evaluation · Accord</title>\
-         <style>body{{font-family:system-ui,sans-serif;max-width:960px;margin:1rem auto;padding:0 1rem}}\
-         pre{{background:#f4f6f8;padding:.5rem;overflow-x:auto;max-height:24rem}}.muted{{color:#6b7686}}\
-         figure{{margin:1rem 0}}figcaption{{font-weight:600}}</style></head><body><h1>Evaluation</h1>\
-         <p>Evidence: the log up to seq {} (hash <code>{}</code>){}.</p>{charts}{sections}</body></html>",
+        "<p>Evidence: the log up to seq {} (hash <code>{}</code>){}.</p>{charts}{sections}",
         e.last_seq,
         esc(&e.last_hash),
-        e.known_at.as_ref().map(|k| format!(", as known at {}", esc(k))).unwrap_or_default()
+        e.known_at
+            .as_ref()
+            .map(|k| format!(", as known at {}", esc(k)))
+            .unwrap_or_default()
     )
 }

@@ -32,6 +32,7 @@ fn templates() -> &'static Environment<'static> {
             ("upcoming.html", include_str!("templates/upcoming.html")),
             ("table.html", include_str!("templates/table.html")),
             ("timeline.html", include_str!("templates/timeline.html")),
+            ("evaluation.html", include_str!("templates/evaluation.html")),
         ] {
             env.add_template(name, text)
                 .expect("the dashboard templates parse");
@@ -92,6 +93,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/groups", get(groups))
         .route("/reports", get(reports))
         .route("/trail", get(trail))
+        .route("/evaluation", get(evaluation))
         .layer(middleware::from_fn_with_state(state, signed_in));
     Router::new()
         .route("/login", get(login_form).post(login))
@@ -205,7 +207,7 @@ fn html_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-const NAV: [(&str, &str, &str); 7] = [
+const NAV: [(&str, &str, &str); 8] = [
     ("upcoming", "/upcoming", "Upcoming"),
     ("timeline", "/timeline", "Timeline"),
     ("meetings", "/meetings", "Meetings"),
@@ -213,6 +215,7 @@ const NAV: [(&str, &str, &str); 7] = [
     ("groups", "/groups", "Groups"),
     ("reports", "/reports", "Reports"),
     ("trail", "/trail", "Audit trail"),
+    ("evaluation", "/evaluation", "Evaluation"),
 ];
 
 fn page_ctx(page: &str, title: &str, caller: &Caller, a: &Axes, extra: Value) -> Value {
@@ -936,6 +939,64 @@ async fn timeline(
                 bodies => bodies,
                 body => body,
                 year => year,
+            },
+        ),
+    )
+}
+
+/// The evaluation of the history as known at the picker's instant, over an optional period.
+async fn evaluation(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    UrlQuery(q): UrlQuery<PageQuery>,
+) -> Response {
+    let a = try_page!(axes(&q));
+    let day = |k: &str| -> Result<Option<NaiveDate>, PageError> {
+        q.rest
+            .get(k)
+            .filter(|v| !v.is_empty())
+            .map(|v| crate::domain::parse_day(v))
+            .transpose()
+            .map_err(|e| PageError(StatusCode::BAD_REQUEST, e.to_string()))
+    };
+    let scope = crate::evaluate::Scope {
+        from: try_page!(day("from")),
+        to: try_page!(day("to")),
+        body: None,
+    };
+    let known = Axes {
+        query: Query {
+            as_of: None,
+            known_at: a.query.known_at,
+        },
+        as_of: None,
+        known_at: a.known_at.clone(),
+    };
+    let views = try_page!(views_for(&state, &known));
+    let (k, hash) = try_page!(blocking(|| {
+        let k = match a.query.known_at {
+            Some(t) => projections::seq_known_at(&*state.store, t)?,
+            None => state.store.head().seq,
+        };
+        let hash = match k {
+            0 => crate::envelope::ZERO_HASH.to_string(),
+            k => state.store.get(k)?.map(|e| e.hash).unwrap_or_default(),
+        };
+        Ok::<_, crate::store::StoreError>((k, hash))
+    })
+    .map_err(|e| PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())));
+    let e = crate::evaluate::evaluate(&views, &scope, k, hash, a.known_at.clone());
+    render(
+        "evaluation.html",
+        page_ctx(
+            "evaluation",
+            "Evaluation",
+            &caller,
+            &a,
+            context! {
+                report => crate::evaluate::html_body(&e),
+                from => scope.from.map(|d| d.to_string()),
+                to => scope.to.map(|d| d.to_string()),
             },
         ),
     )

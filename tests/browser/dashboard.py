@@ -41,7 +41,7 @@ def main():
         driver.find_element(By.ID, "token").send_keys(token)
         driver.find_element(By.ID, "sign-in").click()
         report("after-sign-in")
-        for page in ("upcoming", "timeline", "meetings", "decisions", "groups", "reports", "trail"):
+        for page in ("upcoming", "timeline", "meetings", "decisions", "groups", "reports", "trail", "evaluation"):
             driver.get(base + "/" + page)
             report(page)
         # The as-of picker on the meetings page: as of 30 June 2019.

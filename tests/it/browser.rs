@@ -99,6 +99,7 @@ fn dashboard_in_headless_chromium() {
         ("reports", "UNEP/MC/COP.4/INF/17"),
         ("trail", "The chain verifies"),
         ("meetings-as-of-2019-06-30", "2020 (tbc)"),
+        ("evaluation", "Cooperation activities per area and year"),
     ];
     for (name, needle) in expect {
         assert!(
