@@ -78,13 +78,49 @@ fn median_json(v: Vec<i64>) -> serde_json::Value {
     median(v).map_or(serde_json::Value::Null, |m| serde_json::json!(m))
 }
 
-/// Computes every indicator over `views`.
+/// The status mix of the mandates at the end of each year, from the first adoption year to
+/// `last_year`, each folded as of that day (and as known at `known_at`).
+pub fn mandate_mix(
+    store: &dyn crate::store::EventStore,
+    views: &Views,
+    known_at: Option<chrono::DateTime<chrono::Utc>>,
+    last_year: i32,
+) -> Result<BTreeMap<String, BTreeMap<String, u64>>, crate::store::StoreError> {
+    use chrono::Datelike;
+    let mut out = BTreeMap::new();
+    let Some(first) = views
+        .decisions
+        .decisions
+        .values()
+        .map(|d| d.adopted.0.year())
+        .min()
+    else {
+        return Ok(out);
+    };
+    for year in first..=last_year.max(first) {
+        let end = NaiveDate::from_ymd_opt(year, 12, 31).expect("31 December");
+        let q = crate::projections::Query {
+            as_of: Some(end),
+            known_at,
+        };
+        let v = crate::projections::views(store, &q)?.views;
+        let mut mix = BTreeMap::new();
+        for m in v.decisions.mandates.values() {
+            *mix.entry(m.status.name().to_string()).or_default() += 1;
+        }
+        out.insert(year.to_string(), mix);
+    }
+    Ok(out)
+}
+
+/// Computes every indicator over `views`; `mix` is the mandates' status mix by year.
 pub fn evaluate(
     views: &Views,
     scope: &Scope,
     last_seq: u64,
     last_hash: String,
     known_at: Option<String>,
+    mix: BTreeMap<String, BTreeMap<String, u64>>,
 ) -> Evaluation {
     let meeting_body = |id: &str| views.meetings.find(id).map(|m| m.body.code().to_string());
     let body_ok = |b: Option<String>| scope.body.is_none() || b == scope.body;
@@ -292,7 +328,7 @@ pub fn evaluate(
             title: "Mandates issued and reported",
             definition: "Each paragraph of a decision adopted in the period; reported on time when it was reported by the end of the meeting it was to report at, late after it, not reported when that meeting was held without a report.",
             counts: &["DecisionAdopted", "MandateStatusChanged", "ReportSubmitted", "MeetingHeld"],
-            value: serde_json::json!({"total": totals, "by_decision": by_decision, "by_addressee": by_addressee}),
+            value: serde_json::json!({"total": totals, "by_decision": by_decision, "by_addressee": by_addressee, "status_by_year_end": mix}),
         },
         Indicator {
             id: "follow_up",
@@ -463,6 +499,16 @@ pub fn html_body(e: &Evaluation) -> String {
             .map(|(k, n)| (k.clone(), n.as_f64().unwrap_or(0.0)))
             .collect();
         charts.push_str(&bars("Mandates by outcome", &rows));
+        let mut over_time = Vec::new();
+        for (year, statuses) in v["status_by_year_end"].as_object().into_iter().flatten() {
+            for (status, n) in statuses.as_object().into_iter().flatten() {
+                over_time.push((format!("{year}: {status}"), n.as_f64().unwrap_or(0.0)));
+            }
+        }
+        charts.push_str(&bars(
+            "Mandate status mix at the end of each year",
+            &over_time,
+        ));
     }
     if let Some(v) = get("meeting_moves") {
         let rows: Vec<_> = v["moves"]

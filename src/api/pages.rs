@@ -985,7 +985,19 @@ async fn evaluation(
         Ok::<_, crate::store::StoreError>((k, hash))
     })
     .map_err(|e| PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())));
-    let e = crate::evaluate::evaluate(&views, &scope, k, hash, a.known_at.clone());
+    let last_year = scope
+        .to
+        .map(|t| t.year())
+        .or(a.query.known_at.map(|k| k.year()))
+        .unwrap_or_else(|| Utc::now().year());
+    let mix = try_page!(blocking(|| crate::evaluate::mandate_mix(
+        &*state.store,
+        &views,
+        a.query.known_at,
+        last_year
+    ))
+    .map_err(|e| PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())));
+    let e = crate::evaluate::evaluate(&views, &scope, k, hash, a.known_at.clone(), mix);
     render(
         "evaluation.html",
         page_ctx(

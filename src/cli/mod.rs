@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use chrono::Datelike;
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
@@ -646,6 +647,12 @@ fn evaluate(
         },
     )?
     .views;
+    let last_year = match (to, known_at) {
+        (Some(t), _) => t.year(),
+        (None, Some(k)) => k.year(),
+        (None, None) => chrono::Utc::now().year(),
+    };
+    let mix = crate::evaluate::mandate_mix(store, &views, known_at, last_year)?;
     let scope = crate::evaluate::Scope { from, to, body };
     let e = crate::evaluate::evaluate(
         &views,
@@ -653,6 +660,7 @@ fn evaluate(
         k,
         hash,
         known_at.map(crate::envelope::format_instant),
+        mix,
     );
     let text = match format {
         EvalFormat::Json => serde_json::to_string_pretty(&e)? + "\n",

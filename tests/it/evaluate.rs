@@ -33,6 +33,18 @@ fn indicators_of_the_shipped_history() {
         serde_json::json!({"issued": 3, "reported on time": 3})
     );
     assert_eq!(m["by_addressee"]["mc-executive-secretary"]["issued"], 2);
+    assert_eq!(
+        m["status_by_year_end"]["2019"],
+        serde_json::json!({"active": 3})
+    );
+    assert_eq!(
+        m["status_by_year_end"]["2020"],
+        serde_json::json!({"active": 1, "in_progress": 2})
+    );
+    assert_eq!(
+        m["status_by_year_end"]["2021"],
+        serde_json::json!({"reported": 3})
+    );
     let f = indicator(&e, "follow_up");
     assert_eq!(f["by_decision"]["MC-3/11"]["days"], 33);
     assert_eq!(f["median_days"], 33.0);
@@ -70,6 +82,10 @@ fn indicators_of_the_shipped_history() {
     assert!(csv.starts_with("indicator,key,value\r\n") && csv.contains("mandates,total.issued,3"));
     let html = a.run(&["evaluate", "--format", "html"]).stdout;
     assert!(html.contains("<svg") && html.contains("Cooperation activities per area and year"));
+    assert!(
+        html.contains("Mandate status mix at the end of each year")
+            && html.contains("Meeting moves, in days")
+    );
     assert!(
         !html.contains("src=\"http") && !html.contains("href=\"http"),
         "no outside assets"
