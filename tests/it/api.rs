@@ -544,25 +544,10 @@ fn the_bad_input_table_over_http_writes_nothing() {
 fn responses_match_the_openapi_document() {
     let a = Accord::new();
     a.record(&history());
-    let start = chrono::Utc::now().date_naive() + chrono::Days::new(75);
-    let future = format!(
-        r#"{{"type":"MeetingScheduled","occurred":"2021-05","actor":"t","data":{{"meeting":"mc-cop-9","body":"MC","kind":"cop","title":"Ninth meeting","dates":"{start}/{}"}}}}"#,
-        start + chrono::Days::new(4)
-    );
-    assert_eq!(a.record_text(&future).code, 0);
+    super::helpers::future_meeting(&a);
     let t = token(&a, "admin", "admin");
     let server = Server::start_with(&a, Some(&super::helpers::root().join("workflows")));
-    let started = std::time::Instant::now();
-    while !call("GET", &server.url("/api/reminders"), Some(&t), None)
-        .1
-        .contains("mc-cop-9")
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no reminders scheduled"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    super::api::wait_for(&server, &t, "/api/reminders", "mc-cop-9");
     let (code, doc) = call("GET", &server.url("/api/openapi.json"), Some(&t), None);
     assert_eq!(code, 200);
     let doc = json(&doc);
@@ -655,12 +640,7 @@ fn oversized_post(server: &Server, token: &str) -> u16 {
 fn recipients_are_for_admins_and_a_stuck_client_does_not_block_shutdown() {
     let a = Accord::new();
     a.record(&history());
-    let start = chrono::Utc::now().date_naive() + chrono::Days::new(75);
-    let future = format!(
-        r#"{{"type":"MeetingScheduled","occurred":"2021-05","actor":"t","data":{{"meeting":"mc-cop-9","body":"MC","kind":"cop","title":"Ninth meeting","dates":"{start}/{}"}}}}"#,
-        start + chrono::Days::new(4)
-    );
-    assert_eq!(a.record_text(&future).code, 0);
+    let start = super::helpers::future_meeting(&a);
     let reader = token(&a, "reader", "reader");
     let admin = token(&a, "admin", "admin");
     let server = Server::start_with(&a, Some(&super::helpers::root().join("workflows")));
@@ -729,4 +709,19 @@ fn recipients_are_for_admins_and_a_stuck_client_does_not_block_shutdown() {
         "took {:?}",
         began.elapsed()
     );
+}
+
+/// Waits, at most 30 seconds, until `path` mentions `needle`: the scheduler's first tick.
+pub(crate) fn wait_for(server: &Server, token: &str, path: &str, needle: &str) {
+    let started = std::time::Instant::now();
+    while !call("GET", &server.url(path), Some(token), None)
+        .1
+        .contains(needle)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{path} never mentioned {needle}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -3,9 +3,8 @@
 //! screenshot of each page under `target/tmp/screenshots/`.
 
 use std::path::Path;
-use std::time::Duration;
 
-use super::api::{call, token, Server};
+use super::api::{token, Server};
 use super::helpers::{history, root, Accord};
 
 fn browser_available() -> bool {
@@ -34,25 +33,10 @@ fn dashboard_in_headless_chromium() {
     a.record(&history());
     let hostile = r#"{"type":"MeetingScheduled","occurred":"2021-05","actor":"t","data":{"meeting":"unea-9","body":"UNEA","kind":"session","title":"<script>window.__accord_xss=1</script> \"quotes\"","dates":"2023-02-27/2023-03-03"}}"#;
     assert_eq!(a.record_text(hostile).code, 0);
-    let start = chrono::Utc::now().date_naive() + chrono::Days::new(75);
-    let future = format!(
-        r#"{{"type":"MeetingScheduled","occurred":"2021-05","actor":"t","data":{{"meeting":"mc-cop-9","body":"MC","kind":"cop","title":"Ninth meeting","dates":"{start}/{}"}}}}"#,
-        start + chrono::Days::new(4)
-    );
-    assert_eq!(a.record_text(&future).code, 0);
+    super::helpers::future_meeting(&a);
     let t = token(&a, "browser", "reader");
     let server = Server::start_with(&a, Some(&root().join("workflows")));
-    let started = std::time::Instant::now();
-    while !call("GET", &server.url("/api/deadlines"), Some(&t), None)
-        .1
-        .contains("mc-cop-9")
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no deadlines derived"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    super::api::wait_for(&server, &t, "/api/deadlines", "mc-cop-9");
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
     let out = std::process::Command::new("python3")
         .arg(root().join("tests/browser/dashboard.py"))

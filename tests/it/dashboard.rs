@@ -65,17 +65,7 @@ fn sign_in_pages_picker_and_escaping() {
     let t = token(&a, "officer", "reader");
     let server = Server::start_with(&a, Some(&root().join("workflows")));
     // Wait (bounded) for the scheduler's first tick to derive the deadlines.
-    let started = std::time::Instant::now();
-    while !call("GET", &server.url("/api/deadlines"), Some(&t), None)
-        .1
-        .contains("mc-cop-9")
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no deadlines derived"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    super::api::wait_for(&server, &t, "/api/deadlines", "mc-cop-9");
 
     // Not signed in: to the sign-in page.
     let (code, location, _) = get(&server.url("/meetings"), None);

@@ -157,3 +157,15 @@ pub fn have(program: &str) -> bool {
         .status()
         .is_ok()
 }
+
+/// Schedules a COP 75 days from the wall clock's today, with exact dates.
+pub fn future_meeting(a: &Accord) -> chrono::NaiveDate {
+    let today = chrono::Utc::now().date_naive();
+    let start = today + chrono::Days::new(75);
+    let end = start + chrono::Days::new(4);
+    let line = format!(
+        r#"{{"type":"MeetingScheduled","occurred":"{today}","actor":"t","data":{{"meeting":"mc-cop-9","body":"MC","kind":"cop","title":"Ninth meeting","dates":"{start}/{end}","venue":"Geneva"}}}}"#
+    );
+    assert_eq!(a.record_text(&line).code, 0);
+    start
+}

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::helpers::have;
+use super::helpers::{future_meeting, have};
 use super::helpers::{history, root, Accord, Run};
 use super::smtp::{available, certificates, free_port, read_dir_mails, SmtpServer};
 
@@ -649,18 +649,6 @@ fn an_instance_keeps_the_workflow_version_it_started_with() {
         new["due"], "2023-08-07",
         "twelve weeks before 30 October 2023"
     );
-}
-
-/// Schedules a COP 75 days from the wall clock's today, with exact dates.
-fn future_meeting(a: &Accord) -> chrono::NaiveDate {
-    let today = chrono::Utc::now().date_naive();
-    let start = today + chrono::Days::new(75);
-    let end = start + chrono::Days::new(4);
-    let line = format!(
-        r#"{{"type":"MeetingScheduled","occurred":"{today}","actor":"t","data":{{"meeting":"mc-cop-9","body":"MC","kind":"cop","title":"Ninth meeting","dates":"{start}/{end}","venue":"Geneva"}}}}"#
-    );
-    assert_eq!(a.record_text(&line).code, 0);
-    start
 }
 
 #[test]
