@@ -85,6 +85,7 @@ pub fn mandate_mix(
     views: &Views,
     known_at: Option<chrono::DateTime<chrono::Utc>>,
     last_year: i32,
+    scope: &Scope,
 ) -> Result<BTreeMap<String, BTreeMap<String, u64>>, crate::store::StoreError> {
     use chrono::Datelike;
     let mut out = BTreeMap::new();
@@ -106,14 +107,84 @@ pub fn mandate_mix(
         let v = crate::projections::views(store, &q)?.views;
         let mut mix = BTreeMap::new();
         for m in v.decisions.mandates.values() {
-            *mix.entry(m.status.name().to_string()).or_default() += 1;
+            let body = v
+                .decisions
+                .decisions
+                .get(&m.decision)
+                .and_then(|d| v.meetings.find(&d.meeting))
+                .map(|mt| mt.body.code().to_string());
+            if scope.body.is_none() || body == scope.body {
+                *mix.entry(m.status.name().to_string()).or_default() += 1;
+            }
         }
         out.insert(year.to_string(), mix);
     }
     Ok(out)
 }
 
-/// Computes every indicator over `views`; `mix` is the mandates' status mix by year.
+/// When a mandate was due (the end of the meeting, or of every segment of it, it reports at,
+/// or its `report_by` day, whichever is earlier) and whether that occasion has passed.
+fn mandate_due(
+    views: &Views,
+    m: &crate::projections::decisions::MandateRow,
+    reference: NaiveDate,
+) -> Option<(NaiveDate, bool)> {
+    let end = |d: &ApproxDate| d.end().unwrap_or_else(|| d.start());
+    let mut due = m.report_at.as_deref().and_then(|r| {
+        let mt = views.meetings.find(r)?;
+        Some(
+            if let Some(seg) = mt.segments.iter().find(|s| s.segment == r) {
+                (end(&seg.dates), seg.status == MeetingStatus::Over)
+            } else if !mt.segments.is_empty() {
+                let last = mt
+                    .segments
+                    .iter()
+                    .map(|s| end(&s.dates))
+                    .max()
+                    .unwrap_or_else(|| end(&mt.dates));
+                let held = mt.status == MeetingStatus::Over
+                    || mt.segments.iter().all(|s| s.status == MeetingStatus::Over);
+                (last, held)
+            } else {
+                (end(&mt.dates), mt.status == MeetingStatus::Over)
+            },
+        )
+    });
+    if let Some(by) = m.report_by {
+        let by_due = (by.0, by.0 < reference);
+        due = Some(match due {
+            Some(d) if d.0 <= by_due.0 => d,
+            _ => by_due,
+        });
+    }
+    due
+}
+
+/// What became of a mandate, by the indicator's definition.
+fn mandate_outcome(
+    views: &Views,
+    m: &crate::projections::decisions::MandateRow,
+    reference: NaiveDate,
+) -> &'static str {
+    let due = mandate_due(views, m, reference);
+    if let Some(on) = m.reported_on {
+        let (start, end) = (on.start(), on.end().unwrap_or_else(|| on.start()));
+        return match due {
+            Some((d, _)) if end <= d => "reported on time",
+            Some((d, _)) if start > d => "reported late",
+            Some(_) => "reported, timing uncertain",
+            None => "reported",
+        };
+    }
+    match (m.status, due) {
+        (MandateStatus::Superseded, _) => "superseded",
+        (_, Some((_, true))) | (MandateStatus::Elapsed, _) => "not reported",
+        _ => "pending",
+    }
+}
+
+/// Computes every indicator over `views`; `mix` is the mandates' status mix by year;
+/// `reference` is the day of the last event read (days before it have passed).
 pub fn evaluate(
     views: &Views,
     scope: &Scope,
@@ -121,6 +192,7 @@ pub fn evaluate(
     last_hash: String,
     known_at: Option<String>,
     mix: BTreeMap<String, BTreeMap<String, u64>>,
+    reference: NaiveDate,
 ) -> Evaluation {
     let meeting_body = |id: &str| views.meetings.find(id).map(|m| m.body.code().to_string());
     let body_ok = |b: Option<String>| scope.body.is_none() || b == scope.body;
@@ -140,33 +212,7 @@ pub fn evaluate(
             let Some(m) = views.decisions.mandates.get(id) else {
                 continue;
             };
-            let meeting = m.report_at.as_deref().and_then(|r| views.meetings.find(r));
-            let meeting_end = meeting.map(|mt| {
-                let dates = mt
-                    .segments
-                    .iter()
-                    .find(|s| Some(s.segment.as_str()) == m.report_at.as_deref())
-                    .map(|s| s.dates)
-                    .unwrap_or(mt.dates);
-                (
-                    dates.end().unwrap_or_else(|| dates.start()),
-                    mt.status == MeetingStatus::Over,
-                )
-            });
-            let outcome = match (m.status, meeting_end) {
-                (MandateStatus::Superseded, _) => "superseded",
-                (MandateStatus::Reported | MandateStatus::Implemented, Some((end, _))) => {
-                    if m.since.start() <= end {
-                        "reported on time"
-                    } else {
-                        "reported late"
-                    }
-                }
-                (MandateStatus::Reported | MandateStatus::Implemented, None) => "reported",
-                (_, Some((_, true))) => "not reported",
-                (MandateStatus::Elapsed, _) => "not reported",
-                _ => "pending",
-            };
+            let outcome = mandate_outcome(views, m, reference);
             for map in [
                 by_decision.entry(d.symbol.clone()).or_default(),
                 by_addressee.entry(m.addressee.clone()).or_default(),
@@ -183,35 +229,49 @@ pub fn evaluate(
     let mut follow_days = Vec::new();
     for d in &decisions {
         let names_it = |s: &str| s == d.symbol || s.starts_with(&format!("{}#", d.symbol));
-        let mut firsts: Vec<(NaiveDate, String)> = Vec::new();
+        let window = |d: &ApproxDate, what: String| {
+            (
+                d.start(),
+                d.end().unwrap_or_else(|| d.start()),
+                what,
+                !d.is_exact(),
+            )
+        };
+        let mut firsts: Vec<(NaiveDate, NaiveDate, String, bool)> = Vec::new();
         for g in views.groups.0.values() {
             if g.implements.as_deref().is_some_and(names_it) {
-                firsts.push((
-                    g.established.start(),
+                firsts.push(window(
+                    &g.established,
                     format!("group {} established", g.group),
                 ));
                 for a in &g.activities {
                     if let Some(act) = views.reports.activities.get(a) {
-                        firsts.push((act.on.start(), format!("activity {}", act.activity)));
+                        firsts.push(window(&act.on, format!("activity {}", act.activity)));
                     }
                 }
             }
         }
         for r in views.reports.reports.values() {
             if r.decision.as_deref().is_some_and(names_it) {
-                firsts.push((r.drafted.on.start(), format!("report {} drafted", r.report)));
+                firsts.push(window(
+                    &r.drafted.on,
+                    format!("report {} drafted", r.report),
+                ));
             }
         }
-        firsts.retain(|(day, _)| *day >= d.adopted.0);
+        // An approximate date counts when its window ends on or after the adoption; its days
+        // are the fewest it can be, and the answer says it is approximate.
+        firsts.retain(|(_, end, _, _)| *end >= d.adopted.0);
         firsts.sort();
         let first = firsts.first();
-        let days = first.map(|(day, _)| (*day - d.adopted.0).num_days());
+        let days = first.map(|(start, ..)| (*start - d.adopted.0).num_days().max(0));
         if let Some(n) = days {
             follow_days.push(n);
         }
         follow.insert(
             d.symbol.clone(),
-            serde_json::json!({"adopted": d.adopted, "first_follow_up": first.map(|f| &f.1), "on": first.map(|f| f.0), "days": days}),
+            serde_json::json!({"adopted": d.adopted, "first_follow_up": first.map(|f| &f.2),
+                "on": first.map(|f| f.0), "days": days, "approximate": first.map(|f| f.3)}),
         );
     }
 
@@ -238,7 +298,8 @@ pub fn evaluate(
             "submitted": r.submitted.first().map(|s| &s.document), "days_to_endorse": endorsed, "days_to_submit": submitted, "status": r.status()}));
     }
 
-    // 4. Meetings moved.
+    // 4. Meetings moved: each move of the period (by when it was recorded as happening). A
+    // confirmation inside the window first announced is not a move.
     let mut moves = Vec::new();
     let mut moved_meetings = 0;
     let (mut postponed, mut rescheduled, mut split) = (0u64, 0u64, 0u64);
@@ -246,22 +307,30 @@ pub fn evaluate(
         .meetings
         .0
         .values()
-        .filter(|m| body_ok(Some(m.body.code().to_string())) && scope.window(&m.dates))
+        .filter(|m| body_ok(Some(m.body.code().to_string())))
     {
-        if !m.moves.is_empty() {
-            moved_meetings += 1;
-        }
-        if !m.segments.is_empty() {
+        let mut moved = false;
+        if !m.segments.is_empty() && scope.window(&m.dates) {
             split += 1;
         }
-        for mv in &m.moves {
+        for mv in m.moves.iter().filter(|mv| scope.window(&mv.occurred)) {
+            let within = mv.to.start() >= mv.from.start()
+                && mv.to.end().unwrap_or_else(|| mv.to.start())
+                    <= mv.from.end().unwrap_or(NaiveDate::MAX);
+            if mv.kind == "confirmed" && within {
+                continue;
+            }
             match mv.kind.as_str() {
                 "postponed" => postponed += 1,
                 "rescheduled" => rescheduled += 1,
                 _ => {}
             }
+            moved = true;
             moves.push(serde_json::json!({"meeting": m.meeting, "segment": mv.segment, "kind": mv.kind, "from": mv.from, "to": mv.to,
-                "days": (mv.to.start() - mv.from.start()).num_days()}));
+                "occurred": mv.occurred, "days": (mv.to.start() - mv.from.start()).num_days()}));
+        }
+        if moved {
+            moved_meetings += 1;
         }
     }
 
@@ -296,11 +365,18 @@ pub fn evaluate(
         *per_scope.entry(scope_name).or_default() += 1;
     }
 
-    // 6. Deadlines and reminders.
+    // 6. Deadlines and reminders: reminders sent before each deadline was met (or at all).
     let (mut met, mut missed, mut met_after_reminder) = (0u64, 0u64, 0u64);
     let mut deadlines = Vec::new();
-    for d in views.work.deadlines.values().filter(|d| scope.day(d.due.0)) {
-        let sent: Vec<_> = views
+    for d in views.work.deadlines.values().filter(|d| {
+        scope.day(d.due.0) && body_ok(d.meeting.as_deref().and_then(|m| meeting_body(m)))
+    }) {
+        let before = |r: &&crate::projections::work::ReminderRow| match (r.sent_seq, d.met_seq) {
+            (Some(sent), Some(met)) => sent < met,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        let sent = views
             .work
             .reminders
             .values()
@@ -308,25 +384,26 @@ pub fn evaluate(
                 r.deadline.as_deref() == Some(d.deadline.as_str())
                     && r.status == ReminderStatus::Sent
             })
-            .collect();
+            .filter(before)
+            .count();
         match d.status {
             DeadlineStatus::Met => {
                 met += 1;
-                if !sent.is_empty() {
+                if sent > 0 {
                     met_after_reminder += 1;
                 }
             }
             DeadlineStatus::Missed => missed += 1,
             _ => {}
         }
-        deadlines.push(serde_json::json!({"deadline": d.deadline, "due": d.due, "status": format!("{:?}", d.status).to_lowercase(), "reminders_sent": sent.len()}));
+        deadlines.push(serde_json::json!({"deadline": d.deadline, "due": d.due, "status": format!("{:?}", d.status).to_lowercase(), "reminders_sent_before": sent}));
     }
 
     let indicators = vec![
         Indicator {
             id: "mandates",
             title: "Mandates issued and reported",
-            definition: "Each paragraph of a decision adopted in the period; reported on time when it was reported by the end of the meeting it was to report at, late after it, not reported when that meeting was held without a report.",
+            definition: "Each paragraph of a decision adopted in the period; reported on time when first reported by the end of the meeting (or of its last segment) it was to report at, or by its report-by day; late after it; timing uncertain when an approximate date straddles it; not reported when that occasion passed without a report.",
             counts: &["DecisionAdopted", "MandateStatusChanged", "ReportSubmitted", "MeetingHeld"],
             value: serde_json::json!({"total": totals, "by_decision": by_decision, "by_addressee": by_addressee, "status_by_year_end": mix}),
         },
@@ -347,7 +424,7 @@ pub fn evaluate(
         Indicator {
             id: "meeting_moves",
             title: "Meetings postponed, rescheduled or split",
-            definition: "Moves of the dates of meetings (and segments) in the period, and by how many days each moved.",
+            definition: "Moves of the dates of meetings (and segments) recorded as happening in the period, and by how many days each moved; a confirmation inside the dates first announced is not a move.",
             counts: &["MeetingPostponed", "MeetingRescheduled", "MeetingSplit", "MeetingConfirmed"],
             value: serde_json::json!({"meetings_moved": moved_meetings, "postponements": postponed, "reschedulings": rescheduled, "split": split, "moves": moves}),
         },
@@ -361,7 +438,7 @@ pub fn evaluate(
         Indicator {
             id: "deadlines",
             title: "Deadlines met and missed, and reminders",
-            definition: "Deadlines due in the period by status, reminders sent before each, and met deadlines that came after a reminder.",
+            definition: "Deadlines due in the period by status, reminders sent before each was met, and met deadlines that came after a reminder.",
             counts: &["DeadlineSet", "DeadlineMet", "DeadlineMissed", "ReminderSent"],
             value: serde_json::json!({"met": met, "missed": missed, "met_after_a_reminder": met_after_reminder, "deadlines": deadlines}),
         },
@@ -375,6 +452,50 @@ pub fn evaluate(
         body: scope.body.clone(),
         indicators,
     }
+}
+
+/// Evaluates the log as known at `known_at` (all of it when `None`). The reference day, the
+/// last year of the status mix and the cited instant all come from the last event read, so the
+/// answer depends on the log alone.
+pub fn run(
+    store: &dyn crate::store::EventStore,
+    scope: &Scope,
+    known_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Evaluation, crate::store::StoreError> {
+    use chrono::Datelike;
+    let k = match known_at {
+        Some(t) => crate::projections::seq_known_at(store, t)?,
+        None => store.head().seq,
+    };
+    let last = if k == 0 { None } else { store.get(k)? };
+    let hash = last
+        .as_ref()
+        .map_or(crate::envelope::ZERO_HASH.to_string(), |e| e.hash.clone());
+    let recorded = last.as_ref().and_then(|e| e.recorded_at_time());
+    let reference = recorded.map_or(NaiveDate::MIN, |t| t.date_naive());
+    let views = crate::projections::views(
+        store,
+        &crate::projections::Query {
+            as_of: None,
+            known_at,
+        },
+    )?
+    .views;
+    let last_year = scope
+        .to
+        .map(|t| t.year())
+        .unwrap_or(reference.year())
+        .max(1900);
+    let mix = mandate_mix(store, &views, known_at, last_year, scope)?;
+    Ok(evaluate(
+        &views,
+        scope,
+        k,
+        hash,
+        last.map(|e| e.recorded_at),
+        mix,
+        reference,
+    ))
 }
 
 /// Markdown: a section per indicator.
@@ -400,7 +521,8 @@ pub fn markdown(e: &Evaluation) -> String {
     out
 }
 
-/// CSV: one row per indicator and flattened key.
+/// CSV: one row per indicator and flattened key. Text is neutralised against spreadsheet
+/// formulas; numbers are written as they are; nulls are empty.
 pub fn csv(e: &Evaluation) -> String {
     fn walk(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
         match v {
@@ -411,10 +533,11 @@ pub fn csv(e: &Evaluation) -> String {
                 .iter()
                 .enumerate()
                 .for_each(|(i, v)| walk(&format!("{prefix}[{i}]"), v, out)),
-            other => out.push((
-                prefix.to_string(),
-                other.to_string().trim_matches('"').to_string(),
-            )),
+            serde_json::Value::String(s) => {
+                out.push((prefix.to_string(), crate::render::csv_cell(s)))
+            }
+            serde_json::Value::Null => out.push((prefix.to_string(), String::new())),
+            other => out.push((prefix.to_string(), other.to_string())),
         }
     }
     let mut s = String::from("indicator,key,value\r\n");
@@ -423,10 +546,9 @@ pub fn csv(e: &Evaluation) -> String {
         walk("", &i.value, &mut rows);
         for (k, v) in rows {
             s.push_str(&format!(
-                "{},{},{}\r\n",
+                "{},{},{v}\r\n",
                 crate::render::csv_cell(i.id),
-                crate::render::csv_cell(k.trim_start_matches('.')),
-                crate::render::csv_cell(&v)
+                crate::render::csv_cell(k.trim_start_matches('.'))
             ));
         }
     }

@@ -964,40 +964,10 @@ async fn evaluation(
         to: try_page!(day("to")),
         body: None,
     };
-    let known = Axes {
-        query: Query {
-            as_of: None,
-            known_at: a.query.known_at,
-        },
-        as_of: None,
-        known_at: a.known_at.clone(),
-    };
-    let views = try_page!(views_for(&state, &known));
-    let (k, hash) = try_page!(blocking(|| {
-        let k = match a.query.known_at {
-            Some(t) => projections::seq_known_at(&*state.store, t)?,
-            None => state.store.head().seq,
-        };
-        let hash = match k {
-            0 => crate::envelope::ZERO_HASH.to_string(),
-            k => state.store.get(k)?.map(|e| e.hash).unwrap_or_default(),
-        };
-        Ok::<_, crate::store::StoreError>((k, hash))
-    })
-    .map_err(|e| PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())));
-    let last_year = scope
-        .to
-        .map(|t| t.year())
-        .or(a.query.known_at.map(|k| k.year()))
-        .unwrap_or_else(|| Utc::now().year());
-    let mix = try_page!(blocking(|| crate::evaluate::mandate_mix(
-        &*state.store,
-        &views,
-        a.query.known_at,
-        last_year
-    ))
-    .map_err(|e| PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())));
-    let e = crate::evaluate::evaluate(&views, &scope, k, hash, a.known_at.clone(), mix);
+    let e = try_page!(
+        blocking(|| crate::evaluate::run(&*state.store, &scope, a.query.known_at))
+            .map_err(|e| PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    );
     render(
         "evaluation.html",
         page_ctx(

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use chrono::Datelike;
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
@@ -631,37 +630,7 @@ fn evaluate(
     known_at: Option<chrono::DateTime<chrono::Utc>>,
     format: EvalFormat,
 ) -> Result<u8> {
-    let k = match known_at {
-        Some(t) => crate::projections::seq_known_at(store, t)?,
-        None => store.head().seq,
-    };
-    let hash = match k {
-        0 => crate::envelope::ZERO_HASH.to_string(),
-        k => store.get(k)?.map(|e| e.hash).unwrap_or_default(),
-    };
-    let views = crate::projections::views(
-        store,
-        &crate::projections::Query {
-            as_of: None,
-            known_at,
-        },
-    )?
-    .views;
-    let last_year = match (to, known_at) {
-        (Some(t), _) => t.year(),
-        (None, Some(k)) => k.year(),
-        (None, None) => chrono::Utc::now().year(),
-    };
-    let mix = crate::evaluate::mandate_mix(store, &views, known_at, last_year)?;
-    let scope = crate::evaluate::Scope { from, to, body };
-    let e = crate::evaluate::evaluate(
-        &views,
-        &scope,
-        k,
-        hash,
-        known_at.map(crate::envelope::format_instant),
-        mix,
-    );
+    let e = crate::evaluate::run(store, &crate::evaluate::Scope { from, to, body }, known_at)?;
     let text = match format {
         EvalFormat::Json => serde_json::to_string_pretty(&e)? + "\n",
         EvalFormat::Md => crate::evaluate::markdown(&e),

@@ -47,6 +47,10 @@ pub struct MandateRow {
     pub status: MandateStatus,
     /// When the status last changed (the `occurred` of that event).
     pub since: ApproxDate,
+    /// When it was first reported on (a report submitted, or the status set to reported or
+    /// implemented), whatever happened after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_on: Option<ApproxDate>,
 }
 
 /// The id of a mandate: its decision's symbol and paragraph.
@@ -63,6 +67,11 @@ pub struct Decisions {
 impl Decisions {
     fn set_status(&mut self, id: &str, status: MandateStatus, since: ApproxDate) {
         if let Some(m) = self.mandates.get_mut(id) {
+            if matches!(status, MandateStatus::Reported | MandateStatus::Implemented)
+                && m.reported_on.is_none()
+            {
+                m.reported_on = Some(since);
+            }
             if m.status != MandateStatus::Superseded {
                 m.status = status;
                 m.since = since;
@@ -89,6 +98,7 @@ impl Decisions {
                             report_by: m.report_by,
                             status: MandateStatus::Active,
                             since: env.occurred,
+                            reported_on: None,
                         },
                     );
                     ids.push(id);
@@ -145,10 +155,9 @@ impl Decisions {
             }
             DomainEvent::ReportSubmitted(r) => {
                 for id in &r.reports_on {
-                    let open = self
-                        .mandates
-                        .get(id)
-                        .is_some_and(|m| m.status < MandateStatus::Reported);
+                    let open = self.mandates.get(id).is_some_and(|m| {
+                        m.status < MandateStatus::Reported || m.status == MandateStatus::Elapsed
+                    });
                     if open {
                         self.set_status(id, MandateStatus::Reported, env.occurred);
                     }

@@ -38,6 +38,9 @@ pub struct DeadlineRow {
     pub moved_from: Vec<Day>,
     /// How many times the deadline was set (1 when first derived).
     pub revision: u32,
+    /// The seq of the event that recorded it met.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub met_seq: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -145,10 +148,16 @@ impl Work {
                         status: DeadlineStatus::Open,
                         moved_from,
                         revision,
+                        met_seq: None,
                     },
                 );
             }
-            E::DeadlineMet(d) => self.set_deadline(&d.deadline.0, DeadlineStatus::Met),
+            E::DeadlineMet(d) => {
+                self.set_deadline(&d.deadline.0, DeadlineStatus::Met);
+                if let Some(row) = self.deadlines.get_mut(&d.deadline.0) {
+                    row.met_seq = Some(env.seq);
+                }
+            }
             E::DeadlineMissed(d) => self.set_deadline(&d.deadline.0, DeadlineStatus::Missed),
             E::DeadlineCancelled(d) => self.set_deadline(&d.deadline.0, DeadlineStatus::Cancelled),
             E::ReminderScheduled(r) => {

@@ -162,3 +162,138 @@ fn evaluation_as_known_at_is_reproducible() {
     assert_eq!(e["last_seq"], 65);
     assert_eq!(indicator(&e, "meeting_moves")["postponements"], 2);
 }
+
+const TIMING: &str = r#"{"type":"MeetingScheduled","occurred":"2022-01","actor":"t","data":{"meeting":"rc-cop-11","body":"RC","kind":"cop","title":"COP-11","dates":"2023-05-01/2023-05-05"}}
+{"type":"MeetingScheduled","occurred":"2022-01","actor":"t","data":{"meeting":"rc-cop-12","body":"RC","kind":"cop","title":"COP-12","dates":"2025-05-01/2025-05-05"}}
+{"type":"MeetingSplit","occurred":"2024-01","actor":"t","data":{"meeting":"rc-cop-12","segments":[{"segment":"rc-cop-12.1","dates":"2025-05-01/2025-05-02","mode":"online"},{"segment":"rc-cop-12.2","dates":"2025-09-01/2025-09-05","mode":"in_person"}]}}
+{"type":"MeetingScheduled","occurred":"2022-01","actor":"t","data":{"meeting":"rc-cop-13","body":"RC","kind":"cop","title":"COP-13","dates":"2027-Q2","tentative":true}}
+{"type":"MeetingConfirmed","occurred":"2026-01","actor":"t","data":{"meeting":"rc-cop-13","dates":"2027-05-03/2027-05-07"}}
+{"type":"DecisionAdopted","occurred":"2022-06-01","actor":"t","data":{"symbol":"RC-10/1","meeting":"rc-cop-11","title":"Timing","adopted":"2022-06-01","mandates":[{"paragraph":"1","action":"requests","addressee":"a","asks":"late","report_at":"rc-cop-11"},{"paragraph":"2","action":"requests","addressee":"b","asks":"by a day, late","report_by":"2023-01-31"},{"paragraph":"3","action":"requests","addressee":"c","asks":"at the last segment","report_at":"rc-cop-12"},{"paragraph":"4","action":"requests","addressee":"d","asks":"at a segment held without it","report_at":"rc-cop-12.1"}]}}
+{"type":"MandateStatusChanged","occurred":"2023-06-15","actor":"t","data":{"decision":"RC-10/1","paragraph":"1","status":"reported"}}
+{"type":"MandateStatusChanged","occurred":"2024-01-15","actor":"t","data":{"decision":"RC-10/1","paragraph":"1","status":"implemented"}}
+{"type":"MandateStatusChanged","occurred":"2023-05-15","actor":"t","data":{"decision":"RC-10/1","paragraph":"2","status":"reported"}}
+{"type":"MandateStatusChanged","occurred":"2025-07-01","actor":"t","data":{"decision":"RC-10/1","paragraph":"3","status":"reported"}}
+{"type":"MeetingHeld","occurred":"2025-05-01/2025-05-02","actor":"t","data":{"meeting":"rc-cop-12","segment":"rc-cop-12.1","dates":"2025-05-01/2025-05-02"}}"#;
+
+#[test]
+fn report_timing_by_meeting_segment_and_day() {
+    let a = Accord::new();
+    let r = a.record_text(TIMING);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let e = evaluation(&a, &[]);
+    let by = &indicator(&e, "mandates")["by_addressee"];
+    assert_eq!(
+        by["a"]["reported late"], 1,
+        "reported after COP-11, whatever came later"
+    );
+    assert_eq!(by["b"]["reported late"], 1, "after its report-by day");
+    assert_eq!(
+        by["c"]["reported on time"], 1,
+        "before the last segment of a split meeting"
+    );
+    assert_eq!(
+        by["d"]["not reported"], 1,
+        "its segment was held without the report"
+    );
+    // A confirmation inside the announced quarter is not a move; the split is counted.
+    let mv = indicator(&e, "meeting_moves");
+    let kinds: Vec<&str> = mv["moves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["split"],
+        "the split moves COP-12's end; COP-13's confirmation is no move"
+    );
+    assert_eq!(mv["split"], 1);
+    // The period filters moves by when they happened.
+    let shipped = Accord::new();
+    shipped.record(&history());
+    let y2020 = evaluation(&shipped, &["--from", "2020-01-01", "--to", "2020-12-31"]);
+    assert_eq!(
+        indicator(&y2020, "meeting_moves")["postponements"],
+        1,
+        "ICCM5 was postponed in 2020"
+    );
+    let y2021 = evaluation(&shipped, &["--from", "2021-01-01", "--to", "2021-12-31"]);
+    assert_eq!(indicator(&y2021, "meeting_moves")["postponements"], 0);
+    // --body filters the status mix too.
+    let bc = evaluation(&shipped, &["--body", "BC"]);
+    assert!(indicator(&bc, "mandates")["status_by_year_end"]
+        .as_object()
+        .unwrap()
+        .values()
+        .all(|y| y.as_object().unwrap().is_empty()));
+}
+
+#[test]
+fn csv_is_safe_and_numbers_stay_numbers() {
+    let a = Accord::new();
+    let evil = r#"{"type":"ReportDrafted","occurred":"2022-09","actor":"t","data":{"report":"r1","title":"=HYPERLINK(\"http://x\",\"y\")","by":["x"]}}"#;
+    assert_eq!(a.record_text(EDGES).code, 0);
+    assert_eq!(a.record_text(evil).code, 0);
+    let csv = a.run(&["evaluate", "--format", "csv"]).stdout;
+    assert!(
+        csv.contains("\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\""),
+        "{csv}"
+    );
+    assert!(csv.contains("meeting_moves,moves[0].days,122\r\n"), "{csv}");
+    assert!(
+        csv.contains("report_cycle,median_days_to_endorse,\r\n"),
+        "null is empty: {csv}"
+    );
+}
+
+#[test]
+fn deadlines_met_after_a_reminder() {
+    let a = Accord::new();
+    a.record(&history());
+    let confirm = r#"{"type":"MeetingConfirmed","occurred":"2021-11-05","actor":"t","data":{"meeting":"mc-cop-4","segment":"mc-cop-4.2","dates":"2022-03-21/2022-03-25"}}"#;
+    assert_eq!(a.record_text(confirm).code, 0);
+    let root = super::helpers::root();
+    let w = a.dir.path().join("workflows");
+    std::fs::create_dir_all(w.join("templates")).unwrap();
+    std::fs::copy(
+        root.join("workflows/pre-session-documents.toml"),
+        w.join("p.toml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        root.join("workflows/templates/deadline.txt.j2"),
+        w.join("templates/deadline.txt.j2"),
+    )
+    .unwrap();
+    let cfg = a.dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[workflows]\ndir = \"{}\"\ncontacts = \"{}\"\n",
+            w.display(),
+            root.join("config/contacts.toml").display()
+        ),
+    )
+    .unwrap();
+    let tick = |now: &str| {
+        assert_eq!(
+            a.run(&["--config", cfg.to_str().unwrap(), "tick", "--now", now])
+                .code,
+            0
+        )
+    };
+    tick("2021-12-01T10:00:00Z");
+    tick("2021-12-13T08:00:00Z"); // the submission's 28-day reminder goes
+    let posted = r#"{"type":"DocumentPosted","occurred":"2021-12-20","actor":"t","data":{"document":"UNEP/MC/COP.4/2","meeting":"mc-cop-4.2","kind":"pre_session","title":"Documents"}}"#;
+    assert_eq!(a.record_text(posted).code, 0);
+    tick("2021-12-20T08:00:00Z");
+    tick("2021-12-27T08:00:00Z"); // nothing more for met deadlines
+    let e = evaluation(&a, &[]);
+    let d = indicator(&e, "deadlines");
+    assert_eq!(d["met"], 2, "{d}");
+    assert_eq!(
+        d["met_after_a_reminder"], 1,
+        "the submission had its reminder before it was met"
+    );
+}
