@@ -368,9 +368,12 @@ pub fn evaluate(
     // 6. Deadlines and reminders: reminders sent before each deadline was met (or at all).
     let (mut met, mut missed, mut met_after_reminder) = (0u64, 0u64, 0u64);
     let mut deadlines = Vec::new();
-    for d in views.work.deadlines.values().filter(|d| {
-        scope.day(d.due.0) && body_ok(d.meeting.as_deref().and_then(|m| meeting_body(m)))
-    }) {
+    for d in views
+        .work
+        .deadlines
+        .values()
+        .filter(|d| scope.day(d.due.0) && body_ok(d.meeting.as_deref().and_then(&meeting_body)))
+    {
         let before = |r: &&crate::projections::work::ReminderRow| match (r.sent_seq, d.met_seq) {
             (Some(sent), Some(met)) => sent < met,
             (Some(_), None) => true,
