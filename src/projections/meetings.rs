@@ -121,27 +121,28 @@ impl MeetingRow {
     }
 }
 
-/// All meetings by id.
+/// All meetings by id, and the meeting of each segment id.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Meetings(pub BTreeMap<String, MeetingRow>);
+pub struct Meetings(
+    pub BTreeMap<String, MeetingRow>,
+    #[serde(default)] pub BTreeMap<String, String>,
+);
 
 impl Meetings {
     /// The meeting with this id, or the meeting one of whose segments has it.
     pub fn find(&self, id: &str) -> Option<&MeetingRow> {
-        self.0.get(id).or_else(|| {
-            self.0
-                .values()
-                .find(|m| m.segments.iter().any(|s| s.segment == id))
-        })
+        self.0
+            .get(id)
+            .or_else(|| self.1.get(id).and_then(|m| self.0.get(m)))
     }
 
     fn find_mut(&mut self, id: &str) -> Option<&mut MeetingRow> {
-        if self.0.contains_key(id) {
-            return self.0.get_mut(id);
-        }
-        self.0
-            .values_mut()
-            .find(|m| m.segments.iter().any(|s| s.segment == id))
+        let key = if self.0.contains_key(id) {
+            id.to_string()
+        } else {
+            self.1.get(id)?.clone()
+        };
+        self.0.get_mut(&key)
     }
 
     pub fn apply(&mut self, env: &Envelope, e: &DomainEvent) {
@@ -306,6 +307,10 @@ impl Meetings {
             }
             E::MeetingSplit(m) => {
                 let status = row.status;
+                for s in &m.segments {
+                    self.1.insert(s.segment.0.clone(), m.meeting.0.clone());
+                }
+                let row = self.0.get_mut(id.as_str()).expect("looked up above");
                 row.segments = m
                     .segments
                     .iter()
