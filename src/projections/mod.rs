@@ -309,7 +309,8 @@ pub fn views_with_progress(
         }
     }
     progress(k - base, k - base);
-    if unfiltered && q.known_at.is_none() {
+    // Checkpoint only when the fold went further: a query that folded nothing writes nothing.
+    if unfiltered && q.known_at.is_none() && state.seq > base {
         save_state(store, LIVE, &state)?;
     }
     if !unfiltered {
