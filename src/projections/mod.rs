@@ -200,6 +200,14 @@ fn save_state(store: &dyn EventStore, key: &[u8], s: &State) -> Result<(), Store
 
 /// Drops every stored state: the next query rebuilds from the log.
 pub fn drop_states(store: &dyn EventStore) -> Result<(), StoreError> {
+    let mut guard = LIVE_IN_MEMORY.lock().unwrap_or_else(|p| p.into_inner());
+    if guard
+        .as_ref()
+        .is_some_and(|(id, _)| *id == store.instance())
+    {
+        *guard = None;
+    }
+    drop(guard);
     store.cache().remove_prefix(b"proj/")
 }
 
@@ -213,12 +221,34 @@ fn usable(s_seq: u64, s_max: Option<NaiveDate>, k: u64, q: &Query, c: &Correctio
 }
 
 /// The best stored state to start a fold for this query.
+/// The live state of each open store kept in memory, so a server's queries and ticks do not
+/// decode it from the cache tree each time.
+static LIVE_IN_MEMORY: std::sync::Mutex<Option<(u64, State)>> = std::sync::Mutex::new(None);
+
+fn remembered(store: &dyn EventStore) -> Option<State> {
+    let guard = LIVE_IN_MEMORY.lock().unwrap_or_else(|p| p.into_inner());
+    guard
+        .as_ref()
+        .filter(|(id, _)| *id == store.instance())
+        .map(|(_, s)| s.clone())
+}
+
+fn remember(store: &dyn EventStore, state: &State) {
+    let mut guard = LIVE_IN_MEMORY.lock().unwrap_or_else(|p| p.into_inner());
+    *guard = Some((store.instance(), state.clone()));
+}
+
 fn start_state(
     store: &dyn EventStore,
     k: u64,
     q: &Query,
     c: &Corrections,
 ) -> Result<State, StoreError> {
+    if let Some(live) = remembered(store) {
+        if usable(live.seq, live.max_counts_from, k, q, c) {
+            return Ok(live);
+        }
+    }
     if let Some(live) = load_state(store, LIVE) {
         if usable(live.seq, live.max_counts_from, k, q, c) {
             return Ok(live);
@@ -312,6 +342,9 @@ pub fn views_with_progress(
     // Checkpoint only when the fold went further: a query that folded nothing writes nothing.
     if unfiltered && q.known_at.is_none() && state.seq > base {
         save_state(store, LIVE, &state)?;
+    }
+    if unfiltered && q.known_at.is_none() {
+        remember(store, &state);
     }
     if !unfiltered {
         // A filtered fold is not a prefix state: never stored, never reused.

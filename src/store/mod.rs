@@ -106,6 +106,10 @@ pub trait EventStore: Send + Sync {
     /// Derived data kept beside the log (projection snapshots): a key-value space that can be
     /// dropped and rebuilt at any time.
     fn cache(&self) -> &dyn Cache;
+
+    /// An id for this open store, unique in the process: keys in-memory caches of derived
+    /// state, so they never mix stores.
+    fn instance(&self) -> u64;
 }
 
 /// Key-value space for derived data; never part of the audit trail.

@@ -127,6 +127,7 @@ struct Writer {
 
 /// The sled event store. One process holds it at a time (sled locks the directory).
 pub struct SledStore {
+    instance: u64,
     db: sled::Db,
     log: sled::Tree,
     cache: SledCache,
@@ -172,7 +173,9 @@ impl SledStore {
         let cache = SledCache(db.open_tree("cache")?);
         let head = Self::check_head(&log)?;
         let (durable, _) = tokio::sync::watch::channel(head.seq);
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(SledStore {
+            instance: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             db,
             log,
             cache,
@@ -593,6 +596,10 @@ impl EventStore for SledStore {
 
     fn cache(&self) -> &dyn Cache {
         &self.cache
+    }
+
+    fn instance(&self) -> u64 {
+        self.instance
     }
 }
 
