@@ -68,6 +68,40 @@ pub struct Query {
     pub known_at: Option<DateTime<Utc>>,
 }
 
+/// Every correction of an open store, decoded, kept in memory while the log's head stays put:
+/// reading the corrections stream decodes a chunk per correction.
+#[allow(clippy::type_complexity)]
+static CORRECTIONS_IN_MEMORY: std::sync::Mutex<
+    Option<(u64, u64, std::sync::Arc<Vec<(u64, DomainEvent)>>)>,
+> = std::sync::Mutex::new(None);
+
+fn all_corrections(
+    store: &dyn EventStore,
+) -> Result<std::sync::Arc<Vec<(u64, DomainEvent)>>, StoreError> {
+    let head = store.head().seq;
+    {
+        let guard = CORRECTIONS_IN_MEMORY
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some((id, at, list)) = guard.as_ref() {
+            if *id == store.instance() && *at == head {
+                return Ok(list.clone());
+            }
+        }
+    }
+    let mut list = Vec::new();
+    for env in store.read_stream("corrections")? {
+        if env.seq <= head {
+            list.push((env.seq, decode(&env)?));
+        }
+    }
+    let list = std::sync::Arc::new(list);
+    *CORRECTIONS_IN_MEMORY
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = Some((store.instance(), head, list.clone()));
+    Ok(list)
+}
+
 /// What corrections say about earlier events, as known up to some seq.
 #[derive(Debug, Default)]
 pub struct Corrections {
@@ -86,18 +120,18 @@ impl Corrections {
     /// Reads the corrections recorded up to seq `k`.
     pub fn load(store: &dyn EventStore, k: u64) -> Result<Self, StoreError> {
         let mut c = Corrections::default();
-        for env in store.read_stream("corrections")? {
-            if env.seq > k {
+        for (seq, event) in all_corrections(store)?.iter().cloned() {
+            if seq > k {
                 break;
             }
-            let event = decode(&env)?;
+            let env_seq = seq;
             match event {
                 DomainEvent::EventRetracted(r) => {
-                    c.list.push((env.seq, r.seq));
+                    c.list.push((env_seq, r.seq));
                     c.effect.insert(r.seq, Effect::Retracted);
                 }
                 DomainEvent::EventAmended(a) => {
-                    c.list.push((env.seq, a.seq));
+                    c.list.push((env_seq, a.seq));
                     // A retraction wins over any amendment.
                     if !matches!(c.effect.get(&a.seq), Some(Effect::Retracted)) {
                         c.effect
