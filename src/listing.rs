@@ -98,17 +98,13 @@ pub fn rows(views: &Views, what: What) -> (Table, Vec<serde_json::Value>) {
             ]);
             let mut js = Vec::new();
             for d in views.decisions.decisions.values() {
-                let mut rel = Vec::new();
-                rel.extend(d.mirrors.iter().map(|s| format!("mirrors {s}")));
-                rel.extend(d.amends.iter().map(|s| format!("amends {s}")));
-                rel.extend(d.supersedes.iter().map(|s| format!("supersedes {s}")));
-                rel.extend(d.superseded_by.iter().map(|s| format!("superseded by {s}")));
+                let rel = d.relations();
                 t.push(vec![
                     d.symbol.clone(),
                     d.meeting.clone(),
                     d.adopted.to_string(),
                     d.mandates.len().to_string(),
-                    rel.join("; "),
+                    rel,
                     d.title.clone(),
                 ]);
                 js.push(json(d));

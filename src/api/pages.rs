@@ -439,17 +439,13 @@ async fn decisions(
         .decisions
         .values()
         .map(|d| {
-            let mut rel = Vec::new();
-            rel.extend(d.mirrors.iter().map(|s| format!("mirrors {s}")));
-            rel.extend(d.amends.iter().map(|s| format!("amends {s}")));
-            rel.extend(d.supersedes.iter().map(|s| format!("supersedes {s}")));
-            rel.extend(d.superseded_by.iter().map(|s| format!("superseded by {s}")));
+            let rel = d.relations();
             vec![
                 d.symbol.clone(),
                 d.meeting.clone(),
                 d.adopted.to_string(),
                 d.title.clone(),
-                rel.join("; "),
+                rel,
             ]
         })
         .collect();

@@ -53,6 +53,22 @@ pub struct MandateRow {
     pub reported_on: Option<ApproxDate>,
 }
 
+impl DecisionRow {
+    /// Its relations to other decisions, for people: "mirrors MC-3/11; superseded by X".
+    pub fn relations(&self) -> String {
+        let mut rel = Vec::new();
+        rel.extend(self.mirrors.iter().map(|s| format!("mirrors {s}")));
+        rel.extend(self.amends.iter().map(|s| format!("amends {s}")));
+        rel.extend(self.supersedes.iter().map(|s| format!("supersedes {s}")));
+        rel.extend(
+            self.superseded_by
+                .iter()
+                .map(|s| format!("superseded by {s}")),
+        );
+        rel.join("; ")
+    }
+}
+
 /// The id of a mandate: its decision's symbol and paragraph.
 pub fn mandate_id(symbol: &str, paragraph: &str) -> String {
     format!("{symbol}#{paragraph}")
