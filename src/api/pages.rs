@@ -267,6 +267,11 @@ macro_rules! try_page {
     };
 }
 
+/// A page drawn with the shared table template.
+fn table_page(page: &str, title: &str, caller: &Caller, a: &Axes, extra: Value) -> Response {
+    render("table.html", page_ctx(page, title, caller, a, extra))
+}
+
 fn section(title: &str, headers: &[&str], rows: Vec<Vec<String>>) -> Value {
     context! { title => title, headers => headers, rows => rows }
 }
@@ -412,15 +417,12 @@ async fn meetings(
             rows,
         )]
     };
-    render(
-        "table.html",
-        page_ctx(
-            "meetings",
-            "Meetings",
-            &caller,
-            &a,
-            context! { sections => sections },
-        ),
+    table_page(
+        "meetings",
+        "Meetings",
+        &caller,
+        &a,
+        context! { sections => sections },
     )
 }
 
@@ -497,15 +499,12 @@ async fn decisions(
         context! { label => "Addressee", name => "addressee", value => addressee, options => options(&|m| m.addressee.clone()) },
         context! { label => "Status", name => "status", value => status, options => options(&|m| m.status.name().to_string()) },
     ];
-    render(
-        "table.html",
-        page_ctx(
-            "decisions",
-            "Decisions and mandates",
-            &caller,
-            &a,
-            context! { sections => sections, filters => filters },
-        ),
+    table_page(
+        "decisions",
+        "Decisions and mandates",
+        &caller,
+        &a,
+        context! { sections => sections, filters => filters },
     )
 }
 
@@ -568,15 +567,12 @@ async fn groups(
             rows,
         )]
     };
-    render(
-        "table.html",
-        page_ctx(
-            "groups",
-            "Groups",
-            &caller,
-            &a,
-            context! { sections => sections },
-        ),
+    table_page(
+        "groups",
+        "Groups",
+        &caller,
+        &a,
+        context! { sections => sections },
     )
 }
 
@@ -632,15 +628,12 @@ async fn reports(
             rows,
         )]
     };
-    render(
-        "table.html",
-        page_ctx(
-            "reports",
-            "Reports",
-            &caller,
-            &a,
-            context! { sections => sections },
-        ),
+    table_page(
+        "reports",
+        "Reports",
+        &caller,
+        &a,
+        context! { sections => sections },
     )
 }
 
@@ -732,15 +725,12 @@ async fn trail(
         headers => ["Seq", "Recorded (UTC)", "Occurred", "Who", "Type", "What"],
         rows => rows,
     }];
-    render(
-        "table.html",
-        page_ctx(
-            "trail",
-            "Audit trail",
-            &caller,
-            &a,
-            context! { sections => sections, next => next },
-        ),
+    table_page(
+        "trail",
+        "Audit trail",
+        &caller,
+        &a,
+        context! { sections => sections, next => next },
     )
 }
 
