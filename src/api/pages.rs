@@ -297,14 +297,7 @@ async fn upcoming(
         .collect();
     deadlines.sort_by_key(|d| (d.due, d.deadline.clone()));
     for d in deadlines {
-        let status = match d.status {
-            DeadlineStatus::Open if d.tentative => "tentative",
-            DeadlineStatus::Open if d.due.0 < day => "missed",
-            DeadlineStatus::Open => "open",
-            DeadlineStatus::Met => "met",
-            DeadlineStatus::Missed => "missed",
-            DeadlineStatus::Cancelled => "cancelled",
-        };
+        let status = crate::listing::deadline_status(d, day);
         let mut mine: Vec<_> = views
             .work
             .reminders
