@@ -4,6 +4,7 @@
 //! per-stream `position` and the hash chain, reads back in seq order or by stream, and tells
 //! waiters when new events are durable. Everything above this trait is backend-agnostic.
 
+mod rules;
 mod sled_store;
 
 pub use sled_store::SledStore;
@@ -73,6 +74,13 @@ impl From<sled::Error> for StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A new value for [`EventStore::instance`], never given twice in the process whatever the
+/// backend.
+pub(crate) fn next_instance() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
 
 /// An append-only, hash-chained event log.
 pub trait EventStore: Send + Sync {

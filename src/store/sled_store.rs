@@ -19,12 +19,10 @@ use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::Mutex;
 
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use super::{Cache, EventStore, Head, Outcome, Result, StoreError};
-use crate::domain::{DecodeError, DomainEvent};
-use crate::envelope::{format_instant, Envelope, ZERO_HASH};
+use super::{rules, Cache, EventStore, Head, Outcome, Result, StoreError};
+use crate::envelope::{Envelope, ZERO_HASH};
 use crate::input::Proposed;
 
 /// Records per chunk value: measured to keep sled's per-key cost off the append path.
@@ -125,6 +123,33 @@ struct Writer {
     recorded_at: Option<String>,
 }
 
+impl Writer {
+    fn head(&self) -> Head {
+        Head {
+            seq: self.seq,
+            hash: self.hash.clone(),
+            recorded_at: self.recorded_at.clone(),
+        }
+    }
+}
+
+/// The log as the rules see it, read under the writer's lock.
+struct SledLookup<'a>(&'a SledStore);
+
+impl rules::Lookup for SledLookup<'_> {
+    fn seq_of_id(&mut self, id: &str) -> Result<Option<u64>> {
+        self.0.find_id(id)
+    }
+
+    fn stream_position(&mut self, stream: &str) -> Result<u64> {
+        self.0.stream_head(stream)
+    }
+
+    fn record(&mut self, seq: u64) -> Result<Option<Envelope>> {
+        self.0.get(seq)
+    }
+}
+
 /// The sled event store. One process holds it at a time (sled locks the directory).
 pub struct SledStore {
     instance: u64,
@@ -173,9 +198,8 @@ impl SledStore {
         let cache = SledCache(db.open_tree("cache")?);
         let head = Self::check_head(&log)?;
         let (durable, _) = tokio::sync::watch::channel(head.seq);
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(SledStore {
-            instance: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            instance: super::next_instance(),
             db,
             log,
             cache,
@@ -297,59 +321,6 @@ impl SledStore {
         Ok(())
     }
 
-    /// A correction must name an earlier event that is not itself a correction, and an
-    /// amendment's data must be valid for that event's type and stream. `committed` is the
-    /// last seq in the log; `pending` the records of the batch so far.
-    fn check_correction(
-        &self,
-        index: usize,
-        event: &DomainEvent,
-        committed: u64,
-        pending: &[Envelope],
-    ) -> Result<()> {
-        let Some(target) = event.corrects() else {
-            return Ok(());
-        };
-        let reject = |message: String| StoreError::Rejected { index, message };
-        let found = if target > committed {
-            pending.iter().find(|r| r.seq == target).cloned()
-        } else {
-            self.get(target)?
-        };
-        let target_env = found
-            .ok_or_else(|| reject(format!("data.seq: no event with seq {target} to correct")))?;
-        if target_env.stream == "corrections" {
-            return Err(reject(format!(
-                "data.seq: seq {target} is itself a correction"
-            )));
-        }
-        if let DomainEvent::EventAmended(a) = event {
-            let data = serde_json::Value::Object(a.data.clone());
-            let amended = DomainEvent::decode(&target_env.ty, target_env.version, &data)
-                .and_then(|e| e.check().map(|_| e))
-                .map_err(|e| {
-                    let e = match e {
-                        DecodeError::Field { path, message } => {
-                            format!("field `data.{path}`: {message}")
-                        }
-                        other => other.to_string(),
-                    };
-                    reject(format!(
-                        "the amended data is not a valid {}: {e}",
-                        target_env.ty
-                    ))
-                })?;
-            if amended.stream() != target_env.stream {
-                return Err(reject(format!(
-                    "data.data: the amended data would move the event from `{}` to `{}`",
-                    target_env.stream,
-                    amended.stream()
-                )));
-            }
-        }
-        Ok(())
-    }
-
     fn find_chunk(&self, seq: u64) -> Result<Option<(u64, Vec<Envelope>)>> {
         let Some((k, v)) = self
             .log
@@ -367,70 +338,8 @@ impl SledStore {
 impl EventStore for SledStore {
     fn append(&self, batch: Vec<Proposed>) -> Result<Vec<Outcome>> {
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Utc::now();
-        let recorded_at = match writer
-            .recorded_at
-            .as_deref()
-            .map(chrono::DateTime::parse_from_rfc3339)
-        {
-            Some(Ok(last)) if last > now => format_instant(last.with_timezone(&Utc)),
-            _ => format_instant(now),
-        };
-        let mut seq = writer.seq;
-        let mut prev = writer.hash.clone();
-        let mut in_batch: HashMap<String, u64> = HashMap::new();
-        let mut positions: HashMap<String, u64> = HashMap::new();
-        let mut outcomes = Vec::with_capacity(batch.len());
-        let mut records: Vec<Envelope> = Vec::with_capacity(batch.len());
-        for (index, p) in batch.into_iter().enumerate() {
-            let id = p.id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-            let existing = match in_batch.get(&id) {
-                Some(s) => Some(*s),
-                None => self.log.get(key_id(&id))?.map(|v| be_u64(&v)).transpose()?,
-            };
-            if let Some(seq) = existing {
-                outcomes.push(Outcome::Duplicate { id, seq });
-                continue;
-            }
-            let actual = match positions.get(&p.stream) {
-                Some(pos) => *pos,
-                None => self.stream_head(&p.stream)?,
-            };
-            if let Some(expected) = p.expected_position {
-                if expected != actual {
-                    return Err(StoreError::Conflict {
-                        index,
-                        stream: p.stream,
-                        expected,
-                        actual,
-                    });
-                }
-            }
-            seq += 1;
-            self.check_correction(index, &p.event, writer.seq, &records)?;
-            positions.insert(p.stream.clone(), actual + 1);
-            in_batch.insert(id.clone(), seq);
-            let mut env = Envelope {
-                seq,
-                id,
-                recorded_at: recorded_at.clone(),
-                ty: p.ty,
-                version: p.version,
-                stream: p.stream,
-                position: actual + 1,
-                occurred: p.occurred,
-                actor: p.actor,
-                correlation_id: p.correlation_id,
-                causation_id: p.causation_id,
-                data: p.data,
-                prev_hash: prev,
-                hash: String::new(),
-            };
-            env.seal();
-            prev = env.hash.clone();
-            outcomes.push(Outcome::Recorded(Box::new(env.clone())));
-            records.push(env);
-        }
+        let head = writer.head();
+        let (outcomes, records) = rules::seal_batch(batch, &head, &mut SledLookup(self))?;
         self.commit(&mut writer, &records)?;
         let last = writer.seq;
         drop(writer);
@@ -440,79 +349,8 @@ impl EventStore for SledStore {
 
     fn import(&self, records: Vec<Envelope>) -> Result<()> {
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let mut seq = writer.seq;
-        let mut prev = writer.hash.clone();
-        let mut positions: HashMap<String, u64> = HashMap::new();
-        let mut ids = std::collections::HashSet::new();
-        let mut last_at = writer
-            .recorded_at
-            .as_deref()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&Utc));
-        for (index, r) in records.iter().enumerate() {
-            let reject = |message: String| StoreError::Rejected { index, message };
-            if r.seq != seq + 1 {
-                return Err(reject(format!("seq {} does not follow seq {seq}", r.seq)));
-            }
-            if r.prev_hash != prev {
-                return Err(reject(format!("seq {}: prev_hash does not chain", r.seq)));
-            }
-            if r.compute_hash() != r.hash {
-                return Err(reject(format!(
-                    "seq {}: hash does not match the record",
-                    r.seq
-                )));
-            }
-            if self.log.contains_key(key_id(&r.id))? || !ids.insert(r.id.as_str()) {
-                return Err(reject(format!(
-                    "seq {}: id `{}` is already recorded",
-                    r.seq, r.id
-                )));
-            }
-            let at = r
-                .recorded_at_time()
-                .filter(|t| format_instant(*t) == r.recorded_at)
-                .ok_or_else(|| {
-                    reject(format!(
-                        "seq {}: recorded_at is not an RFC 3339 UTC instant",
-                        r.seq
-                    ))
-                })?;
-            if last_at.is_some_and(|l| l > at) || at > Utc::now() + chrono::Duration::minutes(5) {
-                return Err(reject(format!(
-                    "seq {}: recorded_at {} is before the previous record's or in the future",
-                    r.seq, r.recorded_at
-                )));
-            }
-            last_at = Some(at);
-            let event = DomainEvent::decode(&r.ty, r.version, &r.data)
-                .and_then(|e| e.check().map(|_| e))
-                .map_err(|e| reject(format!("seq {}: {e}", r.seq)))?;
-            if event.stream() != r.stream {
-                return Err(reject(format!(
-                    "seq {}: a {} belongs to stream `{}`, not `{}`",
-                    r.seq,
-                    r.ty,
-                    event.stream(),
-                    r.stream
-                )));
-            }
-            self.check_correction(index, &event, writer.seq, &records[..index])
-                .map_err(|e| reject(format!("seq {}: {e}", r.seq)))?;
-            let actual = match positions.get(&r.stream) {
-                Some(p) => *p,
-                None => self.stream_head(&r.stream)?,
-            };
-            if r.position != actual + 1 {
-                return Err(reject(format!(
-                    "seq {}: position {} in `{}` does not follow {actual}",
-                    r.seq, r.position, r.stream
-                )));
-            }
-            positions.insert(r.stream.clone(), r.position);
-            seq = r.seq;
-            prev = r.hash.clone();
-        }
+        let head = writer.head();
+        rules::check_import(&records, &head, &mut SledLookup(self))?;
         self.commit(&mut writer, &records)?;
         let last = writer.seq;
         drop(writer);
@@ -520,12 +358,7 @@ impl EventStore for SledStore {
     }
 
     fn head(&self) -> Head {
-        let w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        Head {
-            seq: w.seq,
-            hash: w.hash.clone(),
-            recorded_at: w.recorded_at.clone(),
-        }
+        self.writer.lock().unwrap_or_else(|p| p.into_inner()).head()
     }
 
     fn read_from(&self, from: u64) -> Box<dyn Iterator<Item = Result<Envelope>> + '_> {
