@@ -142,8 +142,12 @@ fn default_contacts() -> PathBuf {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Storage {
-    /// The data directory (default `./data`).
+    /// The data directory (default `./data`): the sled log when no `url` is set, and always
+    /// the API tokens and the email outbox.
     pub data: Option<PathBuf>,
+    /// `postgres://user:pass@host:5432/db` keeps the log in PostgreSQL instead of sled.
+    /// `ACCORD_STORAGE_URL` overrides it. It may carry a password, so it never prints.
+    pub url: Option<Secret>,
 }
 
 /// Why a configuration file was refused.
@@ -206,6 +210,17 @@ mod tests {
         .unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
         assert_eq!(c.smtp.url.unwrap().expose(), "smtp://u:hunter2@h:25");
+    }
+
+    #[test]
+    fn storage_url_is_a_secret() {
+        let c = Config::parse(
+            Path::new("x.toml"),
+            "[storage]\nurl = \"postgres://u:hunter2@h/db\"\n",
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(c.storage.url.unwrap().expose(), "postgres://u:hunter2@h/db");
     }
 
     #[test]

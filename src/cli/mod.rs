@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 use crate::render::{Format, Table, WIDTH};
-use crate::store::{EventStore, Outcome, SledStore, StoreError};
+use crate::store::{EventStore, Location, Outcome, StoreError};
 
 /// Accord keeps the decisions, mandates, groups, reports and meetings of convention
 /// secretariats as an append-only, hash-chained event log, and answers what is known and what
@@ -101,6 +101,16 @@ pub enum Command {
         /// Import the records before the first bad one instead of refusing the file.
         #[arg(long)]
         intact_prefix: bool,
+    },
+    /// Copy every record of this store into another store, keeping seq, recorded_at and
+    /// hashes: sled to PostgreSQL or back.
+    ///
+    /// The target must be empty or hold a prefix of this store (a copy that stopped part way
+    /// resumes where it stopped). Both verify afterwards (`accord verify`).
+    Migrate {
+        /// The target: a `postgres://` URL or a sled data directory.
+        #[arg(long, value_name = "URL_OR_DIR")]
+        to: String,
     },
     /// Deadlines derived by the workflows, with status (open, met, missed, tentative,
     /// cancelled) and who is responsible.
@@ -241,11 +251,13 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
 
 /// Runs a parsed command line; returns the exit code for success paths.
 pub fn run(cli: Cli) -> Result<u8> {
-    let config = Config::load(cli.config.as_deref())?;
+    let mut config = Config::load(cli.config.as_deref())?;
     let data = cli
         .data
         .or(config.storage.data.clone())
         .unwrap_or_else(|| PathBuf::from("data"));
+    config.storage.data = Some(data.clone());
+    let open = || open(&config);
     match cli.command {
         Command::Schema { ty } => schema(ty.as_deref()),
         Command::Evaluate {
@@ -254,7 +266,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             body,
             known_at,
             format,
-        } => evaluate(&open(&data)?, from, to, body, known_at, format),
+        } => evaluate(&*open()?, from, to, body, known_at, format),
         Command::Generate { events, seed } => {
             let stdout = std::io::stdout();
             let mut out = BufWriter::new(stdout.lock());
@@ -268,12 +280,12 @@ pub fn run(cli: Cli) -> Result<u8> {
             within,
             as_of,
             format,
-        } => work::deadlines(&open(&data)?, &config, within, as_of, format),
+        } => work::deadlines(&*open()?, &config, within, as_of, format),
         Command::Reminders { from, to, format } => {
-            work::reminders(&open(&data)?, &config, from, to, format)
+            work::reminders(&*open()?, &config, from, to, format)
         }
-        Command::Tick { now } => work::tick(&open(&data)?, &config, &data, now),
-        Command::Serve { listen } => work::serve(open(&data)?, &config, &data, listen),
+        Command::Tick { now } => work::tick(&*open()?, &config, &data, now),
+        Command::Serve { listen } => work::serve(open()?, &config, &data, listen),
         Command::Token(cmd) => work::token(&data, cmd),
         Command::Verify {
             file: Some(f),
@@ -281,34 +293,37 @@ pub fn run(cli: Cli) -> Result<u8> {
         } => verify_file(&f, partial),
         Command::Record { files } => {
             let batches = read_batches(&files)?;
-            let store = open(&data)?;
-            record(&store, batches)
+            let store = open()?;
+            record(&*store, batches)
         }
-        Command::Show(args) => show::run(&open(&data)?, &args),
+        Command::Show(args) => show::run(&*open()?, &args),
         Command::Log {
             stream,
             ty,
             since,
             format,
-        } => log(
-            &open(&data)?,
-            stream.as_deref(),
-            ty.as_deref(),
-            since,
-            format,
-        ),
-        Command::Export { since, output } => export(&open(&data)?, since, output.as_deref()),
-        Command::Verify { file: None, .. } => verify_store(&open(&data)?),
-        Command::Replay => replay(&open(&data)?),
+        } => log(&*open()?, stream.as_deref(), ty.as_deref(), since, format),
+        Command::Export { since, output } => export(&*open()?, since, output.as_deref()),
+        Command::Verify { file: None, .. } => verify_store(&*open()?),
+        Command::Replay => replay(&*open()?),
         Command::Import {
             file,
             intact_prefix,
-        } => import(&open(&data)?, &file, intact_prefix),
+        } => import(&*open()?, &file, intact_prefix),
+        Command::Migrate { to } => {
+            let from = Location::from_config(&config);
+            let to = Location::parse(&to);
+            migrate(&*open()?, &from, &to)
+        }
     }
 }
 
-fn open(data: &Path) -> Result<SledStore> {
-    SledStore::open(data).with_context(|| format!("failed to open the store in {}", data.display()))
+/// Opens the store the configuration names: PostgreSQL when `ACCORD_STORAGE_URL` or
+/// `[storage] url` is set, else sled in the data directory.
+fn open(config: &Config) -> Result<std::sync::Arc<dyn EventStore>> {
+    let location = Location::from_config(config);
+    crate::store::open_location(&location)
+        .with_context(|| format!("failed to open the store in {}", location.describe()))
 }
 
 fn read_batches(files: &[PathBuf]) -> Result<Vec<(String, Vec<crate::input::Proposed>)>> {
@@ -581,6 +596,79 @@ fn import(store: &dyn EventStore, path: &Path, intact_prefix: bool) -> Result<u8
         store.head().hash
     );
     Ok(if r.first_bad.is_some() { 1 } else { 0 })
+}
+
+/// Records copied per import transaction by `accord migrate`.
+const MIGRATE_BATCH: usize = 10_000;
+
+fn migrate(source: &dyn EventStore, from: &Location, to: &Location) -> Result<u8> {
+    if from == to {
+        return Err(BadInput(format!("{} is the store itself", to.describe())).into());
+    }
+    let target = crate::store::open_location(to)
+        .with_context(|| format!("failed to open the target store in {}", to.describe()))?;
+    let head = source.head();
+    let start = target.head();
+    if start.seq > head.seq {
+        return Err(BadInput(format!(
+            "{} holds {} records, more than this store's {}: it is not a copy of it",
+            to.describe(),
+            start.seq,
+            head.seq
+        ))
+        .into());
+    }
+    if start.seq > 0 {
+        let ours = source
+            .get(start.seq)
+            .context("failed to read the log")?
+            .map(|e| e.hash);
+        if ours.as_deref() != Some(start.hash.as_str()) {
+            return Err(BadInput(format!(
+                "{} is not a copy of this store: its seq {} has hash {}, ours differs",
+                to.describe(),
+                start.seq,
+                start.hash
+            ))
+            .into());
+        }
+    }
+    let bar = progress_bar(head.seq - start.seq, "migrating");
+    let mut batch = Vec::with_capacity(MIGRATE_BATCH);
+    let mut copied = 0u64;
+    let mut flush = |batch: &mut Vec<crate::envelope::Envelope>| -> Result<()> {
+        let n = batch.len() as u64;
+        let first = batch.first().map(|e| e.seq).unwrap_or(0);
+        target
+            .import(std::mem::take(batch))
+            .with_context(|| format!("failed to write seq {first} on into {}", to.describe()))?;
+        copied += n;
+        bar.inc(n);
+        Ok(())
+    };
+    for env in source.read_from(start.seq + 1) {
+        let env = env.context("failed to read the log")?;
+        if env.seq > head.seq {
+            break;
+        }
+        batch.push(env);
+        if batch.len() == MIGRATE_BATCH {
+            flush(&mut batch)?;
+        }
+    }
+    if !batch.is_empty() {
+        flush(&mut batch)?;
+    }
+    bar.finish_and_clear();
+    let end = target.head();
+    println!(
+        "migrated {copied} records to {} (it held {} before); its head is seq {} hash {}",
+        to.describe(),
+        start.seq,
+        end.seq,
+        end.hash
+    );
+    Ok(0)
 }
 
 fn schema(ty: Option<&str>) -> Result<u8> {

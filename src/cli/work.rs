@@ -194,7 +194,7 @@ pub fn tick(
 /// `accord serve`: the HTTP API and the scheduler over one store, until SIGINT or SIGTERM;
 /// in-flight requests and sends finish before it exits 0.
 pub fn serve(
-    store: crate::store::SledStore,
+    store: std::sync::Arc<dyn EventStore>,
     config: &Config,
     data: &Path,
     listen: Option<String>,
@@ -206,7 +206,6 @@ pub fn serve(
         .context("failed to start the async runtime")?;
     let _inside = rt.enter();
     let engine = engine(config, data)?;
-    let store: std::sync::Arc<dyn EventStore> = std::sync::Arc::new(store);
     let addr = listen.unwrap_or_else(|| config.server.listen.clone());
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(&addr)

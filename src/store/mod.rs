@@ -4,10 +4,17 @@
 //! per-stream `position` and the hash chain, reads back in seq order or by stream, and tells
 //! waiters when new events are durable. Everything above this trait is backend-agnostic.
 
+mod pg_store;
 mod rules;
 mod sled_store;
 
+pub use pg_store::PgStore;
 pub use sled_store::SledStore;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::config::{Config, Secret};
 
 use crate::envelope::Envelope;
 use crate::input::Proposed;
@@ -74,6 +81,66 @@ impl From<sled::Error> for StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Where a store lives: a sled directory, or a PostgreSQL database named by a URL.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Location {
+    Sled(PathBuf),
+    /// A `postgres://` or `postgresql://` URL; it may carry a password, so it never prints.
+    Postgres(Secret),
+}
+
+impl Location {
+    /// The store the configuration names: `ACCORD_STORAGE_URL`, else `[storage] url`, else
+    /// the sled directory `[storage] data` (default `data`).
+    pub fn from_config(config: &Config) -> Location {
+        let url = std::env::var("ACCORD_STORAGE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .map(Secret::new)
+            .or_else(|| config.storage.url.clone());
+        match url {
+            Some(u) => Location::Postgres(u),
+            None => Location::Sled(
+                config
+                    .storage
+                    .data
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("data")),
+            ),
+        }
+    }
+
+    /// A PostgreSQL URL, or else a sled directory.
+    pub fn parse(s: &str) -> Location {
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Location::Postgres(Secret::new(s.to_string()))
+        } else {
+            Location::Sled(PathBuf::from(s))
+        }
+    }
+
+    /// Names the store for messages, without any password.
+    pub fn describe(&self) -> String {
+        match self {
+            Location::Sled(dir) => dir.display().to_string(),
+            Location::Postgres(url) => pg_store::describe_url(url.expose()),
+        }
+    }
+}
+
+/// Opens the store the configuration names (see [`Location::from_config`]).
+pub fn open(config: &Config) -> Result<Arc<dyn EventStore>> {
+    open_location(&Location::from_config(config))
+}
+
+/// Opens (creating if needed) the store at a location.
+pub fn open_location(location: &Location) -> Result<Arc<dyn EventStore>> {
+    Ok(match location {
+        Location::Sled(dir) => Arc::new(SledStore::open(dir)?),
+        Location::Postgres(url) => Arc::new(PgStore::open(url.expose())?),
+    })
+}
 
 /// A new value for [`EventStore::instance`], never given twice in the process whatever the
 /// backend.
