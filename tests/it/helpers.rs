@@ -14,9 +14,11 @@ pub fn history() -> PathBuf {
     root().join("events/history/minamata-brs-cooperation.jsonl")
 }
 
-/// A temporary data directory with the `accord` binary pointed at it.
+/// A temporary data directory with the `accord` binary pointed at it (and at a PostgreSQL
+/// database instead of sled for the log, when `storage_url` is set).
 pub struct Accord {
     pub dir: tempfile::TempDir,
+    pub storage_url: Option<String>,
 }
 
 pub struct Run {
@@ -39,6 +41,15 @@ impl Accord {
     pub fn new() -> Self {
         Accord {
             dir: tempfile::tempdir().expect("tempdir"),
+            storage_url: None,
+        }
+    }
+
+    /// Keeps the log in the PostgreSQL database at `url` (`ACCORD_STORAGE_URL`).
+    pub fn on_postgres(url: &str) -> Self {
+        Accord {
+            storage_url: Some(url.to_string()),
+            ..Accord::new()
         }
     }
 
@@ -50,7 +61,12 @@ impl Accord {
         let mut c = Command::new(env!("CARGO_BIN_EXE_accord"));
         c.arg("--data").arg(self.data());
         c.current_dir(self.dir.path());
-        c.env_remove("ACCORD_DATA").env_remove("ACCORD_CONFIG");
+        c.env_remove("ACCORD_DATA")
+            .env_remove("ACCORD_CONFIG")
+            .env_remove("ACCORD_STORAGE_URL");
+        if let Some(url) = &self.storage_url {
+            c.env("ACCORD_STORAGE_URL", url);
+        }
         c
     }
 
@@ -168,4 +184,85 @@ pub fn future_meeting(a: &Accord) -> chrono::NaiveDate {
     );
     assert_eq!(a.record_text(&line).code, 0);
     start
+}
+
+/// A PostgreSQL schema of its own for one test, dropped when done. `url` opens it (its
+/// `search_path` is set through the URL), so tests run in parallel without meeting.
+pub struct PgSchema {
+    admin: String,
+    pub name: String,
+    pub url: String,
+}
+
+/// A fresh schema in the database of `ACCORD_TEST_PG_URL`; `None`, after printing why, when
+/// the variable is unset or the server cannot be reached, so the test passes as skipped.
+pub fn pg_schema(test: &str) -> Option<PgSchema> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    let Some(admin) = std::env::var("ACCORD_TEST_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        println!("skipped: PostgreSQL not available at (none): ACCORD_TEST_PG_URL is not set");
+        return None;
+    };
+    let mut client = match pg_connect(&admin) {
+        Ok(c) => c,
+        Err(why) => {
+            let mut shown = url::Url::parse(&admin).map_err(|_| ());
+            if let Ok(u) = &mut shown {
+                if u.password().is_some() {
+                    let _ = u.set_password(Some("redacted"));
+                }
+            }
+            let at = shown.map(|u| u.to_string()).unwrap_or(admin);
+            println!("skipped: PostgreSQL not available at {at}: {why}");
+            return None;
+        }
+    };
+    let short: String = test
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(32)
+        .collect::<String>()
+        .to_lowercase();
+    let name = format!(
+        "t_{short}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    client
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
+        ))
+        .unwrap_or_else(|e| panic!("cannot create schema {name} at {admin}: {e}"));
+    let sep = if admin.contains('?') { '&' } else { '?' };
+    let url = format!("{admin}{sep}options=-csearch_path%3D{name}");
+    Some(PgSchema { admin, name, url })
+}
+
+fn pg_connect(url: &str) -> Result<postgres::Client, String> {
+    let mut config: postgres::Config = url.parse().map_err(|e| format!("bad URL: {e}"))?;
+    config.connect_timeout(std::time::Duration::from_secs(3));
+    config.connect(postgres::NoTls).map_err(|e| {
+        let cause = std::error::Error::source(&e)
+            .map(|c| format!(": {c}"))
+            .unwrap_or_default();
+        format!("cannot connect: {e}{cause}")
+    })
+}
+
+impl PgSchema {
+    /// A connection to the schema's database, for looking behind the store.
+    pub fn client(&self) -> postgres::Client {
+        pg_connect(&self.url).expect("connect to the test schema")
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        if let Ok(mut c) = pg_connect(&self.admin) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
+        }
+    }
 }

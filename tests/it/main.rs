@@ -14,4 +14,5 @@ mod history;
 mod reminders;
 mod schema;
 mod smtp;
+mod store_contract;
 mod tidy;

@@ -1,0 +1,749 @@
+//! The `EventStore` contract, one suite for every backend: each test below takes a store and
+//! runs against sled and against PostgreSQL (`ACCORD_TEST_PG_URL`; skipped with a message when
+//! no server is reachable). Then what only PostgreSQL has: several instances on one database,
+//! reconnection, and `accord migrate` both ways.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use accord::envelope::{Envelope, ZERO_HASH};
+use accord::input::{parse_batch, Proposed};
+use accord::store::{EventStore, Outcome, PgStore, SledStore, StoreError};
+
+use super::helpers::{history, meeting_line, pg_schema, Accord, PgSchema};
+
+/// A store under test and what keeps its storage alive.
+struct Fixture {
+    store: Arc<dyn EventStore>,
+    _dir: Option<tempfile::TempDir>,
+    _schema: Option<PgSchema>,
+}
+
+fn sled_fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    Fixture {
+        store: Arc::new(SledStore::open(dir.path()).unwrap()),
+        _dir: Some(dir),
+        _schema: None,
+    }
+}
+
+fn pg_fixture(test: &str) -> Option<Fixture> {
+    let schema = pg_schema(test)?;
+    let store = PgStore::open(&schema.url).unwrap_or_else(|e| panic!("open {}: {e}", schema.name));
+    Some(Fixture {
+        store: Arc::new(store),
+        _dir: None,
+        _schema: Some(schema),
+    })
+}
+
+/// Runs each contract test (a `fn(&dyn EventStore)`) once per backend.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sled {
+            $(
+                #[test]
+                fn $name() {
+                    let f = super::sled_fixture();
+                    super::$name(&*f.store);
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    if let Some(f) = super::pg_fixture(stringify!($name)) {
+                        super::$name(&*f.store);
+                    }
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    empty_store_has_the_zero_head,
+    appends_read_back_in_order_gapless_and_chained,
+    long_reads_page_through,
+    duplicates_are_reported_not_rewritten,
+    expected_positions_conflict,
+    corrections_must_name_a_plain_event,
+    a_refused_batch_writes_nothing,
+    import_keeps_seq_recorded_at_and_hashes,
+    import_refuses_what_does_not_follow,
+    read_stream_in_position_order,
+    find_id_and_get,
+    subscribe_wakes_on_append,
+    works_from_threads_and_inside_tokio,
+    cache_puts_gets_and_removes_by_prefix,
+    export_verifies_independently,
+);
+
+fn line(id: &str, meeting: &str, expected: Option<u64>) -> String {
+    let l = meeting_line(id, meeting);
+    match expected {
+        Some(p) => l.replacen('{', &format!("{{\"expected_position\":{p},"), 1),
+        None => l,
+    }
+}
+
+fn batch(lines: &[String]) -> Vec<Proposed> {
+    parse_batch(&lines.join("\n")).expect("valid test input")
+}
+
+fn retract(seq: u64) -> String {
+    format!(
+        r#"{{"type":"EventRetracted","occurred":"2021-04","actor":"auditor","data":{{"seq":{seq},"reason":"recorded by mistake"}}}}"#
+    )
+}
+
+fn all(s: &dyn EventStore) -> Vec<Envelope> {
+    s.read_from(1).collect::<Result<_, _>>().unwrap()
+}
+
+fn recorded(outcomes: &[Outcome]) -> Vec<u64> {
+    outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Recorded(e) => Some(e.seq),
+            Outcome::Duplicate { .. } => None,
+        })
+        .collect()
+}
+
+/// Seqs 1..=n, each linking to the one before and carrying its own hash.
+fn assert_chain(records: &[Envelope]) {
+    let mut prev = ZERO_HASH.to_string();
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r.seq, i as u64 + 1, "gap before seq {}", r.seq);
+        assert_eq!(r.prev_hash, prev, "seq {} does not chain", r.seq);
+        assert_eq!(r.compute_hash(), r.hash, "seq {} hash", r.seq);
+        prev = r.hash.clone();
+    }
+}
+
+fn empty_store_has_the_zero_head(s: &dyn EventStore) {
+    let h = s.head();
+    assert_eq!(
+        (h.seq, h.hash.as_str(), h.recorded_at),
+        (0, ZERO_HASH, None)
+    );
+    assert_eq!(s.read_from(1).count(), 0);
+    assert_eq!(s.get(1).unwrap(), None);
+    assert_eq!(*s.subscribe().borrow(), 0);
+}
+
+fn appends_read_back_in_order_gapless_and_chained(s: &dyn EventStore) {
+    let first = s
+        .append(batch(&[
+            line("a1", "m-a", None),
+            line("a2", "m-b", None),
+            line("a3", "m-c", None),
+        ]))
+        .unwrap();
+    assert_eq!(recorded(&first), [1, 2, 3]);
+    let second = s
+        .append(batch(&[line("a4", "m-d", None), line("a5", "m-e", None)]))
+        .unwrap();
+    assert_eq!(recorded(&second), [4, 5]);
+    let records = all(s);
+    assert_chain(&records);
+    assert_eq!(
+        records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["a1", "a2", "a3", "a4", "a5"]
+    );
+    for (o, r) in first.iter().chain(&second).zip(&records) {
+        assert_eq!(o, &Outcome::Recorded(Box::new(r.clone())));
+    }
+    assert!(records
+        .windows(2)
+        .all(|w| w[0].recorded_at <= w[1].recorded_at));
+    let h = s.head();
+    assert_eq!(h.seq, 5);
+    assert_eq!(h.hash, records[4].hash);
+    assert_eq!(
+        h.recorded_at.as_deref(),
+        Some(records[4].recorded_at.as_str())
+    );
+    let tail: Vec<u64> = s.read_from(3).map(|r| r.unwrap().seq).collect();
+    assert_eq!(tail, [3, 4, 5]);
+    assert_eq!(s.read_from(0).count(), 5);
+    assert_eq!(s.read_from(6).count(), 0);
+}
+
+fn long_reads_page_through(s: &dyn EventStore) {
+    let lines: Vec<String> = (0..2500)
+        .map(|i| line(&format!("p{i}"), &format!("m-{}", i % 7), None))
+        .collect();
+    s.append(batch(&lines)).unwrap();
+    s.append(batch(&[line("p-last", "m-0", None)])).unwrap();
+    let records = all(s);
+    assert_eq!(records.len(), 2501);
+    assert_chain(&records);
+    let from: Vec<u64> = s.read_from(1000).take(3).map(|r| r.unwrap().seq).collect();
+    assert_eq!(from, [1000, 1001, 1002]);
+    assert_eq!(s.read_stream("meeting/m-3").unwrap().len(), 357);
+}
+
+fn duplicates_are_reported_not_rewritten(s: &dyn EventStore) {
+    s.append(batch(&[line("d1", "m-a", None), line("d2", "m-b", None)]))
+        .unwrap();
+    let again = s
+        .append(batch(&[
+            line("d1", "m-a", None),
+            line("d3", "m-c", None),
+            line("d3", "m-c", None),
+        ]))
+        .unwrap();
+    assert_eq!(
+        again[0],
+        Outcome::Duplicate {
+            id: "d1".into(),
+            seq: 1
+        }
+    );
+    assert!(matches!(&again[1], Outcome::Recorded(e) if e.seq == 3 && e.id == "d3"));
+    assert_eq!(
+        again[2],
+        Outcome::Duplicate {
+            id: "d3".into(),
+            seq: 3
+        }
+    );
+    let only_dups = s.append(batch(&[line("d2", "m-b", None)])).unwrap();
+    assert_eq!(
+        only_dups,
+        [Outcome::Duplicate {
+            id: "d2".into(),
+            seq: 2
+        }]
+    );
+    assert_eq!(s.head().seq, 3);
+    assert_chain(&all(s));
+}
+
+fn expected_positions_conflict(s: &dyn EventStore) {
+    s.append(batch(&[line("e1", "m-x", Some(0))])).unwrap();
+    let stream = s.get(1).unwrap().unwrap().stream;
+    match s.append(batch(&[line("e2", "m-x", Some(0))])) {
+        Err(StoreError::Conflict {
+            index,
+            stream: st,
+            expected,
+            actual,
+        }) => assert_eq!((index, st.as_str(), expected, actual), (0, &*stream, 0, 1)),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    // Within one batch: the second event expects the position the first one already took.
+    match s.append(batch(&[
+        line("e3", "m-x", Some(1)),
+        line("e4", "m-x", Some(1)),
+    ])) {
+        Err(StoreError::Conflict {
+            index,
+            expected,
+            actual,
+            ..
+        }) => assert_eq!((index, expected, actual), (1, 1, 2)),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(s.head().seq, 1);
+    assert_eq!(s.find_id("e3").unwrap(), None);
+    let ok = s
+        .append(batch(&[
+            line("e3", "m-x", Some(1)),
+            line("e4", "m-x", Some(2)),
+            line("e5", "m-y", Some(0)),
+        ]))
+        .unwrap();
+    assert_eq!(recorded(&ok), [2, 3, 4]);
+    let positions: Vec<u64> = s
+        .read_stream(&stream)
+        .unwrap()
+        .iter()
+        .map(|e| e.position)
+        .collect();
+    assert_eq!(positions, [1, 2, 3]);
+}
+
+fn corrections_must_name_a_plain_event(s: &dyn EventStore) {
+    s.append(batch(&[line("c1", "m-a", None)])).unwrap();
+    match s.append(batch(&[line("c2", "m-b", None), retract(7)])) {
+        Err(StoreError::Rejected { index, message }) => {
+            assert_eq!(index, 1);
+            assert!(message.contains("no event with seq 7"), "{message}");
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    assert_eq!(s.find_id("c2").unwrap(), None);
+    let ok = s.append(batch(&[retract(1)])).unwrap();
+    assert_eq!(recorded(&ok), [2]);
+    match s.append(batch(&[retract(2)])) {
+        Err(StoreError::Rejected { message, .. }) => {
+            assert!(message.contains("itself a correction"), "{message}")
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    // A correction may name an event earlier in its own batch.
+    let both = s
+        .append(batch(&[line("c3", "m-c", None), retract(3)]))
+        .unwrap();
+    assert_eq!(recorded(&both), [3, 4]);
+    assert_eq!(s.head().seq, 4);
+}
+
+fn a_refused_batch_writes_nothing(s: &dyn EventStore) {
+    s.append(batch(&[line("r0", "m-z", None)])).unwrap();
+    let before = s.head();
+    let refused = s.append(batch(&[
+        line("r1", "m-a", None),
+        line("r2", "m-b", None),
+        line("r3", "m-z", Some(5)),
+    ]));
+    assert!(matches!(
+        refused,
+        Err(StoreError::Conflict { index: 2, .. })
+    ));
+    assert_eq!(s.head(), before);
+    assert_eq!(s.find_id("r1").unwrap(), None);
+    assert_eq!(s.read_stream("meeting/m-a").unwrap(), []);
+    assert_eq!(all(s).len(), 1);
+    let after = s.append(batch(&[line("r1", "m-a", None)])).unwrap();
+    assert_eq!(recorded(&after), [2]);
+}
+
+/// Records made by another store (sled), to import.
+fn foreign_records(lines: &[String]) -> Vec<Envelope> {
+    let dir = tempfile::tempdir().unwrap();
+    let src = SledStore::open(dir.path()).unwrap();
+    for l in lines {
+        src.append(batch(std::slice::from_ref(l))).unwrap();
+    }
+    all(&src)
+}
+
+fn import_keeps_seq_recorded_at_and_hashes(s: &dyn EventStore) {
+    let records = foreign_records(&[
+        line("i1", "m-a", None),
+        line("i2", "m-a", Some(1)),
+        retract(1),
+        line("i3", "m-b", None),
+    ]);
+    s.import(records[..2].to_vec()).unwrap();
+    s.import(records[2..].to_vec()).unwrap();
+    assert_eq!(all(s), records);
+    let h = s.head();
+    assert_eq!((h.seq, &h.hash), (4, &records[3].hash));
+    assert_eq!(
+        h.recorded_at.as_deref(),
+        Some(records[3].recorded_at.as_str())
+    );
+    assert_eq!(s.find_id("i2").unwrap(), Some(2));
+    assert_eq!(s.read_stream("meeting/m-a").unwrap(), records[..2]);
+    // Appends continue the imported chain.
+    let next = s.append(batch(&[line("i4", "m-a", Some(2))])).unwrap();
+    assert_eq!(recorded(&next), [5]);
+    assert_chain(&all(s));
+}
+
+fn import_refuses_what_does_not_follow(s: &dyn EventStore) {
+    let records = foreign_records(&[line("j1", "m-a", None), line("j2", "m-a", None)]);
+    let mut skipped = records[1..].to_vec();
+    assert!(matches!(
+        s.import(std::mem::take(&mut skipped)),
+        Err(StoreError::Rejected { index: 0, .. })
+    ));
+    let mut altered = records.clone();
+    altered[1].actor = "someone-else".into();
+    match s.import(altered) {
+        Err(StoreError::Rejected { index, message }) => {
+            assert_eq!(index, 1);
+            assert!(message.contains("hash does not match"), "{message}");
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    assert_eq!(s.head().seq, 0);
+    assert_eq!(s.find_id("j1").unwrap(), None);
+    s.import(records.clone()).unwrap();
+    match s.import(records) {
+        Err(StoreError::Rejected { message, .. }) => {
+            assert!(message.contains("does not follow"), "{message}")
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+fn read_stream_in_position_order(s: &dyn EventStore) {
+    s.append(batch(&[
+        line("s1", "m-a", None),
+        line("s2", "m-b", None),
+        line("s3", "m-a", None),
+    ]))
+    .unwrap();
+    s.append(batch(&[line("s4", "m-a", None)])).unwrap();
+    let a = s.read_stream("meeting/m-a").unwrap();
+    assert_eq!(
+        a.iter().map(|e| (e.seq, e.position)).collect::<Vec<_>>(),
+        [(1, 1), (3, 2), (4, 3)]
+    );
+    assert_eq!(s.read_stream("meeting/m-b").unwrap().len(), 1);
+    assert_eq!(s.read_stream("meeting/none").unwrap(), []);
+}
+
+fn find_id_and_get(s: &dyn EventStore) {
+    s.append(batch(&[line("f1", "m-a", None), line("f2", "m-b", None)]))
+        .unwrap();
+    assert_eq!(s.find_id("f2").unwrap(), Some(2));
+    assert_eq!(s.find_id("f9").unwrap(), None);
+    let records = all(s);
+    assert_eq!(s.get(1).unwrap().as_ref(), Some(&records[0]));
+    assert_eq!(s.get(2).unwrap().as_ref(), Some(&records[1]));
+    assert_eq!(s.get(3).unwrap(), None);
+    assert_eq!(s.get(0).unwrap(), None);
+}
+
+fn subscribe_wakes_on_append(s: &dyn EventStore) {
+    let mut rx = s.subscribe();
+    assert_eq!(*rx.borrow_and_update(), 0);
+    s.append(batch(&[line("w1", "m-a", None)])).unwrap();
+    assert!(rx.has_changed().unwrap());
+    assert_eq!(*rx.borrow_and_update(), 1);
+    // A waiter on another thread is woken by an append.
+    std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|seq| *seq >= 3))
+                    .await
+                    .expect("woken within 10 s")
+                    .map(|seq| *seq)
+                    .unwrap()
+            })
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        s.append(batch(&[line("w2", "m-a", None), line("w3", "m-b", None)]))
+            .unwrap();
+        assert_eq!(waiter.join().unwrap(), 3);
+    });
+}
+
+fn works_from_threads_and_inside_tokio(s: &dyn EventStore) {
+    // Plain threads.
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            scope.spawn(move || {
+                s.append(batch(&[line(&format!("t{t}"), "m-threads", None)]))
+                    .unwrap();
+            });
+        }
+    });
+    assert_eq!(s.head().seq, 4);
+    // On a multi-threaded runtime, as the API calls it (`block_in_place`), and directly
+    // from async code, as some handlers read the head.
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    multi.block_on(async {
+        let out = tokio::task::block_in_place(|| s.append(batch(&[line("k1", "m-rt", None)])));
+        assert_eq!(recorded(&out.unwrap()), [5]);
+        assert_eq!(s.head().seq, 5);
+        assert_eq!(s.read_from(1).count(), 5);
+        s.append(batch(&[line("k2", "m-rt", None)])).unwrap();
+    });
+    // On a current-thread runtime, as `accord tick` runs.
+    let single = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    single.block_on(async {
+        s.append(batch(&[line("k3", "m-rt", None)])).unwrap();
+        assert_eq!(s.head().seq, 7);
+        assert_eq!(s.find_id("k3").unwrap(), Some(7));
+        s.cache().put(b"rt", b"1").unwrap();
+        assert_eq!(s.cache().get(b"rt").unwrap().as_deref(), Some(&b"1"[..]));
+    });
+    assert_chain(&all(s));
+}
+
+fn cache_puts_gets_and_removes_by_prefix(s: &dyn EventStore) {
+    let c = s.cache();
+    assert_eq!(c.get(b"proj/live").unwrap(), None);
+    c.put(b"proj/live", b"one").unwrap();
+    c.put(b"proj/live", b"two").unwrap();
+    c.put(b"proj/snap/1", b"s1").unwrap();
+    c.put(b"proj/snap/2", &[0, 255, 1]).unwrap();
+    c.put(b"proj0", b"beside").unwrap();
+    c.put(&[0xff, 0xff], b"edge").unwrap();
+    c.put(&[0xff, 0xff, 0x01], b"edge2").unwrap();
+    assert_eq!(c.get(b"proj/live").unwrap().as_deref(), Some(&b"two"[..]));
+    assert_eq!(c.get(b"proj/snap/2").unwrap(), Some(vec![0, 255, 1]));
+    assert_eq!(
+        c.keys_with_prefix(b"proj/").unwrap(),
+        [
+            b"proj/live".to_vec(),
+            b"proj/snap/1".to_vec(),
+            b"proj/snap/2".to_vec()
+        ]
+    );
+    assert_eq!(c.keys_with_prefix(&[0xff, 0xff]).unwrap().len(), 2);
+    c.remove_prefix(b"proj/snap/").unwrap();
+    assert_eq!(
+        c.keys_with_prefix(b"proj/").unwrap(),
+        [b"proj/live".to_vec()]
+    );
+    c.remove_prefix(&[0xff]).unwrap();
+    assert_eq!(c.keys_with_prefix(&[0xff]).unwrap(), Vec::<Vec<u8>>::new());
+    assert_eq!(c.get(b"proj0").unwrap().as_deref(), Some(&b"beside"[..]));
+    c.remove_prefix(b"").unwrap();
+    assert_eq!(c.keys_with_prefix(b"").unwrap(), Vec::<Vec<u8>>::new());
+}
+
+fn export_verifies_independently(s: &dyn EventStore) {
+    let text = std::fs::read_to_string(history()).unwrap();
+    s.append(parse_batch(&text).unwrap()).unwrap();
+    assert_eq!(s.head().seq, 64);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("export.jsonl");
+    let mut out = String::new();
+    for env in s.read_from(1) {
+        out.push_str(&env.unwrap().to_canonical());
+        out.push('\n');
+    }
+    std::fs::write(&file, out).unwrap();
+    let r = Accord::new().run(&["verify", "--file", file.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("verifies: 64 records, last seq 64"),
+        "{}",
+        r.stdout
+    );
+}
+
+// What only PostgreSQL has.
+
+/// Two instances on one schema, as two nodes: 8 threads append concurrently through both;
+/// seqs come out 1..N without a gap, the chain verifies, and a subscriber on the second
+/// instance, catching up by seq whenever woken, sees every seq once and in order.
+#[test]
+fn postgres_two_instances_append_concurrently() {
+    let Some(schema) = pg_schema("two_instances") else {
+        return;
+    };
+    let a: Arc<dyn EventStore> = Arc::new(PgStore::open(&schema.url).unwrap());
+    let b: Arc<dyn EventStore> = Arc::new(PgStore::open(&schema.url).unwrap());
+    assert_ne!(a.instance(), b.instance());
+    let (threads, batches, per_batch) = (8u64, 25u64, 4u64);
+    let total = threads * batches * per_batch;
+    let follower = {
+        let b = b.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let mut rx = b.subscribe();
+            let mut seen = Vec::new();
+            rt.block_on(async {
+                while (seen.len() as u64) < total {
+                    for env in b.read_from(seen.len() as u64 + 1) {
+                        seen.push(env.unwrap().seq);
+                    }
+                    if (seen.len() as u64) < total {
+                        tokio::time::timeout(Duration::from_secs(20), rx.changed())
+                            .await
+                            .unwrap_or_else(|_| panic!("no wake-up after seq {}", seen.len()))
+                            .unwrap();
+                    }
+                }
+            });
+            seen
+        })
+    };
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let store = if t % 2 == 0 { a.clone() } else { b.clone() };
+            scope.spawn(move || {
+                for i in 0..batches {
+                    let lines: Vec<String> = (0..per_batch)
+                        .map(|j| line(&format!("n{t}-{i}-{j}"), &format!("m-{t}"), None))
+                        .collect();
+                    let out = store.append(batch(&lines)).unwrap();
+                    let seqs = recorded(&out);
+                    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+                }
+            });
+        }
+    });
+    let records = all(&*a);
+    assert_eq!(records.len() as u64, total);
+    assert_chain(&records);
+    assert_eq!(b.head(), a.head());
+    for t in 0..threads {
+        let positions: Vec<u64> = a
+            .read_stream(&format!("meeting/m-{t}"))
+            .unwrap()
+            .iter()
+            .map(|e| e.position)
+            .collect();
+        assert_eq!(positions, (1..=batches * per_batch).collect::<Vec<_>>());
+    }
+    let report = accord::verify::verify_store(&*b, &mut |_| {});
+    assert!(report.intact(), "{report:?}");
+    assert_eq!(report.last_seq, total);
+    let seen = follower.join().unwrap();
+    assert_eq!(seen, (1..=total).collect::<Vec<_>>());
+}
+
+/// Every connection of the store is killed on the server (as a restart does): the next
+/// append gets a fresh connection, and the listener reconnects and hears the other node.
+#[test]
+fn postgres_reconnects_after_its_connections_die() {
+    let Some(schema) = pg_schema("reconnects") else {
+        return;
+    };
+    let url = format!("{}&application_name=accord-{}", schema.url, schema.name);
+    let a = PgStore::open(&url).unwrap();
+    let b = PgStore::open(&schema.url).unwrap();
+    a.append(batch(&[line("x1", "m-a", None)])).unwrap();
+    let mut admin = schema.client();
+    let killed = admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            &[&format!("accord-{}", schema.name)],
+        )
+        .unwrap();
+    assert!(
+        killed.len() >= 2,
+        "the pool and the listener: {}",
+        killed.len()
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let out = a.append(batch(&[line("x2", "m-a", None)])).unwrap();
+    assert_eq!(recorded(&out), [2]);
+    let mut rx = a.subscribe();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    b.append(batch(&[line("x3", "m-b", None)])).unwrap();
+    let seq = rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(20), rx.wait_for(|s| *s >= 3))
+            .await
+            .expect("the other node's append is heard after reconnecting")
+            .map(|s| *s)
+            .unwrap()
+    });
+    assert_eq!(seq, 3);
+    assert_chain(&all(&a));
+}
+
+#[test]
+fn postgres_unreachable_says_where() {
+    let Some(schema) = pg_schema("unreachable") else {
+        return;
+    };
+    drop(schema);
+    let started = std::time::Instant::now();
+    let err =
+        match PgStore::open("postgres://someone:hunter2@127.0.0.1:1/nowhere?connect_timeout=2") {
+            Ok(_) => panic!("opened a store on port 1"),
+            Err(e) => e.to_string(),
+        };
+    assert!(err.contains("database `nowhere` on 127.0.0.1:1"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+/// `accord migrate` on the shipped history, sled to PostgreSQL and back: every store
+/// verifies and every export is byte for byte the first.
+#[test]
+fn postgres_migrate_round_trip_keeps_every_byte() {
+    let Some(schema) = pg_schema("migrate") else {
+        return;
+    };
+    let sled_a = Accord::new();
+    sled_a.record(&history());
+    let original = sled_a.export();
+    assert_eq!(original.lines().count(), 64);
+
+    let to_pg = sled_a.run(&["migrate", "--to", &schema.url]);
+    assert_eq!(to_pg.code, 0, "{}", to_pg.stderr);
+    assert!(
+        to_pg.stdout.contains("migrated 64 records"),
+        "{}",
+        to_pg.stdout
+    );
+    let pg = Accord::on_postgres(&schema.url);
+    let v = pg.run(&["verify"]);
+    assert_eq!(v.code, 0, "{}", v.stderr);
+    assert!(v.stdout.contains("64 records, last seq 64"), "{}", v.stdout);
+    assert_eq!(pg.export(), original);
+
+    // Again: nothing left to copy.
+    let again = sled_a.run(&["migrate", "--to", &schema.url]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.stdout.contains("migrated 0 records"),
+        "{}",
+        again.stdout
+    );
+
+    let sled_b = Accord::new();
+    let back = pg.run(&["migrate", "--to", sled_b.data().to_str().unwrap()]);
+    assert_eq!(back.code, 0, "{}", back.stderr);
+    let v = sled_b.run(&["verify"]);
+    assert_eq!(v.code, 0, "{}", v.stderr);
+    assert_eq!(sled_b.export(), original);
+
+    // The PostgreSQL store serves the same answers as sled.
+    assert_eq!(
+        pg.show("mandates", &["--as-of", "2020-09-01"]),
+        sled_a.show("mandates", &["--as-of", "2020-09-01"])
+    );
+    // A target that is not a copy is refused, and nothing is written to it.
+    let other = Accord::new();
+    other.record_text(&meeting_line("elsewhere", "m-other"));
+    let refused = pg.run(&["migrate", "--to", other.data().to_str().unwrap()]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("not a copy"), "{}", refused.stderr);
+    assert_eq!(other.last_seq(), 1);
+}
+
+/// `accord serve` over PostgreSQL: recording over HTTP and reading the trail back.
+#[test]
+fn postgres_serves_the_api() {
+    let Some(schema) = pg_schema("serve") else {
+        return;
+    };
+    let a = Accord::on_postgres(&schema.url);
+    a.record(&history());
+    let token = super::api::token(&a, "recorder", "recorder");
+    let server = super::api::Server::start_with(&a, None);
+    let (status, body) = super::api::call(
+        "POST",
+        &server.url("/api/events"),
+        Some(&token),
+        Some(&meeting_line("over-http", "m-http")),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = super::api::call(
+        "GET",
+        &server.url("/api/events?since=60"),
+        Some(&token),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("over-http"), "{body}");
+    let (status, body) = super::api::call("GET", &server.url("/api/verify"), Some(&token), None);
+    assert_eq!(status, 200, "{body}");
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["last_seq"], 65, "{body}");
+    assert_eq!(server.stop(), Some(0));
+}
