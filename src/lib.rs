@@ -7,8 +7,8 @@
 //!   corrections) and approximate dates. Pure data and rules: no IO.
 //! - [`input`] turns JSON Lines into validated proposed events, naming line and field on error.
 //! - [`envelope`] is the recorded envelope and its SHA-256 hash chain over RFC 8785 JSON.
-//! - [`store`] is the `EventStore` trait and its sled backend: atomic, durable batches, a
-//!   gapless global seq, per-stream positions, idempotency by id.
+//! - [`store`] is the `EventStore` trait and its sled and PostgreSQL backends: atomic, durable
+//!   batches, a gapless global seq, per-stream positions, idempotency by id.
 //! - [`projections`] fold the log into meetings, decisions, mandates, groups, reports and a
 //!   timeline, "as of" a domain date and "as known at" a recording instant, with snapshots.
 //! - [`verify`] checks a chain, in the store or in an export file.
