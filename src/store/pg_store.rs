@@ -414,36 +414,48 @@ fn migrate(c: &mut postgres::Client, key: i64) -> std::result::Result<(), String
 }
 
 /// Reads the head and checks it against the last record, as the sled store does on open.
+/// One statement, so one snapshot: another process appending meanwhile cannot make them
+/// disagree.
 fn check_head(c: &mut postgres::Client, at: &str) -> Result<Head> {
-    let err = |what: &'static str| {
-        move |e: postgres::Error| StoreError::Io(format!("{at}: {what}: {}", explain(&e)))
-    };
-    let head = read_head(c).map_err(err("reading the head"))?;
-    let last = c
-        .query_opt(
-            "SELECT seq, record FROM events ORDER BY seq DESC LIMIT 1",
+    let row = c
+        .query_one(
+            "SELECT h.seq, h.hash, h.recorded_at, (SELECT max(seq) FROM events), e.record \
+             FROM head h LEFT JOIN events e ON e.seq = h.seq",
             &[],
         )
-        .map_err(err("reading the last event"))?;
-    match last {
-        None if head.seq == 0 => Ok(head),
-        Some(row) => {
-            let last = decode(row.get(0), row.get::<_, &[u8]>(1))?;
-            if last.seq != head.seq || last.hash != head.hash || last.compute_hash() != last.hash {
-                return Err(StoreError::Corrupt {
-                    at: format!("seq {}", last.seq),
-                    reason: format!(
-                        "the head says seq {} hash {}, the last record does not match",
-                        head.seq, head.hash
+        .map_err(|e| StoreError::Io(format!("{at}: reading the head: {}", explain(&e))))?;
+    let head = Head {
+        seq: row.get::<_, i64>(0) as u64,
+        hash: row.get(1),
+        recorded_at: row.get(2),
+    };
+    let last_seq: Option<i64> = row.get(3);
+    let corrupt = |at: String, reason: String| StoreError::Corrupt { at, reason };
+    match (last_seq, row.get::<_, Option<&[u8]>>(4)) {
+        (None, _) if head.seq == 0 => Ok(head),
+        (Some(last), Some(bytes)) if last as u64 == head.seq => {
+            let last = decode(last, bytes)?;
+            if last.hash != head.hash || last.compute_hash() != last.hash {
+                return Err(corrupt(
+                    format!("seq {}", last.seq),
+                    format!(
+                        "the head says hash {}, the last record does not match",
+                        head.hash
                     ),
-                });
+                ));
             }
             Ok(head)
         }
-        None => Err(StoreError::Corrupt {
-            at: "head".into(),
-            reason: "head and records disagree on whether the log is empty".into(),
-        }),
+        (last, _) => Err(corrupt(
+            "head".into(),
+            format!(
+                "the head says seq {}, the last record is {}",
+                head.seq,
+                last.map_or("absent (the log is empty)".to_string(), |s| format!(
+                    "seq {s}"
+                ))
+            ),
+        )),
     }
 }
 

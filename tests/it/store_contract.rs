@@ -747,3 +747,31 @@ fn postgres_serves_the_api() {
     assert_eq!(report["last_seq"], 65, "{body}");
     assert_eq!(server.stop(), Some(0));
 }
+
+/// A head row that does not match the last record is refused on open, as sled refuses it.
+#[test]
+fn postgres_open_refuses_a_head_that_does_not_match() {
+    let Some(schema) = pg_schema("head_check") else {
+        return;
+    };
+    let store = PgStore::open(&schema.url).unwrap();
+    store
+        .append(batch(&[line("h1", "m-a", None), line("h2", "m-b", None)]))
+        .unwrap();
+    drop(store);
+    let mut c = schema.client();
+    c.batch_execute("UPDATE head SET seq = 1").unwrap();
+    match PgStore::open(&schema.url) {
+        Err(StoreError::Corrupt { reason, .. }) => {
+            assert!(reason.contains("the last record is seq 2"), "{reason}")
+        }
+        Err(e) => panic!("expected corruption, got {e}"),
+        Ok(_) => panic!("opened a store whose head is behind its records"),
+    }
+    c.batch_execute("UPDATE head SET seq = 2, hash = 'f00'")
+        .unwrap();
+    assert!(matches!(
+        PgStore::open(&schema.url),
+        Err(StoreError::Corrupt { .. })
+    ));
+}
