@@ -261,6 +261,7 @@ impl PgStore {
                 .min_idle(Some(1))
                 .connection_timeout(Duration::from_secs(10))
                 .test_on_check_out(true)
+                .error_handler(Box::new(PoolErrors(at.clone())))
                 .build(PostgresConnectionManager::new(config.clone(), NoTls))
         })
         .map_err(|e| StoreError::Io(format!("{at}: cannot connect: {e}")))?;
@@ -371,6 +372,16 @@ impl PgStore {
     }
 }
 
+/// Reports connections the pool found broken (as after a server restart) and replaces.
+#[derive(Debug)]
+struct PoolErrors(String);
+
+impl r2d2::HandleError<postgres::Error> for PoolErrors {
+    fn handle_error(&self, e: postgres::Error) {
+        tracing::warn!("{}: a pooled connection failed: {}", self.0, explain(&e));
+    }
+}
+
 fn conn(pool: &Pool, shared: &Shared) -> Result<Conn> {
     pool.get()
         .map_err(|e| StoreError::Io(format!("{}: no connection: {e}", shared.at)))
@@ -383,13 +394,19 @@ fn migrate(c: &mut postgres::Client, key: i64) -> std::result::Result<(), String
     let mut tx = c.transaction().map_err(e)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&key])
         .map_err(e)?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS schema_version (
-             version    INTEGER PRIMARY KEY,
-             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-         )",
-    )
-    .map_err(e)?;
+    let exists: bool = tx
+        .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
+        .map_err(e)?
+        .get(0);
+    if !exists {
+        tx.batch_execute(
+            "CREATE TABLE schema_version (
+                 version    INTEGER PRIMARY KEY,
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+             )",
+        )
+        .map_err(e)?;
+    }
     let current: i32 = tx
         .query_one("SELECT COALESCE(max(version), 0) FROM schema_version", &[])
         .map_err(e)?

@@ -536,8 +536,13 @@ fn postgres_two_instances_append_concurrently() {
     let Some(schema) = pg_schema("two_instances") else {
         return;
     };
-    let a: Arc<dyn EventStore> = Arc::new(PgStore::open(&schema.url).unwrap());
-    let b: Arc<dyn EventStore> = Arc::new(PgStore::open(&schema.url).unwrap());
+    // Both open the fresh schema at once: one applies the migrations, the other waits.
+    let (a, b) = std::thread::scope(|scope| {
+        let open = || -> Arc<dyn EventStore> { Arc::new(PgStore::open(&schema.url).unwrap()) };
+        let a = scope.spawn(open);
+        let b = scope.spawn(open);
+        (a.join().unwrap(), b.join().unwrap())
+    });
     assert_ne!(a.instance(), b.instance());
     let (threads, batches, per_batch) = (8u64, 25u64, 4u64);
     let total = threads * batches * per_batch;
