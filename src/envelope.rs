@@ -41,11 +41,9 @@ pub struct Envelope {
 impl Envelope {
     /// The hash this record should carry, computed from its other members.
     pub fn compute_hash(&self) -> String {
-        let mut v = serde_json::to_value(self).expect("an envelope is always JSON");
-        v.as_object_mut()
-            .expect("an envelope is an object")
-            .remove("hash");
-        sha256_hex(canonical(&v).as_bytes())
+        let mut out = String::with_capacity(512);
+        self.write_canonical(false, &mut out);
+        sha256_hex(out.as_bytes())
     }
 
     /// Sets `hash` from the other members.
@@ -55,7 +53,61 @@ impl Envelope {
 
     /// The canonical JSON of the whole record: the bytes stored and exported.
     pub fn to_canonical(&self) -> String {
-        canonical(&serde_json::to_value(self).expect("an envelope is always JSON"))
+        let mut out = String::with_capacity(512);
+        self.write_canonical(true, &mut out);
+        out
+    }
+
+    /// Writes the canonical JSON of the record, with or without its `hash` member, member by
+    /// member in JCS order (all member names are ASCII, so byte order is UTF-16 order).
+    fn write_canonical(&self, with_hash: bool, out: &mut String) {
+        let member = |out: &mut String, name: &str, first: bool| {
+            if !first {
+                out.push(',');
+            }
+            out.push('"');
+            out.push_str(name);
+            out.push_str("\":");
+        };
+        out.push('{');
+        member(out, "actor", true);
+        push_str(out, &self.actor);
+        if let Some(c) = &self.causation_id {
+            member(out, "causation_id", false);
+            push_str(out, c);
+        }
+        if let Some(c) = &self.correlation_id {
+            member(out, "correlation_id", false);
+            push_str(out, c);
+        }
+        member(out, "data", false);
+        write_canonical(&self.data, out);
+        if with_hash {
+            member(out, "hash", false);
+            push_str(out, &self.hash);
+        }
+        member(out, "id", false);
+        push_str(out, &self.id);
+        member(out, "occurred", false);
+        write_canonical(
+            &serde_json::to_value(self.occurred).expect("a date is always JSON"),
+            out,
+        );
+        member(out, "position", false);
+        out.push_str(&self.position.to_string());
+        member(out, "prev_hash", false);
+        push_str(out, &self.prev_hash);
+        member(out, "recorded_at", false);
+        push_str(out, &self.recorded_at);
+        member(out, "seq", false);
+        out.push_str(&self.seq.to_string());
+        member(out, "stream", false);
+        push_str(out, &self.stream);
+        member(out, "type", false);
+        push_str(out, &self.ty);
+        member(out, "version", false);
+        out.push_str(&self.version.to_string());
+        out.push('}');
     }
 
     pub fn recorded_at_time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
@@ -98,23 +150,59 @@ fn write_canonical(v: &Value, out: &mut String) {
         }
         // serde_json writes strings as JCS does: short escapes for \b \t \n \f \r \" \\,
         // lowercase \u00xx for other control characters, everything else verbatim.
+        Value::String(s) => push_str(out, s),
         other => out.push_str(&serde_json::to_string(other).expect("a scalar is always JSON")),
     }
 }
 
 fn write_object(map: &Map<String, Value>, out: &mut String) {
     let mut keys: Vec<&String> = map.keys().collect();
-    keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
+    // Byte order equals UTF-16 order unless a key holds a character from U+E000 up (UTF-8
+    // lead bytes 0xEE and above); the map usually iterates in byte order already.
+    let byte_order_is_utf16 = keys.iter().all(|k| k.bytes().all(|b| b < 0xEE));
+    let sorted = keys.windows(2).all(|w| w[0] < w[1]);
+    if !(byte_order_is_utf16 && sorted) {
+        keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
+    }
     out.push('{');
     for (i, k) in keys.into_iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&serde_json::to_string(k).expect("a key is always JSON"));
+        push_str(out, k);
         out.push(':');
         write_canonical(&map[k], out);
     }
     out.push('}');
+}
+
+/// Appends a JSON string literal escaped as JCS (and serde_json) does: short escapes for
+/// `\b \t \n \f \r \" \\`, lowercase `\u00xx` for other control characters, the rest verbatim.
+fn push_str(out: &mut String, s: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let short = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if short.is_empty() {
+            out.push_str(&format!("\\u{b:04x}"));
+        } else {
+            out.push_str(short);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
 }
 
 /// The first place a value holds a number that is not an integer, as a path (`data.budget`).
@@ -149,6 +237,35 @@ mod tests {
             canonical(&v),
             "{\"a\":\"\\\"/\\\\\",\"b\":[1,{\"a\":-3,\"z\":\"é\\u0001\\n\"}],\"€\":0,\"\u{10000}\":1,\"\u{e000}\":2}"
         );
+    }
+
+    #[test]
+    fn direct_writer_matches_canonical_of_the_value() {
+        let mut env = Envelope {
+            seq: 7,
+            id: "a\"b".into(),
+            recorded_at: "2026-01-01T00:00:00.000000Z".into(),
+            ty: "MeetingScheduled".into(),
+            version: 1,
+            stream: "meeting/x".into(),
+            position: 2,
+            occurred: serde_json::from_value(json!("2021-05")).unwrap(),
+            actor: "é\u{1}".into(),
+            correlation_id: Some("c".into()),
+            causation_id: None,
+            data: json!({"\u{e000}": 1, "\u{10000}": [2, {"b": "\n", "a": null}], "z": true}),
+            prev_hash: ZERO_HASH.into(),
+            hash: String::new(),
+        };
+        env.seal();
+        let mut v = serde_json::to_value(&env).unwrap();
+        assert_eq!(env.to_canonical(), canonical(&v));
+        v.as_object_mut().unwrap().remove("hash");
+        assert_eq!(env.hash, sha256_hex(canonical(&v).as_bytes()));
+        let every_ascii: String = (0u8..0x80).map(char::from).collect();
+        let mut out = String::new();
+        push_str(&mut out, &every_ascii);
+        assert_eq!(out, serde_json::to_string(&every_ascii).unwrap());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! and the HTTP API so both answer alike.
 
 use serde::Serialize;
+use std::collections::HashMap;
 
 use crate::projections::timeline::Entry;
 use crate::projections::Views;
@@ -409,17 +410,14 @@ pub fn filter_views(views: &mut Views, what: &str, f: &Filter) -> Result<(), Str
             if f.status.is_some() {
                 return no("status");
             }
-            let bodies: Vec<(String, Option<String>)> = views
+            let bodies: HashMap<String, Option<String>> = views
                 .decisions
                 .decisions
                 .values()
                 .map(|d| (d.symbol.clone(), body_of_meeting(views, &d.meeting)))
                 .collect();
             views.decisions.decisions.retain(|k, d| {
-                let b = bodies
-                    .iter()
-                    .find(|(s, _)| s == k)
-                    .and_then(|(_, b)| b.clone());
+                let b = bodies.get(k).cloned().flatten();
                 body_ok(b) && f.day(d.adopted.0)
             });
         }
@@ -431,7 +429,7 @@ pub fn filter_views(views: &mut Views, what: &str, f: &Filter) -> Result<(), Str
                     .get(&m.decision)
                     .and_then(|d| body_of_meeting(views, &d.meeting))
             };
-            let keep: Vec<String> = views
+            let keep: std::collections::HashSet<String> = views
                 .decisions
                 .mandates
                 .values()
@@ -440,7 +438,10 @@ pub fn filter_views(views: &mut Views, what: &str, f: &Filter) -> Result<(), Str
                 })
                 .map(|m| m.mandate.clone())
                 .collect();
-            views.decisions.mandates.retain(|k, _| keep.contains(k));
+            views
+                .decisions
+                .mandates
+                .retain(|k, _| keep.contains(k.as_str()));
         }
         "groups" => {
             if f.body.is_some() {
@@ -474,7 +475,7 @@ pub fn filter_views(views: &mut Views, what: &str, f: &Filter) -> Result<(), Str
             views.reports.agreements.retain(|_, a| f.dates(&a.signed));
         }
         "deadlines" => {
-            let keep: Vec<String> = views
+            let keep: std::collections::HashSet<String> = views
                 .work
                 .deadlines
                 .values()
@@ -486,10 +487,13 @@ pub fn filter_views(views: &mut Views, what: &str, f: &Filter) -> Result<(), Str
                 })
                 .map(|d| d.deadline.clone())
                 .collect();
-            views.work.deadlines.retain(|k, _| keep.contains(k));
+            views
+                .work
+                .deadlines
+                .retain(|k, _| keep.contains(k.as_str()));
         }
         "reminders" => {
-            let keep: Vec<String> = views
+            let keep: std::collections::HashSet<String> = views
                 .work
                 .reminders
                 .values()
@@ -505,7 +509,10 @@ pub fn filter_views(views: &mut Views, what: &str, f: &Filter) -> Result<(), Str
                 })
                 .map(|r| r.reminder.clone())
                 .collect();
-            views.work.reminders.retain(|k, _| keep.contains(k));
+            views
+                .work
+                .reminders
+                .retain(|k, _| keep.contains(k.as_str()));
         }
         other => return Err(format!("no listing `{other}`")),
     }

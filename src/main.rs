@@ -4,6 +4,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// sled allocates and frees many small nodes per write; mimalloc keeps that off the glibc
+/// allocator's slow paths (measured in `cargo bench --bench peers`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = accord::cli::Cli::parse();
     tracing_subscriber::fmt()

@@ -300,16 +300,49 @@ async fn list(
     };
     let query = axes(&q)?;
     let filter = filter_of(&q)?;
-    let mut views = blocking(|| projections::views(&*state.store, &query))?.views;
     let rows = if w == What::Timeline {
+        let views = blocking(|| shared_views(&*state.store, &query))?;
         let mut entries = blocking(|| projections::timeline::timeline(&*state.store, &query))?;
-        listing::filter_timeline(&views, &mut entries, &filter).map_err(|e| bad("query", e))?;
+        listing::filter_timeline(&views.views, &mut entries, &filter)
+            .map_err(|e| bad("query", e))?;
         listing::timeline_rows(&entries).1
     } else {
-        listing::filter_views(&mut views, &name, &filter).map_err(|e| bad("query", e))?;
-        listing::rows(&views, w).1
+        let views = filtered_views(&state, &query, &name, &filter)?;
+        listing::rows(&views.views, w).1
     };
     Ok(Json(Value::Array(rows)))
+}
+
+/// The views a query asks for: the shared current state when no axis is given (no copy, no
+/// fold while the head stays put), else a fold.
+fn shared_views(
+    store: &dyn EventStore,
+    query: &Query,
+) -> Result<std::sync::Arc<projections::State>, StoreError> {
+    if query.as_of.is_none() && query.known_at.is_none() {
+        projections::current(store)
+    } else {
+        projections::views(store, query).map(std::sync::Arc::new)
+    }
+}
+
+/// [`shared_views`] narrowed by a filter; copied only when the filter narrows something.
+fn filtered_views(
+    state: &AppState,
+    query: &Query,
+    what: &str,
+    filter: &listing::Filter,
+) -> Result<std::sync::Arc<projections::State>, ApiError> {
+    let mut views = blocking(|| shared_views(&*state.store, query))?;
+    let narrows = filter.body.is_some()
+        || filter.status.is_some()
+        || filter.from.is_some()
+        || filter.to.is_some();
+    if narrows {
+        let owned = std::sync::Arc::make_mut(&mut views);
+        listing::filter_views(&mut owned.views, what, filter).map_err(|e| bad("query", e))?;
+    }
+    Ok(views)
 }
 
 #[derive(Deserialize)]
@@ -347,8 +380,6 @@ async fn deadlines(
         .map(parse_instant)
         .transpose()
         .map_err(|e| bad("known_at", e))?;
-    let mut views =
-        blocking(|| projections::views(&*state.store, &Query { as_of, known_at }))?.views;
     let day_of = |v: &Option<String>, field: &str| {
         v.as_deref()
             .map(crate::domain::parse_day)
@@ -362,10 +393,10 @@ async fn deadlines(
         to: day_of(&q.to, "to")?,
         on: as_of,
     };
-    listing::filter_views(&mut views, "deadlines", &filter).map_err(|e| bad("query", e))?;
+    let views = filtered_views(&state, &Query { as_of, known_at }, "deadlines", &filter)?;
     let day = as_of.unwrap_or_else(|| Utc::now().date_naive());
     Ok(Json(Value::Array(
-        listing::deadlines(&views, day, within).1,
+        listing::deadlines(&views.views, day, within).1,
     )))
 }
 

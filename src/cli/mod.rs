@@ -4,7 +4,7 @@
 //! or usage (nothing written).
 
 mod show;
-mod work;
+pub mod work;
 
 use std::io::{BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};

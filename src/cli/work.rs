@@ -62,6 +62,7 @@ pub fn engine(config: &Config, data: &Path) -> Result<Engine> {
         mailer,
         sender,
         dashboard_url: config.server.public_url.clone(),
+        quiet: Default::default(),
     })
 }
 

@@ -220,20 +220,34 @@ fn snap_key(prefix: &[u8], seq: u64) -> Vec<u8> {
     k
 }
 
+/// First byte of a stored state compressed with LZ4 (with its size); plain JSON starts with `{`.
+const LZ4_STATE: u8 = 0xC4;
+
 fn load_state(store: &dyn EventStore, key: &[u8]) -> Option<State> {
     let bytes = store.cache().get(key).ok()??;
-    let s: State = serde_json::from_slice(&bytes).ok()?;
+    let s: State = match bytes.split_first() {
+        Some((&LZ4_STATE, packed)) => {
+            serde_json::from_slice(&lz4_flex::decompress_size_prepended(packed).ok()?).ok()?
+        }
+        _ => serde_json::from_slice(&bytes).ok()?,
+    };
     (s.version == PROJECTION_VERSION).then_some(s)
 }
 
 fn save_state(store: &dyn EventStore, key: &[u8], s: &State) -> Result<(), StoreError> {
-    store
-        .cache()
-        .put(key, &serde_json::to_vec(s).expect("state is JSON"))
+    let json = serde_json::to_vec(s).expect("state is JSON");
+    let mut packed = vec![LZ4_STATE];
+    packed.extend_from_slice(&lz4_flex::compress_prepend_size(&json));
+    store.cache().put(key, &packed)
 }
 
 /// Drops every stored state: the next query rebuilds from the log.
 pub fn drop_states(store: &dyn EventStore) -> Result<(), StoreError> {
+    forget(store);
+    store.cache().remove_prefix(b"proj/")
+}
+
+fn forget(store: &dyn EventStore) {
     let mut guard = LIVE_IN_MEMORY.lock().unwrap_or_else(|p| p.into_inner());
     if guard
         .as_ref()
@@ -241,8 +255,6 @@ pub fn drop_states(store: &dyn EventStore) -> Result<(), StoreError> {
     {
         *guard = None;
     }
-    drop(guard);
-    store.cache().remove_prefix(b"proj/")
 }
 
 fn usable(s_seq: u64, s_max: Option<NaiveDate>, k: u64, q: &Query, c: &Corrections) -> bool {
@@ -257,9 +269,11 @@ fn usable(s_seq: u64, s_max: Option<NaiveDate>, k: u64, q: &Query, c: &Correctio
 /// The best stored state to start a fold for this query.
 /// The live state of each open store kept in memory, so a server's queries and ticks do not
 /// decode it from the cache tree each time.
-static LIVE_IN_MEMORY: std::sync::Mutex<Option<(u64, State)>> = std::sync::Mutex::new(None);
+static LIVE_IN_MEMORY: std::sync::Mutex<Option<(u64, std::sync::Arc<State>)>> =
+    std::sync::Mutex::new(None);
 
-fn remembered(store: &dyn EventStore) -> Option<State> {
+/// The remembered live state of this store, if any.
+fn remembered(store: &dyn EventStore) -> Option<std::sync::Arc<State>> {
     let guard = LIVE_IN_MEMORY.lock().unwrap_or_else(|p| p.into_inner());
     guard
         .as_ref()
@@ -267,9 +281,22 @@ fn remembered(store: &dyn EventStore) -> Option<State> {
         .map(|(_, s)| s.clone())
 }
 
-fn remember(store: &dyn EventStore, state: &State) {
+fn remember(store: &dyn EventStore, state: std::sync::Arc<State>) {
     let mut guard = LIVE_IN_MEMORY.lock().unwrap_or_else(|p| p.into_inner());
-    *guard = Some((store.instance(), state.clone()));
+    *guard = Some((store.instance(), state));
+}
+
+/// The current views (no axis given), shared: while the log's head stays put every caller
+/// gets the same state without a copy or a fold.
+pub fn current(store: &dyn EventStore) -> Result<std::sync::Arc<State>, StoreError> {
+    if let Some(live) = remembered(store) {
+        if live.seq == store.head().seq {
+            return Ok(live);
+        }
+    }
+    let live = std::sync::Arc::new(fold(store, &Query::default(), &mut |_, _| {})?);
+    remember(store, live.clone());
+    Ok(live)
 }
 
 fn start_state(
@@ -280,7 +307,10 @@ fn start_state(
 ) -> Result<State, StoreError> {
     if let Some(live) = remembered(store) {
         if usable(live.seq, live.max_counts_from, k, q, c) {
-            return Ok(live);
+            // Forget it first, so the state moves out of the Arc without a copy unless a
+            // reader still holds it.
+            forget(store);
+            return Ok(std::sync::Arc::try_unwrap(live).unwrap_or_else(|a| (*a).clone()));
         }
     }
     if let Some(live) = load_state(store, LIVE) {
@@ -333,6 +363,15 @@ pub fn views_with_progress(
     q: &Query,
     progress: Progress,
 ) -> Result<State, StoreError> {
+    let state = fold(store, q, progress)?;
+    if q.as_of.is_none() && q.known_at.is_none() {
+        remember(store, std::sync::Arc::new(state.clone()));
+    }
+    Ok(state)
+}
+
+/// Folds from the best stored state to the query's point; checkpoints current folds.
+fn fold(store: &dyn EventStore, q: &Query, progress: Progress) -> Result<State, StoreError> {
     let k = match q.known_at {
         Some(t) => seq_known_at(store, t)?,
         None => store.head().seq,
@@ -376,9 +415,6 @@ pub fn views_with_progress(
     // Checkpoint only when the fold went further: a query that folded nothing writes nothing.
     if unfiltered && q.known_at.is_none() && state.seq > base {
         save_state(store, LIVE, &state)?;
-    }
-    if unfiltered && q.known_at.is_none() {
-        remember(store, &state);
     }
     if !unfiltered {
         // A filtered fold is not a prefix state: never stored, never reused.

@@ -55,6 +55,20 @@ pub struct Engine {
     pub mailer: Mailer,
     pub sender: Sender,
     pub dashboard_url: String,
+    /// The last tick that found nothing to do, and until when that answer holds.
+    pub quiet: std::sync::Mutex<Option<Quiet>>,
+}
+
+/// A tick that found nothing to do holds for later ticks while the log stays at the same head
+/// and time stays in `[since, until)`: `until` is the next wake-up (a reminder, a retry, a
+/// deadline's end, a digest), capped at the next UTC midnight.
+#[derive(Clone, Debug)]
+pub struct Quiet {
+    instance: u64,
+    head: u64,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    next_wakeup: Option<DateTime<Utc>>,
 }
 
 /// What a tick did.
@@ -121,8 +135,8 @@ fn record(
         .count())
 }
 
-fn current(store: &dyn EventStore) -> Result<Views, StoreError> {
-    Ok(projections::views(store, &Default::default())?.views)
+fn current(store: &dyn EventStore) -> Result<std::sync::Arc<projections::State>, StoreError> {
+    projections::current(store)
 }
 
 impl Engine {
@@ -132,23 +146,67 @@ impl Engine {
         store: &dyn EventStore,
         now: DateTime<Utc>,
     ) -> Result<TickReport, StoreError> {
+        let head = store.head().seq;
+        if let Some(q) = self
+            .quiet
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            if q.instance == store.instance() && q.head == head && q.since <= now && now < q.until {
+                return Ok(TickReport {
+                    next_wakeup: q.next_wakeup,
+                    ..Default::default()
+                });
+            }
+        }
+        let report = self.tick_fully(store, now).await?;
+        let quiet = (report.recorded == 0 && report.sent.is_empty() && report.failed.is_empty())
+            .then(|| {
+                let midnight = (now.date_naive() + chrono::Duration::days(1))
+                    .and_hms_opt(0, 0, 0)
+                    .expect("midnight exists")
+                    .and_utc();
+                Quiet {
+                    instance: store.instance(),
+                    head,
+                    since: now,
+                    until: report.next_wakeup.map_or(midnight, |w| w.min(midnight)),
+                    next_wakeup: report.next_wakeup,
+                }
+            });
+        *self.quiet.lock().unwrap_or_else(|p| p.into_inner()) = quiet;
+        Ok(report)
+    }
+
+    async fn tick_fully(
+        &self,
+        store: &dyn EventStore,
+        now: DateTime<Utc>,
+    ) -> Result<TickReport, StoreError> {
         let mut report = TickReport::default();
         // Reconcile until nothing changes: digests list the deadlines set in the round before.
-        let mut views = current(store)?;
+        let mut state = current(store)?;
         for _ in 0..3 {
-            let n = record(store, &views, reconcile(&views, &self.defs, now), now)?;
-            views = current(store)?;
+            let n = record(
+                store,
+                &state.views,
+                reconcile(&state.views, &self.defs, now),
+                now,
+            )?;
+            drop(state);
+            state = current(store)?;
             report.recorded += n;
             if n == 0 {
                 break;
             }
         }
-        let plan = due(&views, &self.defs, now);
+        let plan = due(&state.views, &self.defs, now);
         report.skipped = plan.skips.len();
-        report.recorded += record(store, &views, plan.skips, now)?;
+        report.recorded += record(store, &state.views, plan.skips, now)?;
         report.next_wakeup = plan.next_wakeup;
         for job in plan.jobs {
-            let Some(r) = views.work.reminders.get(&job.reminder) else {
+            let Some(r) = state.views.work.reminders.get(&job.reminder) else {
                 continue;
             };
             let message_id = format!("{}.{}@accord", r.reminder, r.fire_at.0.timestamp());
@@ -165,7 +223,7 @@ impl Engine {
                     retry_at: None,
                 });
                 report.failed.push(r.reminder.clone());
-                report.recorded += record(store, &views, vec![e], now)?;
+                report.recorded += record(store, &state.views, vec![e], now)?;
                 continue;
             };
             // A resend after a crash, or a retry after a transient failure, sends the message
@@ -182,7 +240,7 @@ impl Engine {
                 ),
                 _ => match render_reminder(
                     &self.renderer,
-                    &views,
+                    &state.views,
                     &self.defs,
                     r,
                     &contact.name,
@@ -202,7 +260,7 @@ impl Engine {
                             now,
                         );
                         report.failed.push(r.reminder.clone());
-                        report.recorded += record(store, &views, vec![e], now)?;
+                        report.recorded += record(store, &state.views, vec![e], now)?;
                         continue;
                     }
                 },
@@ -217,7 +275,7 @@ impl Engine {
                     &message,
                     job.late,
                 );
-                report.recorded += record(store, &views, vec![e], now)?;
+                report.recorded += record(store, &state.views, vec![e], now)?;
             }
             let out = Outgoing {
                 to: contact,
@@ -242,7 +300,7 @@ impl Engine {
             }
             report.recorded += record(
                 store,
-                &views,
+                &state.views,
                 vec![outcome(&r.reminder, job.attempt, &message_id, result, now)],
                 now,
             )?;

@@ -27,7 +27,13 @@ use crate::input::Proposed;
 
 /// Records per chunk value: measured to keep sled's per-key cost off the append path.
 pub const CHUNK: usize = 64;
-const FORMAT: &[u8] = b"accord-sled-1";
+/// The store format written. Format 1 (uncompressed chunks) is read as well, and a format-1
+/// store is marked format 2 when opened: its old chunks stay as they are.
+const FORMAT: &[u8] = b"accord-sled-2";
+const FORMAT_1: &[u8] = b"accord-sled-1";
+/// First byte of a compressed chunk value: the LZ4 block of the framed records follows (with
+/// its uncompressed size). A format-1 chunk starts with a record length, whose first byte is 0.
+const LZ4_CHUNK: u8 = 0xC4;
 
 fn key_chunk(seq: u64) -> [u8; 9] {
     let mut k = [b'c'; 9];
@@ -85,8 +91,27 @@ fn frame(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
+/// A chunk value: the framed records, compressed.
+fn pack_chunk(framed: &[u8]) -> Vec<u8> {
+    let mut out = vec![LZ4_CHUNK];
+    out.extend_from_slice(&lz4_flex::compress_prepend_size(framed));
+    out
+}
+
 /// Decodes a chunk that starts at `first`, checking each record's checksum and seq.
 fn decode_chunk(first: u64, bytes: &[u8]) -> Result<Vec<Envelope>> {
+    let unpacked;
+    let bytes = match bytes.split_first() {
+        Some((&LZ4_CHUNK, packed)) => {
+            unpacked =
+                lz4_flex::decompress_size_prepended(packed).map_err(|e| StoreError::Corrupt {
+                    at: format!("seq {first}"),
+                    reason: format!("chunk does not decompress: {e}"),
+                })?;
+            &unpacked[..]
+        }
+        _ => bytes,
+    };
     let mut out = Vec::new();
     let mut rest = bytes;
     while !rest.is_empty() {
@@ -169,7 +194,7 @@ impl SledStore {
             .map_err(|e| StoreError::Io(format!("cannot create {}: {e}", dir.display())))?;
         let db = sled::Config::new()
             .path(dir.join("sled"))
-            .cache_capacity(256 * 1024 * 1024)
+            .cache_capacity(64 * 1024 * 1024)
             .flush_every_ms(None)
             .open()
             .map_err(|e| match e {
@@ -184,6 +209,9 @@ impl SledStore {
         let meta = db.open_tree("meta")?;
         match meta.get("format")? {
             Some(v) if v.as_ref() == FORMAT => {}
+            Some(v) if v.as_ref() == FORMAT_1 => {
+                meta.insert("format", FORMAT)?;
+            }
             Some(v) => {
                 return Err(StoreError::Corrupt {
                     at: "meta".into(),
@@ -286,7 +314,7 @@ impl SledStore {
                     .or_insert_with(|| (r.position, Vec::new()));
                 run.1.extend_from_slice(&r.seq.to_be_bytes());
             }
-            batch.insert(&key_chunk(chunk[0].seq), bytes);
+            batch.insert(&key_chunk(chunk[0].seq), pack_chunk(&bytes));
         }
         for (stream, (first, seqs)) in runs {
             let last = first + (seqs.len() / 8) as u64 - 1;
@@ -499,5 +527,51 @@ impl Cache for SledCache {
             .keys()
             .map(|k| k.map(|k| k.to_vec()).map_err(StoreError::from))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(seq: u64) -> Envelope {
+        let mut env = Envelope {
+            seq,
+            id: format!("e{seq}"),
+            recorded_at: "2026-01-01T00:00:00.000000Z".into(),
+            ty: "MeetingHeld".into(),
+            version: 1,
+            stream: "meeting/x".into(),
+            position: seq,
+            occurred: serde_json::from_value(serde_json::json!("2021-05")).expect("a date"),
+            actor: "test".into(),
+            correlation_id: None,
+            causation_id: None,
+            data: serde_json::json!({"meeting": "x"}),
+            prev_hash: ZERO_HASH.into(),
+            hash: String::new(),
+        };
+        env.seal();
+        env
+    }
+
+    #[test]
+    fn reads_format_1_and_compressed_chunks_and_refuses_a_damaged_one() {
+        let records = [record(5), record(6)];
+        let mut framed = Vec::new();
+        for r in &records {
+            frame(&mut framed, r.to_canonical().as_bytes());
+        }
+        assert_eq!(framed[0], 0, "a format-1 chunk starts with a length");
+        assert_eq!(decode_chunk(5, &framed).unwrap(), records);
+        let packed = pack_chunk(&framed);
+        assert_eq!(decode_chunk(5, &packed).unwrap(), records);
+        let mut damaged = packed.clone();
+        let last = damaged.len() - 3;
+        damaged[last] ^= 0xFF;
+        assert!(matches!(
+            decode_chunk(5, &damaged),
+            Err(StoreError::Corrupt { .. })
+        ));
     }
 }
