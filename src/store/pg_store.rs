@@ -292,11 +292,12 @@ impl PgStore {
     }
 
     /// One write transaction: lock, read the head, let `plan` say what to write, write it,
-    /// move the head, notify, commit. Nothing is written if `plan` fails.
+    /// move the head, notify, commit; returns the plan's answer and the records written.
+    /// Nothing is written if `plan` fails.
     fn write<T>(
         &self,
         plan: impl FnOnce(&mut Transaction<'_>, &Head) -> Result<(T, Vec<Envelope>)>,
-    ) -> Result<T> {
+    ) -> Result<(T, Vec<Envelope>)> {
         let err = |what| self.shared.err(what);
         let mut c = self.conn()?;
         let mut tx = c
@@ -309,7 +310,7 @@ impl PgStore {
         let head = read_head(&mut tx).map_err(err("reading the head"))?;
         let (out, records) = plan(&mut tx, &head)?;
         let Some(last) = records.last() else {
-            return Ok(out);
+            return Ok((out, records));
         };
         for rows in records.chunks(INSERT_ROWS) {
             let seqs: Vec<i64> = rows.iter().map(|r| sql_seq(r.seq)).collect();
@@ -353,7 +354,7 @@ impl PgStore {
             ))
         })?;
         self.shared.announce(&new_head);
-        Ok(out)
+        Ok((out, records))
     }
 
     fn page(&self, from: u64) -> Result<Vec<Envelope>> {
@@ -657,6 +658,7 @@ impl EventStore for PgStore {
             self.write(|tx, head| {
                 rules::seal_batch(batch, head, &mut TxLookup::new(tx, &self.shared))
             })
+            .map(|(places, records)| rules::outcomes(places, records))
         })
     }
 
@@ -666,6 +668,7 @@ impl EventStore for PgStore {
                 rules::check_import(&records, head, &mut TxLookup::new(tx, &self.shared))?;
                 Ok(((), records))
             })
+            .map(|_| ())
         })
     }
 

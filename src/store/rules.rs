@@ -45,13 +45,14 @@ pub(crate) fn next_recorded_at(last: Option<&str>) -> String {
 /// Turns a proposed batch into sealed records following `head`: ids given or generated,
 /// duplicates (in the log or earlier in the batch) reported and skipped, expected positions
 /// checked against the stream and earlier events of the batch, corrections checked, seq,
-/// position and hash assigned. Returns the outcome of each proposed event and the records to
-/// write, or the error that leaves the whole batch unwritten.
+/// position and hash assigned. Returns the place of each proposed event (`None` for one
+/// recorded, the duplicate otherwise) and the records to write, or the error that leaves the
+/// whole batch unwritten. [`outcomes`] joins the two once the records are written.
 pub(crate) fn seal_batch(
     batch: Vec<Proposed>,
     head: &Head,
     lookup: &mut dyn Lookup,
-) -> Result<(Vec<Outcome>, Vec<Envelope>)> {
+) -> Result<(Vec<Option<Outcome>>, Vec<Envelope>)> {
     let recorded_at = next_recorded_at(head.recorded_at.as_deref());
     let batch: Vec<(String, Proposed)> = batch
         .into_iter()
@@ -81,7 +82,7 @@ pub(crate) fn seal_batch(
             None => lookup.seq_of_id(&id)?,
         };
         if let Some(seq) = existing {
-            outcomes.push(Outcome::Duplicate { id, seq });
+            outcomes.push(Some(Outcome::Duplicate { id, seq }));
             continue;
         }
         let actual = match positions.get(&p.stream) {
@@ -120,10 +121,24 @@ pub(crate) fn seal_batch(
         };
         env.seal();
         prev = env.hash.clone();
-        outcomes.push(Outcome::Recorded(Box::new(env.clone())));
+        outcomes.push(None);
         records.push(env);
     }
     Ok((outcomes, records))
+}
+
+/// The outcome of each proposed event: the written records fill the places
+/// [`seal_batch`] left for them, in order, without a copy.
+pub(crate) fn outcomes(places: Vec<Option<Outcome>>, records: Vec<Envelope>) -> Vec<Outcome> {
+    let mut recorded = records.into_iter();
+    places
+        .into_iter()
+        .map(|place| {
+            place.unwrap_or_else(|| {
+                Outcome::Recorded(Box::new(recorded.next().expect("a record per place")))
+            })
+        })
+        .collect()
 }
 
 /// Checks records exported from another store before they are written after `head`: seq and

@@ -367,12 +367,12 @@ impl EventStore for SledStore {
     fn append(&self, batch: Vec<Proposed>) -> Result<Vec<Outcome>> {
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let head = writer.head();
-        let (outcomes, records) = rules::seal_batch(batch, &head, &mut SledLookup(self))?;
+        let (places, records) = rules::seal_batch(batch, &head, &mut SledLookup(self))?;
         self.commit(&mut writer, &records)?;
         let last = writer.seq;
         drop(writer);
         self.flush_and_announce(last)?;
-        Ok(outcomes)
+        Ok(rules::outcomes(places, records))
     }
 
     fn import(&self, records: Vec<Envelope>) -> Result<()> {
