@@ -848,7 +848,15 @@ fn serve(dir: &Path) -> (Server, String) {
 /// Requests per second and p99 latency in ms, from wrk on loopback.
 fn wrk(url: &str, token: &str, secs: u64) -> Option<(f64, f64)> {
     let out = Command::new("wrk")
-        .args(["-t2", "-c16", &format!("-d{secs}s"), "--latency", "-H"])
+        .args([
+            "-t2",
+            "-c16",
+            &format!("-d{secs}s"),
+            "--timeout",
+            "30s",
+            "--latency",
+            "-H",
+        ])
         .arg(format!("Authorization: Bearer {token}"))
         .arg(url)
         .output()
@@ -926,13 +934,17 @@ fn http(rows: &mut Vec<Row>, dir: &Path, n: usize, secs: u64, rt: &tokio::runtim
     let mut bodies = Vec::new();
     for path in ["/api/deadlines", "/api/meetings"] {
         let url = format!("http://{}{path}", server.addr);
-        let body = ureq::get(&url)
-            .set("Authorization", &format!("Bearer {token}"))
-            .call()
-            .expect("the endpoint answers")
-            .into_string()
-            .expect("a body");
-        bodies.push((path.to_string(), body.into_bytes()));
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(
+            &mut ureq::get(&url)
+                .set("Authorization", &format!("Bearer {token}"))
+                .call()
+                .expect("the endpoint answers")
+                .into_reader(),
+            &mut body,
+        )
+        .expect("a body");
+        bodies.push((path.to_string(), body));
     }
     let peer_addr = static_server(rt, bodies.clone());
     for (path, body) in &bodies {
