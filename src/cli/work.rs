@@ -257,15 +257,40 @@ pub fn serve(
     })
 }
 
+/// How often a node without the scheduler lease asks for it.
+const LEASE_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Ticks when something is due, when events arrive, and at least every minute, until told to
-/// stop; a tick under way finishes first.
+/// stop; a tick under way finishes first. Only the holder of the scheduler lease ticks.
 async fn scheduler_loop(
     engine: &Engine,
     store: &dyn EventStore,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<()> {
     let mut changes = store.subscribe();
+    let mut leading = false;
     while !*stop.borrow() {
+        // Only the node holding the lease ticks; the others ask again every few seconds, so
+        // one takes over soon after the holder dies.
+        let lease = store.hold_scheduler_lease();
+        if lease.as_ref().is_ok_and(|held| *held) != leading {
+            leading = !leading;
+            if leading {
+                tracing::info!("this node now runs the scheduler");
+            } else {
+                tracing::warn!("this node no longer runs the scheduler");
+            }
+        }
+        if let Err(e) = &lease {
+            tracing::warn!("cannot ask for the scheduler lease: {e}");
+        }
+        if !leading {
+            tokio::select! {
+                _ = tokio::time::sleep(LEASE_POLL) => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
         let now = Utc::now();
         let report = engine.tick(store, now).await?;
         if report.recorded > 0 || !report.sent.is_empty() || !report.failed.is_empty() {

@@ -185,6 +185,14 @@ pub trait EventStore: Send + Sync {
     /// An id for this open store, unique in the process: keys in-memory caches of derived
     /// state, so they never mix stores.
     fn instance(&self) -> u64;
+
+    /// Whether this process holds the scheduler lease: only the holder ticks and sends
+    /// reminders. A store that one process owns at a time (sled locks its directory) always
+    /// holds it; a shared database grants it to one node at a time and frees it when that
+    /// node's session ends, so another node takes over at its next call.
+    fn hold_scheduler_lease(&self) -> Result<bool> {
+        Ok(true)
+    }
 }
 
 /// Key-value space for derived data; never part of the audit trail.

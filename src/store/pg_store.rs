@@ -204,6 +204,11 @@ pub struct PgStore {
     /// The `LISTEN`/`NOTIFY` channel of this schema.
     channel: String,
     cache: PgCache,
+    config: postgres::Config,
+    /// The session advisory lock that makes one node of this schema the scheduler.
+    scheduler_lock: i64,
+    /// The session holding `scheduler_lock`, while this store holds it.
+    lease: Mutex<Option<postgres::Client>>,
 }
 
 fn read_head<C: GenericClient>(c: &mut C) -> std::result::Result<Head, postgres::Error> {
@@ -273,7 +278,7 @@ impl PgStore {
             stop: AtomicBool::new(false),
         });
         let channel = format!("accord_{}", &sha256_hex(schema.as_bytes())[..16]);
-        spawn_listener(config, channel.clone(), shared.clone())?;
+        spawn_listener(config.clone(), channel.clone(), shared.clone())?;
         Ok(PgStore {
             instance: super::next_instance(),
             cache: PgCache {
@@ -284,6 +289,9 @@ impl PgStore {
             shared,
             append_lock: lock_key(&schema, "append"),
             channel,
+            config,
+            scheduler_lock: lock_key(&schema, "scheduler"),
+            lease: Mutex::new(None),
         })
     }
 
@@ -659,6 +667,37 @@ impl EventStore for PgStore {
                 rules::seal_batch(batch, head, &mut TxLookup::new(tx, &self.shared))
             })
             .map(|(places, records)| rules::outcomes(places, records))
+        })
+    }
+
+    /// The lease is a session-level advisory lock on a connection of its own, outside the pool:
+    /// it lasts while that session lives, and PostgreSQL frees it when the holder's process
+    /// dies or its connection drops.
+    fn hold_scheduler_lease(&self) -> Result<bool> {
+        offload(|| {
+            let mut lease = self.lease.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(client) = lease.as_mut() {
+                if client.is_valid(Duration::from_secs(5)).is_ok() {
+                    return Ok(true);
+                }
+                tracing::warn!(at = %self.shared.at, "the scheduler lease's session was lost");
+                *lease = None;
+            }
+            let mut client = self.config.connect(NoTls).map_err(|e| {
+                StoreError::Io(format!(
+                    "{}: cannot connect: {}",
+                    self.shared.at,
+                    explain(&e)
+                ))
+            })?;
+            let held: bool = client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&self.scheduler_lock])
+                .map_err(self.shared.err("asking for the scheduler lease"))?
+                .get(0);
+            if held {
+                *lease = Some(client);
+            }
+            Ok(held)
         })
     }
 

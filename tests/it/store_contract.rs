@@ -780,3 +780,58 @@ fn postgres_open_refuses_a_head_that_does_not_match() {
         Err(StoreError::Corrupt { .. })
     ));
 }
+
+/// One node of a schema holds the scheduler lease; when it goes, another takes it over well
+/// within 15 seconds, and a killed lease session frees it too. sled always holds it.
+#[test]
+fn one_node_holds_the_scheduler_lease_and_another_takes_over() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(SledStore::open(dir.path())
+        .unwrap()
+        .hold_scheduler_lease()
+        .unwrap());
+    let Some(schema) = pg_schema("lease") else {
+        return;
+    };
+    let take_over = |b: &PgStore| {
+        let started = std::time::Instant::now();
+        while !b.hold_scheduler_lease().unwrap() {
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "the lease did not move within 15 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        started.elapsed()
+    };
+    let named = |node: &str| {
+        format!(
+            "{}&application_name=accord-{node}-{}",
+            schema.url, schema.name
+        )
+    };
+    let a = PgStore::open(&named("a")).unwrap();
+    let b = PgStore::open(&named("b")).unwrap();
+    assert!(a.hold_scheduler_lease().unwrap());
+    assert!(a.hold_scheduler_lease().unwrap(), "the holder keeps it");
+    assert!(!b.hold_scheduler_lease().unwrap(), "one holder at a time");
+    drop(a);
+    let moved = take_over(&b);
+    assert!(b.hold_scheduler_lease().unwrap());
+    // The holder's sessions die (as when its process is killed): the lease is freed.
+    let c = PgStore::open(&named("c")).unwrap();
+    assert!(!c.hold_scheduler_lease().unwrap());
+    let mut admin = schema.client();
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            &[&format!("accord-b-{}", schema.name)],
+        )
+        .unwrap();
+    let killed = take_over(&c);
+    assert!(
+        !b.hold_scheduler_lease().unwrap(),
+        "the old holder sees it lost the lease"
+    );
+    println!("scheduler lease moved in {moved:?} after a drop, {killed:?} after a killed session");
+}
