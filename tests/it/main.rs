@@ -11,6 +11,7 @@ mod evaluate;
 mod generate;
 mod helpers;
 mod history;
+mod nodes;
 mod reminders;
 mod schema;
 mod smtp;

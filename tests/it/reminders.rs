@@ -27,7 +27,7 @@ fn workflows(dir: &Path, files: &[&str]) -> PathBuf {
 }
 
 /// Writes a config for `a`: SMTP on `port` (or the outbox), the given workflows.
-fn config(a: &Accord, smtp_port: Option<u16>, files: &[&str]) -> PathBuf {
+pub(super) fn config(a: &Accord, smtp_port: Option<u16>, files: &[&str]) -> PathBuf {
     let smtp = match smtp_port {
         Some(p) => format!(
             "[smtp]\nurl = \"smtp://127.0.0.1:{p}\"\nsender = \"Accord <accord@example.org>\"\nreply_to = \"secretariat-mc@example.org\"\ntimeout_secs = 2\n"
