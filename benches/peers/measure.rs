@@ -449,6 +449,9 @@ pub fn run(mode: Mode) -> Vec<Row> {
         }
     }
 
+    // Accord on PostgreSQL beside cqrs-es on PostgreSQL.
+    postgres(&mut rows, plan.sizes[0], &rt);
+
     // 3. Queries on the largest log.
     let (large_dir, peer_fold_secs) = large_store.expect("the largest size ran");
     queries(&mut rows, &large_dir, largest, peer_fold_secs);
@@ -997,4 +1000,92 @@ fn http(rows: &mut Vec<Row>, dir: &Path, n: usize, secs: u64, rt: &tokio::runtim
         rss <= 300.0,
     );
     drop(server);
+}
+
+/// Accord's PostgreSQL backend against cqrs-es with postgres-es, each in a fresh schema of the
+/// database `ACCORD_TEST_PG_URL` names; skipped, saying so, without one.
+fn postgres(rows: &mut Vec<Row>, n: usize, rt: &tokio::runtime::Runtime) {
+    eprintln!("== PostgreSQL, {} events", label(n));
+    let Some(url) = std::env::var("ACCORD_TEST_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        eprintln!("  skipped: ACCORD_TEST_PG_URL is not set; no PostgreSQL rows");
+        return;
+    };
+    let mut admin = match postgres::Client::connect(&url, postgres::NoTls) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("  skipped: PostgreSQL not available: {e}; no PostgreSQL rows");
+            return;
+        }
+    };
+    let (ours, theirs) = (
+        format!("accord_bench_{}", std::process::id()),
+        format!("cqrs_bench_{}", std::process::id()),
+    );
+    let reset = |admin: &mut postgres::Client| {
+        admin
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {ours} CASCADE; DROP SCHEMA IF EXISTS {theirs} CASCADE"
+            ))
+            .expect("drop the bench schemas");
+    };
+    reset(&mut admin);
+    admin
+        .batch_execute(&format!("CREATE SCHEMA {ours}"))
+        .expect("create the bench schema");
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let store = accord::store::PgStore::open(&format!("{url}{sep}options=-csearch_path%3D{ours}"))
+        .expect("the PostgreSQL store opens");
+    let events = history(n, 7);
+    let peers = peer_events(&events);
+    let started = Instant::now();
+    for chunk in events.chunks(10_000) {
+        store.append(chunk.to_vec()).expect("append");
+    }
+    let a = n as f64 / started.elapsed().as_secs_f64();
+    let p = rt
+        .block_on(cqrs_peer::postgres_append(
+            &url,
+            &theirs,
+            &peers,
+            10_000,
+            Commit::PerBatch,
+        ))
+        .expect("postgres-es append");
+    row(
+        rows,
+        format!(
+            "PostgreSQL: append, batch 10,000, {} events (events/s) vs cqrs-es/postgres-es",
+            label(n)
+        ),
+        a,
+        p,
+        "none stated (report)",
+        true,
+    );
+    let total = store.head().seq;
+    projections::drop_states(&store).expect("drop states");
+    let started = Instant::now();
+    let state = projections::views(&store, &Query::default()).expect("replay");
+    assert_eq!(state.seq, total);
+    let replay = total as f64 / started.elapsed().as_secs_f64();
+    let (fold, folded) = rt
+        .block_on(cqrs_peer::postgres_fold(&url, &theirs))
+        .expect("postgres-es fold");
+    assert_eq!(folded as u64, total, "the peer folds every event");
+    row(
+        rows,
+        format!(
+            "PostgreSQL: replay, {} events (events/s) vs cqrs-es/postgres-es fold",
+            label(n)
+        ),
+        replay,
+        fold,
+        "none stated (report)",
+        true,
+    );
+    drop(store);
+    reset(&mut admin);
 }
