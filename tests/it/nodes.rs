@@ -49,9 +49,24 @@ fn three_nodes_one_scheduler_failover_and_every_email_once() {
     };
     let nodes: Vec<Accord> = (0..3).map(|_| Accord::on_postgres(&schema.url)).collect();
     future_meeting(&nodes[0]);
+    let tokens: Vec<String> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| super::api::token(n, &format!("officer-{i}"), "recorder"))
+        .collect();
+    let ports: Vec<u16> = (0..3)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        })
+        .collect();
     let mut running: Vec<Option<Node>> = nodes
         .iter()
-        .map(|n| {
+        .zip(&ports)
+        .map(|(n, port)| {
             let cfg = super::reminders::config(
                 n,
                 None,
@@ -64,7 +79,7 @@ fn three_nodes_one_scheduler_failover_and_every_email_once() {
                     cfg.to_str().unwrap(),
                     "serve",
                     "--listen",
-                    "127.0.0.1:0",
+                    &format!("127.0.0.1:{port}"),
                 ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -73,6 +88,48 @@ fn three_nodes_one_scheduler_failover_and_every_email_once() {
             Some(Node(child))
         })
         .collect();
+    for port in &ports {
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", *port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "node on {port} did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    // Concurrent appends through every node's API: each is acknowledged, none is lost.
+    let per_node = 20;
+    std::thread::scope(|scope| {
+        for (i, (port, token)) in ports.iter().zip(&tokens).enumerate() {
+            scope.spawn(move || {
+                for k in 0..per_node {
+                    let line = format!(
+                        r#"{{"type":"MeetingScheduled","occurred":"2019-06-01","actor":"t","data":{{"meeting":"node-{i}-meeting-{k}","body":"MC","kind":"cop","title":"Meeting {k} of node {i}","dates":"2020-01-0{}/2020-01-09","venue":"Geneva"}}}}"#,
+                        1 + k % 8
+                    );
+                    let (status, body) = super::api::call(
+                        "POST",
+                        &format!("http://127.0.0.1:{port}/api/events"),
+                        Some(token),
+                        Some(&line),
+                    );
+                    assert!(status == 200 || status == 201, "{status}: {body}");
+                }
+            });
+        }
+    });
+    let meetings = nodes[2].run(&["show", "meetings"]).stdout;
+    let appended = (0..3)
+        .flat_map(|i| (0..per_node).map(move |k| format!("node-{i}-meeting-{k} ")))
+        .filter(|m| meetings.contains(m.as_str()))
+        .count();
+    assert_eq!(
+        appended,
+        3 * per_node,
+        "every acknowledged append is in the log"
+    );
+    assert_eq!(nodes[1].run(&["verify"]).code, 0);
     // This week's digest goes out once, from whichever node holds the scheduler lease.
     let started = Instant::now();
     while mails(&nodes).is_empty() {
@@ -118,7 +175,8 @@ fn three_nodes_one_scheduler_failover_and_every_email_once() {
     assert!(sent_once(&after), "{} copies of the digest", after.len());
     assert_eq!(survivor.run(&["verify"]).code, 0);
     println!(
-        "3 nodes: the scheduler moved {took_over:?} after its node was killed; {} email(s), one Message-ID",
+        "3 nodes: {} concurrent appends over HTTP; the scheduler moved {took_over:?} after its node was killed; {} email(s), one Message-ID",
+        3 * per_node,
         after.len()
     );
     drop(running);
