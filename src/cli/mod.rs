@@ -675,7 +675,16 @@ fn schema(ty: Option<&str>) -> Result<u8> {
     match ty {
         None => {
             for (t, v) in crate::domain::EVENT_TYPES {
-                println!("{t} v{v}");
+                let older: Vec<String> = crate::domain::readable_versions(t)
+                    .into_iter()
+                    .filter(|o| o != v)
+                    .map(|o| format!("v{o}"))
+                    .collect();
+                if older.is_empty() {
+                    println!("{t} v{v}");
+                } else {
+                    println!("{t} v{v} (reads {}, upcast)", older.join(", "));
+                }
             }
             Ok(0)
         }

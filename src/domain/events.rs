@@ -516,12 +516,130 @@ pub struct TermsOfReferenceAdopted {
     pub summary: Option<Text>,
 }
 
-/// Co-chairs are appointed to a group.
+/// Co-chairs are appointed to a group (schema version 2: each co-chair with the entity they
+/// come from; version 1 named officers only and is upcast on read, see [`v1`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CoChairsAppointed {
     pub group: Slug,
-    pub co_chairs: Vec<Slug>,
+    pub co_chairs: Vec<CoChair>,
+}
+
+/// One co-chair of a group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CoChair {
+    /// Officer id or role.
+    pub officer: Slug,
+    /// The entity the co-chair comes from, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity: Option<Entity>,
+}
+
+/// Earlier schema versions of event types, kept to read old records: a record is never
+/// rewritten, so its data is decoded at the version it was written with and upcast, one version
+/// at a time, to the current type.
+pub mod v1 {
+    use super::*;
+
+    // `CoChairsAppointed` version 1: the co-chairs as bare officer ids. Its doc line is the
+    // description of the published version-1 schema, kept as it was.
+    /// Co-chairs are appointed to a group.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct CoChairsAppointed {
+        pub group: Slug,
+        pub co_chairs: Vec<Slug>,
+    }
+
+    impl From<CoChairsAppointed> for super::CoChairsAppointed {
+        fn from(old: CoChairsAppointed) -> Self {
+            super::CoChairsAppointed {
+                group: old.group,
+                co_chairs: old
+                    .co_chairs
+                    .into_iter()
+                    .map(|officer| super::CoChair {
+                        officer,
+                        entity: None,
+                    })
+                    .collect(),
+            }
+        }
+    }
+}
+
+/// One step of upcasting: decodes `data` at the older version, strictly (unknown members are
+/// refused as at any version), and returns it as the data of the next version.
+fn upcast_step<Old, New>(data: &Value) -> Result<Value, DecodeError>
+where
+    Old: DeserializeOwned + Into<New>,
+    New: Serialize,
+{
+    let old: Old = decode_as(data)?;
+    serde_json::to_value(old.into()).map_err(|e| DecodeError::Field {
+        path: "data".to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// Every upcasting step: (type, from version, step to from + 1).
+type Upcast = fn(&Value) -> Result<Value, DecodeError>;
+const UPCASTS: &[(&str, u32, Upcast)] = &[(
+    "CoChairsAppointed",
+    1,
+    upcast_step::<v1::CoChairsAppointed, CoChairsAppointed>,
+)];
+
+/// The JSON Schemas of the earlier versions still read, by type and version.
+pub fn old_schemas() -> Vec<(&'static str, u32, schemars::Schema)> {
+    vec![(
+        "CoChairsAppointed",
+        1,
+        schemars::schema_for!(v1::CoChairsAppointed),
+    )]
+}
+
+/// The versions of `ty` that can be read: its current one and every earlier one with an
+/// upcasting path to it.
+pub fn readable_versions(ty: &str) -> Vec<u32> {
+    let Some(current) = EVENT_TYPES.iter().find(|(t, _)| *t == ty).map(|(_, v)| *v) else {
+        return Vec::new();
+    };
+    let mut versions = vec![current];
+    let mut v = current;
+    while v > 1
+        && UPCASTS
+            .iter()
+            .any(|(t, from, _)| *t == ty && *from == v - 1)
+    {
+        v -= 1;
+        versions.push(v);
+    }
+    versions.reverse();
+    versions
+}
+
+/// Brings `data` of type `ty` from `version` up to `current`, one step at a time.
+fn upcast(ty: &str, version: u32, current: u32, data: &Value) -> Result<Value, DecodeError> {
+    let unknown = || DecodeError::UnknownVersion {
+        ty: ty.to_string(),
+        version,
+        known: current,
+    };
+    if version == 0 || version > current {
+        return Err(unknown());
+    }
+    let mut data = data.clone();
+    for v in version..current {
+        let step = UPCASTS
+            .iter()
+            .find(|(t, from, _)| *t == ty && *from == v)
+            .map(|(_, _, f)| *f)
+            .ok_or_else(unknown)?;
+        data = step(&data)?;
+    }
+    Ok(data)
 }
 
 /// An inter-secretariat group is extended (to the UNEP Chemicals and Health Branch).
@@ -928,16 +1046,14 @@ macro_rules! catalogue {
                 }
             }
 
-            /// Decodes `data` as an event of type `ty` at schema version `version`.
+            /// Decodes `data` as an event of type `ty` at schema version `version`; data of an
+            /// earlier version is upcast to the current one (the record itself is unchanged).
             pub fn decode(ty: &str, version: u32, data: &Value) -> Result<Self, DecodeError> {
                 match ty {
                     $(stringify!($name) => {
                         if version != $ver {
-                            return Err(DecodeError::UnknownVersion {
-                                ty: ty.to_string(),
-                                version,
-                                known: $ver,
-                            });
+                            let data = upcast(ty, version, $ver, data)?;
+                            return decode_as::<$name>(&data).map(DomainEvent::$name);
                         }
                         decode_as::<$name>(data).map(DomainEvent::$name)
                     })*
@@ -975,7 +1091,7 @@ catalogue! {
     MandateStatusChanged (1) => |e| format!("decision/{}", e.decision);
     GroupEstablished (1) => |e| format!("group/{}", e.group);
     TermsOfReferenceAdopted (1) => |e| format!("group/{}", e.group);
-    CoChairsAppointed (1) => |e| format!("group/{}", e.group);
+    CoChairsAppointed (2) => |e| format!("group/{}", e.group);
     GroupScopeExtended (1) => |e| format!("group/{}", e.group);
     LeadOfficerChanged (1) => |e| format!("group/{}", e.group);
     GroupDissolved (1) => |e| format!("group/{}", e.group);
@@ -1108,6 +1224,48 @@ impl DomainEvent {
             DomainEvent::EventRetracted(e) => Some(e.seq),
             DomainEvent::EventAmended(e) => Some(e.seq),
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_1_co_chairs_upcast_to_version_2() {
+        assert_eq!(readable_versions("CoChairsAppointed"), vec![1, 2]);
+        assert_eq!(readable_versions("MeetingScheduled"), vec![1]);
+        assert!(readable_versions("NoSuchType").is_empty());
+        let v1 = serde_json::json!({"group": "tf", "co_chairs": ["a", "b"]});
+        let DomainEvent::CoChairsAppointed(e) =
+            DomainEvent::decode("CoChairsAppointed", 1, &v1).expect("version 1 decodes")
+        else {
+            panic!("wrong type");
+        };
+        assert_eq!(
+            e.co_chairs
+                .iter()
+                .map(|c| (c.officer.as_str(), c.entity.is_none()))
+                .collect::<Vec<_>>(),
+            vec![("a", true), ("b", true)]
+        );
+        // Each version is decoded strictly at its own shape.
+        assert!(DomainEvent::decode("CoChairsAppointed", 2, &v1).is_err());
+        let v2 = serde_json::json!({"group": "tf", "co_chairs": [{"officer": "a"}]});
+        assert!(DomainEvent::decode("CoChairsAppointed", 1, &v2).is_err());
+        assert!(DomainEvent::decode("CoChairsAppointed", 2, &v2).is_ok());
+        let mut extra = v1.clone();
+        extra["unexpected"] = 1.into();
+        assert!(matches!(
+            DomainEvent::decode("CoChairsAppointed", 1, &extra),
+            Err(DecodeError::Field { .. })
+        ));
+        for v in [0, 3] {
+            assert!(matches!(
+                DomainEvent::decode("CoChairsAppointed", v, &v1),
+                Err(DecodeError::UnknownVersion { known: 2, .. })
+            ));
         }
     }
 }

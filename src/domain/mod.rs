@@ -63,7 +63,7 @@ pub fn summary(e: &DomainEvent) -> String {
             g.group,
             g.co_chairs
                 .iter()
-                .map(|s| s.as_str())
+                .map(|c| c.officer.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
         ),

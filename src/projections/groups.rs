@@ -94,7 +94,7 @@ impl Groups {
         match e {
             E::TermsOfReferenceAdopted(_) => row.terms_of_reference = Some(env.occurred),
             E::CoChairsAppointed(c) => {
-                row.co_chairs = c.co_chairs.iter().map(|s| s.0.clone()).collect()
+                row.co_chairs = c.co_chairs.iter().map(|c| c.officer.0.clone()).collect()
             }
             E::GroupScopeExtended(x) => {
                 row.scope = x.scope;

@@ -17,3 +17,4 @@ mod schema;
 mod smtp;
 mod store_contract;
 mod tidy;
+mod upgrades;

@@ -8,7 +8,10 @@ fn schemas_match_the_types() {
     let dir = root().join("events/schema");
     let update = std::env::var_os("UPDATE_SCHEMAS").is_some();
     let mut stale = Vec::new();
-    for (ty, version, schema) in accord::domain::schemas() {
+    let all = accord::domain::schemas()
+        .into_iter()
+        .chain(accord::domain::old_schemas());
+    for (ty, version, schema) in all {
         let mut value = serde_json::to_value(&schema).unwrap();
         value["$id"] = format!("https://accord.invalid/events/schema/{ty}.v{version}.json").into();
         let text = serde_json::to_string_pretty(&value).unwrap() + "\n";
@@ -23,9 +26,18 @@ fn schemas_match_the_types() {
     let files = std::fs::read_dir(&dir).unwrap().count();
     assert_eq!(
         files,
-        accord::domain::EVENT_TYPES.len(),
-        "one schema file per event type"
+        accord::domain::EVENT_TYPES.len() + accord::domain::old_schemas().len(),
+        "one schema file per event type and readable version"
     );
+    // Every earlier version kept has its schema file, and only those.
+    for (ty, _) in accord::domain::EVENT_TYPES {
+        for v in accord::domain::readable_versions(ty) {
+            assert!(
+                dir.join(format!("{ty}.v{v}.json")).exists(),
+                "no schema for {ty} v{v}"
+            );
+        }
+    }
     assert!(
         stale.is_empty(),
         "stale schemas (run UPDATE_SCHEMAS=1 cargo test schema): {stale:?}"
@@ -76,8 +88,16 @@ fn history_events_validate_against_their_schemas() {
     for (i, line) in text.lines().enumerate() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         let ty = v["type"].as_str().unwrap();
+        let version = v["version"].as_u64().unwrap_or_else(|| {
+            accord::domain::EVENT_TYPES
+                .iter()
+                .find(|(t, _)| *t == ty)
+                .unwrap()
+                .1 as u64
+        });
         let schema: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(root().join(format!("events/schema/{ty}.v1.json"))).unwrap(),
+            &std::fs::read_to_string(root().join(format!("events/schema/{ty}.v{version}.json")))
+                .unwrap(),
         )
         .unwrap();
         let validator = jsonschema::draft202012::new(&schema).unwrap();
