@@ -99,6 +99,10 @@ pub struct Sender {
     pub reply_to: Option<Mailbox>,
 }
 
+/// The steps of sending one message that each get the configured timeout: connecting, the
+/// greeting, EHLO, MAIL FROM, RCPT TO, DATA, and the answer to the message.
+pub const SMTP_STEPS: u32 = 7;
+
 /// Where email goes.
 pub enum Mailer {
     Smtp {
@@ -188,15 +192,17 @@ impl Mailer {
                 })
             }
             Mailer::Smtp { transport, timeout } => {
-                match tokio::time::timeout(
-                    *timeout + Duration::from_secs(1),
-                    transport.send(message),
-                )
-                .await
-                {
+                // lettre bounds only the connection by `timeout`; the answers are bounded here,
+                // allowing `timeout` for each step of the conversation, so a slow server that
+                // answers each command in time is not cut off in the middle of a message.
+                let bound = *timeout * SMTP_STEPS + Duration::from_secs(1);
+                match tokio::time::timeout(bound, transport.send(message)).await {
                     Err(_) => Err(SendError {
                         permanent: false,
-                        reason: format!("no answer from the SMTP server within {timeout:?}"),
+                        reason: format!(
+                            "the SMTP server did not take the message within {bound:?} \
+                             ({SMTP_STEPS} steps of {timeout:?})"
+                        ),
                     }),
                     Ok(Ok(_)) => Ok(()),
                     Ok(Err(e)) => Err(SendError {

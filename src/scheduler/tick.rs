@@ -298,12 +298,16 @@ impl Engine {
                     report.failed.push(r.reminder.clone());
                 }
             }
-            report.recorded += record(
-                store,
-                &state.views,
-                vec![outcome(&r.reminder, job.attempt, &message_id, result, now)],
-                now,
-            )?;
+            let e = outcome(&r.reminder, job.attempt, &message_id, result, now);
+            // The retry is due before anything the plan knew of, perhaps: wake for it.
+            if let DomainEvent::ReminderFailed(ReminderFailed {
+                retry_at: Some(t), ..
+            }) = &e
+            {
+                let t = t.0.min(r.expires_at.0);
+                report.next_wakeup = Some(report.next_wakeup.map_or(t, |w| w.min(t)));
+            }
+            report.recorded += record(store, &state.views, vec![e], now)?;
         }
         Ok(report)
     }
