@@ -89,6 +89,9 @@ pub struct Outgoing {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendError {
     pub permanent: bool,
+    /// No answer from the server at all (refused, unreachable, timed out): the next message
+    /// would fail alike, so the tick stops trying until a retry is due.
+    pub unreachable: bool,
     pub reason: String,
 }
 
@@ -165,6 +168,7 @@ impl Mailer {
     pub async fn send(&self, sender: &Sender, m: &Outgoing) -> Result<(), SendError> {
         let message = build(sender, m).map_err(|reason| SendError {
             permanent: true,
+            unreachable: false,
             reason,
         })?;
         match self {
@@ -188,6 +192,7 @@ impl Mailer {
                 };
                 write().map_err(|e| SendError {
                     permanent: false,
+                    unreachable: false,
                     reason: format!("cannot write to the outbox: {e}"),
                 })
             }
@@ -199,6 +204,7 @@ impl Mailer {
                 match tokio::time::timeout(bound, transport.send(message)).await {
                     Err(_) => Err(SendError {
                         permanent: false,
+                        unreachable: true,
                         reason: format!(
                             "the SMTP server did not take the message within {bound:?} \
                              ({SMTP_STEPS} steps of {timeout:?})"
@@ -207,6 +213,8 @@ impl Mailer {
                     Ok(Ok(_)) => Ok(()),
                     Ok(Err(e)) => Err(SendError {
                         permanent: e.is_permanent(),
+                        // Not an SMTP answer: no connection, or it broke.
+                        unreachable: !e.is_permanent() && !e.is_transient(),
                         reason: smtp_reason(&e),
                     }),
                 }

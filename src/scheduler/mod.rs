@@ -328,7 +328,8 @@ pub fn due(views: &Views, defs: &Definitions, now: DateTime<Utc>) -> Due {
                     r.expires_at, r.attempts
                 ),
                 _ => format!(
-                    "its time ({}) passed while Accord was not running, and so did its deadline",
+                    "its time ({}) passed, and so did its deadline, before it could be sent \
+                     (Accord was not running, or the mail server was out of reach)",
                     r.fire_at
                 ),
             };
