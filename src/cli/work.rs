@@ -155,12 +155,20 @@ pub fn reminders(
 
 fn print_report(now: DateTime<Utc>, r: &scheduler::TickReport) {
     println!(
-        "tick at {}: recorded {} events, sent {}, failed {}, skipped {}{}",
+        "tick at {}: recorded {} events, sent {}, failed {}, skipped {}{}{}",
         now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         r.recorded,
         r.sent.len(),
         r.failed.len(),
         r.skipped,
+        if r.deferred > 0 {
+            format!(
+                ", deferred {} (the mail server is out of reach)",
+                r.deferred
+            )
+        } else {
+            String::new()
+        },
         r.next_wakeup
             .map(|t| format!(
                 "; next due {}",

@@ -89,6 +89,9 @@ pub struct Outgoing {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendError {
     pub permanent: bool,
+    /// No answer from the server at all (refused, unreachable, timed out): the next message
+    /// would fail alike, so the tick stops trying until a retry is due.
+    pub unreachable: bool,
     pub reason: String,
 }
 
@@ -98,6 +101,10 @@ pub struct Sender {
     pub from: Mailbox,
     pub reply_to: Option<Mailbox>,
 }
+
+/// The steps of sending one message that each get the configured timeout: connecting, the
+/// greeting, EHLO, MAIL FROM, RCPT TO, DATA, and the answer to the message.
+pub const SMTP_STEPS: u32 = 7;
 
 /// Where email goes.
 pub enum Mailer {
@@ -161,6 +168,7 @@ impl Mailer {
     pub async fn send(&self, sender: &Sender, m: &Outgoing) -> Result<(), SendError> {
         let message = build(sender, m).map_err(|reason| SendError {
             permanent: true,
+            unreachable: false,
             reason,
         })?;
         match self {
@@ -184,23 +192,29 @@ impl Mailer {
                 };
                 write().map_err(|e| SendError {
                     permanent: false,
+                    unreachable: false,
                     reason: format!("cannot write to the outbox: {e}"),
                 })
             }
             Mailer::Smtp { transport, timeout } => {
-                match tokio::time::timeout(
-                    *timeout + Duration::from_secs(1),
-                    transport.send(message),
-                )
-                .await
-                {
+                // lettre bounds only the connection by `timeout`; the answers are bounded here,
+                // allowing `timeout` for each step of the conversation, so a slow server that
+                // answers each command in time is not cut off in the middle of a message.
+                let bound = *timeout * SMTP_STEPS + Duration::from_secs(1);
+                match tokio::time::timeout(bound, transport.send(message)).await {
                     Err(_) => Err(SendError {
                         permanent: false,
-                        reason: format!("no answer from the SMTP server within {timeout:?}"),
+                        unreachable: true,
+                        reason: format!(
+                            "the SMTP server did not take the message within {bound:?} \
+                             ({SMTP_STEPS} steps of {timeout:?})"
+                        ),
                     }),
                     Ok(Ok(_)) => Ok(()),
                     Ok(Err(e)) => Err(SendError {
                         permanent: e.is_permanent(),
+                        // Not an SMTP answer: no connection, or it broke.
+                        unreachable: !e.is_permanent() && !e.is_transient(),
                         reason: smtp_reason(&e),
                     }),
                 }

@@ -29,7 +29,7 @@ use crate::envelope::Envelope;
 use crate::store::{EventStore, StoreError};
 
 /// Bump when a fold changes: stored states of another version are dropped and rebuilt.
-pub const PROJECTION_VERSION: u32 = 3;
+pub const PROJECTION_VERSION: u32 = 4;
 
 /// All read models together.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -201,6 +201,8 @@ impl Work {
                     r.status = ReminderStatus::Sent;
                     r.sent_seq = Some(env.seq);
                     r.retry_at = None;
+                    // A failure before a success is history, not the reminder's state.
+                    r.reason = None;
                 }
             }
             E::ReminderFailed(f) => {

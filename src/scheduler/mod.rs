@@ -28,8 +28,8 @@ use crate::workflows::definition::On;
 use crate::workflows::derive::{desired, Desired};
 use crate::workflows::{Definitions, Workflow};
 
-/// Sends after this many attempts end as a permanent failure.
-pub const MAX_ATTEMPTS: u32 = 5;
+/// The backoff stops growing at this attempt: 1, 5, 25 minutes, then 125 minutes between tries.
+pub const BACKOFF_CAP_ATTEMPT: u32 = 4;
 /// A reminder sent more than this after its time is marked late.
 pub const LATE_AFTER: i64 = 15;
 
@@ -303,7 +303,9 @@ pub fn due(views: &Views, defs: &Definitions, now: DateTime<Utc>) -> Due {
     for r in views.work.reminders.values() {
         let at = match r.status {
             ReminderStatus::Scheduled => r.fire_at.0,
-            ReminderStatus::Retrying => r.retry_at.map_or(r.fire_at.0, |t| t.0),
+            // A retry that would come after the reminder stops being useful is due at that
+            // end, to be skipped then.
+            ReminderStatus::Retrying => r.retry_at.map_or(r.fire_at.0, |t| t.0).min(r.expires_at.0),
             ReminderStatus::Attempted => now,
             _ => continue,
         };
@@ -319,13 +321,22 @@ pub fn due(views: &Views, defs: &Definitions, now: DateTime<Utc>) -> Due {
                 resend: true,
             });
         } else if now >= r.expires_at.0 {
+            let reason = match (r.status, &r.reason) {
+                (ReminderStatus::Retrying, Some(last)) => format!(
+                    "no longer useful: its deadline passed ({}) before the mail server took it, \
+                     after {} attempts (the last: {last})",
+                    r.expires_at, r.attempts
+                ),
+                _ => format!(
+                    "its time ({}) passed, and so did its deadline, before it could be sent \
+                     (Accord was not running, or the mail server was out of reach)",
+                    r.fire_at
+                ),
+            };
             out.skips
                 .push(DomainEvent::ReminderSkipped(ReminderSkipped {
                     reminder: key(r.reminder.clone()),
-                    reason: text(format!(
-                    "its time ({}) passed while Accord was not running, and so did its deadline",
-                    r.fire_at
-                )),
+                    reason: text(reason),
                 }));
         } else {
             out.jobs.push(SendJob {
@@ -360,9 +371,10 @@ pub fn due(views: &Views, defs: &Definitions, now: DateTime<Utc>) -> Due {
 }
 
 /// The next retry time after a transient failure of `attempt`: exponential backoff from one
-/// minute, with a deterministic jitter of up to a quarter, drawn from the reminder's id.
+/// minute (1, 5, 25, then 125 minutes, and 125 minutes for every later attempt), with a
+/// deterministic jitter of up to a quarter, drawn from the reminder's id and the attempt.
 pub fn retry_at(reminder: &str, attempt: u32, now: DateTime<Utc>) -> DateTime<Utc> {
-    let base = 60i64 * 5i64.pow(attempt.saturating_sub(1).min(4));
+    let base = 60i64 * 5i64.pow(attempt.clamp(1, BACKOFF_CAP_ATTEMPT) - 1);
     let h = Sha256::digest(format!("{reminder}/{attempt}").as_bytes());
     let jitter = (u16::from_be_bytes([h[0], h[1]]) as i64 * base / 4) / 65_535;
     now + Duration::seconds(base + jitter)
@@ -382,21 +394,15 @@ pub fn outcome(
             attempt,
             message_id: key(message_id),
         }),
-        Err(e) => {
-            let permanent = e.permanent || attempt >= MAX_ATTEMPTS;
-            let reason = if !e.permanent && permanent {
-                format!("{} (gave up after {attempt} attempts)", e.reason)
-            } else {
-                e.reason
-            };
-            DomainEvent::ReminderFailed(ReminderFailed {
-                reminder: key(reminder),
-                attempt,
-                reason: text(reason),
-                permanent,
-                retry_at: (!permanent).then(|| Instant(retry_at(reminder, attempt, now))),
-            })
-        }
+        // A transient failure is retried for as long as the reminder is useful: `due` skips
+        // it, with the last reason, once its deadline has passed.
+        Err(e) => DomainEvent::ReminderFailed(ReminderFailed {
+            reminder: key(reminder),
+            attempt,
+            reason: text(e.reason),
+            permanent: e.permanent,
+            retry_at: (!e.permanent).then(|| Instant(retry_at(reminder, attempt, now))),
+        }),
     }
 }
 
@@ -427,15 +433,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_grows_with_bounded_jitter() {
+    fn backoff_grows_with_bounded_jitter_then_stays_capped() {
         let now = Utc::now();
         let mut last = 0;
-        for attempt in 1..=5 {
+        for attempt in 1..=4 {
             let d = (retry_at("rem-x", attempt, now) - now).num_seconds();
             let base = 60 * 5i64.pow(attempt - 1);
             assert!(d >= base && d <= base + base / 4, "attempt {attempt}: {d}");
             assert!(d > last);
             last = d;
+        }
+        for attempt in [5, 6, 50, 10_000, u32::MAX] {
+            let d = (retry_at("rem-x", attempt, now) - now).num_seconds();
+            assert!((7500..=7500 + 1875).contains(&d), "attempt {attempt}: {d}");
         }
         assert_eq!(
             retry_at("rem-x", 2, now),

@@ -78,6 +78,8 @@ pub struct TickReport {
     pub sent: Vec<String>,
     pub failed: Vec<String>,
     pub skipped: usize,
+    /// Due sends left untried because the mail server could not be reached in this tick.
+    pub deferred: usize,
     pub next_wakeup: Option<DateTime<Utc>>,
 }
 
@@ -205,7 +207,15 @@ impl Engine {
         report.skipped = plan.skips.len();
         report.recorded += record(store, &state.views, plan.skips, now)?;
         report.next_wakeup = plan.next_wakeup;
+        // Once the server could not be reached, the other sends of this tick wait, untried and
+        // unrecorded: they stay due, and a later tick tries them (one at a time while the
+        // server stays out of reach), so an outage costs a tick one timeout, not one a message.
+        let mut unreachable = false;
         for job in plan.jobs {
+            if unreachable {
+                report.deferred += 1;
+                continue;
+            }
             let Some(r) = state.views.work.reminders.get(&job.reminder) else {
                 continue;
             };
@@ -255,6 +265,7 @@ impl Engine {
                             &message_id,
                             Err(crate::notify::SendError {
                                 permanent: true,
+                                unreachable: false,
                                 reason,
                             }),
                             now,
@@ -294,16 +305,21 @@ impl Engine {
             match &result {
                 Ok(()) => report.sent.push(r.reminder.clone()),
                 Err(e) => {
+                    unreachable |= e.unreachable;
                     tracing::warn!(reminder = %r.reminder, reason = %e.reason, permanent = e.permanent, "send failed");
                     report.failed.push(r.reminder.clone());
                 }
             }
-            report.recorded += record(
-                store,
-                &state.views,
-                vec![outcome(&r.reminder, job.attempt, &message_id, result, now)],
-                now,
-            )?;
+            let e = outcome(&r.reminder, job.attempt, &message_id, result, now);
+            // The retry is due before anything the plan knew of, perhaps: wake for it.
+            if let DomainEvent::ReminderFailed(ReminderFailed {
+                retry_at: Some(t), ..
+            }) = &e
+            {
+                let t = t.0.min(r.expires_at.0);
+                report.next_wakeup = Some(report.next_wakeup.map_or(t, |w| w.min(t)));
+            }
+            report.recorded += record(store, &state.views, vec![e], now)?;
         }
         Ok(report)
     }

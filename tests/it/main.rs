@@ -12,6 +12,7 @@ mod generate;
 mod helpers;
 mod history;
 mod nodes;
+mod outside_faults;
 mod reminders;
 mod schema;
 mod smtp;

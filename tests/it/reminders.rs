@@ -985,14 +985,19 @@ fn national_reporting_cycles() {
     );
 }
 
+/// Transient failures never end a reminder while it is useful: retried with a backoff of 1, 5
+/// and 25 minutes, then every 125 minutes (jitter up to a quarter), and skipped, with the last
+/// reason, only once its deadline has passed. (This replaces the earlier policy, which gave up
+/// after a fifth failure and so lost reminders in a long outage.)
 #[test]
-fn transient_failures_give_up_after_five_attempts() {
+fn transient_failures_are_retried_until_the_deadline_then_skipped() {
     let port = free_port();
     let a = setup();
     let cfg = config(&a, Some(port), &["pre-session-documents.toml"]);
     tick(&a, &cfg, "2021-12-01T10:00:00Z");
     let mut now = "2021-12-13T08:00:00Z".to_string();
-    for attempt in 1..=5 {
+    let mut id = None;
+    for attempt in 1..=7u32 {
         let r = tick_bounded(&a, &cfg, &now, Duration::from_secs(30));
         assert!(
             r.stdout.contains("failed 1"),
@@ -1000,23 +1005,43 @@ fn transient_failures_give_up_after_five_attempts() {
             r.stdout
         );
         let f = last_failure(&a, &cfg);
-        assert_eq!(f["attempts"], attempt);
-        if attempt < 5 {
-            assert_eq!(f["status"], "retrying");
-            now = f["retry_at"].as_str().unwrap().to_string();
-        } else {
-            assert_eq!(f["status"], "failed");
-            assert!(
-                f["reason"]
-                    .as_str()
-                    .unwrap()
-                    .contains("gave up after 5 attempts"),
-                "{f}"
-            );
-        }
+        assert_eq!(f["attempts"], attempt, "{f}");
+        assert_eq!(f["status"], "retrying", "attempt {attempt}: {f}");
+        id.get_or_insert_with(|| f["reminder"].clone());
+        assert_eq!(f["reminder"], id.clone().unwrap());
+        let retry = f["retry_at"].as_str().unwrap().to_string();
+        let wait = chrono::DateTime::parse_from_rfc3339(&retry).unwrap()
+            - chrono::DateTime::parse_from_rfc3339(&now).unwrap();
+        let base = 60 * 5i64.pow(attempt.min(4) - 1);
+        assert!(
+            (base..=base + base / 4).contains(&wait.num_seconds()),
+            "attempt {attempt}: waits {wait}, base {base} s"
+        );
+        now = retry;
     }
-    let r = tick(&a, &cfg, "2021-12-14T08:00:00Z");
-    assert!(r.stdout.contains("failed 0"), "{}", r.stdout);
+    // A week on, still before the deadline (10 January 2022): still retrying.
+    tick_bounded(&a, &cfg, "2021-12-20T08:00:00Z", Duration::from_secs(30));
+    let f = last_failure(&a, &cfg);
+    assert_eq!(f["status"], "retrying", "{f}");
+    assert_eq!(f["attempts"], 8, "{f}");
+    // Past the deadline: skipped with the reason, never recorded as a permanent failure.
+    let id = id.unwrap();
+    let r = tick_bounded(&a, &cfg, "2022-01-11T08:00:00Z", Duration::from_secs(30));
+    assert!(
+        !r.stdout
+            .contains(&format!("failed {}", id.as_str().unwrap())),
+        "{}",
+        r.stdout
+    );
+    let rows = reminders(&a, &cfg);
+    let f = rows.iter().find(|r| r["reminder"] == id).unwrap();
+    assert_eq!(f["status"], "skipped", "{f}");
+    let reason = f["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("deadline passed") && reason.contains("after 8 attempts"),
+        "{reason}"
+    );
+    assert!(by(&rows, "status", "failed").is_empty(), "{rows:?}");
 }
 
 #[test]
