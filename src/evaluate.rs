@@ -78,8 +78,12 @@ fn median_json(v: Vec<i64>) -> serde_json::Value {
     median(v).map_or(serde_json::Value::Null, |m| serde_json::json!(m))
 }
 
+/// How many year-end states [`mandate_mix`] folds in one pass over the log.
+pub const YEARS_PER_PASS: usize = 8;
+
 /// The status mix of the mandates at the end of each year, from the first adoption year to
-/// `last_year`, each folded as of that day (and as known at `known_at`).
+/// `last_year`, each as of that day (and as known at `known_at`): one pass over the log for
+/// every [`YEARS_PER_PASS`] years, not one per year.
 pub fn mandate_mix(
     store: &dyn crate::store::EventStore,
     views: &Views,
@@ -98,28 +102,42 @@ pub fn mandate_mix(
     else {
         return Ok(out);
     };
-    for year in first..=last_year.max(first) {
-        let end = NaiveDate::from_ymd_opt(year, 12, 31).expect("31 December");
-        let q = crate::projections::Query {
-            as_of: Some(end),
-            known_at,
-        };
-        let v = crate::projections::views(store, &q)?.views;
-        let mut mix = BTreeMap::new();
-        for m in v.decisions.mandates.values() {
-            let body = v
-                .decisions
-                .decisions
-                .get(&m.decision)
-                .and_then(|d| v.meetings.find(&d.meeting))
-                .map(|mt| mt.body.code().to_string());
-            if scope.body.is_none() || body == scope.body {
-                *mix.entry(m.status.name().to_string()).or_default() += 1;
-            }
+    let years: Vec<i32> = (first..=last_year.max(first)).collect();
+    let ends: Vec<NaiveDate> = years
+        .iter()
+        .map(|y| NaiveDate::from_ymd_opt(*y, 12, 31).expect("31 December"))
+        .collect();
+    // Eight years to a pass: a state per year held at once, a pass per eight years.
+    for (years, ends) in years
+        .chunks(YEARS_PER_PASS)
+        .zip(ends.chunks(YEARS_PER_PASS))
+    {
+        let states = crate::projections::meetings_and_decisions_as_of_each(store, known_at, ends)?;
+        for (year, (meetings, decisions)) in years.iter().zip(&states) {
+            out.insert(year.to_string(), status_mix(meetings, decisions, scope));
         }
-        out.insert(year.to_string(), mix);
     }
     Ok(out)
+}
+
+/// How many mandates are in each status, in the scope's body.
+fn status_mix(
+    meetings: &crate::projections::meetings::Meetings,
+    decisions: &crate::projections::decisions::Decisions,
+    scope: &Scope,
+) -> BTreeMap<String, u64> {
+    let mut mix = BTreeMap::new();
+    for m in decisions.mandates.values() {
+        let body = decisions
+            .decisions
+            .get(&m.decision)
+            .and_then(|d| meetings.find(&d.meeting))
+            .map(|mt| mt.body.code().to_string());
+        if scope.body.is_none() || body == scope.body {
+            *mix.entry(m.status.name().to_string()).or_default() += 1;
+        }
+    }
+    mix
 }
 
 /// When a mandate was due (the end of the meeting, or of every segment of it, it reports at,
@@ -676,4 +694,117 @@ pub fn html_body(e: &Evaluation) -> String {
             .map(|k| format!(", as known at {}", esc(k)))
             .unwrap_or_default()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+    use crate::envelope::Envelope;
+    use crate::input::Proposed;
+    use crate::projections::{views, Query};
+    use crate::store::{Cache, EventStore, Head, Outcome, Result, SledStore};
+
+    /// A sled store that counts the records read in seq order.
+    struct Counting {
+        inner: SledStore,
+        read: AtomicU64,
+    }
+
+    impl EventStore for Counting {
+        fn append(&self, batch: Vec<Proposed>) -> Result<Vec<Outcome>> {
+            self.inner.append(batch)
+        }
+        fn import(&self, records: Vec<Envelope>) -> Result<()> {
+            self.inner.import(records)
+        }
+        fn head(&self) -> Head {
+            self.inner.head()
+        }
+        fn read_from(&self, from: u64) -> Box<dyn Iterator<Item = Result<Envelope>> + '_> {
+            Box::new(self.inner.read_from(from).inspect(|_| {
+                self.read.fetch_add(1, Ordering::Relaxed);
+            }))
+        }
+        fn get(&self, seq: u64) -> Result<Option<Envelope>> {
+            self.inner.get(seq)
+        }
+        fn read_stream(&self, stream: &str) -> Result<Vec<Envelope>> {
+            self.inner.read_stream(stream)
+        }
+        fn find_id(&self, id: &str) -> Result<Option<u64>> {
+            self.inner.find_id(id)
+        }
+        fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+            self.inner.subscribe()
+        }
+        fn cache(&self) -> &dyn Cache {
+            self.inner.cache()
+        }
+        fn instance(&self) -> u64 {
+            self.inner.instance()
+        }
+    }
+
+    #[test]
+    fn the_status_mix_reads_the_log_once_per_eight_years_and_answers_as_a_fold_per_year() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Counting {
+            inner: SledStore::open(dir.path()).unwrap(),
+            read: AtomicU64::new(0),
+        };
+        let mut text = Vec::new();
+        crate::generate::generate(1200, 8, &mut text).unwrap();
+        let batch = crate::input::parse_batch(std::str::from_utf8(&text).unwrap()).unwrap();
+        let mut batch = batch.into_iter();
+        store.append(batch.by_ref().take(600).collect()).unwrap();
+        let earlier = store.head().recorded_at.unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        store.append(batch.collect()).unwrap();
+        let head = store.head().seq;
+        let earlier = crate::api::parse_instant(&earlier).unwrap();
+        for (known_at, body) in [(None, None), (Some(earlier), Some("MC".to_string()))] {
+            let scope = Scope {
+                body,
+                ..Scope::default()
+            };
+            let all = views(
+                &store,
+                &Query {
+                    as_of: None,
+                    known_at,
+                },
+            )
+            .unwrap()
+            .views;
+            store.read.store(0, Ordering::Relaxed);
+            let mix = mandate_mix(&store, &all, known_at, 2030, &scope).unwrap();
+            let read = store.read.load(Ordering::Relaxed);
+            assert!(mix.len() > 10, "{} years", mix.len());
+            let passes = mix.len().div_ceil(YEARS_PER_PASS) as u64;
+            assert!(
+                read <= head * passes,
+                "{read} records read for {} years of a {head}-event log",
+                mix.len()
+            );
+            for (year, got) in &mix {
+                let end = NaiveDate::from_ymd_opt(year.parse().unwrap(), 12, 31).unwrap();
+                let v = views(
+                    &store,
+                    &Query {
+                        as_of: Some(end),
+                        known_at,
+                    },
+                )
+                .unwrap()
+                .views;
+                assert_eq!(
+                    got,
+                    &status_mix(&v.meetings, &v.decisions, &scope),
+                    "{year}"
+                );
+            }
+        }
+    }
 }

@@ -423,6 +423,42 @@ fn fold(store: &dyn EventStore, q: &Query, progress: Progress) -> Result<State, 
     Ok(state)
 }
 
+/// The meetings and decisions as of each of `days` (as known at `known_at`), from one pass over
+/// the log: for these two read models, what [`views`] answers with each day as `as_of`, without
+/// folding the whole log once per day.
+pub fn meetings_and_decisions_as_of_each(
+    store: &dyn EventStore,
+    known_at: Option<DateTime<Utc>>,
+    days: &[NaiveDate],
+) -> Result<Vec<(meetings::Meetings, decisions::Decisions)>, StoreError> {
+    let k = match known_at {
+        Some(t) => seq_known_at(store, t)?,
+        None => store.head().seq,
+    };
+    let corrections = Corrections::load(store, k)?;
+    let mut out: Vec<(meetings::Meetings, decisions::Decisions)> =
+        days.iter().map(|_| Default::default()).collect();
+    for env in store.read_from(1) {
+        let env = env?;
+        if env.seq > k {
+            break;
+        }
+        let counted: Vec<usize> = (0..days.len())
+            .filter(|&i| env.occurred.is_past_as_of(days[i]))
+            .collect();
+        if counted.is_empty() {
+            continue;
+        }
+        if let Some(event) = corrections.effective(&env)? {
+            for i in counted {
+                out[i].0.apply(&env, &event);
+                out[i].1.apply(&env, &event);
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn save_snapshot(store: &dyn EventStore, s: &State) -> Result<(), StoreError> {
     save_state(store, &snap_key(SNAP, s.seq), s)?;
     let meta = SnapMeta {

@@ -11,6 +11,7 @@ mod evaluate;
 mod generate;
 mod helpers;
 mod history;
+mod load;
 mod nodes;
 mod outside_faults;
 mod reminders;
