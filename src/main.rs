@@ -11,6 +11,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = accord::cli::Cli::parse();
+    if !matches!(cli.command, accord::cli::Command::Serve { .. }) {
+        restore_sigpipe();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ACCORD_LOG")
@@ -24,5 +27,15 @@ fn main() -> ExitCode {
             eprintln!("accord: {e:#}");
             ExitCode::from(accord::cli::exit_code(&e))
         }
+    }
+}
+
+/// A command whose output is piped into `head` stops quietly when the reader goes, as other
+/// Unix tools do, instead of panicking on the failed write. The server keeps Rust's default
+/// (SIGPIPE ignored), so a client that hangs up is an error on that connection only.
+fn restore_sigpipe() {
+    // SAFETY: called once at start-up, before any thread is spawned.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -192,3 +192,40 @@ fn expected_positions_and_duplicates_within_a_batch() {
     );
     assert_eq!(a.last_seq(), 2);
 }
+
+/// `accord … | head -1`: the reader goes away, and the command stops quietly, without a panic.
+#[test]
+fn a_closed_pipe_stops_output_quietly() {
+    use std::io::BufRead;
+    let a = Accord::new();
+    let generated = a.run(&["generate", "--events", "3000"]);
+    assert_eq!(generated.code, 0);
+    let r = a.record_text(&generated.stdout);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for args in [
+        &["export"][..],
+        &["log"],
+        &["show", "timeline", "--format", "csv"],
+        &["generate", "--events", "20000"],
+    ] {
+        let mut child = a
+            .command()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(!first.is_empty(), "{args:?}: no output");
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.trim().is_empty(),
+            "{args:?}: a closed pipe is no error to report: {stderr}"
+        );
+        assert_ne!(out.status.code(), Some(101), "{args:?}: {stderr}");
+    }
+}
