@@ -438,7 +438,7 @@ fn load(port: u16, token: &str, name: &str, seed: u64, stop: &AtomicBool) -> See
                     .collect();
                 assert_eq!(acks.len(), next.ids.len(), "every event recorded: {body}");
                 seen.acked.push((next, acks));
-                std::thread::sleep(Duration::from_millis(150));
+                std::thread::sleep(Duration::from_millis(250));
             }
             Err(ureq::Error::Status(code, r)) => {
                 panic!(
@@ -662,7 +662,7 @@ fn record_trial(rig: &Rig, ledger: &mut Ledger, rng: &mut Rng, trial: usize, spa
     let n = if rng.chance(0.3) {
         rng.range(2, 8)
     } else {
-        rng.range(20, 150)
+        rng.range(10, 60)
     } as usize;
     let b = batch(&format!("r{trial}"), n, rng, true);
     let delay = span.of(n).mul_f64(ledger.record_scale * rng.fraction());
@@ -709,7 +709,7 @@ fn serve_trial(rig: &Rig, ledger: &mut Ledger, rng: &mut Rng, trial: usize) {
     due_reminders(rig, ledger, &format!("due{trial}"), 2, rng);
     let (mut child, port) = spawn_serve(rig);
     let stop = AtomicBool::new(false);
-    let delay = Duration::from_millis(rng.range(30, 2000));
+    let delay = Duration::from_millis(rng.range(30, 1500));
     let seeds = [rng.next(), rng.next()];
     let seen: Vec<Seen> = std::thread::scope(|s| {
         let loaders: Vec<_> = seeds
@@ -783,10 +783,10 @@ fn measure(rig: &Rig, ledger: &mut Ledger, rng: &mut Rng) -> Span {
         took
     };
     let one = plain("m1", 2, rng);
-    let many = plain("m2", 500, rng);
+    let many = plain("m2", 200, rng);
     Span {
         one,
-        per_event: many.saturating_sub(one) / 500,
+        per_event: many.saturating_sub(one) / 200,
     }
 }
 
@@ -803,14 +803,16 @@ fn harness(rig: Rig, trials: usize, seed: u64) {
     let span = measure(&rig, &mut ledger, &mut rng);
     for trial in 0..trials {
         let t0 = Instant::now();
-        if rng.chance(0.55) {
+        let what = if rng.chance(0.55) {
             record_trial(&rig, &mut ledger, &mut rng, trial, &span);
+            "record"
         } else {
             serve_trial(&rig, &mut ledger, &mut rng, trial);
-        }
+            "serve"
+        };
         if std::env::var_os("ACCORD_CRASH_VERBOSE").is_some() {
             eprintln!(
-                "crash: {} trial {trial} took {:.1?}; {} events acknowledged so far",
+                "crash: {} trial {trial} ({what}) took {:.1?}; {} events acknowledged so far",
                 rig.backend,
                 t0.elapsed(),
                 ledger.acked.len()
