@@ -291,8 +291,20 @@ impl Rig {
         }
     }
 
+    /// Opens the store in this process. sled lets go of its file lock once its last
+    /// background thread has, a moment after the previous `store()` was dropped: wait for it.
     fn store(&self) -> std::sync::Arc<dyn EventStore> {
-        accord::store::open_location(&self.location).expect("open the store after the kill")
+        let started = Instant::now();
+        loop {
+            match accord::store::open_location(&self.location) {
+                Ok(s) => return s,
+                Err(e) if started.elapsed() < Duration::from_secs(30) => {
+                    assert!(e.to_string().contains("lock"), "open the store: {e}");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("open the store after the kill: {e}"),
+            }
+        }
     }
 
     fn cfg(&self) -> &str {
