@@ -299,7 +299,11 @@ impl Rig {
             match accord::store::open_location(&self.location) {
                 Ok(s) => return s,
                 Err(e) if started.elapsed() < Duration::from_secs(30) => {
-                    assert!(e.to_string().contains("lock"), "open the store: {e}");
+                    let e = e.to_string();
+                    assert!(
+                        e.contains("lock") || e.contains("in use"),
+                        "open the store: {e}"
+                    );
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 Err(e) => panic!("open the store after the kill: {e}"),
