@@ -966,7 +966,7 @@ fn fuzz_cron_expressions_and_dates() {
 }
 
 /// The head seq `accord serve` reports.
-fn served_head(server: &super::api::Server, token: &str) -> u64 {
+pub(crate) fn served_head(server: &super::api::Server, token: &str) -> u64 {
     let (status, text) = super::api::call("GET", &server.url("/metrics"), Some(token), None);
     assert_eq!(status, 200, "{text}");
     text.lines()
