@@ -428,9 +428,9 @@ fn payload(i: usize, newline: bool) -> String {
 }
 
 /// The shipped history with hostile text in every string of `data` that the gate lets through
-/// as free text; ids, dates and enumerations it refuses stay as they were. Returns the lines
-/// and how many fields were made hostile.
-fn hostile_history() -> (String, usize) {
+/// as free text; ids, dates and enumerations it refuses stay as they were. Returns the lines,
+/// how many fields were made hostile and how many of them took a line break.
+fn hostile_history() -> (String, usize, usize) {
     fn leaves(v: &serde_json::Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
         match v {
             serde_json::Value::String(_) => out.push(path.clone()),
@@ -459,7 +459,7 @@ fn hostile_history() -> (String, usize) {
     }
     let text = std::fs::read_to_string(history()).unwrap();
     let mut out = Vec::new();
-    let mut made = 0;
+    let (mut made, mut broken) = (0, 0);
     for (n, line) in text.lines().enumerate() {
         let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
         let mut paths = Vec::new();
@@ -471,6 +471,7 @@ fn hostile_history() -> (String, usize) {
                 *at(&mut v, &p) = payload(made, nl).into();
                 if accord::input::parse_value(n + 1, v.clone()).is_ok() {
                     kept = true;
+                    broken += usize::from(nl);
                     break;
                 }
             }
@@ -482,7 +483,7 @@ fn hostile_history() -> (String, usize) {
         }
         out.push(v.to_string());
     }
-    (out.join("\n"), made)
+    (out.join("\n"), made, broken)
 }
 
 /// Checks an HTML page for live hostile markup; returns how many escaped payloads it shows.
@@ -629,7 +630,7 @@ const CONFIRM_COP4_2: &str = r#"{"type":"MeetingConfirmed","occurred":"2021-11-0
 
 #[test]
 fn hostile_text_is_inert_in_every_page_feed_evaluation_email_and_csv() {
-    let (text, made) = hostile_history();
+    let (text, made, broken) = hostile_history();
     assert!(made > 100, "only {made} fields took hostile text");
     let a = Accord::new();
     let r = a.record_text(&text);
@@ -672,10 +673,18 @@ fn hostile_text_is_inert_in_every_page_feed_evaluation_email_and_csv() {
         if let Some(ics) = mime_part(&m.raw, "text/calendar") {
             assert_inert_ics("email calendar", &ics);
         }
-        // No header was split by a line break in a title.
+        // No header was split off by a line break in a title.
         for (k, v) in &m.headers {
-            assert!(!v.contains("<script>") || k == "subject", "header {k}: {v}");
+            assert!(
+                !k.contains(['<', ' ']) && !k.starts_with("begin") && !k.starts_with("end"),
+                "an injected header {k}: {v}"
+            );
         }
+        let subject = m.header("subject").unwrap_or("");
+        assert!(
+            !subject.contains('\n') && !subject.contains('\r'),
+            "{subject:?}"
+        );
     }
     assert!(in_mail > 0, "the hostile title never reached the email");
 
@@ -789,7 +798,7 @@ fn hostile_text_is_inert_in_every_page_feed_evaluation_email_and_csv() {
         "no formula lead reached a CSV: the test reaches nothing"
     );
     println!(
-        "security: hostile text: {made} fields; escaped payloads per page: {}; {events} calendar events well-formed; {in_eval} in the evaluation, {in_mail} in {} emails; CSV cells/neutralised: {} ({cells} cells, {neutralised} neutralised)",
+        "security: hostile text: {made} fields ({broken} with a line break); escaped payloads per page: {}; {events} calendar events well-formed; {in_eval} in the evaluation, {in_mail} in {} emails; CSV cells/neutralised: {} ({cells} cells, {neutralised} neutralised)",
         shown.join(", "),
         mails.len(),
         csv.join(", ")
@@ -1175,4 +1184,44 @@ impl TracedServer {
         let _ = self.child.wait();
         (out, self.stderr.join().unwrap())
     }
+}
+
+#[test]
+fn terminal_output_shows_no_control_characters() {
+    // Escape sequences (clear screen, set the window title, a C1 CSI), a bell, NUL, a carriage
+    // return, a line break and a bidirectional override, in free text any recorder may send.
+    let evil = r"A\u001b[2J\u001b]0;pwned\u0007 t\u009b31m\nsecond\r\u0000\u202eiwt";
+    let line = format!(
+        r#"{{"type":"MeetingScheduled","occurred":"2021-03","actor":"x","data":{{"meeting":"m-1","body":"MC","kind":"cop","title":"{evil}","dates":"2021-11-01/2021-11-05","venue":"{evil}"}}}}"#
+    );
+    let a = Accord::new();
+    assert_eq!(a.record_text(&line).code, 0);
+    let bad = |c: char| c != '\n' && (c.is_control() || ('\u{202A}'..='\u{202E}').contains(&c));
+    let mut outputs = 0;
+    for args in [
+        vec!["show", "meetings"],
+        vec!["show", "timeline"],
+        vec!["log"],
+        vec!["show", "meetings", "--body", "MC"],
+    ] {
+        let r = a.run(&args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        assert!(r.stdout.contains("pwned"), "{args:?} shows the title");
+        assert!(
+            !r.stdout.chars().any(bad),
+            "{args:?} passes control characters: {:?}",
+            r.stdout
+        );
+        outputs += 1;
+    }
+    // Error messages quote the input: shown, not acted on.
+    let wrong = line.replace("MeetingScheduled", r"Meeting\u001b]0;pwned\u0007");
+    let r = a.record_text(&wrong);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("pwned"), "{}", r.stderr);
+    assert!(!r.stderr.trim_end().chars().any(bad), "{:?}", r.stderr);
+    println!(
+        "security: terminal: {} table outputs and 1 error message, no control character passed",
+        outputs
+    );
 }
