@@ -704,7 +704,27 @@ fn hostile_text_is_inert_in_every_page_feed_evaluation_email_and_csv() {
         "/trail?known_at=2999-01-01T00:00:00Z",
         "/login",
     ] {
-        let (status, page) = call("GET", &server.url(path), Some(&reader), None);
+        let res = ureq::get(&server.url(path))
+            .set("Authorization", &format!("Bearer {reader}"))
+            .call()
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        // A second line behind the escaping: no script runs, nothing frames the page.
+        let csp = res
+            .header("content-security-policy")
+            .unwrap_or("")
+            .to_string();
+        assert!(
+            csp.contains("default-src 'none'") && !csp.contains("script-src"),
+            "{path}: {csp:?}"
+        );
+        assert_eq!(
+            res.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(res.header("x-frame-options"), Some("DENY"), "{path}");
+        let status = res.status();
+        let page = res.into_string().unwrap();
         assert_eq!(status, 200, "{path}");
         let n = assert_inert_html(path, &page);
         shown.push(format!("{path} {n}"));
