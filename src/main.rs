@@ -24,7 +24,13 @@ fn main() -> ExitCode {
     match accord::cli::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("accord: {e:#}");
+            // Errors quote input (file lines, names): show it, never let a terminal act on it.
+            let message = format!("{e:#}")
+                .split('\n')
+                .map(accord::render::printable)
+                .collect::<Vec<_>>()
+                .join("\n");
+            eprintln!("accord: {message}");
             ExitCode::from(accord::cli::exit_code(&e))
         }
     }

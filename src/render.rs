@@ -1,7 +1,8 @@
 //! Output for people and programs: fitted text tables, JSON and CSV.
 //!
 //! Tables fit a 100-column terminal by shrinking the widest columns and cutting their cells
-//! with `…`. CSV cells that a spreadsheet would run as a formula are prefixed with `'`.
+//! with `…`; control characters a terminal would act on never reach it. CSV cells that a
+//! spreadsheet would run as a formula are prefixed with `'`.
 
 use std::fmt::Write as _;
 
@@ -36,11 +37,16 @@ impl Table {
         self.rows.push(row);
     }
 
-    /// The table as text, fitted to `width` columns.
+    /// The table as text, fitted to `width` columns, every cell [`printable`].
     pub fn to_text(&self, width: usize) -> String {
+        let rows: Vec<Vec<String>> = self
+            .rows
+            .iter()
+            .map(|r| r.iter().map(|c| printable(c)).collect())
+            .collect();
         let n = self.headers.len();
         let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
-        for r in &self.rows {
+        for r in &rows {
             for (i, c) in r.iter().enumerate() {
                 widths[i] = widths[i].max(c.chars().count());
             }
@@ -82,7 +88,7 @@ impl Table {
             out.push('\n');
         };
         line(self.headers.clone(), &mut out);
-        for r in &self.rows {
+        for r in &rows {
             line(r.iter().map(|s| s.as_str()).collect(), &mut out);
         }
         out
@@ -102,6 +108,25 @@ impl Table {
         }
         out
     }
+}
+
+/// Characters a terminal acts on instead of showing: controls (escape sequences, bell, carriage
+/// return) and the bidirectional overrides that reorder what is shown.
+fn unshowable(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Text as a terminal may show it on one line: line breaks and tabs become spaces, other
+/// [`unshowable`] characters `\u{FFFD}`. Recorded text may hold anything the gate lets
+/// through, and it reaches officers' terminals through tables and error messages.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\t' => ' ',
+            c if unshowable(c) => '\u{FFFD}',
+            c => c,
+        })
+        .collect()
 }
 
 fn cut(s: &str, w: usize) -> String {
@@ -131,6 +156,30 @@ pub fn csv_cell(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tables_show_no_control_characters() {
+        let mut t = Table::new(&["a", "b"]);
+        t.push(vec![
+            "x\u{1b}[2J\u{1b}]0;title\u{7}".into(),
+            "one\ntwo\r\u{0}\u{202e}three\u{9b}".into(),
+        ]);
+        let text = t.to_text(WIDTH);
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(
+            !text.chars().any(|c| c != '\n' && unshowable(c)),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("x\u{fffd}[2J\u{fffd}]0;title\u{fffd}"),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("one two \u{fffd}\u{fffd}three\u{fffd}"),
+            "{text:?}"
+        );
+        assert_eq!(printable("plain, été"), "plain, été");
+    }
 
     #[test]
     fn fits_and_escapes() {

@@ -148,4 +148,28 @@ mod tests {
         assert!(t.check(&token).is_none());
         assert!(constant_time_eq(b"abc", b"abc") && !constant_time_eq(b"abc", b"abd"));
     }
+
+    #[test]
+    fn comparison_is_over_whole_digests() {
+        let a = hash("acc_token");
+        for i in [0, 15, 31] {
+            let mut b = a;
+            b[i] ^= 0x80;
+            assert!(!constant_time_eq(&a, &b), "a difference at byte {i}");
+        }
+        assert!(constant_time_eq(&a, &a));
+        assert!(!constant_time_eq(&a, &a[..31]));
+        assert!(!constant_time_eq(&[], &a));
+        // A stored entry that is not a digest matches nothing, not even the empty token.
+        let t = Tokens {
+            path: PathBuf::new(),
+            entries: vec![TokenEntry {
+                name: "bad".into(),
+                role: Role::Admin,
+                sha256: "not hex".into(),
+                created_at: String::new(),
+            }],
+        };
+        assert!(t.check("").is_none() && t.check("not hex").is_none());
+    }
 }

@@ -110,7 +110,10 @@ fn parse_year(s: &str, input: &str) -> Result<i32, DateError> {
 /// Parses an exact `YYYY-MM-DD` day, refusing impossible dates such as 2021-02-30.
 pub fn parse_day(s: &str) -> Result<NaiveDate, DateError> {
     let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+    let digits = [0, 1, 2, 3, 5, 6, 8, 9]
+        .iter()
+        .all(|&i| b.get(i).is_some_and(u8::is_ascii_digit));
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' || !digits {
         return Err(err(s, "expected a day as YYYY-MM-DD"));
     }
     parse_year(&s[..4], s)?;
@@ -192,19 +195,24 @@ impl FromStr for ApproxDate {
             return Err(err(s, EXPECTED));
         };
         let year = parse_year(y, s)?;
-        let bounded = |n: &str, max: u32| -> Result<u32, DateError> {
+        // Exactly `width` digits, as the published schema writes them: `2021-03`, `2021-Q1`.
+        let bounded = |n: &str, max: u32, width: usize| -> Result<u32, DateError> {
+            let digits = n.len() == width && n.bytes().all(|b| b.is_ascii_digit());
             match n.parse::<u32>() {
-                Ok(v) if (1..=max).contains(&v) && n.len() <= 2 => Ok(v),
-                _ => Err(err(s, format!("`{n}` must be a number from 1 to {max}"))),
+                Ok(v) if digits && (1..=max).contains(&v) => Ok(v),
+                _ => Err(err(
+                    s,
+                    format!("`{n}` must be a number from 1 to {max} in {width} digits"),
+                )),
             }
         };
         match rest {
             "early" => Ok(ApproxDate::Third(year, Third::Early)),
             "mid" => Ok(ApproxDate::Third(year, Third::Mid)),
             "late" => Ok(ApproxDate::Third(year, Third::Late)),
-            r if r.starts_with('Q') => Ok(ApproxDate::Quarter(year, bounded(&r[1..], 4)?)),
-            r if r.starts_with('H') => Ok(ApproxDate::Half(year, bounded(&r[1..], 2)?)),
-            r if r.len() == 2 => Ok(ApproxDate::Month(year, bounded(r, 12)?)),
+            r if r.starts_with('Q') => Ok(ApproxDate::Quarter(year, bounded(&r[1..], 4, 1)?)),
+            r if r.starts_with('H') => Ok(ApproxDate::Half(year, bounded(&r[1..], 2, 1)?)),
+            r if r.len() == 2 => Ok(ApproxDate::Month(year, bounded(r, 12, 2)?)),
             _ => Err(err(s, EXPECTED)),
         }
     }
@@ -294,6 +302,37 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         parse_day(s).unwrap()
+    }
+
+    #[test]
+    fn only_the_written_forms_of_the_schema_are_read() {
+        // Forms chrono or `u32::from_str` would take, which the published schema does not.
+        for bad in [
+            "2029- 1- 4",
+            "2029-+1-04",
+            "2029-01-+4",
+            "2029-1-004",
+            "2021-+3",
+            "2021- 3",
+            "2021-Q01",
+            "2021-Q+1",
+            "2021-H01",
+            "2021-H+1",
+            "2021-01-04/2021- 1-05",
+        ] {
+            assert!(bad.parse::<ApproxDate>().is_err(), "{bad} was read");
+        }
+        assert!(parse_day("2029- 1- 4").is_err());
+        for good in [
+            "2029-01-04",
+            "2021-03",
+            "2021-Q1",
+            "2021-H2",
+            "2021-12",
+            "2021-02-28",
+        ] {
+            assert_eq!(good.parse::<ApproxDate>().unwrap().to_string(), good);
+        }
     }
 
     #[test]
