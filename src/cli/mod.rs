@@ -82,6 +82,12 @@ pub enum Command {
         /// Write to this file instead of standard output.
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// Rescue a damaged store: write every record from seq 1 up to the last one that
+        /// reads and chains correctly, say on standard error where it stopped and why, and
+        /// exit 1 if it stopped before the end of the log (`accord import` loads the file into
+        /// a new store).
+        #[arg(long, conflicts_with = "since")]
+        intact_prefix: bool,
     },
     /// Verify the hash chain of the store, or of an export file.
     Verify {
@@ -303,7 +309,44 @@ pub fn run(cli: Cli) -> Result<u8> {
             since,
             format,
         } => log(&*open()?, stream.as_deref(), ty.as_deref(), since, format),
-        Command::Export { since, output } => export(&*open()?, since, output.as_deref()),
+        Command::Export {
+            intact_prefix: true,
+            output,
+            ..
+        } => {
+            let location = Location::from_config(&config);
+            match (crate::store::open_damaged(&location), &location) {
+                (Ok(store), _) => {
+                    export_intact_prefix(&mut store.read_from(1), &location, output.as_deref())
+                }
+                (Err(e), Location::Sled(dir)) => {
+                    eprintln!(
+                        "accord: sled cannot open its files ({e}); reading the records from \
+                         the files themselves"
+                    );
+                    let found = crate::store::SledStore::salvage(dir)?;
+                    let mut records = (1..).map_while(|seq| {
+                        found.get(&seq).cloned().map(Ok).or_else(|| {
+                            (seq <= found.keys().next_back().copied().unwrap_or(0)
+                                || crate::store::SledStore::missing_after(dir, seq - 1).is_some())
+                            .then(|| {
+                                Err(StoreError::Corrupt {
+                                    at: format!("seq {seq}"),
+                                    reason: "not found in the readable parts of sled's files"
+                                        .into(),
+                                })
+                            })
+                        })
+                    });
+                    export_intact_prefix(&mut records, &location, output.as_deref())
+                }
+                (Err(e), _) => Err(anyhow::Error::new(e).context(format!(
+                    "failed to open the store in {}",
+                    location.describe()
+                ))),
+            }
+        }
+        Command::Export { since, output, .. } => export(&*open()?, since, output.as_deref()),
         Command::Verify { file: None, .. } => verify_store(&*open()?),
         Command::Replay => replay(&*open()?),
         Command::Import {
@@ -481,6 +524,69 @@ fn export(store: &dyn EventStore, since: u64, output: Option<&Path>) -> Result<u
         eprintln!("exported {n} records");
     }
     Ok(0)
+}
+
+/// `accord export --intact-prefix`: the records that read and chain from seq 1, up to the
+/// first that does not, then a line on standard error saying where and why it stopped.
+fn export_intact_prefix(
+    records: &mut dyn Iterator<Item = Result<crate::envelope::Envelope, StoreError>>,
+    location: &Location,
+    output: Option<&Path>,
+) -> Result<u8> {
+    let sink: Box<dyn Write> = match output {
+        Some(p) => Box::new(
+            std::fs::File::create(p)
+                .with_context(|| format!("failed to create {}", p.display()))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut out = BufWriter::new(sink);
+    let mut v = crate::verify::Verifier::default();
+    for env in records {
+        match env {
+            Ok(env) => {
+                if !v.check(&env) {
+                    break;
+                }
+                out.write_all(env.to_canonical().as_bytes())?;
+                out.write_all(b"\n")?;
+            }
+            Err(e) => {
+                let seq = v.next_seq();
+                v.fail(seq, e.to_string());
+                break;
+            }
+        }
+    }
+    out.flush()?;
+    let mut r = v.finish();
+    if r.first_bad.is_none() {
+        // The records read end here; does the store say there were more?
+        if let Location::Sled(dir) = location {
+            if let Some(missing) = crate::store::SledStore::missing_after(dir, r.last_seq) {
+                r.first_bad = Some(crate::verify::Bad {
+                    seq: r.last_seq + 1,
+                    reason: missing,
+                });
+            }
+        }
+    }
+    match &r.first_bad {
+        None => {
+            eprintln!(
+                "exported {} records, seq 1 to {}: the whole log reads and chains",
+                r.records, r.last_seq
+            );
+            Ok(0)
+        }
+        Some(bad) => {
+            eprintln!(
+                "exported the intact prefix: {} records, seq 1 to {} (last hash {}); stopped at seq {}: {}",
+                r.records, r.last_seq, r.last_hash, bad.seq, bad.reason
+            );
+            Ok(1)
+        }
+    }
 }
 
 fn progress_bar(total: u64, what: &str) -> indicatif::ProgressBar {

@@ -215,6 +215,17 @@ pub fn serve(
         .context("failed to start the async runtime")?;
     let _inside = rt.enter();
     let engine = engine(config, data)?;
+    // A server answers from the whole log for as long as it runs: it starts only on a log
+    // that verifies (`open` checked only its end).
+    let report = crate::verify::verify_store(&*store, &mut |_| {});
+    if let Some(bad) = &report.first_bad {
+        return Err(super::CheckFailed(format!(
+            "not serving: the store is corrupt at seq {}: {} ({} records before it verify; \
+             `accord export --intact-prefix` rescues them)",
+            bad.seq, bad.reason, report.records
+        ))
+        .into());
+    }
     let addr = listen.unwrap_or_else(|| config.server.listen.clone());
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(&addr)

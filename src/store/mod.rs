@@ -72,8 +72,11 @@ impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
         match e {
             sled::Error::Corruption { at, .. } => StoreError::Corrupt {
-                at: format!("{at:?}"),
-                reason: "sled reports corruption".into(),
+                at: match at {
+                    Some(at) => format!("sled's files ({at})"),
+                    None => "sled's files".into(),
+                },
+                reason: "a stored page fails sled's checksum: the files are damaged".into(),
             },
             other => StoreError::Io(other.to_string()),
         }
@@ -138,6 +141,15 @@ pub fn open(config: &Config) -> Result<Arc<dyn EventStore>> {
 pub fn open_location(location: &Location) -> Result<Arc<dyn EventStore>> {
     Ok(match location {
         Location::Sled(dir) => Arc::new(SledStore::open(dir)?),
+        Location::Postgres(url) => Arc::new(PgStore::open(url.expose())?),
+    })
+}
+
+/// Opens a store that may be damaged, to rescue its intact prefix: sled without its checks
+/// of the head (and writing nothing); PostgreSQL as [`open_location`] does.
+pub fn open_damaged(location: &Location) -> Result<Arc<dyn EventStore>> {
+    Ok(match location {
+        Location::Sled(dir) => Arc::new(SledStore::open_damaged(dir)?),
         Location::Postgres(url) => Arc::new(PgStore::open(url.expose())?),
     })
 }

@@ -16,6 +16,7 @@ mod outside_faults;
 mod reminders;
 mod schema;
 mod smtp;
+mod storage_faults;
 mod store_contract;
 mod tidy;
 mod upgrades;
