@@ -205,6 +205,14 @@ pub trait EventStore: Send + Sync {
     fn hold_scheduler_lease(&self) -> Result<bool> {
         Ok(true)
     }
+
+    /// Why this open store can no longer write, once its storage engine failed in a way it
+    /// does not recover from in the process (sled after an IO error such as a full disk):
+    /// a long-running process should stop, and a new one opens the store once the cause is
+    /// fixed. `None` while it works, and always for a backend that recovers by itself.
+    fn broken(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Key-value space for derived data; never part of the audit trail.

@@ -265,6 +265,9 @@ pub struct SledStore {
     /// `log.head`, open for rewriting, and the seq it names (`None`: not writable).
     mark: Mutex<Option<(std::fs::File, u64)>>,
     dir: PathBuf,
+    /// The first write failure of sled's files: sled refuses every later write in this
+    /// process (see [`EventStore::broken`]).
+    broken: Mutex<Option<String>>,
 }
 
 struct SledCache(sled::Tree);
@@ -293,36 +296,16 @@ impl SledStore {
                 dir.display()
             )));
         }
-        // sled panics on some damage it finds while recovering; that is damage, not a bug,
-        // and it is reported as such below (without the panic's own message and backtrace).
-        let hook = std::panic::take_hook();
-        std::panic::set_hook(Box::new(|_| {}));
-        let opened = std::panic::catch_unwind(|| {
-            sled::Config::new()
-                .path(dir.join("sled"))
-                .cache_capacity(64 * 1024 * 1024)
-                .flush_every_ms(None)
-                .open()
-        });
-        std::panic::set_hook(hook);
-        let opened = opened.map_err(|p| StoreError::Corrupt {
-            at: dir.join("sled").display().to_string(),
-            reason: format!("sled failed while recovering its files: {}", panic_text(&p)),
-        })?;
-        let db = opened.map_err(|e| match e {
-            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => StoreError::Io(
-                format!("{} is in use by another accord process", dir.display()),
-            ),
-            sled::Error::Io(io) => io_error(dir, &io),
-            sled::Error::Corruption { at, .. } => StoreError::Corrupt {
-                at: dir.join("sled").display().to_string(),
-                reason: match at {
-                    Some(at) => format!("sled cannot recover its files: a page at {at} is damaged"),
-                    None => "sled cannot recover its files (its log or snapshot is damaged)".into(),
-                },
-            },
-            other => other.into(),
-        })?;
+        let db = match open_sled(dir) {
+            // sled writes a snapshot to `snap.N.generating` and renames it when complete; a
+            // write that failed (the disk full) leaves the file behind, and sled then takes
+            // it for the newest snapshot and refuses to open. It is never a complete snapshot:
+            // remove it and open again.
+            Err(StoreError::Corrupt { .. }) if strict && remove_unfinished_snapshots(dir) > 0 => {
+                open_sled(dir)?
+            }
+            opened => opened?,
+        };
         let meta = db.open_tree("meta")?;
         match meta.get("format")? {
             Some(v) if v.as_ref() == FORMAT => {}
@@ -371,6 +354,7 @@ impl SledStore {
             durable,
             mark: Mutex::new(mark),
             dir: dir.to_path_buf(),
+            broken: Mutex::new(None),
         })
     }
 
@@ -611,6 +595,15 @@ impl SledStore {
         }
     }
 
+    /// Remembers a failure of sled's files (the first one) and passes the error on.
+    fn note_failure(&self, e: StoreError) -> StoreError {
+        if let StoreError::Io(m) | StoreError::Unconfirmed(m) = &e {
+            let mut broken = self.broken.lock().unwrap_or_else(|p| p.into_inner());
+            broken.get_or_insert_with(|| m.clone());
+        }
+        e
+    }
+
     fn find_chunk(&self, seq: u64) -> Result<Option<(u64, Vec<Envelope>)>> {
         let Some((k, v)) = self
             .log
@@ -630,10 +623,12 @@ impl EventStore for SledStore {
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let head = writer.head();
         let (places, records) = rules::seal_batch(batch, &head, &mut SledLookup(self))?;
-        self.commit(&mut writer, &records)?;
+        self.commit(&mut writer, &records)
+            .map_err(|e| self.note_failure(e))?;
         let last = writer.seq;
         drop(writer);
-        self.flush_and_announce(last)?;
+        self.flush_and_announce(last)
+            .map_err(|e| self.note_failure(e))?;
         Ok(rules::outcomes(places, records))
     }
 
@@ -641,10 +636,12 @@ impl EventStore for SledStore {
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let head = writer.head();
         rules::check_import(&records, &head, &mut SledLookup(self))?;
-        self.commit(&mut writer, &records)?;
+        self.commit(&mut writer, &records)
+            .map_err(|e| self.note_failure(e))?;
         let last = writer.seq;
         drop(writer);
         self.flush_and_announce(last)
+            .map_err(|e| self.note_failure(e))
     }
 
     fn head(&self) -> Head {
@@ -724,6 +721,71 @@ impl EventStore for SledStore {
     fn instance(&self) -> u64 {
         self.instance
     }
+
+    fn broken(&self) -> Option<String> {
+        self.broken
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// Opens sled's files in `dir/sled`, turning its errors and panics into `StoreError`s.
+fn open_sled(dir: &Path) -> Result<sled::Db> {
+    // sled panics on some damage it finds while recovering; that is damage, not a bug, and it
+    // is reported as such below (without the panic's own message and backtrace).
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let opened = std::panic::catch_unwind(|| {
+        sled::Config::new()
+            .path(dir.join("sled"))
+            .cache_capacity(64 * 1024 * 1024)
+            .flush_every_ms(None)
+            .open()
+    });
+    std::panic::set_hook(hook);
+    let opened = opened.map_err(|p| StoreError::Corrupt {
+        at: dir.join("sled").display().to_string(),
+        reason: format!("sled failed while recovering its files: {}", panic_text(&p)),
+    })?;
+    opened.map_err(|e| match e {
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => StoreError::Io(
+            format!("{} is in use by another accord process", dir.display()),
+        ),
+        sled::Error::Io(io) => io_error(dir, &io),
+        sled::Error::Corruption { at, .. } => StoreError::Corrupt {
+            at: dir.join("sled").display().to_string(),
+            reason: match at {
+                Some(at) => format!("sled cannot recover its files: a page at {at} is damaged"),
+                None => "sled cannot recover its files (its log or snapshot is damaged)".into(),
+            },
+        },
+        other => other.into(),
+    })
+}
+
+/// Removes the snapshot files sled left unfinished (`snap.N.generating`); returns how many.
+fn remove_unfinished_snapshots(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir.join("sled")) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    tracing::warn!(
+                        "removed {}: a snapshot sled never finished writing",
+                        path.display()
+                    );
+                    removed += 1;
+                }
+                Err(e) => tracing::warn!("cannot remove {}: {e}", path.display()),
+            }
+        }
+    }
+    removed
 }
 
 /// Opens `log.head` for rewriting and sets it to `head`; `None` (with a warning) when the
@@ -763,7 +825,13 @@ fn io_error(dir: &Path, e: &std::io::Error) -> StoreError {
 }
 
 fn io_text(dir: &Path, e: &std::io::Error) -> String {
-    match e.raw_os_error() {
+    // sled wraps some OS errors in errors of its own: the kind survives, the code may not.
+    let code = e.raw_os_error().or(match e.kind() {
+        std::io::ErrorKind::StorageFull => Some(28),
+        std::io::ErrorKind::ReadOnlyFilesystem => Some(30),
+        _ => None,
+    });
+    match code {
         Some(28) => format!(
             "no space left on the device holding {}: {e}; free space and retry",
             dir.display()
