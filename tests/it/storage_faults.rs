@@ -624,3 +624,63 @@ fn an_unfinished_sled_snapshot_does_not_lock_the_store() {
     assert_eq!(a.export(), before);
     println!("storage faults: a store with an unfinished sled snapshot opens, 64 records intact");
 }
+
+/// A data directory on a read-only mount: every command that opens the store says plainly
+/// that the directory is read-only and exits 1. Reading commands too: sled 0.34 has no
+/// read-only mode (it opens its files for writing and writes a snapshot on open), so a store
+/// on a read-only mount is read from a copy. Once writable again, nothing was lost.
+#[test]
+fn read_only_data_dir_is_refused_plainly() {
+    let a = Accord::new();
+    let Some(fs) = Tmpfs::mount(&a.data(), "16m") else {
+        return;
+    };
+    a.record(&history());
+    let before = a.export();
+    fs.remount("ro");
+    let dir = a.data().display().to_string();
+    let says = |what: &str, r: &Run| {
+        no_panic(what, r);
+        assert_eq!(
+            r.code, 1,
+            "{what} on a read-only store: {} {}",
+            r.stdout, r.stderr
+        );
+        assert!(
+            r.stderr
+                .contains(&format!("{dir} is on a read-only file system")),
+            "{what}: {}",
+            r.stderr
+        );
+    };
+    says(
+        "record",
+        &a.record_text(&super::helpers::meeting_line("ro-1", "mc-ro-1")),
+    );
+    says("show", &a.run(&["show", "meetings"]));
+    says("verify", &a.run(&["verify"]));
+    says("export", &a.run(&["export"]));
+    let mut child = serve(&a, free_port(), Stdio::piped());
+    let code = wait_exit(&mut child, Duration::from_secs(30));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    says(
+        "serve",
+        &Run {
+            code: code.unwrap_or(-1),
+            stdout: String::new(),
+            stderr,
+        },
+    );
+    fs.remount("rw");
+    assert_eq!(a.export(), before, "the read-only spell changed the log");
+    assert_eq!(
+        a.record_text(&super::helpers::meeting_line("ro-1", "mc-ro-1"))
+            .code,
+        0
+    );
+    assert_eq!(a.run(&["verify"]).code, 0);
+    println!(
+        "storage faults: read-only data dir: record, show, verify, export and serve refused with exit 1 naming it; writable again, 64 records intact and recording resumed"
+    );
+}
