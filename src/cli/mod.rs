@@ -316,6 +316,16 @@ pub fn run(cli: Cli) -> Result<u8> {
         } => {
             let location = Location::from_config(&config);
             match (crate::store::open_damaged(&location), &location) {
+                (Ok(store), Location::Sled(dir)) => {
+                    let mut records = Rescue {
+                        sled: Some(store.read_from(1)),
+                        dir,
+                        found: None,
+                        next: 1,
+                        failed: None,
+                    };
+                    export_intact_prefix(&mut records, &location, output.as_deref())
+                }
                 (Ok(store), _) => {
                     export_intact_prefix(&mut store.read_from(1), &location, output.as_deref())
                 }
@@ -324,20 +334,13 @@ pub fn run(cli: Cli) -> Result<u8> {
                         "accord: sled cannot open its files ({e}); reading the records from \
                          the files themselves"
                     );
-                    let found = crate::store::SledStore::salvage(dir)?;
-                    let mut records = (1..).map_while(|seq| {
-                        found.get(&seq).cloned().map(Ok).or_else(|| {
-                            (seq <= found.keys().next_back().copied().unwrap_or(0)
-                                || crate::store::SledStore::missing_after(dir, seq - 1).is_some())
-                            .then(|| {
-                                Err(StoreError::Corrupt {
-                                    at: format!("seq {seq}"),
-                                    reason: "not found in the readable parts of sled's files"
-                                        .into(),
-                                })
-                            })
-                        })
-                    });
+                    let mut records = Rescue {
+                        sled: None,
+                        dir,
+                        found: None,
+                        next: 1,
+                        failed: None,
+                    };
                     export_intact_prefix(&mut records, &location, output.as_deref())
                 }
                 (Err(e), _) => Err(anyhow::Error::new(e).context(format!(
@@ -524,6 +527,70 @@ fn export(store: &dyn EventStore, since: u64, output: Option<&Path>) -> Result<u
         eprintln!("exported {n} records");
     }
     Ok(0)
+}
+
+/// The records of a damaged sled store in seq order: through sled while it reads them, then
+/// (once sled fails, or if it could not open its files) from what
+/// [`crate::store::SledStore::salvage`] finds in the files themselves.
+struct Rescue<'a> {
+    sled: Option<Box<dyn Iterator<Item = Result<crate::envelope::Envelope, StoreError>> + 'a>>,
+    dir: &'a Path,
+    found: Option<std::collections::BTreeMap<u64, crate::envelope::Envelope>>,
+    next: u64,
+    /// What sled said when it failed, if it did.
+    failed: Option<String>,
+}
+
+impl Iterator for Rescue<'_> {
+    type Item = Result<crate::envelope::Envelope, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(sled) = &mut self.sled {
+            match sled.next() {
+                Some(Ok(env)) => {
+                    self.next = env.seq + 1;
+                    return Some(Ok(env));
+                }
+                None => return None,
+                Some(Err(e)) => {
+                    eprintln!(
+                        "accord: sled cannot read seq {} ({e}); reading the records from the \
+                         files themselves",
+                        self.next
+                    );
+                    self.failed = Some(e.to_string());
+                    self.sled = None;
+                }
+            }
+        }
+        let found = match &mut self.found {
+            Some(found) => found,
+            None => match crate::store::SledStore::salvage(self.dir) {
+                Ok(found) => self.found.insert(found),
+                Err(e) => return Some(Err(e)),
+            },
+        };
+        let seq = self.next;
+        if let Some(env) = found.remove(&seq) {
+            self.next += 1;
+            return Some(Ok(env));
+        }
+        let more = self.failed.is_some()
+            || found.keys().next_back().is_some_and(|last| *last > seq)
+            || crate::store::SledStore::missing_after(self.dir, seq - 1).is_some();
+        self.next = u64::MAX;
+        (more && seq != u64::MAX).then(|| {
+            Err(StoreError::Corrupt {
+                at: format!("seq {seq}"),
+                reason: match &self.failed {
+                    Some(e) => {
+                        format!("{e}; not found in the readable parts of sled's files either")
+                    }
+                    None => "not found in the readable parts of sled's files".into(),
+                },
+            })
+        })
+    }
 }
 
 /// `accord export --intact-prefix`: the records that read and chain from seq 1, up to the
