@@ -130,8 +130,13 @@ fn bad(field: &str, message: impl Into<String>) -> ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "store error");
+        // The storage is unavailable (disk full, read-only, database down): try again later.
+        let status = match e {
+            StoreError::Io(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
         ApiError(
-            StatusCode::INTERNAL_SERVER_ERROR,
+            status,
             json!({"error": "storage", "message": e.to_string()}),
         )
     }

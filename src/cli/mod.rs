@@ -82,6 +82,12 @@ pub enum Command {
         /// Write to this file instead of standard output.
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// Rescue a damaged store: write every record from seq 1 up to the last one that
+        /// reads and chains correctly, say on standard error where it stopped and why, and
+        /// exit 1 if it stopped before the end of the log (`accord import` loads the file into
+        /// a new store).
+        #[arg(long, conflicts_with = "since")]
+        intact_prefix: bool,
     },
     /// Verify the hash chain of the store, or of an export file.
     Verify {
@@ -303,7 +309,47 @@ pub fn run(cli: Cli) -> Result<u8> {
             since,
             format,
         } => log(&*open()?, stream.as_deref(), ty.as_deref(), since, format),
-        Command::Export { since, output } => export(&*open()?, since, output.as_deref()),
+        Command::Export {
+            intact_prefix: true,
+            output,
+            ..
+        } => {
+            let location = Location::from_config(&config);
+            match (crate::store::open_damaged(&location), &location) {
+                (Ok(store), Location::Sled(dir)) => {
+                    let mut records = Rescue {
+                        sled: Some(store.read_from(1)),
+                        dir,
+                        found: None,
+                        next: 1,
+                        failed: None,
+                    };
+                    export_intact_prefix(&mut records, &location, output.as_deref())
+                }
+                (Ok(store), _) => {
+                    export_intact_prefix(&mut store.read_from(1), &location, output.as_deref())
+                }
+                (Err(e), Location::Sled(dir)) => {
+                    eprintln!(
+                        "accord: sled cannot open its files ({e}); reading the records from \
+                         the files themselves"
+                    );
+                    let mut records = Rescue {
+                        sled: None,
+                        dir,
+                        found: None,
+                        next: 1,
+                        failed: None,
+                    };
+                    export_intact_prefix(&mut records, &location, output.as_deref())
+                }
+                (Err(e), _) => Err(anyhow::Error::new(e).context(format!(
+                    "failed to open the store in {}",
+                    location.describe()
+                ))),
+            }
+        }
+        Command::Export { since, output, .. } => export(&*open()?, since, output.as_deref()),
         Command::Verify { file: None, .. } => verify_store(&*open()?),
         Command::Replay => replay(&*open()?),
         Command::Import {
@@ -481,6 +527,133 @@ fn export(store: &dyn EventStore, since: u64, output: Option<&Path>) -> Result<u
         eprintln!("exported {n} records");
     }
     Ok(0)
+}
+
+/// The records of a damaged sled store in seq order: through sled while it reads them, then
+/// (once sled fails, or if it could not open its files) from what
+/// [`crate::store::SledStore::salvage`] finds in the files themselves.
+struct Rescue<'a> {
+    sled: Option<Box<dyn Iterator<Item = Result<crate::envelope::Envelope, StoreError>> + 'a>>,
+    dir: &'a Path,
+    found: Option<std::collections::BTreeMap<u64, crate::envelope::Envelope>>,
+    next: u64,
+    /// What sled said when it failed, if it did.
+    failed: Option<String>,
+}
+
+impl Iterator for Rescue<'_> {
+    type Item = Result<crate::envelope::Envelope, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(sled) = &mut self.sled {
+            match sled.next() {
+                Some(Ok(env)) => {
+                    self.next = env.seq + 1;
+                    return Some(Ok(env));
+                }
+                None => return None,
+                Some(Err(e)) => {
+                    eprintln!(
+                        "accord: sled cannot read seq {} ({e}); reading the records from the \
+                         files themselves",
+                        self.next
+                    );
+                    self.failed = Some(e.to_string());
+                    self.sled = None;
+                }
+            }
+        }
+        let found = match &mut self.found {
+            Some(found) => found,
+            None => match crate::store::SledStore::salvage(self.dir) {
+                Ok(found) => self.found.insert(found),
+                Err(e) => return Some(Err(e)),
+            },
+        };
+        let seq = self.next;
+        if let Some(env) = found.remove(&seq) {
+            self.next += 1;
+            return Some(Ok(env));
+        }
+        let more = self.failed.is_some()
+            || found.keys().next_back().is_some_and(|last| *last > seq)
+            || crate::store::SledStore::missing_after(self.dir, seq - 1).is_some();
+        self.next = u64::MAX;
+        (more && seq != u64::MAX).then(|| {
+            Err(StoreError::Corrupt {
+                at: format!("seq {seq}"),
+                reason: match &self.failed {
+                    Some(e) => {
+                        format!("{e}; not found in the readable parts of sled's files either")
+                    }
+                    None => "not found in the readable parts of sled's files".into(),
+                },
+            })
+        })
+    }
+}
+
+/// `accord export --intact-prefix`: the records that read and chain from seq 1, up to the
+/// first that does not, then a line on standard error saying where and why it stopped.
+fn export_intact_prefix(
+    records: &mut dyn Iterator<Item = Result<crate::envelope::Envelope, StoreError>>,
+    location: &Location,
+    output: Option<&Path>,
+) -> Result<u8> {
+    let sink: Box<dyn Write> = match output {
+        Some(p) => Box::new(
+            std::fs::File::create(p)
+                .with_context(|| format!("failed to create {}", p.display()))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut out = BufWriter::new(sink);
+    let mut v = crate::verify::Verifier::default();
+    for env in records {
+        match env {
+            Ok(env) => {
+                if !v.check(&env) {
+                    break;
+                }
+                out.write_all(env.to_canonical().as_bytes())?;
+                out.write_all(b"\n")?;
+            }
+            Err(e) => {
+                let seq = v.next_seq();
+                v.fail(seq, e.to_string());
+                break;
+            }
+        }
+    }
+    out.flush()?;
+    let mut r = v.finish();
+    if r.first_bad.is_none() {
+        // The records read end here; does the store say there were more?
+        if let Location::Sled(dir) = location {
+            if let Some(missing) = crate::store::SledStore::missing_after(dir, r.last_seq) {
+                r.first_bad = Some(crate::verify::Bad {
+                    seq: r.last_seq + 1,
+                    reason: missing,
+                });
+            }
+        }
+    }
+    match &r.first_bad {
+        None => {
+            eprintln!(
+                "exported {} records, seq 1 to {}: the whole log reads and chains",
+                r.records, r.last_seq
+            );
+            Ok(0)
+        }
+        Some(bad) => {
+            eprintln!(
+                "exported the intact prefix: {} records, seq 1 to {} (last hash {}); stopped at seq {}: {}",
+                r.records, r.last_seq, r.last_hash, bad.seq, bad.reason
+            );
+            Ok(1)
+        }
+    }
 }
 
 fn progress_bar(total: u64, what: &str) -> indicatif::ProgressBar {

@@ -215,6 +215,17 @@ pub fn serve(
         .context("failed to start the async runtime")?;
     let _inside = rt.enter();
     let engine = engine(config, data)?;
+    // A server answers from the whole log for as long as it runs: it starts only on a log
+    // that verifies (`open` checked only its end).
+    let report = crate::verify::verify_store(&*store, &mut |_| {});
+    if let Some(bad) = &report.first_bad {
+        return Err(super::CheckFailed(format!(
+            "not serving: the store is corrupt at seq {}: {} ({} records before it verify; \
+             `accord export --intact-prefix` rescues them)",
+            bad.seq, bad.reason, report.records
+        ))
+        .into());
+    }
     let addr = listen.unwrap_or_else(|| config.server.listen.clone());
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(&addr)
@@ -240,6 +251,8 @@ pub fn serve(
         });
         let scheduler = scheduler_loop(&engine, &*store, stop_rx);
         tokio::pin!(scheduler);
+        let broken = watch_broken(&*store);
+        tokio::pin!(broken);
         tokio::select! {
             r = &mut scheduler => r?,
             _ = signalled => {
@@ -247,6 +260,17 @@ pub fn serve(
                 let _ = stop_tx.send(true);
                 scheduler.await?;
             }
+            _ = &mut broken => {
+                let _ = stop_tx.send(true);
+                scheduler.await?;
+            }
+        }
+        let failed = store.broken();
+        if let Some(why) = &failed {
+            eprintln!(
+                "accord: shutting down: the store cannot write any more ({why}); nothing \
+                 acknowledged is lost: start accord again once the cause is fixed"
+            );
         }
         let _ = stop_tx.send(true);
         // In-flight requests get 30 seconds (ACCORD_SHUTDOWN_GRACE_SECS) to finish; a client
@@ -261,9 +285,25 @@ pub fn serve(
                 .context("the HTTP server failed")?,
             Err(_) => eprintln!("accord: requests still open after {grace} s; closing them"),
         }
+        if let Some(why) = failed {
+            anyhow::bail!("the store failed: {why}");
+        }
         Ok::<u8, anyhow::Error>(0)
     })
 }
+
+/// Resolves once the store says it can no longer write.
+async fn watch_broken(store: &dyn EventStore) {
+    loop {
+        if store.broken().is_some() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// How long the scheduler waits after a tick failed (the database unreachable) before the next.
+const TICK_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How often a node without the scheduler lease asks for it.
 const LEASE_POLL: std::time::Duration = std::time::Duration::from_secs(5);
@@ -300,7 +340,20 @@ async fn scheduler_loop(
             continue;
         }
         let now = Utc::now();
-        let report = engine.tick(store, now).await?;
+        let report = match engine.tick(store, now).await {
+            Ok(r) => r,
+            // A store that recovers by itself (a database restarting): try again soon; one
+            // that cannot (`broken`) stops the server, which says why (see `serve`).
+            Err(_) if store.broken().is_some() => return Ok(()),
+            Err(e) => {
+                tracing::warn!("the scheduler's tick failed ({e:#}); retrying in {TICK_RETRY:?}");
+                tokio::select! {
+                    _ = tokio::time::sleep(TICK_RETRY) => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+        };
         if report.recorded > 0 || !report.sent.is_empty() || !report.failed.is_empty() {
             print_report(now, &report);
         }

@@ -72,8 +72,11 @@ impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
         match e {
             sled::Error::Corruption { at, .. } => StoreError::Corrupt {
-                at: format!("{at:?}"),
-                reason: "sled reports corruption".into(),
+                at: match at {
+                    Some(at) => format!("sled's files ({at})"),
+                    None => "sled's files".into(),
+                },
+                reason: "a stored page fails sled's checksum: the files are damaged".into(),
             },
             other => StoreError::Io(other.to_string()),
         }
@@ -142,6 +145,15 @@ pub fn open_location(location: &Location) -> Result<Arc<dyn EventStore>> {
     })
 }
 
+/// Opens a store that may be damaged, to rescue its intact prefix: sled without its checks
+/// of the head (and writing nothing); PostgreSQL as [`open_location`] does.
+pub fn open_damaged(location: &Location) -> Result<Arc<dyn EventStore>> {
+    Ok(match location {
+        Location::Sled(dir) => Arc::new(SledStore::open_damaged(dir)?),
+        Location::Postgres(url) => Arc::new(PgStore::open(url.expose())?),
+    })
+}
+
 /// A new value for [`EventStore::instance`], never given twice in the process whatever the
 /// backend.
 pub(crate) fn next_instance() -> u64 {
@@ -192,6 +204,14 @@ pub trait EventStore: Send + Sync {
     /// node's session ends, so another node takes over at its next call.
     fn hold_scheduler_lease(&self) -> Result<bool> {
         Ok(true)
+    }
+
+    /// Why this open store can no longer write, once its storage engine failed in a way it
+    /// does not recover from in the process (sled after an IO error such as a full disk):
+    /// a long-running process should stop, and a new one opens the store once the cause is
+    /// fixed. `None` while it works, and always for a backend that recovers by itself.
+    fn broken(&self) -> Option<String> {
+        None
     }
 }
 

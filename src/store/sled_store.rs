@@ -14,9 +14,15 @@
 //! Tree `cache` holds projection snapshots (derived, droppable); tree `meta` the format version.
 //! An append returns only after its own `Db::flush` (sled's background flush is off); appends
 //! that overlap share the work of one flush.
+//!
+//! Beside sled's files, `log.head` names the last record known durable (seq, hash, CRC),
+//! rewritten in place after each flush. sled recovers a damaged log by cutting it at the first
+//! message that fails its checksum, which would silently lose every later record; `open`
+//! compares sled's head with this file and refuses a log that ends before it.
 
 use std::collections::{HashMap, VecDeque};
-use std::path::Path;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -34,6 +40,58 @@ const FORMAT_1: &[u8] = b"accord-sled-1";
 /// First byte of a compressed chunk value: the LZ4 block of the framed records follows (with
 /// its uncompressed size). A format-1 chunk starts with a record length, whose first byte is 0.
 const LZ4_CHUNK: u8 = 0xC4;
+
+/// The file, beside sled's directory, that names the last durable record.
+const MARK_FILE: &str = "log.head";
+
+/// The mark: `accord-head SEQ HASH CRC`, of fixed length so it is rewritten in place.
+fn mark_line(seq: u64, hash: &str) -> String {
+    let body = format!("{seq:020} {hash}");
+    format!(
+        "accord-head {body} {:08x}\n",
+        crc32fast::hash(body.as_bytes())
+    )
+}
+
+/// Reads the mark in `dir`: `None` when there is none (a store made before it existed).
+fn read_mark(dir: &Path) -> Result<Option<(u64, String)>> {
+    let path = dir.join(MARK_FILE);
+    let text = match std::fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(StoreError::Io(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )))
+        }
+    };
+    let bad = || StoreError::Corrupt {
+        at: path.display().to_string(),
+        reason: "the file is damaged (it should name the last durable seq and hash); \
+                 `accord export --intact-prefix` rescues the log"
+            .into(),
+    };
+    let text = String::from_utf8(text).map_err(|_| bad())?;
+    let mut parts = text.trim_end().split(' ');
+    let (Some("accord-head"), Some(seq), Some(hash), Some(crc), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return Err(bad());
+    };
+    if format!(
+        "{:08x}",
+        crc32fast::hash(format!("{seq} {hash}").as_bytes())
+    ) != crc
+    {
+        return Err(bad());
+    }
+    Ok(Some((seq.parse().map_err(|_| bad())?, hash.to_string())))
+}
 
 fn key_chunk(seq: u64) -> [u8; 9] {
     let mut k = [b'c'; 9];
@@ -142,6 +200,27 @@ fn decode_chunk(first: u64, bytes: &[u8]) -> Result<Vec<Envelope>> {
     Ok(out)
 }
 
+/// The records at the start of framed bytes whose checksums hold and which parse.
+fn salvage_frames(mut rest: &[u8]) -> Vec<Envelope> {
+    let mut out = Vec::new();
+    while rest.len() >= 8 {
+        let len = u32::from_be_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_be_bytes(rest[4..8].try_into().expect("4 bytes"));
+        let Some(body) = rest.get(8..8 + len) else {
+            break;
+        };
+        if crc32fast::hash(body) != crc {
+            break;
+        }
+        match serde_json::from_slice::<Envelope>(body) {
+            Ok(env) => out.push(env),
+            Err(_) => break,
+        }
+        rest = &rest[8 + len..];
+    }
+    out
+}
+
 struct Writer {
     seq: u64,
     hash: String,
@@ -183,34 +262,57 @@ pub struct SledStore {
     cache: SledCache,
     writer: Mutex<Writer>,
     durable: tokio::sync::watch::Sender<u64>,
+    /// `log.head`, open for rewriting, and the seq it names (`None`: not writable).
+    mark: Mutex<Option<(std::fs::File, u64)>>,
+    dir: PathBuf,
+    /// The first write failure of sled's files: sled refuses every later write in this
+    /// process (see [`EventStore::broken`]).
+    broken: Mutex<Option<String>>,
 }
 
 struct SledCache(sled::Tree);
 
 impl SledStore {
-    /// Opens (creating if needed) the store in `dir`, and checks that the head record is intact.
+    /// Opens (creating if needed) the store in `dir`, and checks that the head record is intact
+    /// and that the log reaches the last record known durable (`log.head`).
     pub fn open(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Io(format!("cannot create {}: {e}", dir.display())))?;
-        let db = sled::Config::new()
-            .path(dir.join("sled"))
-            .cache_capacity(64 * 1024 * 1024)
-            .flush_every_ms(None)
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
-                    StoreError::Io(format!(
-                        "{} is in use by another accord process",
-                        dir.display()
-                    ))
-                }
-                other => other.into(),
-            })?;
+        Self::open_with(dir, true)
+    }
+
+    /// Opens a store that may be damaged, to rescue what it still holds: no checks of the
+    /// head, and nothing written by this process (not the format, not `log.head`). Reads
+    /// still check every record.
+    pub fn open_damaged(dir: &Path) -> Result<Self> {
+        Self::open_with(dir, false)
+    }
+
+    fn open_with(dir: &Path, strict: bool) -> Result<Self> {
+        if strict {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Io(format!("cannot create {}: {}", dir.display(), e)))?;
+        } else if !dir.join("sled").is_dir() {
+            return Err(StoreError::Io(format!(
+                "{} holds no store (no sled directory)",
+                dir.display()
+            )));
+        }
+        let db = match open_sled(dir) {
+            // sled writes a snapshot to `snap.N.generating` and renames it when complete; a
+            // write that failed (the disk full) leaves the file behind, and sled then takes
+            // it for the newest snapshot and refuses to open. It is never a complete snapshot:
+            // remove it and open again.
+            Err(StoreError::Corrupt { .. }) if strict && remove_unfinished_snapshots(dir) > 0 => {
+                open_sled(dir)?
+            }
+            opened => opened?,
+        };
         let meta = db.open_tree("meta")?;
         match meta.get("format")? {
             Some(v) if v.as_ref() == FORMAT => {}
             Some(v) if v.as_ref() == FORMAT_1 => {
-                meta.insert("format", FORMAT)?;
+                if strict {
+                    meta.insert("format", FORMAT)?;
+                }
             }
             Some(v) => {
                 return Err(StoreError::Corrupt {
@@ -219,12 +321,25 @@ impl SledStore {
                 })
             }
             None => {
-                meta.insert("format", FORMAT)?;
+                if strict {
+                    meta.insert("format", FORMAT)?;
+                }
             }
         }
         let log = db.open_tree("log")?;
         let cache = SledCache(db.open_tree("cache")?);
-        let head = Self::check_head(&log)?;
+        let head = if strict {
+            let head = Self::check_head(&log)?;
+            Self::check_mark(&log, &head, dir)?;
+            head
+        } else {
+            Head {
+                seq: 0,
+                hash: ZERO_HASH.into(),
+                recorded_at: None,
+            }
+        };
+        let mark = if strict { open_mark(dir, &head) } else { None };
         let (durable, _) = tokio::sync::watch::channel(head.seq);
         Ok(SledStore {
             instance: super::next_instance(),
@@ -237,7 +352,115 @@ impl SledStore {
                 recorded_at: head.recorded_at,
             }),
             durable,
+            mark: Mutex::new(mark),
+            dir: dir.to_path_buf(),
+            broken: Mutex::new(None),
         })
+    }
+
+    /// Every record that can still be read from sled's files in `dir` without sled, by seq:
+    /// for a rescue when sled cannot open them. Chunk values are found by their marker byte,
+    /// decompressed, and kept only where each record's checksum holds and its envelope
+    /// parses; the caller keeps the prefix that chains. Records past the last seq that
+    /// `log.head` names are left out (they may belong to a batch never acknowledged).
+    pub fn salvage(dir: &Path) -> Result<std::collections::BTreeMap<u64, Envelope>> {
+        let sled_dir = dir.join("sled");
+        let mut files = vec![sled_dir.join("db")];
+        if let Ok(blobs) = std::fs::read_dir(sled_dir.join("blobs")) {
+            files.extend(blobs.filter_map(|e| e.ok().map(|e| e.path())));
+        }
+        let limit = read_mark(dir).ok().flatten().map(|(seq, _)| seq);
+        let mut found = std::collections::BTreeMap::new();
+        for file in files {
+            let bytes = std::fs::read(&file)
+                .map_err(|e| StoreError::Io(format!("cannot read {}: {e}", file.display())))?;
+            for i in 0..bytes.len().saturating_sub(5) {
+                if bytes[i] != LZ4_CHUNK {
+                    continue;
+                }
+                let size = u32::from_le_bytes(bytes[i + 1..i + 5].try_into().expect("4 bytes"));
+                let size = size as usize;
+                if !(9..=1 << 24).contains(&size) {
+                    continue;
+                }
+                let end = bytes.len().min(i + 5 + size + size / 255 + 16);
+                let mut framed = vec![0; size];
+                // Trailing bytes past the block end in an error once the output is full; the
+                // records are checked one by one below in any case.
+                let _ = lz4_flex::block::decompress_into(&bytes[i + 5..end], &mut framed);
+                for env in salvage_frames(&framed) {
+                    if limit.is_none_or(|l| env.seq <= l) {
+                        found.entry(env.seq).or_insert(env);
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Why the log in `dir` should hold records after `seq`, if its head or `log.head` says
+    /// so (for a rescue that read every record up to `seq`).
+    pub fn missing_after(dir: &Path, seq: u64) -> Option<String> {
+        let said = match read_mark(dir) {
+            Err(e) => return Some(format!("cannot tell whether more records follow: {e}")),
+            Ok(mark) => mark.map(|(s, _)| s).unwrap_or(0),
+        };
+        (said > seq).then(|| {
+            format!(
+                "missing: {} says seq {said} was recorded; sled's files in {} are damaged or cut short",
+                dir.join(MARK_FILE).display(),
+                dir.join("sled").display()
+            )
+        })
+    }
+
+    /// Refuses a log that ends before the last record `log.head` says was durable, or whose
+    /// record there has another hash: sled's files were damaged or cut short.
+    fn check_mark(log: &sled::Tree, head: &Head, dir: &Path) -> Result<()> {
+        let Some((seq, hash)) = read_mark(dir)? else {
+            return Ok(());
+        };
+        let file = dir.join(MARK_FILE);
+        if seq > head.seq {
+            return Err(StoreError::Corrupt {
+                at: format!("seq {}", head.seq + 1),
+                reason: format!(
+                    "{} says seq {seq} was recorded, but the log in {} ends at seq {}: sled's \
+                     files are damaged or cut short; `accord export --intact-prefix` rescues \
+                     the records before the damage",
+                    file.display(),
+                    dir.join("sled").display(),
+                    head.seq
+                ),
+            });
+        }
+        if seq == 0 {
+            return Ok(());
+        }
+        let found = match log
+            .range(key_chunk(0)..=key_chunk(seq))
+            .next_back()
+            .transpose()?
+        {
+            Some((k, v)) => {
+                let first = be_u64(&k[1..])?;
+                decode_chunk(first, &v)?
+                    .into_iter()
+                    .nth((seq - first) as usize)
+            }
+            None => None,
+        };
+        match found {
+            Some(env) if env.hash == hash => Ok(()),
+            _ => Err(StoreError::Corrupt {
+                at: format!("seq {seq}"),
+                reason: format!(
+                    "{} says seq {seq} has hash {hash}; the log in {} does not hold that record",
+                    file.display(),
+                    dir.join("sled").display()
+                ),
+            }),
+        }
     }
 
     fn check_head(log: &sled::Tree) -> Result<Head> {
@@ -327,7 +550,9 @@ impl SledStore {
             recorded_at: Some(last.recorded_at.clone()),
         };
         batch.insert(b"h", serde_json::to_vec(&head).expect("head is JSON"));
-        self.log.apply_batch(batch)?;
+        self.log
+            .apply_batch(batch)
+            .map_err(|e| StoreError::Io(describe_sled(&self.dir, e)))?;
         writer.seq = last.seq;
         writer.hash = last.hash.clone();
         writer.recorded_at = Some(last.recorded_at.clone());
@@ -337,7 +562,8 @@ impl SledStore {
     fn flush_and_announce(&self, seq: u64) -> Result<()> {
         self.db
             .flush()
-            .map_err(|e| StoreError::Unconfirmed(e.to_string()))?;
+            .map_err(|e| StoreError::Unconfirmed(describe_sled(&self.dir, e)))?;
+        self.write_mark(seq);
         self.durable.send_if_modified(|v| {
             if *v < seq {
                 *v = seq;
@@ -347,6 +573,35 @@ impl SledStore {
             }
         });
         Ok(())
+    }
+
+    /// Moves `log.head` to `seq` once it is durable. A failure only leaves the mark behind,
+    /// which `open` accepts (the mark is a lower bound).
+    fn write_mark(&self, seq: u64) {
+        let mut mark = self.mark.lock().unwrap_or_else(|p| p.into_inner());
+        let Some((file, at)) = mark.as_mut() else {
+            return;
+        };
+        if *at >= seq {
+            return;
+        }
+        let hash = match self.get(seq) {
+            Ok(Some(env)) => env.hash,
+            _ => return,
+        };
+        match file.write_all_at(mark_line(seq, &hash).as_bytes(), 0) {
+            Ok(()) => *at = seq,
+            Err(e) => tracing::warn!("cannot update {}: {e}", self.dir.join(MARK_FILE).display()),
+        }
+    }
+
+    /// Remembers a failure of sled's files (the first one) and passes the error on.
+    fn note_failure(&self, e: StoreError) -> StoreError {
+        if let StoreError::Io(m) | StoreError::Unconfirmed(m) = &e {
+            let mut broken = self.broken.lock().unwrap_or_else(|p| p.into_inner());
+            broken.get_or_insert_with(|| m.clone());
+        }
+        e
     }
 
     fn find_chunk(&self, seq: u64) -> Result<Option<(u64, Vec<Envelope>)>> {
@@ -368,10 +623,12 @@ impl EventStore for SledStore {
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let head = writer.head();
         let (places, records) = rules::seal_batch(batch, &head, &mut SledLookup(self))?;
-        self.commit(&mut writer, &records)?;
+        self.commit(&mut writer, &records)
+            .map_err(|e| self.note_failure(e))?;
         let last = writer.seq;
         drop(writer);
-        self.flush_and_announce(last)?;
+        self.flush_and_announce(last)
+            .map_err(|e| self.note_failure(e))?;
         Ok(rules::outcomes(places, records))
     }
 
@@ -379,10 +636,12 @@ impl EventStore for SledStore {
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let head = writer.head();
         rules::check_import(&records, &head, &mut SledLookup(self))?;
-        self.commit(&mut writer, &records)?;
+        self.commit(&mut writer, &records)
+            .map_err(|e| self.note_failure(e))?;
         let last = writer.seq;
         drop(writer);
         self.flush_and_announce(last)
+            .map_err(|e| self.note_failure(e))
     }
 
     fn head(&self) -> Head {
@@ -461,6 +720,137 @@ impl EventStore for SledStore {
 
     fn instance(&self) -> u64 {
         self.instance
+    }
+
+    fn broken(&self) -> Option<String> {
+        self.broken
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// Opens sled's files in `dir/sled`, turning its errors and panics into `StoreError`s.
+fn open_sled(dir: &Path) -> Result<sled::Db> {
+    // sled panics on some damage it finds while recovering; that is damage, not a bug, and it
+    // is reported as such below (without the panic's own message and backtrace).
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let opened = std::panic::catch_unwind(|| {
+        sled::Config::new()
+            .path(dir.join("sled"))
+            .cache_capacity(64 * 1024 * 1024)
+            .flush_every_ms(None)
+            .open()
+    });
+    std::panic::set_hook(hook);
+    let opened = opened.map_err(|p| StoreError::Corrupt {
+        at: dir.join("sled").display().to_string(),
+        reason: format!("sled failed while recovering its files: {}", panic_text(&p)),
+    })?;
+    opened.map_err(|e| match e {
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => StoreError::Io(
+            format!("{} is in use by another accord process", dir.display()),
+        ),
+        sled::Error::Io(io) => io_error(dir, &io),
+        sled::Error::Corruption { at, .. } => StoreError::Corrupt {
+            at: dir.join("sled").display().to_string(),
+            reason: match at {
+                Some(at) => format!("sled cannot recover its files: a page at {at} is damaged"),
+                None => "sled cannot recover its files (its log or snapshot is damaged)".into(),
+            },
+        },
+        other => other.into(),
+    })
+}
+
+/// Removes the snapshot files sled left unfinished (`snap.N.generating`); returns how many.
+fn remove_unfinished_snapshots(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir.join("sled")) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    tracing::warn!(
+                        "removed {}: a snapshot sled never finished writing",
+                        path.display()
+                    );
+                    removed += 1;
+                }
+                Err(e) => tracing::warn!("cannot remove {}: {e}", path.display()),
+            }
+        }
+    }
+    removed
+}
+
+/// Opens `log.head` for rewriting and sets it to `head`; `None` (with a warning) when the
+/// directory cannot be written.
+fn open_mark(dir: &Path, head: &Head) -> Option<(std::fs::File, u64)> {
+    let path = dir.join(MARK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .and_then(|f| {
+            f.write_all_at(mark_line(head.seq, &head.hash).as_bytes(), 0)?;
+            Ok(f)
+        });
+    match file {
+        Ok(f) => Some((f, head.seq)),
+        Err(e) => {
+            tracing::warn!("cannot write {}: {e}", path.display());
+            None
+        }
+    }
+}
+
+/// The text of a caught panic.
+fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
+}
+
+/// An IO error of sled's files, naming the directory and, for the usual causes, what is wrong.
+fn io_error(dir: &Path, e: &std::io::Error) -> StoreError {
+    StoreError::Io(io_text(dir, e))
+}
+
+fn io_text(dir: &Path, e: &std::io::Error) -> String {
+    // sled wraps some OS errors in errors of its own: the kind survives, the code may not.
+    let code = e.raw_os_error().or(match e.kind() {
+        std::io::ErrorKind::StorageFull => Some(28),
+        std::io::ErrorKind::ReadOnlyFilesystem => Some(30),
+        _ => None,
+    });
+    match code {
+        Some(28) => format!(
+            "no space left on the device holding {}: {e}; free space and retry",
+            dir.display()
+        ),
+        Some(30) => format!(
+            "{} is on a read-only file system: {e}; sled cannot open its files without \
+             writing (copy the directory to a writable place to read it)",
+            dir.display()
+        ),
+        Some(13) | Some(1) => format!("{} cannot be written: {e}", dir.display()),
+        _ => format!("{}: {e}", dir.display()),
+    }
+}
+
+/// A sled error as one line that names the directory.
+fn describe_sled(dir: &Path, e: sled::Error) -> String {
+    match e {
+        sled::Error::Io(io) => io_text(dir, &io),
+        other => format!("{}: {other}", dir.display()),
     }
 }
 

@@ -19,6 +19,7 @@ mod reminders;
 mod schema;
 mod security;
 mod smtp;
+mod storage_faults;
 mod store_contract;
 mod tidy;
 mod upgrades;
