@@ -219,19 +219,6 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// A small deterministic generator for the query dates.
-struct Pick(u64);
-
-impl Pick {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % below.max(1)
-    }
-}
-
 pub fn run(mode: Mode) -> Vec<Row> {
     let plan = plan(mode);
     let mut rows = Vec::new();
@@ -483,8 +470,8 @@ fn queries(rows: &mut Vec<Row>, dir: &Path, n: usize, peer_fold_secs: f64) {
         first.recorded_at_time().expect("instant"),
         last.recorded_at_time().expect("instant"),
     );
-    let mut pick = Pick(42);
-    let mut date = || d0 + chrono::Duration::days(pick.next((d1 - d0).num_days() as u64) as i64);
+    let mut pick = accord::generate::Rng(42);
+    let mut date = || d0 + chrono::Duration::days(pick.below((d1 - d0).num_days() as u64) as i64);
     let peer_ms = peer_fold_secs * 1e3;
     // One query of each kind first: it lays down the snapshots later ones start from.
     projections::views(
@@ -521,9 +508,9 @@ fn queries(rows: &mut Vec<Row>, dir: &Path, n: usize, peer_fold_secs: f64) {
         "≤ 20 ms",
         ms <= 20.0,
     );
-    let mut pick = Pick(7);
+    let mut pick = accord::generate::Rng(7);
     let span = (t1 - t0).num_microseconds().unwrap_or(1).max(1) as u64;
-    let mut instant = || t0 + chrono::Duration::microseconds(pick.next(span) as i64);
+    let mut instant = || t0 + chrono::Duration::microseconds(pick.below(span) as i64);
     time(Query {
         as_of: None,
         known_at: Some(instant()),

@@ -13,6 +13,7 @@ use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use accord::generate::Rng;
 use accord::projections::work::ReminderStatus;
 use accord::projections::{self, Corrections, Query, Views};
 use accord::store::{EventStore, Location};
@@ -81,32 +82,6 @@ fn kill_during_a_large_batch() {
     assert!(absent > 0, "no kill landed before the commit");
 }
 
-/// A small, seeded generator (splitmix64): the same seed gives the same trials.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
-    }
-
-    fn fraction(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// The seed of this run: `ACCORD_CRASH_SEED`, or the fixed one CI uses.
 fn seed() -> u64 {
     std::env::var("ACCORD_CRASH_SEED")
@@ -160,7 +135,7 @@ fn batch(name: &str, n: usize, rng: &mut Rng, meetings: bool) -> Batch {
     let mut data = HashMap::new();
     for i in 0..n {
         let id = format!("{name}.{i}");
-        let (line, d) = if meetings && rng.chance(0.1) {
+        let (line, d) = if meetings && rng.fraction() <= 0.1 {
             let start = today + chrono::Days::new(rng.range(120, 300));
             let d = meeting_data(&format!("{}-{i}", name.replace('.', "-")), start);
             let line = serde_json::json!({
@@ -675,7 +650,7 @@ fn check_mails(
 }
 
 fn record_trial(rig: &Rig, ledger: &mut Ledger, rng: &mut Rng, trial: usize, span: &Span) {
-    let n = if rng.chance(0.3) {
+    let n = if rng.fraction() <= 0.3 {
         rng.range(2, 8)
     } else {
         rng.range(10, 60)
@@ -726,7 +701,7 @@ fn serve_trial(rig: &Rig, ledger: &mut Ledger, rng: &mut Rng, trial: usize) {
     let (mut child, port) = spawn_serve(rig);
     let stop = AtomicBool::new(false);
     let delay = Duration::from_millis(rng.range(30, 1500));
-    let seeds = [rng.next(), rng.next()];
+    let seeds = [rng.next_u64(), rng.next_u64()];
     let seen: Vec<Seen> = std::thread::scope(|s| {
         let loaders: Vec<_> = seeds
             .iter()
@@ -819,7 +794,7 @@ fn harness(rig: Rig, trials: usize, seed: u64) {
     let span = measure(&rig, &mut ledger, &mut rng);
     for trial in 0..trials {
         let t0 = Instant::now();
-        let what = if rng.chance(0.55) {
+        let what = if rng.fraction() <= 0.55 {
             record_trial(&rig, &mut ledger, &mut rng, trial, &span);
             "record"
         } else {
