@@ -45,7 +45,7 @@ pub struct AppState {
     pub data: PathBuf,
     /// `/calendar.ics` answers without a token.
     pub public_calendar: bool,
-    tokens: Arc<Mutex<(Option<SystemTime>, Tokens)>>,
+    tokens: Arc<Mutex<(Option<FileStamp>, Tokens)>>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -60,17 +60,38 @@ impl AppState {
         }
     }
 
-    /// The token file, reloaded when it changed (tokens are added while serving).
+    /// The token file, reloaded when it changed (tokens are added and revoked while serving).
     pub(crate) fn check_token(&self, token: &str) -> Option<(String, Role)> {
         let path = Tokens::path_in(&self.data);
-        let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        let stamp = std::fs::metadata(&path).ok().map(|m| FileStamp::of(&m));
         let mut cached = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        if cached.0 != mtime || mtime.is_none() {
+        if cached.0 != stamp || stamp.is_none() {
             if let Ok(t) = Tokens::load(&self.data) {
-                *cached = (mtime, t);
+                *cached = (stamp, t);
             }
         }
         cached.1.check(token).map(|e| (e.name.clone(), e.role))
+    }
+}
+
+/// What tells one version of a file from another: the token file is replaced by a rename on
+/// every change, so its inode changes even when its modification time (one-second on some file
+/// systems) and its length do not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileStamp {
+    inode: u64,
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl FileStamp {
+    fn of(m: &std::fs::Metadata) -> FileStamp {
+        use std::os::unix::fs::MetadataExt;
+        FileStamp {
+            inode: m.ino(),
+            len: m.len(),
+            modified: m.modified().ok(),
+        }
     }
 }
 

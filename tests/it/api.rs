@@ -340,6 +340,28 @@ fn revoked_tokens_stop_working_while_serving() {
         call("GET", &server.url("/api/groups"), Some(&t), None).0,
         401
     );
+    // A revocation within the same tick of the file's clock as the change before it (a file
+    // system with one-second timestamps): the file keeps its modification time, and the token
+    // still stops working.
+    let kept = token(&a, "kept", "recorder");
+    assert_eq!(
+        call("GET", &server.url("/api/groups"), Some(&kept), None).0,
+        200
+    );
+    let file = a.data().join("tokens.json");
+    let before = std::fs::metadata(&file).unwrap().modified().unwrap();
+    assert_eq!(a.run(&["token", "revoke", "kept"]).code, 0);
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(before)
+        .unwrap();
+    assert_eq!(
+        call("GET", &server.url("/api/groups"), Some(&kept), None).0,
+        401,
+        "a revocation that left the file's modification time unchanged was missed"
+    );
     assert_eq!(server.stop(), Some(0));
 }
 
