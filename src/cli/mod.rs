@@ -107,6 +107,10 @@ pub enum Command {
         /// Import the records before the first bad one instead of refusing the file.
         #[arg(long)]
         intact_prefix: bool,
+        /// Accept records recorded after this machine's clock (more than 5 minutes ahead): an
+        /// export from a store whose clock ran ahead and was set back.
+        #[arg(long)]
+        accept_future: bool,
     },
     /// Copy every record of this store into another store, keeping seq, recorded_at and
     /// hashes: sled to PostgreSQL or back.
@@ -355,7 +359,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Import {
             file,
             intact_prefix,
-        } => import(&*open()?, &file, intact_prefix),
+            accept_future,
+        } => import(&*open()?, &file, intact_prefix, accept_future),
         Command::Migrate { to } => {
             let from = Location::from_config(&config);
             let to = Location::parse(&to);
@@ -730,7 +735,12 @@ fn replay(store: &dyn EventStore) -> Result<u8> {
     Ok(0)
 }
 
-fn import(store: &dyn EventStore, path: &Path, intact_prefix: bool) -> Result<u8> {
+fn import(
+    store: &dyn EventStore,
+    path: &Path,
+    intact_prefix: bool,
+    accept_future: bool,
+) -> Result<u8> {
     let f = std::fs::File::open(path)
         .map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?;
     let head = store.head();
@@ -752,9 +762,20 @@ fn import(store: &dyn EventStore, path: &Path, intact_prefix: bool) -> Result<u8
             .into());
         }
     }
+    let ahead = chrono::Utc::now() + chrono::Duration::minutes(5);
     for env in &records {
         crate::projections::decode(env)
             .map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
+        if !accept_future && env.recorded_at_time().is_some_and(|t| t > ahead) {
+            return Err(BadInput(format!(
+                "{}: seq {}: recorded_at {} is ahead of this machine's clock; \
+                 --accept-future imports it (an export from a store whose clock ran ahead)",
+                path.display(),
+                env.seq,
+                env.recorded_at
+            ))
+            .into());
+        }
     }
     let n = records.len();
     store.import(records).map_err(|e| match e {

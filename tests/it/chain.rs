@@ -229,3 +229,67 @@ fn import_refuses_a_well_chained_export_with_bad_content() {
         assert_eq!(b.last_seq(), 0, "{name}: something was imported");
     }
 }
+
+/// A store whose clock ran ahead and was set back holds instants after the machine's clock:
+/// `import` refuses them unless told (a plausibility check on files from elsewhere), `migrate`
+/// copies the store as it is, and new records never go back in time after them.
+#[test]
+fn a_log_recorded_ahead_of_the_clock_imports_when_told_and_migrates() {
+    let a = Accord::new();
+    a.record(&history());
+    let records: Vec<accord::envelope::Envelope> = a
+        .export()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .enumerate()
+        .map(|(i, mut r): (usize, accord::envelope::Envelope)| {
+            r.recorded_at = format!("2099-01-01T00:00:{:02}.000000Z", i.min(59));
+            r
+        })
+        .collect();
+    let ahead = reseal(records);
+    let path = a.dir.path().join("ahead.jsonl");
+    std::fs::write(&path, &ahead).unwrap();
+
+    let b = Accord::new();
+    let r = b.run(&["import", path.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("ahead of this machine's clock") && r.stderr.contains("--accept-future"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(b.last_seq(), 0, "a refused import wrote something");
+
+    let r = b.run(&["import", "--accept-future", path.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(b.export(), ahead, "imported as exported");
+
+    // A copy of the store to another store needs no flag: it is the store as it is.
+    let target = b.dir.path().join("copy");
+    let r = b.run(&["migrate", "--to", target.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let c = std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
+        .arg("--data")
+        .arg(&target)
+        .arg("export")
+        .env_remove("ACCORD_STORAGE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&c.stdout) == ahead,
+        "the copy differs: {}",
+        String::from_utf8_lossy(&c.stderr)
+    );
+
+    // New records after them keep `recorded_at` from going back.
+    let line = r#"{"id":"after-the-clock","type":"MeetingHeld","occurred":"2021-07-29","actor":"t","data":{"meeting":"mc-cop-4","dates":"2021-07-29"}}"#;
+    let r = b.record_text(&format!("{line}\n"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let last: serde_json::Value = serde_json::from_str(b.export().lines().last().unwrap()).unwrap();
+    assert!(
+        last["recorded_at"].as_str().unwrap() >= "2099-01-01T00:00:59.000000Z",
+        "{last}"
+    );
+    assert_eq!(b.run(&["verify"]).code, 0);
+}
