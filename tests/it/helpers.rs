@@ -96,6 +96,35 @@ impl Accord {
         child.wait_with_output().expect("wait accord").into()
     }
 
+    /// As `run_stdin`, but a command still running after `limit` is killed and the test fails
+    /// saying so: for faults (a full disk) under which a hang is the defect to catch.
+    pub fn run_stdin_bounded(&self, args: &[&str], input: &str, limit: std::time::Duration) -> Run {
+        let mut child = self
+            .command()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn accord");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let input = input.to_string();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(input.as_bytes());
+        });
+        let started = std::time::Instant::now();
+        while child.try_wait().expect("wait accord").is_none() {
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("accord {args:?} was still running after {limit:?}: it hung");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = writer.join();
+        child.wait_with_output().expect("wait accord").into()
+    }
+
     /// Records a file and asserts success.
     pub fn record(&self, file: &Path) -> Run {
         let r = self.run(&["record", file.to_str().expect("utf-8 path")]);

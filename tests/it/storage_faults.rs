@@ -438,6 +438,7 @@ fn batches(a: &Accord, count: usize, per: usize, seed: u64) -> Vec<String> {
 /// returns.
 #[test]
 fn disk_full_under_record_fails_cleanly_and_resumes() {
+    const LIMIT: Duration = Duration::from_secs(180);
     let a = Accord::new();
     let Some(fs) = Tmpfs::mount(&a.data(), "3m") else {
         return;
@@ -446,7 +447,7 @@ fn disk_full_under_record_fails_cleanly_and_resumes() {
     let mut acknowledged = 0u64;
     let mut failed = None;
     for (i, batch) in inputs.iter().enumerate() {
-        let r = a.record_text(batch);
+        let r = a.run_stdin_bounded(&["record", "-"], batch, LIMIT);
         no_panic("record", &r);
         if r.code == 0 {
             acknowledged += 500;
@@ -465,16 +466,16 @@ fn disk_full_under_record_fails_cleanly_and_resumes() {
     let failed = failed.expect("the disk never filled");
     // Space returns: the log holds exactly the acknowledged batches, then recording resumes.
     fs.remount("size=32m");
-    let v = a.run(&["verify"]);
+    let v = a.run_stdin_bounded(&["verify"], "", LIMIT);
     assert_eq!(v.code, 0, "after the disk was full: {}", v.stderr);
     assert_eq!(
         a.last_seq(),
         acknowledged,
         "acknowledged batches lost or a failed one kept"
     );
-    let r = a.record_text(&inputs[failed]);
+    let r = a.run_stdin_bounded(&["record", "-"], &inputs[failed], LIMIT);
     assert_eq!(r.code, 0, "recording did not resume: {}", r.stderr);
-    assert_eq!(a.run(&["verify"]).code, 0);
+    assert_eq!(a.run_stdin_bounded(&["verify"], "", LIMIT).code, 0);
     assert_eq!(a.last_seq(), acknowledged + 500);
     println!(
         "storage faults: disk full after {failed} batches ({acknowledged} events) on a 3 MiB tmpfs; the failed batch absent, all acknowledged present; recording resumed to {}",
