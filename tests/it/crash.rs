@@ -859,19 +859,10 @@ fn harness(rig: Rig, trials: usize, seed: u64) {
         .count();
     // And the binary agrees: every listing the same before and after `accord replay`.
     let listings = |a: &Accord| -> Vec<String> {
-        let mut out: Vec<String> = [
-            "meetings",
-            "decisions",
-            "mandates",
-            "groups",
-            "reports",
-            "activities",
-            "agreements",
-            "timeline",
-        ]
-        .iter()
-        .map(|w| a.run(&["show", w, "--format", "json"]).stdout)
-        .collect();
+        let mut out: Vec<String> = super::helpers::VIEWS
+            .iter()
+            .map(|w| a.run(&["show", w, "--format", "json"]).stdout)
+            .collect();
         out.push(
             a.run(&["--config", rig.cfg(), "deadlines", "--format", "json"])
                 .stdout,

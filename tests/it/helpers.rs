@@ -9,6 +9,18 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Every listing of `accord show`.
+pub const VIEWS: &[&str] = &[
+    "meetings",
+    "decisions",
+    "mandates",
+    "groups",
+    "reports",
+    "activities",
+    "agreements",
+    "timeline",
+];
+
 /// The shipped history file.
 pub fn history() -> PathBuf {
     root().join("events/history/minamata-brs-cooperation.jsonl")

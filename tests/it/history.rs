@@ -274,16 +274,7 @@ fn replay_rebuilds_the_same_views() {
 #[test]
 fn tables_fit_100_columns() {
     let a = recorded();
-    for what in [
-        "meetings",
-        "decisions",
-        "mandates",
-        "groups",
-        "reports",
-        "activities",
-        "agreements",
-        "timeline",
-    ] {
+    for what in super::helpers::VIEWS {
         let r = a.run(&["show", what]);
         assert_eq!(r.code, 0, "{what}: {}", r.stderr);
         for line in r.stdout.lines() {

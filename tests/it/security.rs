@@ -766,19 +766,10 @@ fn hostile_text_is_inert_in_every_page_feed_evaluation_email_and_csv() {
     // Every CSV output.
     let mut csv = Vec::new();
     let (mut cells, mut neutralised) = (0, 0);
-    let mut runs: Vec<Vec<&str>> = [
-        "meetings",
-        "decisions",
-        "mandates",
-        "groups",
-        "reports",
-        "activities",
-        "agreements",
-        "timeline",
-    ]
-    .iter()
-    .map(|w| vec!["show", w, "--format", "csv"])
-    .collect();
+    let mut runs: Vec<Vec<&str>> = super::helpers::VIEWS
+        .iter()
+        .map(|w| vec!["show", w, "--format", "csv"])
+        .collect();
     let cfg_s = cfg.to_str().unwrap();
     runs.push(vec![
         "--config",

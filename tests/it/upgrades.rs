@@ -13,18 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::helpers::{pg_schema, root, Accord};
-
-const VIEWS: &[&str] = &[
-    "meetings",
-    "decisions",
-    "mandates",
-    "groups",
-    "reports",
-    "activities",
-    "agreements",
-    "timeline",
-];
+use super::helpers::{pg_schema, root, Accord, VIEWS};
 
 const FIXTURES: &[&str] = &["schema-v1", "sled-format-1"];
 
