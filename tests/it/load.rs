@@ -258,17 +258,21 @@ fn race_wins() -> usize {
     25 * env_number("ACCORD_LOAD_SCALE", 1) as usize
 }
 
-#[test]
-fn eight_writers_one_stream_on_sled() {
-    let a = Accord::new();
+/// The race through one `accord serve` over `a`'s store.
+fn race_through_one_server(a: &Accord, label: &str) {
     assert_eq!(a.record_text(RACE_MEETING).code, 0);
-    let recorder = token(&a, "racer", "recorder");
-    let admin = token(&a, "auditor", "admin");
-    let server = Server::start_with(&a, None);
+    let recorder = token(a, "racer", "recorder");
+    let admin = token(a, "auditor", "admin");
+    let server = Server::start_with(a, None);
     let line = race(&[server.url("")], &[recorder], &admin, race_wins());
     assert_eq!(server.stop(), Some(0));
     assert_eq!(a.run(&["verify"]).code, 0);
-    println!("load race (sled): {line}");
+    println!("load race ({label}): {line}");
+}
+
+#[test]
+fn eight_writers_one_stream_on_sled() {
+    race_through_one_server(&Accord::new(), "sled");
 }
 
 #[test]
@@ -276,15 +280,7 @@ fn eight_writers_one_stream_on_postgres() {
     let Some(schema) = pg_schema("load_race") else {
         return;
     };
-    let a = Accord::on_postgres(&schema.url);
-    assert_eq!(a.record_text(RACE_MEETING).code, 0);
-    let recorder = token(&a, "racer", "recorder");
-    let admin = token(&a, "auditor", "admin");
-    let server = Server::start_with(&a, None);
-    let line = race(&[server.url("")], &[recorder], &admin, race_wins());
-    assert_eq!(server.stop(), Some(0));
-    assert_eq!(a.run(&["verify"]).code, 0);
-    println!("load race (PostgreSQL): {line}");
+    race_through_one_server(&Accord::on_postgres(&schema.url), "PostgreSQL");
 }
 
 #[test]
