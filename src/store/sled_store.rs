@@ -416,8 +416,20 @@ impl SledStore {
 
     /// Refuses a log that ends before the last record `log.head` says was durable, or whose
     /// record there has another hash: sled's files were damaged or cut short.
+    ///
+    /// `log.head` is rewritten in place after each flush without a flush of its own (it is a
+    /// lower bound, so an older value is harmless): a power cut can leave it torn. A mark that
+    /// does not read is then no evidence against the log, and is passed over with a warning;
+    /// the log itself is checked as always.
     fn check_mark(log: &sled::Tree, head: &Head, dir: &Path) -> Result<()> {
-        let Some((seq, hash)) = read_mark(dir)? else {
+        let mark = match read_mark(dir) {
+            Err(StoreError::Corrupt { at, reason }) => {
+                tracing::warn!("{at}: {reason}; passed over, the log is checked on its own");
+                None
+            }
+            other => other?,
+        };
+        let Some((seq, hash)) = mark else {
             return Ok(());
         };
         let file = dir.join(MARK_FILE);
