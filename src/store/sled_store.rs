@@ -371,6 +371,7 @@ impl SledStore {
         }
         let limit = read_mark(dir).ok().flatten().map(|(seq, _)| seq);
         let mut found = std::collections::BTreeMap::new();
+        let mut framed = Vec::new();
         for file in files {
             let bytes = std::fs::read(&file)
                 .map_err(|e| StoreError::Io(format!("cannot read {}: {e}", file.display())))?;
@@ -380,11 +381,14 @@ impl SledStore {
                 }
                 let size = u32::from_le_bytes(bytes[i + 1..i + 5].try_into().expect("4 bytes"));
                 let size = size as usize;
-                if !(9..=1 << 24).contains(&size) {
+                // LZ4 expands at most 255-fold: a larger size cannot be a block that fits here.
+                let room = (bytes.len() - i - 5).saturating_mul(255);
+                if !(9..=1 << 24).contains(&size) || size > room {
                     continue;
                 }
                 let end = bytes.len().min(i + 5 + size + size / 255 + 16);
-                let mut framed = vec![0; size];
+                framed.clear();
+                framed.resize(size, 0);
                 // Trailing bytes past the block end in an error once the output is full; the
                 // records are checked one by one below in any case.
                 let _ = lz4_flex::block::decompress_into(&bytes[i + 5..end], &mut framed);
@@ -742,12 +746,32 @@ impl EventStore for SledStore {
     }
 }
 
+thread_local! {
+    /// This thread is opening a sled store: a panic here is damage, reported as such.
+    static OPENING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Installs, once per process, a panic hook that stays silent for a thread opening a sled store
+/// and passes every other panic to the hook that was there before. (Swapping the process-wide
+/// hook around each open would race between threads opening stores at once.)
+fn quiet_panics_while_opening() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !OPENING.with(|o| o.get()) {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// Opens sled's files in `dir/sled`, turning its errors and panics into `StoreError`s.
 fn open_sled(dir: &Path) -> Result<sled::Db> {
     // sled panics on some damage it finds while recovering; that is damage, not a bug, and it
     // is reported as such below (without the panic's own message and backtrace).
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    quiet_panics_while_opening();
+    OPENING.with(|o| o.set(true));
     let opened = std::panic::catch_unwind(|| {
         sled::Config::new()
             .path(dir.join("sled"))
@@ -755,7 +779,7 @@ fn open_sled(dir: &Path) -> Result<sled::Db> {
             .flush_every_ms(None)
             .open()
     });
-    std::panic::set_hook(hook);
+    OPENING.with(|o| o.set(false));
     let opened = opened.map_err(|p| StoreError::Corrupt {
         at: dir.join("sled").display().to_string(),
         reason: format!("sled failed while recovering its files: {}", panic_text(&p)),
