@@ -173,7 +173,8 @@ pub fn parse_record(line: &str) -> Result<Envelope, String> {
     if let Some(path) = crate::envelope::find_non_integer(&value, "") {
         return Err(format!("{path}: numbers in records are integers"));
     }
-    serde_json::from_value(value).map_err(|e| format!("not a record: {e}"))
+    crate::domain::as_recorded(|| serde_json::from_value(value))
+        .map_err(|e| format!("not a record: {e}"))
 }
 
 /// Verifies an export (JSON Lines of records) that must continue the chain after `after`

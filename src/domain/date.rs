@@ -107,13 +107,36 @@ fn parse_year(s: &str, input: &str) -> Result<i32, DateError> {
     Ok(y)
 }
 
+thread_local! {
+    /// Dates are being read from records already in a log, not from new input.
+    static AS_RECORDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` reading dates as recorded: also in the lax forms that builds before the strict
+/// reading accepted (`2021-Q01`, `2021-+3`, `2021- 3-04`), so that a record written then still
+/// reads. New input is always held to the schema's written forms.
+pub fn as_recorded<T>(f: impl FnOnce() -> T) -> T {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            AS_RECORDED.with(|a| a.set(self.0));
+        }
+    }
+    let _restore = Restore(AS_RECORDED.with(|a| a.replace(true)));
+    f()
+}
+
+fn lax() -> bool {
+    AS_RECORDED.with(|a| a.get())
+}
+
 /// Parses an exact `YYYY-MM-DD` day, refusing impossible dates such as 2021-02-30.
 pub fn parse_day(s: &str) -> Result<NaiveDate, DateError> {
     let b = s.as_bytes();
     let digits = [0, 1, 2, 3, 5, 6, 8, 9]
         .iter()
         .all(|&i| b.get(i).is_some_and(u8::is_ascii_digit));
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' || !digits {
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' || !(digits || lax()) {
         return Err(err(s, "expected a day as YYYY-MM-DD"));
     }
     parse_year(&s[..4], s)?;
@@ -197,7 +220,11 @@ impl FromStr for ApproxDate {
         let year = parse_year(y, s)?;
         // Exactly `width` digits, as the published schema writes them: `2021-03`, `2021-Q1`.
         let bounded = |n: &str, max: u32, width: usize| -> Result<u32, DateError> {
-            let digits = n.len() == width && n.bytes().all(|b| b.is_ascii_digit());
+            let digits = if lax() {
+                n.len() <= 2
+            } else {
+                n.len() == width && n.bytes().all(|b| b.is_ascii_digit())
+            };
             match n.parse::<u32>() {
                 Ok(v) if digits && (1..=max).contains(&v) => Ok(v),
                 _ => Err(err(
@@ -323,6 +350,21 @@ mod tests {
             assert!(bad.parse::<ApproxDate>().is_err(), "{bad} was read");
         }
         assert!(parse_day("2029- 1- 4").is_err());
+        // Records already in a log read as the builds that wrote them read them.
+        as_recorded(|| {
+            for lax in ["2021-Q01", "2021-+3", "2021-H01"] {
+                assert!(
+                    lax.parse::<ApproxDate>().is_ok(),
+                    "{lax} recorded no longer reads"
+                );
+            }
+            assert!(parse_day("2029- 1-04").is_ok());
+            assert!("2021-Q5".parse::<ApproxDate>().is_err());
+        });
+        assert!(
+            "2021-Q01".parse::<ApproxDate>().is_err(),
+            "the lax reading leaked"
+        );
         for good in [
             "2029-01-04",
             "2021-03",

@@ -5,7 +5,7 @@
 mod date;
 mod events;
 
-pub use date::{describe as describe_date, parse_day, ApproxDate, DateError, Third};
+pub use date::{as_recorded, describe as describe_date, parse_day, ApproxDate, DateError, Third};
 pub use events::*;
 
 /// A one-line, human summary of an event, for the trail and the timeline.

@@ -156,9 +156,11 @@ impl Corrections {
         }
         match self.effect.get(&env.seq) {
             Some(Effect::Retracted) => Ok(None),
-            Some(Effect::Amended(data)) => DomainEvent::decode(&env.ty, env.version, data)
-                .map(Some)
-                .map_err(|e| corrupt(env.seq, e)),
+            Some(Effect::Amended(data)) => {
+                crate::domain::as_recorded(|| DomainEvent::decode(&env.ty, env.version, data))
+                    .map(Some)
+                    .map_err(|e| corrupt(env.seq, e))
+            }
             None => decode(env).map(Some),
         }
     }
@@ -173,7 +175,8 @@ fn corrupt(seq: u64, e: impl std::fmt::Display) -> StoreError {
 
 /// Decodes a recorded event.
 pub fn decode(env: &Envelope) -> Result<DomainEvent, StoreError> {
-    DomainEvent::decode(&env.ty, env.version, &env.data).map_err(|e| corrupt(env.seq, e))
+    crate::domain::as_recorded(|| DomainEvent::decode(&env.ty, env.version, &env.data))
+        .map_err(|e| corrupt(env.seq, e))
 }
 
 /// The last seq recorded at or before `t` (0 if none): binary search on the monotone

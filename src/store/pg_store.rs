@@ -148,7 +148,7 @@ fn decode(seq: i64, bytes: &[u8]) -> Result<Envelope> {
         at: format!("seq {seq}"),
         reason,
     };
-    let env: Envelope = serde_json::from_slice(bytes)
+    let env: Envelope = crate::domain::as_recorded(|| serde_json::from_slice(bytes))
         .map_err(|e| corrupt(format!("record is not a valid envelope: {e}")))?;
     if env.seq as i64 != seq {
         return Err(corrupt(format!("record carries seq {}", env.seq)));

@@ -203,7 +203,7 @@ pub(crate) fn check_import(
             )));
         }
         last_at = Some(at);
-        let event = DomainEvent::decode(&r.ty, r.version, &r.data)
+        let event = crate::domain::as_recorded(|| DomainEvent::decode(&r.ty, r.version, &r.data))
             .and_then(|e| e.check().map(|_| e))
             .map_err(|e| reject(format!("seq {}: {e}", r.seq)))?;
         if event.stream() != r.stream {

@@ -189,7 +189,7 @@ fn decode_chunk(first: u64, bytes: &[u8]) -> Result<Vec<Envelope>> {
         if crc32fast::hash(body) != crc {
             return Err(corrupt("record checksum does not match".into()));
         }
-        let env: Envelope = serde_json::from_slice(body)
+        let env: Envelope = crate::domain::as_recorded(|| serde_json::from_slice(body))
             .map_err(|e| corrupt(format!("record is not a valid envelope: {e}")))?;
         if env.seq != seq {
             return Err(corrupt(format!("record carries seq {}", env.seq)));
@@ -212,7 +212,7 @@ fn salvage_frames(mut rest: &[u8]) -> Vec<Envelope> {
         if crc32fast::hash(body) != crc {
             break;
         }
-        match serde_json::from_slice::<Envelope>(body) {
+        match crate::domain::as_recorded(|| serde_json::from_slice::<Envelope>(body)) {
             Ok(env) => out.push(env),
             Err(_) => break,
         }

@@ -230,3 +230,54 @@ fn older_versions_are_accepted_as_given_and_unknown_ones_refused() {
     );
     println!("upgrades: v1 input stored as given and read upcast; versions 0 and 3 and a wrong shape refused");
 }
+
+/// Builds before the strict reading of dates accepted lax forms in event data (`2021-Q01`,
+/// `2021-+7`); a log holding them still imports and reads, while new input in those forms is
+/// refused.
+#[test]
+fn dates_recorded_in_lax_forms_still_read() {
+    let a = Accord::new();
+    a.record(&super::helpers::history());
+    let mut prev = accord::envelope::ZERO_HASH.to_string();
+    let mut out = String::new();
+    for line in a.export().lines() {
+        let mut r: serde_json::Value = serde_json::from_str(line).unwrap();
+        // `occurred` was always stored in its written form; `data` is stored as given.
+        if r["id"] == "seed-060" {
+            r["data"]["dates"] = "2021-+7".into();
+        }
+        if r["id"] == "seed-053" {
+            r["data"]["dates"] = "2021-Q01".into();
+        }
+        r["prev_hash"] = prev.clone().into();
+        r.as_object_mut().unwrap().remove("hash");
+        let hash = accord::envelope::sha256_hex(accord::envelope::canonical(&r).as_bytes());
+        r["hash"] = hash.clone().into();
+        out.push_str(&accord::envelope::canonical(&r));
+        out.push('\n');
+        prev = hash;
+    }
+    let file = a.dir.path().join("lax.jsonl");
+    std::fs::write(&file, &out).unwrap();
+    let b = Accord::new();
+    let r = b.run(&["import", file.to_str().unwrap()]);
+    assert_eq!(
+        r.code, 0,
+        "a log with lax dates does not import: {}",
+        r.stderr
+    );
+    assert_eq!(b.run(&["verify"]).code, 0);
+    assert_eq!(b.export(), out, "the lax forms are kept byte for byte");
+    for view in VIEWS {
+        let r = b.run(&["show", view, "--format", "json"]);
+        assert_eq!(r.code, 0, "show {view}: {}", r.stderr);
+    }
+    let log = b.run(&["log", "--stream", "group/joint-task-force"]);
+    assert_eq!(log.code, 0, "{}", log.stderr);
+    // The same forms as new input are refused.
+    let line = r#"{"id":"lax-new","type":"MeetingHeld","occurred":"2021-07","actor":"t","data":{"meeting":"mc-cop-4","dates":"2021-+7"}}"#;
+    let r = b.record_text(&format!("{line}\n"));
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(r.stderr.contains("data.dates"), "{}", r.stderr);
+    println!("upgrades: a log with dates in lax forms (2021-Q01, 2021-+7) imports, verifies and reads; the same forms as new input are refused");
+}
