@@ -211,7 +211,18 @@ impl Engine {
         // unrecorded: they stay due, and a later tick tries them (one at a time while the
         // server stays out of reach), so an outage costs a tick one timeout, not one a message.
         let mut unreachable = false;
-        for job in plan.jobs {
+        // First tries go before retries (the plan's order is kept within each): a message that
+        // keeps failing on its own (one the server drops) never holds the others back.
+        let mut jobs = plan.jobs;
+        jobs.sort_by_key(|j| {
+            state
+                .views
+                .work
+                .reminders
+                .get(&j.reminder)
+                .is_some_and(|r| r.attempts > 0)
+        });
+        for job in jobs {
             if unreachable {
                 report.deferred += 1;
                 continue;
