@@ -21,6 +21,7 @@
 //! compares sled's head with this file and refuses a log that ends before it.
 
 use std::collections::{HashMap, VecDeque};
+use std::mem::ManuallyDrop;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -257,9 +258,10 @@ impl rules::Lookup for SledLookup<'_> {
 /// The sled event store. One process holds it at a time (sled locks the directory).
 pub struct SledStore {
     instance: u64,
-    db: sled::Db,
-    log: sled::Tree,
-    cache: SledCache,
+    // Closed in `Drop`, with a time limit (see there).
+    db: ManuallyDrop<sled::Db>,
+    log: ManuallyDrop<sled::Tree>,
+    cache: ManuallyDrop<SledCache>,
     writer: Mutex<Writer>,
     durable: tokio::sync::watch::Sender<u64>,
     /// `log.head`, open for rewriting, and the seq it names (`None`: not writable).
@@ -271,6 +273,38 @@ pub struct SledStore {
 }
 
 struct SledCache(sled::Tree);
+
+/// How long closing the store may take. sled flushes when its last handle goes; after a write
+/// of its files failed (a full disk), that flush waits forever. Every acknowledged append was
+/// flushed when it was acknowledged, so a close that does not finish loses nothing.
+const CLOSE_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        // SAFETY: the fields are taken here once, as the store goes, and never touched again.
+        let (cache, log, db) = unsafe {
+            (
+                ManuallyDrop::take(&mut self.cache),
+                ManuallyDrop::take(&mut self.log),
+                ManuallyDrop::take(&mut self.db),
+            )
+        };
+        let (done, closed) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(cache);
+            drop(log);
+            drop(db);
+            let _ = done.send(());
+        });
+        if closed.recv_timeout(CLOSE_LIMIT).is_err() {
+            tracing::warn!(
+                "sled did not close its files in {} within {CLOSE_LIMIT:?}; nothing acknowledged \
+                 depends on it",
+                self.dir.display()
+            );
+        }
+    }
+}
 
 impl SledStore {
     /// Opens (creating if needed) the store in `dir`, and checks that the head record is intact
@@ -343,9 +377,9 @@ impl SledStore {
         let (durable, _) = tokio::sync::watch::channel(head.seq);
         Ok(SledStore {
             instance: super::next_instance(),
-            db,
-            log,
-            cache,
+            db: ManuallyDrop::new(db),
+            log: ManuallyDrop::new(log),
+            cache: ManuallyDrop::new(cache),
             writer: Mutex::new(Writer {
                 seq: head.seq,
                 hash: head.hash,
@@ -731,7 +765,7 @@ impl EventStore for SledStore {
     }
 
     fn cache(&self) -> &dyn Cache {
-        &self.cache
+        &*self.cache
     }
 
     fn instance(&self) -> u64 {
