@@ -363,6 +363,7 @@ impl SledStore {
         let log = db.open_tree("log")?;
         let cache = SledCache(db.open_tree("cache")?);
         let head = if strict {
+            Self::roll_back_torn_batch(&log, dir)?;
             let head = Self::check_head(&log)?;
             Self::check_mark(&log, &head, dir)?;
             head
@@ -511,6 +512,78 @@ impl SledStore {
                 ),
             }),
         }
+    }
+
+    /// Removes what a batch left beyond the head: its head key is written in the same sled
+    /// batch as its records, so records after the head belong to a batch that never completed
+    /// and was never acknowledged (sled 0.34 can keep part of a batch when the disk fills in the
+    /// middle of writing it). Their chunks, ids and stream entries go; the stream heads go back.
+    fn roll_back_torn_batch(log: &sled::Tree, dir: &Path) -> Result<()> {
+        let Some(stored) = log.get(b"h")? else {
+            return Ok(());
+        };
+        let Ok(mut head) = serde_json::from_slice::<StoredHead>(&stored) else {
+            return Ok(());
+        };
+        let record = |seq: u64| -> Option<Envelope> {
+            let (k, v) = log.range(key_chunk(0)..=key_chunk(seq)).next_back()?.ok()?;
+            decode_chunk(be_u64(&k[1..]).ok()?, &v)
+                .ok()?
+                .into_iter()
+                .find(|e| e.seq == seq)
+        };
+        let mut batch = sled::Batch::default();
+        let mut rewound = false;
+        // The head key itself may have landed without all of its batch's records: then the
+        // batch goes back to the last record known durable (`log.head`), if that one holds.
+        if head.seq > 0 && record(head.seq).is_none_or(|e| e.hash != head.hash) {
+            let Some((m, hash)) = read_mark(dir).ok().flatten() else {
+                return Ok(());
+            };
+            let Some(at) = record(m).filter(|e| e.hash == hash && m < head.seq) else {
+                return Ok(());
+            };
+            head = StoredHead {
+                seq: at.seq,
+                hash: at.hash.clone(),
+                recorded_at: Some(at.recorded_at.clone()),
+            };
+            batch.insert(b"h", serde_json::to_vec(&head).expect("head is JSON"));
+            rewound = true;
+        }
+        let tail: Vec<(sled::IVec, sled::IVec)> = log
+            .range(key_chunk(head.seq + 1)..=key_chunk(u64::MAX))
+            .collect::<std::result::Result<_, _>>()?;
+        if tail.is_empty() && !rewound {
+            return Ok(());
+        }
+        let mut first: HashMap<String, u64> = HashMap::new();
+        let mut removed = 0usize;
+        for (k, v) in &tail {
+            batch.remove(k.as_ref());
+            for env in decode_chunk(be_u64(&k[1..])?, v).unwrap_or_default() {
+                batch.remove(key_id(&env.id));
+                let f = first.entry(env.stream.clone()).or_insert(env.position);
+                *f = (*f).min(env.position);
+                removed += 1;
+            }
+        }
+        for (stream, pos) in first {
+            batch.remove(key_stream_pos(&stream, pos));
+            if pos > 1 {
+                batch.insert(key_stream_head(&stream), &(pos - 1).to_be_bytes());
+            } else {
+                batch.remove(key_stream_head(&stream));
+            }
+        }
+        log.apply_batch(batch)?;
+        log.flush()?;
+        tracing::warn!(
+            "{}: removed {removed} records of an unfinished batch after seq {} (never acknowledged)",
+            dir.display(),
+            head.seq
+        );
+        Ok(())
     }
 
     fn check_head(log: &sled::Tree) -> Result<Head> {
