@@ -208,6 +208,27 @@ pub fn parse_batch(text: &str) -> Result<Vec<Proposed>, InputError> {
 }
 
 impl Proposed {
+    /// The event as an input line again: what `parse_value` reads back to an equal `Proposed`.
+    pub fn to_input_line(&self) -> Value {
+        let mut v = serde_json::json!({
+            "type": self.ty, "version": self.version, "occurred": self.occurred.to_string(),
+            "actor": self.actor, "data": self.data, "stream": self.stream,
+        });
+        for (k, x) in [
+            ("id", &self.id),
+            ("correlation_id", &self.correlation_id),
+            ("causation_id", &self.causation_id),
+        ] {
+            if let Some(x) = x {
+                v[k] = x.clone().into();
+            }
+        }
+        if let Some(e) = self.expected_position {
+            v["expected_position"] = e.into();
+        }
+        v
+    }
+
     /// A proposed event built by Accord itself (the scheduler), held to the same checks as
     /// input from outside: its data must decode back to the same event.
     pub fn from_event(

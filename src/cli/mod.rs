@@ -511,7 +511,8 @@ fn log(
     Ok(0)
 }
 
-fn export(store: &dyn EventStore, since: u64, output: Option<&Path>) -> Result<u8> {
+/// Where `export` writes: the named file, created afresh, or standard output.
+fn output_sink(output: Option<&Path>) -> Result<BufWriter<Box<dyn Write>>> {
     let sink: Box<dyn Write> = match output {
         Some(p) => Box::new(
             std::fs::File::create(p)
@@ -519,7 +520,11 @@ fn export(store: &dyn EventStore, since: u64, output: Option<&Path>) -> Result<u
         ),
         None => Box::new(std::io::stdout().lock()),
     };
-    let mut out = BufWriter::new(sink);
+    Ok(BufWriter::new(sink))
+}
+
+fn export(store: &dyn EventStore, since: u64, output: Option<&Path>) -> Result<u8> {
+    let mut out = output_sink(output)?;
     let mut n = 0u64;
     for env in store.read_from(since) {
         let env = env.context("failed to read the log")?;
@@ -605,14 +610,7 @@ fn export_intact_prefix(
     location: &Location,
     output: Option<&Path>,
 ) -> Result<u8> {
-    let sink: Box<dyn Write> = match output {
-        Some(p) => Box::new(
-            std::fs::File::create(p)
-                .with_context(|| format!("failed to create {}", p.display()))?,
-        ),
-        None => Box::new(std::io::stdout().lock()),
-    };
-    let mut out = BufWriter::new(sink);
+    let mut out = output_sink(output)?;
     let mut v = crate::verify::Verifier::default();
     for env in records {
         match env {

@@ -52,12 +52,7 @@ impl Server {
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();
         stderr.read_line(&mut line).unwrap();
-        let base = line
-            .split("listening on ")
-            .nth(1)
-            .and_then(|r| r.split(';').next())
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_string();
+        let base = listening_address(&line).unwrap_or_else(|| panic!("no address in {line:?}"));
         std::thread::spawn(move || for _ in stderr.lines() {});
         Server { child, base }
     }
@@ -94,20 +89,40 @@ impl Drop for Server {
     }
 }
 
+/// The base URL in `serve`'s "listening on http://…; …" line, if `output` holds it.
+pub(crate) fn listening_address(output: &str) -> Option<String> {
+    output
+        .split("listening on ")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .map(str::to_string)
+}
+
 pub(crate) fn token(a: &Accord, name: &str, role: &str) -> String {
     let r = a.run(&["token", "add", name, "--role", role]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     r.stdout.trim().to_string()
 }
 
-/// (status, body) of a request, whatever the status.
+/// (status, body) of a request, whatever the status, redirects followed.
 pub(crate) fn call(
     method: &str,
     url: &str,
     token: Option<&str>,
     body: Option<&str>,
 ) -> (u16, String) {
-    let mut req = ureq::request(method, url).timeout(Duration::from_secs(30));
+    call_on(&ureq::agent(), method, url, token, body)
+}
+
+/// (status, body) of a request through `agent`, whatever the status.
+pub(crate) fn call_on(
+    agent: &ureq::Agent,
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
+    let mut req = agent.request(method, url).timeout(Duration::from_secs(30));
     if let Some(t) = token {
         req = req.set("Authorization", &format!("Bearer {t}"));
     }

@@ -176,15 +176,19 @@ fn reseal(mut records: Vec<accord::envelope::Envelope>) -> String {
     out
 }
 
+/// The records of `a`'s export, parsed.
+fn exported_records(a: &Accord) -> Vec<accord::envelope::Envelope> {
+    a.export()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 #[test]
 fn import_refuses_a_well_chained_export_with_bad_content() {
     let a = Accord::new();
     a.record(&history());
-    let records: Vec<accord::envelope::Envelope> = a
-        .export()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records = exported_records(&a);
     type Alter = fn(&mut Vec<accord::envelope::Envelope>);
     let cases: [(&str, Alter, &str); 5] = [
         (
@@ -237,12 +241,10 @@ fn import_refuses_a_well_chained_export_with_bad_content() {
 fn a_log_recorded_ahead_of_the_clock_imports_when_told_and_migrates() {
     let a = Accord::new();
     a.record(&history());
-    let records: Vec<accord::envelope::Envelope> = a
-        .export()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+    let records: Vec<accord::envelope::Envelope> = exported_records(&a)
+        .into_iter()
         .enumerate()
-        .map(|(i, mut r): (usize, accord::envelope::Envelope)| {
+        .map(|(i, mut r)| {
             r.recorded_at = format!("2099-01-01T00:00:{:02}.000000Z", i.min(59));
             r
         })

@@ -369,20 +369,7 @@ fn due_reminders(rig: &Rig, ledger: &mut Ledger, name: &str, meetings: usize, rn
 /// Starts `accord serve` on a free port.
 fn spawn_serve(rig: &Rig) -> (Child, u16) {
     let port = free_port();
-    let child = rig
-        .a
-        .command()
-        .args([
-            "--config",
-            rig.cfg(),
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = rig.a.spawn_serve(&rig.cfg, port, Stdio::null());
     (child, port)
 }
 

@@ -21,6 +21,18 @@ pub const VIEWS: &[&str] = &[
     "timeline",
 ];
 
+/// Waits until something accepts connections on `port`, or fails the test after 30 s.
+pub fn wait_listening(port: u16) {
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "nothing listened on port {port} within 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// The shipped history file.
 pub fn history() -> PathBuf {
     root().join("events/history/minamata-brs-cooperation.jsonl")
@@ -91,26 +103,42 @@ impl Accord {
     }
 
     pub fn run_stdin(&self, args: &[&str], input: &str) -> Run {
-        let mut child = self
-            .command()
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn accord");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write stdin");
-        child.wait_with_output().expect("wait accord").into()
+        let (child, writer) = self.spawn_with_input(args, input);
+        let out = child.wait_with_output().expect("wait accord");
+        let _ = writer.join();
+        out.into()
     }
 
     /// As `run_stdin`, but a command still running after `limit` is killed and the test fails
     /// saying so: for faults (a full disk) under which a hang is the defect to catch.
     pub fn run_stdin_bounded(&self, args: &[&str], input: &str, limit: std::time::Duration) -> Run {
+        let (child, writer) = self.spawn_with_input(args, input);
+        let pid = child.id();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        match rx.recv_timeout(limit) {
+            Ok(out) => {
+                let _ = writer.join();
+                out.expect("wait accord").into()
+            }
+            Err(_) => {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+                panic!("accord {args:?} was still running after {limit:?}: it hung");
+            }
+        }
+    }
+
+    /// `accord ARGS` with piped output and `input` written to its standard input by a thread
+    /// (so a command that answers before reading it all cannot block the test).
+    fn spawn_with_input(
+        &self,
+        args: &[&str],
+        input: &str,
+    ) -> (std::process::Child, std::thread::JoinHandle<()>) {
         let mut child = self
             .command()
             .args(args)
@@ -124,17 +152,23 @@ impl Accord {
         let writer = std::thread::spawn(move || {
             let _ = stdin.write_all(input.as_bytes());
         });
-        let started = std::time::Instant::now();
-        while child.try_wait().expect("wait accord").is_none() {
-            if started.elapsed() > limit {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("accord {args:?} was still running after {limit:?}: it hung");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        let _ = writer.join();
-        child.wait_with_output().expect("wait accord").into()
+        (child, writer)
+    }
+
+    /// `accord --config CFG serve --listen 127.0.0.1:PORT`, standard output discarded.
+    pub fn spawn_serve(&self, cfg: &Path, port: u16, stderr: Stdio) -> std::process::Child {
+        self.command()
+            .args([
+                "--config",
+                cfg.to_str().expect("utf-8 path"),
+                "serve",
+                "--listen",
+            ])
+            .arg(format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn accord serve")
     }
 
     /// Records a file and asserts success.

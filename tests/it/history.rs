@@ -243,17 +243,10 @@ fn known_at_sees_only_what_was_recorded() {
 }
 
 fn all_views(a: &Accord) -> Vec<serde_json::Value> {
-    [
-        "meetings",
-        "decisions",
-        "mandates",
-        "groups",
-        "reports",
-        "activities",
-    ]
-    .iter()
-    .map(|w| a.show(w, &[]))
-    .collect()
+    super::helpers::VIEWS
+        .iter()
+        .map(|w| a.show(w, &[]))
+        .collect()
 }
 
 #[test]

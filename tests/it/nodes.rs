@@ -54,15 +54,7 @@ fn three_nodes_one_scheduler_failover_and_every_email_once() {
         .enumerate()
         .map(|(i, n)| super::api::token(n, &format!("officer-{i}"), "recorder"))
         .collect();
-    let ports: Vec<u16> = (0..3)
-        .map(|_| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-        })
-        .collect();
+    let ports: Vec<u16> = (0..3).map(|_| super::smtp::free_port()).collect();
     let mut running: Vec<Option<Node>> = nodes
         .iter()
         .zip(&ports)
@@ -72,31 +64,11 @@ fn three_nodes_one_scheduler_failover_and_every_email_once() {
                 None,
                 &["pre-session-documents.toml", "weekly-digest.toml"],
             );
-            let child = n
-                .command()
-                .args([
-                    "--config",
-                    cfg.to_str().unwrap(),
-                    "serve",
-                    "--listen",
-                    &format!("127.0.0.1:{port}"),
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            Some(Node(child))
+            Some(Node(n.spawn_serve(&cfg, *port, Stdio::null())))
         })
         .collect();
     for port in &ports {
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", *port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "node on {port} did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        super::helpers::wait_listening(*port);
     }
     // Concurrent appends through every node's API: each is acknowledged, none is lost.
     let per_node = 20;

@@ -89,15 +89,7 @@ fn next_due(r: &Run) -> Option<DateTime<Utc>> {
 }
 
 fn reminders(a: &Accord, cfg: &Path) -> Vec<serde_json::Value> {
-    let r = a.run(&[
-        "--config",
-        cfg.to_str().unwrap(),
-        "reminders",
-        "--format",
-        "json",
-    ]);
-    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
-    serde_json::from_str::<Vec<serde_json::Value>>(&r.stdout).unwrap()
+    super::reminders::rows(a, cfg, &["reminders"])
 }
 
 /// The log's events of one type, by their data.
@@ -426,12 +418,7 @@ impl Serve {
         self.wait_for("no address", Duration::from_secs(30), |o| {
             o.contains("listening on ")
         });
-        let o = self.output();
-        o.split("listening on ")
-            .nth(1)
-            .and_then(|r| r.split(';').next())
-            .unwrap()
-            .to_string()
+        super::api::listening_address(&self.output()).unwrap()
     }
 
     /// Waits until `done` holds of the output, or fails with `what` after `limit`.

@@ -38,14 +38,19 @@ pub(super) fn config(a: &Accord, smtp_port: Option<u16>, files: &[&str]) -> Path
 }
 
 /// Writes a config for `a` with this `[smtp]` section (or none) and the given workflows.
-fn config_smtp(a: &Accord, smtp: &str, files: &[&str]) -> PathBuf {
+pub(super) fn config_smtp(a: &Accord, smtp: &str, files: &[&str]) -> PathBuf {
+    config_named(a, "accord.toml", smtp, files)
+}
+
+/// As `config_smtp`, into the file `name` of `a`'s directory.
+pub(super) fn config_named(a: &Accord, name: &str, smtp: &str, files: &[&str]) -> PathBuf {
     let w = workflows(a.dir.path(), files);
     let text = format!(
         "{smtp}[workflows]\ndir = \"{}\"\ncontacts = \"{}\"\n",
         w.display(),
         root().join("config/contacts.toml").display()
     );
-    let path = a.dir.path().join("accord.toml");
+    let path = a.dir.path().join(name);
     std::fs::write(&path, text).unwrap();
     path
 }
@@ -68,7 +73,7 @@ fn sent_count(r: &Run) -> usize {
 }
 
 /// Runs a listing command with `--format json` and returns its rows.
-fn rows(a: &Accord, cfg: &Path, args: &[&str]) -> Vec<serde_json::Value> {
+pub(super) fn rows(a: &Accord, cfg: &Path, args: &[&str]) -> Vec<serde_json::Value> {
     let mut all = vec!["--config", cfg.to_str().unwrap()];
     all.extend_from_slice(args);
     all.extend_from_slice(&["--format", "json"]);

@@ -6,28 +6,13 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use super::api::{token, Server};
+use super::helpers::{history, root, Accord, Run};
 
 /// (status, body) of a request, redirects not followed.
 fn call(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
-    let agent = ureq::AgentBuilder::new()
-        .redirects(0)
-        .timeout(Duration::from_secs(30))
-        .build();
-    let mut req = agent.request(method, url);
-    if let Some(t) = token {
-        req = req.set("Authorization", &format!("Bearer {t}"));
-    }
-    let res = match body {
-        Some(b) => req.send_string(b),
-        None => req.call(),
-    };
-    match res {
-        Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
-        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
-        Err(e) => panic!("{method} {url}: {e}"),
-    }
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    super::api::call_on(&agent, method, url, token, body)
 }
-use super::helpers::{history, root, Accord, Run};
 
 /// The log's head seq, as the running server reports it.
 fn head(server: &Server, token: &str) -> u64 {
@@ -639,27 +624,7 @@ fn hostile_text_is_inert_in_every_page_feed_evaluation_email_and_csv() {
     let reader = token(&a, "reader", "reader");
 
     // Email: the pre-session reminder, rendered into the outbox.
-    let wf = a.dir.path().join("wf");
-    std::fs::create_dir_all(wf.join("templates")).unwrap();
-    std::fs::copy(
-        root().join("workflows/pre-session-documents.toml"),
-        wf.join("pre-session-documents.toml"),
-    )
-    .unwrap();
-    for t in std::fs::read_dir(root().join("workflows/templates")).unwrap() {
-        let t = t.unwrap().path();
-        std::fs::copy(&t, wf.join("templates").join(t.file_name().unwrap())).unwrap();
-    }
-    let cfg = a.dir.path().join("mail.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[workflows]\ndir = \"{}\"\ncontacts = \"{}\"\n",
-            wf.display(),
-            root().join("config/contacts.toml").display()
-        ),
-    )
-    .unwrap();
+    let cfg = super::reminders::config_named(&a, "mail.toml", "", &["pre-session-documents.toml"]);
     for now in ["2021-12-01T10:00:00Z", "2021-12-13T08:00:00Z"] {
         let r = a.run(&["--config", cfg.to_str().unwrap(), "tick", "--now", now]);
         assert_eq!(r.code, 0, "{}", r.stderr);
@@ -921,27 +886,13 @@ fn secrets_never_appear_in_logs_errors_or_help() {
 
     // SMTP: a password in the URL, a server that is not there, full tracing.
     let port = super::smtp::free_port();
-    let wf = a.dir.path().join("wf");
-    std::fs::create_dir_all(wf.join("templates")).unwrap();
-    std::fs::copy(
-        root().join("workflows/pre-session-documents.toml"),
-        wf.join("pre-session-documents.toml"),
-    )
-    .unwrap();
-    for t in std::fs::read_dir(root().join("workflows/templates")).unwrap() {
-        let t = t.unwrap().path();
-        std::fs::copy(&t, wf.join("templates").join(t.file_name().unwrap())).unwrap();
-    }
-    let cfg = a.dir.path().join("accord.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[smtp]\nurl = \"smtp://officer:{SMTP_PW}@127.0.0.1:{port}\"\nsender = \"Accord <accord@example.org>\"\ntimeout_secs = 2\n[workflows]\ndir = \"{}\"\ncontacts = \"{}\"\n",
-            wf.display(),
-            root().join("config/contacts.toml").display()
+    let cfg = super::reminders::config_smtp(
+        &a,
+        &format!(
+            "[smtp]\nurl = \"smtp://officer:{SMTP_PW}@127.0.0.1:{port}\"\nsender = \"Accord <accord@example.org>\"\ntimeout_secs = 2\n"
         ),
-    )
-    .unwrap();
+        &["pre-session-documents.toml"],
+    );
     let cfg_s = cfg.to_str().unwrap();
     for level in ["debug", "trace"] {
         for now in ["2021-12-01T10:00:00Z", "2021-12-13T08:00:00Z"] {

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use accord::generate::Rng;
 
-use super::helpers::{history, Accord, Run};
+use super::helpers::{history, wait_listening, Accord, Run};
+use super::smtp::free_port;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -26,14 +27,6 @@ fn copy_dir(from: &Path, to: &Path) {
         .expect("run cp")
         .success();
     assert!(ok, "cp -a {} {}", from.display(), to.display());
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// No Rust panic reached the user: damage is an error with a message, not a backtrace.
@@ -167,13 +160,7 @@ fn damage(data: &Path, site: Site, rng: &mut Rng) -> Option<String> {
 /// Starts `accord serve` on `port` with the shipped pre-session workflow.
 fn serve(a: &Accord, port: u16, stderr: Stdio) -> std::process::Child {
     let cfg = super::reminders::config(a, None, &["pre-session-documents.toml"]);
-    a.command()
-        .args(["--config", cfg.to_str().unwrap(), "serve", "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .unwrap()
+    a.spawn_serve(&cfg, port, stderr)
 }
 
 /// Waits for a child to exit; kills it and returns `None` if it runs past `limit`.
@@ -497,14 +484,7 @@ fn disk_full_under_serve_fails_cleanly_and_resumes() {
     let start = |a: &Accord| {
         let port = free_port();
         let child = serve(a, port, Stdio::piped());
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "serve did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_listening(port);
         (child, port)
     };
     let post = |port: u16, body: &str| {
@@ -800,24 +780,11 @@ fn postgres_restarts_under_serving_nodes() {
                 None,
                 &["pre-session-documents.toml", "weekly-digest.toml"],
             );
-            n.command()
-                .args(["--config", cfg.to_str().unwrap(), "serve", "--listen"])
-                .arg(format!("127.0.0.1:{port}"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap()
+            n.spawn_serve(&cfg, *port, Stdio::null())
         })
         .collect();
     for port in &ports {
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", *port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "node did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_listening(*port);
     }
     let stop = std::sync::atomic::AtomicBool::new(false);
     let restarted = std::sync::Mutex::new(None::<Instant>);
