@@ -128,24 +128,45 @@ pub fn feed(
             }
         }
     }
-    // SEQUENCE counts every change after the first event; DTSTAMP is the last change's time.
-    let version = |stream_name: &str| -> Result<(String, usize), StoreError> {
-        let stream = store.read_stream(stream_name)?;
-        let (fixes, fixed_at) = corrected.get(stream_name).cloned().unwrap_or_default();
-        let last = stream
-            .last()
-            .map(|e| e.recorded_at.clone())
-            .unwrap_or_default();
-        let latest = if fixed_at > last { fixed_at } else { last };
-        Ok((stamp(&latest), stream.len().saturating_sub(1) + fixes))
-    };
-    for m in views
+    let meetings: Vec<_> = views
         .meetings
         .0
         .values()
         .filter(|m| body.is_none_or(|b| b == m.body))
-    {
-        let (stamp, sequence) = version(&format!("meeting/{}", m.meeting))?;
+        .collect();
+    let deadlines: Vec<_> = views
+        .work
+        .deadlines
+        .values()
+        .filter(|d| {
+            let meeting_body = d
+                .meeting
+                .as_deref()
+                .and_then(|id| views.meetings.find(id))
+                .map(|m| m.body);
+            body.is_none() || meeting_body == body
+        })
+        .collect();
+    let names: Vec<String> = meetings
+        .iter()
+        .map(|m| format!("meeting/{}", m.meeting))
+        .chain(deadlines.iter().map(|d| format!("deadline/{}", d.deadline)))
+        .collect();
+    let lasts: std::collections::HashMap<&str, (String, u64)> = names
+        .iter()
+        .map(String::as_str)
+        .zip(store.streams_last(&names)?)
+        .filter_map(|(n, e)| e.map(|e| (n, (e.recorded_at, e.position))))
+        .collect();
+    // SEQUENCE counts every change after the first event; DTSTAMP is the last change's time.
+    let version = |stream_name: &str| -> (String, usize) {
+        let (fixes, fixed_at) = corrected.get(stream_name).cloned().unwrap_or_default();
+        let (last, len) = lasts.get(stream_name).cloned().unwrap_or_default();
+        let latest = if fixed_at > last { fixed_at } else { last };
+        (stamp(&latest), len.saturating_sub(1) as usize + fixes)
+    };
+    for m in meetings {
+        let (stamp, sequence) = version(&format!("meeting/{}", m.meeting));
         let describe = |dates: &ApproxDate| {
             format!(
                 "{} ({}): {}",
@@ -196,16 +217,8 @@ pub fn feed(
             }
         }
     }
-    for d in views.work.deadlines.values() {
-        let meeting_body = d
-            .meeting
-            .as_deref()
-            .and_then(|id| views.meetings.find(id))
-            .map(|m| m.body);
-        if body.is_some() && meeting_body != body {
-            continue;
-        }
-        let (stamp, sequence) = version(&format!("deadline/{}", d.deadline))?;
+    for d in deadlines {
+        let (stamp, sequence) = version(&format!("deadline/{}", d.deadline));
         write(
             &mut lines,
             &Event {

@@ -539,7 +539,7 @@ async fn events(
     let since = q.since.unwrap_or(1);
     let source: Box<dyn Iterator<Item = Result<crate::envelope::Envelope, StoreError>>> =
         match &q.stream {
-            Some(s) => Box::new(state.store.read_stream(s)?.into_iter().map(Ok)),
+            Some(s) => Box::new(crate::store::stream_from(&*state.store, s, since)),
             None => state.store.read_from(since),
         };
     let mut out = Vec::new();

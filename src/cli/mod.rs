@@ -466,7 +466,7 @@ fn log(
 ) -> Result<u8> {
     let events: Box<dyn Iterator<Item = Result<crate::envelope::Envelope, StoreError>>> =
         match stream {
-            Some(s) => Box::new(store.read_stream(s)?.into_iter().map(Ok)),
+            Some(s) => Box::new(crate::store::stream_from(store, s, since)),
             None => store.read_from(since),
         };
     let stdout = std::io::stdout();

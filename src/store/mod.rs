@@ -161,6 +161,40 @@ pub(crate) fn next_instance() -> u64 {
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
+/// The events of one stream with seq >= `since`, in position order, read a page at a time as
+/// the iterator is drawn on.
+pub fn stream_from<'a>(
+    store: &'a dyn EventStore,
+    stream: &'a str,
+    since: u64,
+) -> impl Iterator<Item = Result<Envelope>> + 'a {
+    const PAGE: usize = 256;
+    let mut from = since;
+    let mut page = std::collections::VecDeque::new();
+    let mut done = false;
+    std::iter::from_fn(move || loop {
+        if let Some(e) = page.pop_front() {
+            return Some(Ok(e));
+        }
+        if done {
+            return None;
+        }
+        match store.read_stream_page(stream, from, PAGE) {
+            Ok(p) => {
+                done = p.len() < PAGE;
+                if let Some(last) = p.last() {
+                    from = last.seq + 1;
+                }
+                page.extend(p);
+            }
+            Err(e) => {
+                done = true;
+                return Some(Err(e));
+            }
+        }
+    })
+}
+
 /// An append-only, hash-chained event log.
 pub trait EventStore: Send + Sync {
     /// Appends a batch atomically: all events (less duplicates) or none. Returns only once the
@@ -183,6 +217,29 @@ pub trait EventStore: Send + Sync {
 
     /// The events of one stream, in position order.
     fn read_stream(&self, stream: &str) -> Result<Vec<Envelope>>;
+
+    /// At most `limit` events of one stream with seq >= `since`, in position order: a page of
+    /// a long stream without reading the rest of it.
+    fn read_stream_page(&self, stream: &str, since: u64, limit: usize) -> Result<Vec<Envelope>> {
+        Ok(self
+            .read_stream(stream)?
+            .into_iter()
+            .filter(|e| e.seq >= since)
+            .take(limit)
+            .collect())
+    }
+
+    /// The last event of one stream (its position is the stream's length), or `None` for a
+    /// stream with no events.
+    fn stream_last(&self, stream: &str) -> Result<Option<Envelope>> {
+        Ok(self.read_stream(stream)?.pop())
+    }
+
+    /// [`EventStore::stream_last`] of each of these streams, in their order, in one pass where
+    /// the backend can (the calendar feed asks this of every meeting and deadline).
+    fn streams_last(&self, streams: &[String]) -> Result<Vec<Option<Envelope>>> {
+        streams.iter().map(|s| self.stream_last(s)).collect()
+    }
 
     /// The seq of the event with this id, if recorded.
     fn find_id(&self, id: &str) -> Result<Option<u64>>;

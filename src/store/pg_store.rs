@@ -760,6 +760,60 @@ impl EventStore for PgStore {
         })
     }
 
+    fn read_stream_page(&self, stream: &str, since: u64, limit: usize) -> Result<Vec<Envelope>> {
+        let since = sql_seq(since);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        offload(|| {
+            let rows = self
+                .conn()?
+                .query(
+                    "SELECT seq, record FROM events WHERE stream = $1 AND seq >= $2
+                     ORDER BY position LIMIT $3",
+                    &[&stream, &since, &limit],
+                )
+                .map_err(self.shared.err(&format!("reading stream `{stream}`")))?;
+            rows.iter()
+                .map(|r| decode(r.get(0), r.get::<_, &[u8]>(1)))
+                .collect()
+        })
+    }
+
+    fn stream_last(&self, stream: &str) -> Result<Option<Envelope>> {
+        offload(|| {
+            let row = self
+                .conn()?
+                .query_opt(
+                    "SELECT seq, record FROM events WHERE stream = $1
+                     ORDER BY position DESC LIMIT 1",
+                    &[&stream],
+                )
+                .map_err(self.shared.err(&format!("reading stream `{stream}`")))?;
+            row.map(|r| decode(r.get(0), r.get::<_, &[u8]>(1)))
+                .transpose()
+        })
+    }
+
+    fn streams_last(&self, streams: &[String]) -> Result<Vec<Option<Envelope>>> {
+        offload(|| {
+            let rows = self
+                .conn()?
+                .query(
+                    "SELECT DISTINCT ON (stream) stream, seq, record FROM events
+                     WHERE stream = ANY($1) ORDER BY stream, position DESC",
+                    &[&streams],
+                )
+                .map_err(self.shared.err("reading the last event of streams"))?;
+            let mut last = HashMap::with_capacity(rows.len());
+            for r in &rows {
+                last.insert(
+                    r.get::<_, String>(0),
+                    decode(r.get(1), r.get::<_, &[u8]>(2))?,
+                );
+            }
+            Ok(streams.iter().map(|s| last.get(s).cloned()).collect())
+        })
+    }
+
     fn find_id(&self, id: &str) -> Result<Option<u64>> {
         offload(|| find_id(&mut *self.conn()?, &self.shared, id))
     }

@@ -128,6 +128,17 @@ fn key_stream_head(stream: &str) -> Vec<u8> {
     k
 }
 
+/// The seqs one value of a stream's index holds.
+fn index_seqs(stream: &str, v: &[u8]) -> Result<Vec<u64>> {
+    if v.is_empty() || v.len() % 8 != 0 {
+        return Err(StoreError::Corrupt {
+            at: format!("stream index of `{stream}`"),
+            reason: format!("{} bytes is not a list of seqs", v.len()),
+        });
+    }
+    v.chunks(8).map(be_u64).collect()
+}
+
 fn be_u64(v: &[u8]) -> Result<u64> {
     v.try_into()
         .map(u64::from_be_bytes)
@@ -633,6 +644,48 @@ impl SledStore {
         }
     }
 
+    /// The seqs of one stream's events, in position order, from its index.
+    fn stream_seqs(&self, stream: &str) -> Result<Vec<u64>> {
+        let mut seqs = Vec::new();
+        for kv in self.log.scan_prefix(key_stream_prefix(stream)) {
+            let (_, v) = kv?;
+            seqs.extend(index_seqs(stream, &v)?);
+        }
+        Ok(seqs)
+    }
+
+    /// The seq of one stream's last event, from its index.
+    fn last_seq_of(&self, stream: &str) -> Result<Option<u64>> {
+        let Some(kv) = self.log.scan_prefix(key_stream_prefix(stream)).next_back() else {
+            return Ok(None);
+        };
+        let (_, v) = kv?;
+        Ok(index_seqs(stream, &v)?.last().copied())
+    }
+
+    /// The records at these seqs (ascending), each chunk decoded once for a run of seqs in it.
+    fn records_at(&self, seqs: impl IntoIterator<Item = u64>) -> Result<Vec<Envelope>> {
+        let mut out = Vec::new();
+        let mut chunk: Option<(u64, Vec<Envelope>)> = None;
+        for seq in seqs {
+            let hit = matches!(&chunk, Some((first, recs)) if seq >= *first && seq < first + recs.len() as u64);
+            if !hit {
+                chunk = self.find_chunk(seq)?;
+            }
+            let missing = || StoreError::Corrupt {
+                at: format!("seq {seq}"),
+                reason: "indexed but not stored".into(),
+            };
+            let (first, recs) = chunk.as_ref().ok_or_else(missing)?;
+            let env = recs
+                .get((seq - first) as usize)
+                .cloned()
+                .ok_or_else(missing)?;
+            out.push(env);
+        }
+        Ok(out)
+    }
+
     fn stream_head(&self, stream: &str) -> Result<u64> {
         self.log
             .get(key_stream_head(stream))?
@@ -793,40 +846,33 @@ impl EventStore for SledStore {
     }
 
     fn read_stream(&self, stream: &str) -> Result<Vec<Envelope>> {
-        let mut out = Vec::new();
-        let mut chunk: Option<(u64, Vec<Envelope>)> = None;
-        let mut seqs = Vec::new();
-        for kv in self.log.scan_prefix(key_stream_prefix(stream)) {
-            let (_, v) = kv?;
-            if v.is_empty() || v.len() % 8 != 0 {
-                return Err(StoreError::Corrupt {
-                    at: format!("stream index of `{stream}`"),
-                    reason: format!("{} bytes is not a list of seqs", v.len()),
-                });
-            }
-            for s in v.chunks(8) {
-                seqs.push(be_u64(s)?);
-            }
-        }
-        for seq in seqs {
-            let hit = matches!(&chunk, Some((first, recs)) if seq >= *first && seq < first + recs.len() as u64);
-            if !hit {
-                chunk = self.find_chunk(seq)?;
-            }
-            let (first, recs) = chunk.as_ref().ok_or_else(|| StoreError::Corrupt {
-                at: format!("seq {seq}"),
-                reason: "indexed but not stored".into(),
-            })?;
-            let env =
-                recs.get((seq - first) as usize)
-                    .cloned()
-                    .ok_or_else(|| StoreError::Corrupt {
-                        at: format!("seq {seq}"),
-                        reason: "indexed but not stored".into(),
-                    })?;
-            out.push(env);
-        }
-        Ok(out)
+        self.records_at(self.stream_seqs(stream)?)
+    }
+
+    fn read_stream_page(&self, stream: &str, since: u64, limit: usize) -> Result<Vec<Envelope>> {
+        let seqs = self.stream_seqs(stream)?;
+        self.records_at(seqs.into_iter().filter(|s| *s >= since).take(limit))
+    }
+
+    fn stream_last(&self, stream: &str) -> Result<Option<Envelope>> {
+        Ok(self.records_at(self.last_seq_of(stream)?)?.pop())
+    }
+
+    fn streams_last(&self, streams: &[String]) -> Result<Vec<Option<Envelope>>> {
+        let lasts = streams
+            .iter()
+            .map(|s| self.last_seq_of(s))
+            .collect::<Result<Vec<_>>>()?;
+        // Each chunk decoded once, however many of the streams end in it.
+        let mut wanted: Vec<u64> = lasts.iter().flatten().copied().collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let records = self.records_at(wanted.iter().copied())?;
+        let by_seq: HashMap<u64, Envelope> = wanted.into_iter().zip(records).collect();
+        Ok(lasts
+            .into_iter()
+            .map(|l| l.and_then(|seq| by_seq.get(&seq).cloned()))
+            .collect())
     }
 
     fn find_id(&self, id: &str) -> Result<Option<u64>> {

@@ -185,6 +185,20 @@ fn long_reads_page_through(s: &dyn EventStore) {
     let from: Vec<u64> = s.read_from(1000).take(3).map(|r| r.unwrap().seq).collect();
     assert_eq!(from, [1000, 1001, 1002]);
     assert_eq!(s.read_stream("meeting/m-3").unwrap().len(), 357);
+    // Streams read a page at a time give the same records, from any seq.
+    let m0 = s.read_stream("meeting/m-0").unwrap();
+    assert_eq!(m0.len(), 359);
+    let paged: Vec<Envelope> = accord::store::stream_from(s, "meeting/m-0", 1)
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(paged, m0);
+    let later: Vec<u64> = accord::store::stream_from(s, "meeting/m-0", 2000)
+        .map(|r| r.unwrap().seq)
+        .collect();
+    let expect: Vec<u64> = m0.iter().map(|e| e.seq).filter(|q| *q >= 2000).collect();
+    assert_eq!(later, expect);
+    let last = s.stream_last("meeting/m-0").unwrap().unwrap();
+    assert_eq!((last.seq, last.position), (2501, 359));
 }
 
 fn duplicates_are_reported_not_rewritten(s: &dyn EventStore) {
@@ -390,6 +404,24 @@ fn read_stream_in_position_order(s: &dyn EventStore) {
     );
     assert_eq!(s.read_stream("meeting/m-b").unwrap().len(), 1);
     assert_eq!(s.read_stream("meeting/none").unwrap(), []);
+    // The last event and pages read only what they need, and agree with the whole stream.
+    assert_eq!(s.stream_last("meeting/m-a").unwrap().as_ref(), a.last());
+    assert_eq!(s.stream_last("meeting/none").unwrap(), None);
+    let b = s.read_stream("meeting/m-b").unwrap();
+    let names = ["meeting/m-b", "meeting/none", "meeting/m-a", "meeting/m-b"].map(String::from);
+    assert_eq!(
+        s.streams_last(&names).unwrap(),
+        [
+            b.last().cloned(),
+            None,
+            a.last().cloned(),
+            b.last().cloned()
+        ]
+    );
+    assert_eq!(s.read_stream_page("meeting/m-a", 2, 10).unwrap(), a[1..]);
+    assert_eq!(s.read_stream_page("meeting/m-a", 1, 2).unwrap(), a[..2]);
+    assert_eq!(s.read_stream_page("meeting/m-a", 5, 10).unwrap(), []);
+    assert_eq!(s.read_stream_page("meeting/none", 1, 10).unwrap(), []);
 }
 
 fn find_id_and_get(s: &dyn EventStore) {
