@@ -1153,4 +1153,74 @@ mod tests {
             Err(StoreError::Corrupt { .. })
         ));
     }
+
+    /// Set in the child process of `panics_elsewhere_reach_the_hook_while_stores_open`.
+    const HOOK_CHILD: &str = "ACCORD_TEST_HOOK_CHILD";
+
+    /// A panic on a thread that is not opening a store reaches the process's panic hook, however
+    /// many stores other threads open meanwhile (the quiet hook once swapped around each open
+    /// swallowed them). Runs in a child process of this test binary, so that its hook is the
+    /// first one and no other test shares the process.
+    #[test]
+    fn panics_elsewhere_reach_the_hook_while_stores_open() {
+        const PANICS: usize = 2000;
+        if std::env::var_os(HOOK_CHILD).is_none() {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "store::sled_store::tests::panics_elsewhere_reach_the_hook_while_stores_open",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(HOOK_CHILD, "1")
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "child failed: {text}");
+            assert!(text.contains("1 passed"), "the child ran no test: {text}");
+            assert!(
+                text.contains(&format!("hook saw {PANICS} of {PANICS} panics")),
+                "{text}"
+            );
+            return;
+        }
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        static SEEN: AtomicUsize = AtomicUsize::new(0);
+        std::panic::set_hook(Box::new(|info| {
+            let text = info
+                .payload()
+                .downcast_ref::<&str>()
+                .copied()
+                .unwrap_or_default();
+            if text == "elsewhere" {
+                SEEN.fetch_add(1, Ordering::SeqCst);
+            }
+        }));
+        let done = AtomicBool::new(false);
+        let opened = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !done.load(Ordering::SeqCst) {
+                    let dir = tempfile::tempdir().unwrap();
+                    drop(SledStore::open(dir.path()).unwrap());
+                    opened.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+            // Wait for the first open to be under way, then panic while opens go on.
+            while opened.load(Ordering::SeqCst) == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            for _ in 0..PANICS {
+                let _ = std::panic::catch_unwind(|| std::panic::panic_any("elsewhere"));
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+            done.store(true, Ordering::SeqCst);
+        });
+        let seen = SEEN.load(Ordering::SeqCst);
+        let opened = opened.load(Ordering::SeqCst);
+        println!("hook saw {seen} of {PANICS} panics while {opened} stores opened");
+        assert_eq!(seen, PANICS);
+        assert!(opened > 1, "only {opened} store opened during the panics");
+    }
 }
