@@ -128,15 +128,20 @@ fn key_stream_head(stream: &str) -> Vec<u8> {
     k
 }
 
-/// The seqs one value of a stream's index holds.
-fn index_seqs(stream: &str, v: &[u8]) -> Result<Vec<u64>> {
+/// One value of a stream's index, checked to be a list of seqs (8 bytes each).
+fn index_value<'a>(stream: &str, v: &'a [u8]) -> Result<&'a [u8]> {
     if v.is_empty() || v.len() % 8 != 0 {
         return Err(StoreError::Corrupt {
             at: format!("stream index of `{stream}`"),
             reason: format!("{} bytes is not a list of seqs", v.len()),
         });
     }
-    v.chunks(8).map(be_u64).collect()
+    Ok(v)
+}
+
+/// The seqs one value of a stream's index holds.
+fn index_seqs(stream: &str, v: &[u8]) -> Result<Vec<u64>> {
+    index_value(stream, v)?.chunks(8).map(be_u64).collect()
 }
 
 fn be_u64(v: &[u8]) -> Result<u64> {
@@ -654,6 +659,34 @@ impl SledStore {
         Ok(seqs)
     }
 
+    /// The run of one stream's index that holds `position`: its first position and its seqs
+    /// (8 bytes each).
+    fn index_run(&self, stream: &str, position: u64) -> Result<(u64, sled::IVec)> {
+        let prefix = key_stream_prefix(stream);
+        let missing = || StoreError::Corrupt {
+            at: format!("stream index of `{stream}`"),
+            reason: format!("no entry for position {position}"),
+        };
+        let (k, v) = self
+            .log
+            .range(prefix.clone()..=key_stream_pos(stream, position))
+            .next_back()
+            .ok_or_else(missing)??;
+        let first = be_u64(&k[prefix.len()..])?;
+        index_value(stream, &v)?;
+        if position < first || position - first >= (v.len() / 8) as u64 {
+            return Err(missing());
+        }
+        Ok((first, v))
+    }
+
+    /// The seq of the event at `position` of one stream, from its index.
+    fn seq_at_position(&self, stream: &str, position: u64) -> Result<u64> {
+        let (first, v) = self.index_run(stream, position)?;
+        let at = (position - first) as usize * 8;
+        be_u64(&v[at..at + 8])
+    }
+
     /// The seq of one stream's last event, from its index.
     fn last_seq_of(&self, stream: &str) -> Result<Option<u64>> {
         let Some(kv) = self.log.scan_prefix(key_stream_prefix(stream)).next_back() else {
@@ -850,8 +883,46 @@ impl EventStore for SledStore {
     }
 
     fn read_stream_page(&self, stream: &str, since: u64, limit: usize) -> Result<Vec<Envelope>> {
-        let seqs = self.stream_seqs(stream)?;
-        self.records_at(seqs.into_iter().filter(|s| *s >= since).take(limit))
+        // Seqs rise with positions in a stream: find the first position at or after `since` by
+        // bisection over the index, then read forward only as far as the page goes.
+        let last = self.stream_head(stream)?;
+        let (mut lo, mut hi) = (1, last + 1);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.seq_at_position(stream, mid)? < since {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        if lo > last || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let (first, _) = self.index_run(stream, lo)?;
+        let skip = (lo - first) as usize;
+        let prefix = key_stream_prefix(stream);
+        let mut seqs = Vec::with_capacity(limit.min(4096));
+        for kv in self.log.range(key_stream_pos(stream, first)..) {
+            let (k, v) = kv?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            let from = if be_u64(&k[prefix.len()..])? == first {
+                skip * 8
+            } else {
+                0
+            };
+            for s in index_value(stream, &v)?[from..]
+                .chunks(8)
+                .take(limit - seqs.len())
+            {
+                seqs.push(be_u64(s)?);
+            }
+            if seqs.len() == limit {
+                break;
+            }
+        }
+        self.records_at(seqs)
     }
 
     fn stream_last(&self, stream: &str) -> Result<Option<Envelope>> {

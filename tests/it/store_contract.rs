@@ -197,6 +197,17 @@ fn long_reads_page_through(s: &dyn EventStore) {
         .collect();
     let expect: Vec<u64> = m0.iter().map(|e| e.seq).filter(|q| *q >= 2000).collect();
     assert_eq!(later, expect);
+    for since in [0, 1, 2, 8, 500, 1999, 2499, 2500, 2501, 2502, u64::MAX] {
+        for limit in [0, 1, 7, 256, 1000] {
+            let expect: Vec<&Envelope> = m0.iter().filter(|e| e.seq >= since).take(limit).collect();
+            let page = s.read_stream_page("meeting/m-0", since, limit).unwrap();
+            assert_eq!(
+                page.iter().collect::<Vec<_>>(),
+                expect,
+                "since {since}, limit {limit}"
+            );
+        }
+    }
     let last = s.stream_last("meeting/m-0").unwrap().unwrap();
     assert_eq!((last.seq, last.position), (2501, 359));
 }
