@@ -666,9 +666,15 @@ fn progress_bar(total: u64, what: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "{msg} [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
+            "{msg} [{bar:40}] {pos}/{len} events ({rate}, eta {eta})",
         )
         .expect("valid template")
+        .with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}/s", state.per_sec());
+            },
+        )
         .progress_chars("=> "),
     );
     bar.set_message(what.to_string());

@@ -295,3 +295,67 @@ fn a_log_recorded_ahead_of_the_clock_imports_when_told_and_migrates() {
     );
     assert_eq!(b.run(&["verify"]).code, 0);
 }
+
+/// On a terminal, `verify` and `replay` show a progress bar with a whole-number rate; off a
+/// terminal (a pipe, a log file) they show none.
+#[test]
+fn long_commands_show_progress_on_a_terminal_only() {
+    if !super::helpers::have_script() {
+        eprintln!("SKIPPED long_commands_show_progress_on_a_terminal_only: `script` (util-linux) is not installed");
+        return;
+    }
+    // Long enough for the bar to redraw with a measured rate.
+    let a = Accord::new();
+    let generated = a.run(&["generate", "--events", "40000"]);
+    assert_eq!(generated.code, 0, "{}", generated.stderr);
+    assert_eq!(a.record_text(&generated.stdout).code, 0);
+    for (cmd, what) in [("verify", "verifying"), ("replay", "replaying")] {
+        let line = format!(
+            "{} --data {} {cmd}",
+            env!("CARGO_BIN_EXE_accord"),
+            a.data().display()
+        );
+        let out = std::process::Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .env_remove("ACCORD_DATA")
+            .env_remove("ACCORD_CONFIG")
+            .env_remove("ACCORD_STORAGE_URL")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{cmd} under script: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let frames: Vec<&str> = text
+            .split(['\r', '\n'])
+            .filter(|l| l.contains(&format!("{what} [")) && l.contains("/s, eta"))
+            .collect();
+        assert!(
+            frames.len() > 1,
+            "{cmd} drew {} frames on a terminal: {text:?}",
+            frames.len()
+        );
+        for bar in &frames {
+            let rate = bar
+                .split(" events (")
+                .nth(1)
+                .unwrap()
+                .split("/s")
+                .next()
+                .unwrap();
+            assert!(
+                !rate.is_empty() && rate.chars().all(|c| c.is_ascii_digit()),
+                "{cmd}: rate {rate:?} in {bar:?}"
+            );
+        }
+        assert!(
+            frames.iter().any(|b| !b.contains(" (0/s")),
+            "{cmd} never showed a measured rate: {frames:?}"
+        );
+        let piped = a.run(&[cmd]);
+        assert_eq!(piped.code, 0, "{}", piped.stderr);
+        assert!(
+            !piped.stderr.contains(&format!("{what} [")),
+            "{cmd} drew a bar off a terminal: {}",
+            piped.stderr
+        );
+    }
+}

@@ -239,6 +239,16 @@ pub fn meeting_line(id: &str, meeting: &str) -> String {
     )
 }
 
+/// Whether util-linux's `script` (a terminal for a child process) can be run here.
+pub fn have_script() -> bool {
+    Command::new("script")
+        .args(["-qec", "true", "/dev/null"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Whether a program can be run here.
 pub fn have(program: &str) -> bool {
     Command::new(program)
