@@ -42,20 +42,17 @@ fn sent_once(mails: &[(usize, Mail)]) -> bool {
     ids.len() == 1 && copies <= 2
 }
 
-#[test]
-fn three_nodes_one_scheduler_failover_and_every_email_once() {
-    let Some(schema) = pg_schema("nodes") else {
-        return;
-    };
-    let nodes: Vec<Accord> = (0..3).map(|_| Accord::on_postgres(&schema.url)).collect();
-    future_meeting(&nodes[0]);
-    let tokens: Vec<String> = nodes
+/// Starts `accord serve` for each node (the pre-session and digest workflows, mail to the
+/// outbox) on a free port, each with a recorder token: (tokens, ports, processes), once every
+/// node listens.
+pub(crate) fn serve_nodes(nodes: &[Accord]) -> (Vec<String>, Vec<u16>, Vec<Child>) {
+    let tokens = nodes
         .iter()
         .enumerate()
         .map(|(i, n)| super::api::token(n, &format!("officer-{i}"), "recorder"))
         .collect();
-    let ports: Vec<u16> = (0..3).map(|_| super::smtp::free_port()).collect();
-    let mut running: Vec<Option<Node>> = nodes
+    let ports: Vec<u16> = nodes.iter().map(|_| super::smtp::free_port()).collect();
+    let children = nodes
         .iter()
         .zip(&ports)
         .map(|(n, port)| {
@@ -64,12 +61,24 @@ fn three_nodes_one_scheduler_failover_and_every_email_once() {
                 None,
                 &["pre-session-documents.toml", "weekly-digest.toml"],
             );
-            Some(Node(n.spawn_serve(&cfg, *port, Stdio::null())))
+            n.spawn_serve(&cfg, *port, Stdio::null())
         })
         .collect();
     for port in &ports {
         super::helpers::wait_listening(*port);
     }
+    (tokens, ports, children)
+}
+
+#[test]
+fn three_nodes_one_scheduler_failover_and_every_email_once() {
+    let Some(schema) = pg_schema("nodes") else {
+        return;
+    };
+    let nodes: Vec<Accord> = (0..3).map(|_| Accord::on_postgres(&schema.url)).collect();
+    future_meeting(&nodes[0]);
+    let (tokens, ports, children) = serve_nodes(&nodes);
+    let mut running: Vec<Option<Node>> = children.into_iter().map(|c| Some(Node(c))).collect();
     // Concurrent appends through every node's API: each is acknowledged, none is lost.
     let per_node = 20;
     std::thread::scope(|scope| {

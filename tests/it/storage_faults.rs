@@ -765,27 +765,7 @@ fn postgres_restarts_under_serving_nodes() {
     let url = pg.url();
     let nodes: Vec<Accord> = (0..2).map(|_| Accord::on_postgres(&url)).collect();
     super::helpers::future_meeting(&nodes[0]);
-    let tokens: Vec<String> = nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| super::api::token(n, &format!("officer-{i}"), "recorder"))
-        .collect();
-    let ports: Vec<u16> = nodes.iter().map(|_| free_port()).collect();
-    let mut children: Vec<std::process::Child> = nodes
-        .iter()
-        .zip(&ports)
-        .map(|(n, port)| {
-            let cfg = super::reminders::config(
-                n,
-                None,
-                &["pre-session-documents.toml", "weekly-digest.toml"],
-            );
-            n.spawn_serve(&cfg, *port, Stdio::null())
-        })
-        .collect();
-    for port in &ports {
-        wait_listening(*port);
-    }
+    let (tokens, ports, mut children) = super::nodes::serve_nodes(&nodes);
     let stop = std::sync::atomic::AtomicBool::new(false);
     let restarted = std::sync::Mutex::new(None::<Instant>);
     let taken_after: Vec<std::sync::atomic::AtomicUsize> =
