@@ -497,8 +497,8 @@ pub fn run(
     let views = crate::projections::views(
         store,
         &crate::projections::Query {
-            as_of: None,
             known_at,
+            ..Default::default()
         },
     )?
     .views;
@@ -772,8 +772,8 @@ mod tests {
             let all = views(
                 &store,
                 &Query {
-                    as_of: None,
                     known_at,
+                    ..Query::default()
                 },
             )
             .unwrap()
@@ -795,6 +795,7 @@ mod tests {
                     &Query {
                         as_of: Some(end),
                         known_at,
+                        ..Query::default()
                     },
                 )
                 .unwrap()

@@ -108,7 +108,8 @@ struct Out<'a, W: Write> {
     left: usize,
     written: usize,
     seed: u64,
-    /// Lines that are not corrections, which a retraction may name.
+    /// Lines a retraction may name: activities and mandate status changes, which nothing
+    /// later refers to, so the history keeps to the rules of `domain::lifecycle` after them.
     retractable: Vec<usize>,
 }
 
@@ -119,7 +120,7 @@ impl<W: Write> Out<'_, W> {
         }
         self.written += 1;
         self.left -= 1;
-        if !ty.starts_with("Event") {
+        if matches!(ty, "ActivityReported" | "MandateStatusChanged") {
             self.retractable.push(self.written);
         }
         let line = json!({
@@ -139,7 +140,12 @@ fn day(year: i32, day_of_year: u64) -> chrono::NaiveDate {
     chrono::NaiveDate::from_yo_opt(year, (day_of_year % 360) as u32 + 1).expect("a day of the year")
 }
 
-/// Writes `events` events of a history drawn from `seed`.
+/// The statuses a mandate may move to next, in order (never back).
+const STATUSES: [&str; 4] = ["active", "in_progress", "reported", "implemented"];
+
+/// Writes `events` events of a history drawn from `seed`. The history keeps the rules of
+/// `domain::lifecycle`: a report is submitted to a body's next meeting once that meeting is
+/// scheduled, a split meeting is held segment by segment, and mandates move forward only.
 pub fn generate(events: usize, seed: u64, w: &mut impl Write) -> std::io::Result<()> {
     let mut rng = Rng(seed);
     let mut out = Out {
@@ -151,7 +157,9 @@ pub fn generate(events: usize, seed: u64, w: &mut impl Write) -> std::io::Result
     };
     let mut number = [0u32; BODIES.len()];
     let mut groups: Vec<String> = Vec::new();
-    let mut mandates: Vec<(String, String)> = Vec::new();
+    let mut mandates: Vec<(String, String, usize)> = Vec::new();
+    // Reports waiting for the next meeting of a body: (body, number, report, document).
+    let mut to_submit: Vec<(usize, u32, String, String)> = Vec::new();
     let mut meeting_index = 0u64;
     'history: loop {
         let b = rng.below(BODIES.len() as u64) as usize;
@@ -187,7 +195,25 @@ pub fn generate(events: usize, seed: u64, w: &mut impl Write) -> std::io::Result
         if !out.emit("MeetingScheduled", before.clone(), data)? {
             break;
         }
+        let mut waiting = Vec::new();
+        for (body_at, number_at, report, doc) in std::mem::take(&mut to_submit) {
+            if body_at == b && number_at == n {
+                waiting.push((report, doc));
+            } else {
+                to_submit.push((body_at, number_at, report, doc));
+            }
+        }
+        for (report, doc) in waiting {
+            if !out.emit(
+                "ReportSubmitted",
+                before.clone(),
+                json!({"report": report, "meeting": id, "document": doc}),
+            )? {
+                break 'history;
+            }
+        }
         let mut held_dates = exact.clone();
+        let mut segments_held = Vec::new();
         if rng.chance(10) {
             let later = start + chrono::Days::new(90 + rng.below(180));
             held_dates = format!("{later}/{}", later + chrono::Days::new(4));
@@ -199,9 +225,14 @@ pub fn generate(events: usize, seed: u64, w: &mut impl Write) -> std::io::Result
         }
         if rng.chance(12) {
             let second = start + chrono::Days::new(120 + rng.below(90));
+            let second = format!("{second}/{}", second + chrono::Days::new(3));
+            segments_held = vec![
+                (format!("{id}.1"), exact.clone()),
+                (format!("{id}.2"), second.clone()),
+            ];
             let segments = json!([
                 {"segment": format!("{id}.1"), "title": "Online segment", "dates": exact, "mode": "online"},
-                {"segment": format!("{id}.2"), "title": "Resumed session", "dates": format!("{second}/{}", second + chrono::Days::new(3)), "mode": "in_person"}]);
+                {"segment": format!("{id}.2"), "title": "Resumed session", "dates": second, "mode": "in_person"}]);
             if !out.emit(
                 "MeetingSplit",
                 (start - chrono::Days::new(90)).to_string(),
@@ -218,12 +249,17 @@ pub fn generate(events: usize, seed: u64, w: &mut impl Write) -> std::io::Result
         {
             break;
         }
-        if !out.emit(
-            "MeetingHeld",
-            held_dates.clone(),
-            json!({"meeting": id, "dates": held_dates}),
-        )? {
-            break;
+        if segments_held.is_empty() {
+            segments_held.push((String::new(), held_dates.clone()));
+        }
+        for (segment, dates) in segments_held {
+            let mut data = json!({"meeting": id, "dates": dates});
+            if !segment.is_empty() {
+                data["segment"] = segment.into();
+            }
+            if !out.emit("MeetingHeld", dates, data)? {
+                break 'history;
+            }
         }
         // Decisions and their mandates, reporting at the body's next meeting.
         let next = format!(
@@ -237,7 +273,7 @@ pub fn generate(events: usize, seed: u64, w: &mut impl Write) -> std::io::Result
             let count = 1 + rng.below(3);
             let ms: Vec<Value> = (1..=count)
                 .map(|p| {
-                    mandates.push((symbol.clone(), p.to_string()));
+                    mandates.push((symbol.clone(), p.to_string(), 0));
                     json!({"paragraph": p.to_string(), "action": rng.pick(&["requests", "invites", "decides", "urges"]).to_string(),
                         "addressee": rng.pick(&ADDRESSEES).to_string(),
                         "asks": format!("To take forward the work under paragraph {p} of decision {symbol} and to report on progress"),
@@ -255,10 +291,16 @@ pub fn generate(events: usize, seed: u64, w: &mut impl Write) -> std::io::Result
         }
         // Progress on an earlier mandate.
         if mandates.len() > 10 && rng.chance(60) {
-            let (symbol, p) = mandates[rng.below(mandates.len() as u64) as usize].clone();
-            let status = rng
-                .pick(&["in_progress", "reported", "implemented"])
-                .to_string();
+            let at = rng.below(mandates.len() as u64) as usize;
+            let (symbol, p, now) = mandates[at].clone();
+            let last = STATUSES.len() - 1;
+            let next = rng.range(now as u64 + 1, last as u64) as usize;
+            let status = STATUSES[next].to_string();
+            if next == last {
+                mandates.swap_remove(at);
+            } else {
+                mandates[at].2 = next;
+            }
             if !out.emit(
                 "MandateStatusChanged",
                 end.to_string(),
@@ -315,14 +357,12 @@ pub fn generate(events: usize, seed: u64, w: &mut impl Write) -> std::io::Result
                 break;
             }
             if rng.chance(70) {
-                let doc = format!("UNEP/{body}/COP.{}/INF/{}", n + 1, rng.below(40) + 1);
-                if !out.emit(
-                    "ReportSubmitted",
-                    (end + chrono::Days::new(120)).to_string(),
-                    json!({"report": r, "meeting": next, "document": doc}),
-                )? {
-                    break;
-                }
+                let doc = format!(
+                    "UNEP/{body}/COP.{}/INF/{}.{meeting_index}",
+                    n + 1,
+                    rng.below(40) + 1
+                );
+                to_submit.push((b, n + 1, r, doc));
             }
         }
         // About one event in a hundred is a retraction of an earlier one.

@@ -30,6 +30,9 @@ pub struct Proposed {
     pub causation_id: Option<String>,
     pub data: Value,
     pub event: DomainEvent,
+    /// The id names a step done once (the scheduler's): a repeat is a duplicate whatever its
+    /// content, instead of a conflict when it differs.
+    pub once: bool,
 }
 
 /// A refused line: where and what.
@@ -166,6 +169,7 @@ pub fn parse_value(line: usize, value: Value) -> Result<Proposed, InputError> {
         causation_id: raw.causation_id,
         data: raw.data,
         event,
+        once: false,
     })
 }
 
@@ -248,7 +252,6 @@ impl Proposed {
         decoded.check()?;
         Ok(Proposed {
             line: 0,
-            id,
             version,
             stream: event.stream(),
             expected_position: None,
@@ -258,6 +261,8 @@ impl Proposed {
             causation_id: None,
             data,
             ty,
+            once: id.is_some(),
+            id,
             event,
         })
     }

@@ -393,6 +393,36 @@ fn body_of_meeting(views: &Views, id: &str) -> Option<String> {
     views.meetings.find(id).map(|m| m.body.code().to_string())
 }
 
+/// A decision's own body when it names one (a BC decision at a joint BRS meeting), else its
+/// meeting's.
+fn body_of_decision(
+    views: &Views,
+    d: &crate::projections::decisions::DecisionRow,
+) -> Option<String> {
+    d.body
+        .map(|b| b.code().to_string())
+        .or_else(|| body_of_meeting(views, &d.meeting))
+}
+
+/// A meeting passes a date or status filter when it, or one of its segments or sessions, does:
+/// COP-4.2 in March 2022 finds COP-4, whose first segment was in November 2021.
+fn meeting_passes(f: &Filter, m: &crate::projections::meetings::MeetingRow) -> bool {
+    let own = f.status_is(m.status.name());
+    let dated = if !m.segments.is_empty() {
+        m.segments.iter().any(|s| f.dates(&s.dates))
+    } else if !m.sessions.is_empty() {
+        // The sessions held, and the next one while it waits to resume.
+        m.sessions.iter().any(|s| f.dates(&s.dates)) || (!m.status.is_closed() && f.dates(&m.dates))
+    } else {
+        f.dates(&m.dates)
+    };
+    let parts = m
+        .segments
+        .iter()
+        .any(|s| f.status_is(s.status.name()) && f.dates(&s.dates));
+    (own && dated) || (f.status.is_some() && parts)
+}
+
 /// Keeps the rows of `what` that pass the filter. A filter that does not apply to a listing
 /// (a status for decisions, a body for groups) is an error that says so.
 pub fn filter_views(views: &mut Views, what: &str, f: &Filter) -> Result<(), String> {
@@ -401,9 +431,9 @@ pub fn filter_views(views: &mut Views, what: &str, f: &Filter) -> Result<(), Str
     match what {
         "meetings" => {
             views.meetings.0.retain(|_, m| {
-                body_ok(Some(m.body.code().to_string()))
-                    && f.status_is(m.status.name())
-                    && f.dates(&m.dates)
+                (body_ok(Some(m.body.code().to_string()))
+                    || m.bodies.iter().any(|b| body_ok(Some(b.code().to_string()))))
+                    && meeting_passes(f, m)
             });
         }
         "decisions" => {
@@ -414,7 +444,7 @@ pub fn filter_views(views: &mut Views, what: &str, f: &Filter) -> Result<(), Str
                 .decisions
                 .decisions
                 .values()
-                .map(|d| (d.symbol.clone(), body_of_meeting(views, &d.meeting)))
+                .map(|d| (d.symbol.clone(), body_of_decision(views, d)))
                 .collect();
             views.decisions.decisions.retain(|k, d| {
                 let b = bodies.get(k).cloned().flatten();
@@ -427,7 +457,7 @@ pub fn filter_views(views: &mut Views, what: &str, f: &Filter) -> Result<(), Str
                     .decisions
                     .decisions
                     .get(&m.decision)
-                    .and_then(|d| body_of_meeting(views, &d.meeting))
+                    .and_then(|d| body_of_decision(views, d))
             };
             let keep: std::collections::HashSet<String> = views
                 .decisions

@@ -478,7 +478,7 @@ fn queries(rows: &mut Vec<Row>, dir: &Path, n: usize, peer_fold_secs: f64) {
         &store,
         &Query {
             as_of: Some(date()),
-            known_at: None,
+            ..Query::default()
         },
     )
     .expect("as-of");
@@ -492,7 +492,7 @@ fn queries(rows: &mut Vec<Row>, dir: &Path, n: usize, peer_fold_secs: f64) {
         .map(|_| {
             time(Query {
                 as_of: Some(date()),
-                known_at: None,
+                ..Query::default()
             })
         })
         .collect();
@@ -512,14 +512,14 @@ fn queries(rows: &mut Vec<Row>, dir: &Path, n: usize, peer_fold_secs: f64) {
     let span = (t1 - t0).num_microseconds().unwrap_or(1).max(1) as u64;
     let mut instant = || t0 + chrono::Duration::microseconds(pick.below(span) as i64);
     time(Query {
-        as_of: None,
         known_at: Some(instant()),
+        ..Query::default()
     });
     let known: Vec<f64> = (0..5)
         .map(|_| {
             time(Query {
-                as_of: None,
                 known_at: Some(instant()),
+                ..Query::default()
             })
         })
         .collect();

@@ -310,6 +310,7 @@ fn axes(q: &Axes) -> Result<Query, ApiError> {
             .map(parse_instant)
             .transpose()
             .map_err(|e| bad("known_at", e))?,
+        ..Query::default()
     })
 }
 
@@ -440,7 +441,16 @@ async fn deadlines(
         to: day_of(&q.to, "to")?,
         on: as_of,
     };
-    let views = filtered_views(&state, &Query { as_of, known_at }, "deadlines", &filter)?;
+    let views = filtered_views(
+        &state,
+        &Query {
+            as_of,
+            known_at,
+            ..Query::default()
+        },
+        "deadlines",
+        &filter,
+    )?;
     let day = as_of.unwrap_or_else(|| Utc::now().date_naive());
     Ok(Json(Value::Array(
         listing::deadlines(&views.views, day, within).1,
@@ -664,6 +674,24 @@ async fn record(
             return Err(ApiError(
                 StatusCode::BAD_REQUEST,
                 json!({"error": "bad_input", "line": line(index), "message": message}),
+            ))
+        }
+        Err(StoreError::Refused {
+            index,
+            field,
+            message,
+        }) => {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                json!({"error": "bad_input", "line": line(index), "field": field,
+                       "message": format!("{message}; nothing recorded")}),
+            ))
+        }
+        Err(StoreError::IdConflict { index, id, seq }) => {
+            return Err(ApiError(
+                StatusCode::CONFLICT,
+                json!({"error": "conflict", "line": line(index), "field": "id", "id": id, "seq": seq,
+                       "message": format!("id `{id}` is already recorded at seq {seq} with other content; nothing recorded")}),
             ))
         }
         Err(e) => return Err(e.into()),

@@ -194,6 +194,7 @@ fn axes(q: &PageQuery) -> Result<Axes, PageError> {
                 .map(super::parse_instant)
                 .transpose()
                 .map_err(bad)?,
+            ..Query::default()
         },
         as_of,
         known_at,

@@ -4,6 +4,7 @@
 //! or usage (nothing written).
 
 mod show;
+mod simulate;
 pub mod work;
 
 use std::io::{BufWriter, IsTerminal, Read, Write};
@@ -152,6 +153,25 @@ pub enum Command {
         #[arg(long, value_parser = show::parse_known_at)]
         now: Option<chrono::DateTime<chrono::Utc>>,
     },
+    /// Run the scheduler over a past period on a scratch copy of the log, sending nothing:
+    /// which reminders would have gone out when, and which deadlines were met in time.
+    ///
+    /// Each tick sees what had occurred by its instant, so a history recorded after the fact
+    /// gives the deadlines as they stood then. The store itself is not written.
+    Simulate {
+        /// The first day (YYYY-MM-DD).
+        #[arg(long, value_parser = show::parse_as_of)]
+        from: chrono::NaiveDate,
+        /// The last day (YYYY-MM-DD).
+        #[arg(long, value_parser = show::parse_as_of)]
+        to: chrono::NaiveDate,
+        /// The step between ticks (such as 1d or 1w); the scheduler's own wake-ups in between
+        /// are ticked too.
+        #[arg(long, default_value = "1w", value_parser = crate::workflows::definition::parse_span)]
+        every: i64,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Serve the HTTP API and run the scheduler until SIGINT or SIGTERM.
     Serve {
         /// Address to listen on [default: `[server] listen`, 127.0.0.1:8080].
@@ -248,8 +268,12 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<BadInput>().is_some() {
         return 2;
     }
-    if let Some(StoreError::Conflict { .. } | StoreError::Rejected { .. }) =
-        e.downcast_ref::<StoreError>()
+    if let Some(
+        StoreError::Conflict { .. }
+        | StoreError::Rejected { .. }
+        | StoreError::Refused { .. }
+        | StoreError::IdConflict { .. },
+    ) = e.downcast_ref::<StoreError>()
     {
         return 2;
     }
@@ -296,6 +320,12 @@ pub fn run(cli: Cli) -> Result<u8> {
         }
         Command::Tick { now } => work::tick(&*open()?, &config, &data, now),
         Command::Serve { listen } => work::serve(open()?, &config, &data, listen),
+        Command::Simulate {
+            from,
+            to,
+            every,
+            format,
+        } => simulate::simulate(&*open()?, &config, from, to, every, format),
         Command::Token(cmd) => work::token(&data, cmd),
         Command::Verify {
             file: Some(f),
@@ -431,6 +461,18 @@ fn record(
             ))),
             StoreError::Rejected { index, message } => anyhow::Error::new(BadInput(format!(
                 "{name}: line {}: {message}; nothing recorded from this file",
+                line(index)
+            ))),
+            StoreError::Refused {
+                index,
+                field,
+                message,
+            } => anyhow::Error::new(BadInput(format!(
+                "{name}: line {}: {field}: {message}; nothing recorded from this file",
+                line(index)
+            ))),
+            StoreError::IdConflict { index, id, seq } => anyhow::Error::new(BadInput(format!(
+                "{name}: line {}: id: `{id}` is already recorded at seq {seq} with other content                  (give this event a new id, or correct seq {seq} with EventAmended); nothing                  recorded from this file",
                 line(index)
             ))),
             other => anyhow::Error::new(other).context(format!("{name}: failed to record")),

@@ -50,6 +50,7 @@ pub fn run(store: &dyn EventStore, args: &ShowArgs) -> Result<u8> {
     let q = Query {
         as_of: args.as_of,
         known_at: args.known_at,
+        ..Query::default()
     };
     let filter = listing::Filter {
         body: args.body.clone(),

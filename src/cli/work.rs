@@ -66,7 +66,7 @@ pub fn engine(config: &Config, data: &Path) -> Result<Engine> {
     })
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -96,7 +96,7 @@ pub fn deadlines(
         store,
         &Query {
             as_of,
-            known_at: None,
+            ..Query::default()
         },
     )?
     .views;

@@ -98,41 +98,103 @@ impl fmt::Display for Day {
     }
 }
 
-/// The governing bodies and the hub whose meetings Accord tracks.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
-pub enum Body {
-    /// Minamata Convention on Mercury.
-    MC,
-    /// Basel Convention.
-    BC,
-    /// Rotterdam Convention.
-    RC,
-    /// Stockholm Convention.
-    SC,
-    /// The Basel, Rotterdam and Stockholm conventions meeting back to back as one joint meeting.
-    BRS,
-    /// The UN Environment Assembly.
-    UNEA,
-    /// The International Conference on Chemicals Management and its subsidiary meetings.
-    ICCM,
-    /// The chemicals and waste hub in Geneva: heads of entity, task force and staff meetings.
-    HUB,
+/// A governing body (or the hub) by its code: `MC`, `BC`, `UNEA`, `CBD`. Bodies are data: the
+/// eight codes below are known to every log, others are added with `BodyRegistered`. The code is
+/// kept inline (up to 15 bytes), so a `Body` is as cheap to copy as the closed list it replaced.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Body {
+    bytes: [u8; 15],
+    len: u8,
 }
 
 impl Body {
-    pub fn code(self) -> &'static str {
-        match self {
-            Body::MC => "MC",
-            Body::BC => "BC",
-            Body::RC => "RC",
-            Body::SC => "SC",
-            Body::BRS => "BRS",
-            Body::UNEA => "UNEA",
-            Body::ICCM => "ICCM",
-            Body::HUB => "HUB",
+    /// Minamata Convention on Mercury.
+    pub const MC: Body = Body::known("MC");
+    /// Basel Convention.
+    pub const BC: Body = Body::known("BC");
+    /// Rotterdam Convention.
+    pub const RC: Body = Body::known("RC");
+    /// Stockholm Convention.
+    pub const SC: Body = Body::known("SC");
+    /// The Basel, Rotterdam and Stockholm conventions meeting back to back as one joint meeting.
+    pub const BRS: Body = Body::known("BRS");
+    /// The UN Environment Assembly.
+    pub const UNEA: Body = Body::known("UNEA");
+    /// The International Conference on Chemicals Management and its subsidiary meetings.
+    pub const ICCM: Body = Body::known("ICCM");
+    /// The chemicals and waste hub in Geneva: heads of entity, task force and staff meetings.
+    pub const HUB: Body = Body::known("HUB");
+
+    const fn known(code: &str) -> Body {
+        let b = code.as_bytes();
+        let mut bytes = [0u8; 15];
+        let mut i = 0;
+        while i < b.len() {
+            bytes[i] = b[i];
+            i += 1;
         }
+        Body {
+            bytes,
+            len: b.len() as u8,
+        }
+    }
+
+    /// Reads a body code: 1 to 15 capital letters, digits or `-`, starting with a letter.
+    pub fn parse(s: &str) -> Result<Body, String> {
+        let ok = (1..=15).contains(&s.len())
+            && s.bytes().next().is_some_and(|b| b.is_ascii_uppercase())
+            && s.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-');
+        if ok {
+            Ok(Body::known(s))
+        } else {
+            Err(format!(
+                "`{s}` is not a body code: use 1 to 15 capital letters, digits or `-` (MC, BC, UNEA, CBD)"
+            ))
+        }
+    }
+
+    pub fn code(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len as usize]).expect("a body code is ASCII")
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl fmt::Display for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl Serialize for Body {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for Body {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Body::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for Body {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Body".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A body's code: MC, BC, RC, SC, BRS, UNEA, ICCM, HUB, or one added with BodyRegistered.",
+            "type": "string",
+            "pattern": "^[A-Z][A-Z0-9-]{0,14}$"
+        })
     }
 }
 
@@ -328,6 +390,10 @@ pub struct MeetingScheduled {
     /// Dates announced as "to be confirmed".
     #[serde(default)]
     pub tentative: bool,
+    /// For a joint meeting, the bodies that meet together (`BC`, `RC`, `SC` at a BRS meeting);
+    /// each decision then names its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bodies: Vec<Body>,
 }
 
 /// The dates (and optionally venue and mode) of a meeting are confirmed.
@@ -343,9 +409,14 @@ pub struct MeetingConfirmed {
     pub venue: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,
+    /// Who decided the change (`mc-bureau`, `brs-bureaux`, `cop`), when not the secretariat
+    /// that records it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<Slug>,
 }
 
-/// A meeting is put off to later (possibly still unknown) dates.
+/// A meeting is put off to later dates, or to dates still to be determined (schema version 2:
+/// `dates` may be left out; version 1 always gave them and is upcast on read, see [`v1`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MeetingPostponed {
@@ -353,11 +424,17 @@ pub struct MeetingPostponed {
     /// The segment this applies to, for a split meeting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment: Option<Slug>,
-    pub dates: ApproxDate,
+    /// The new dates; left out when they are still to be determined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dates: Option<ApproxDate>,
     #[serde(default)]
     pub tentative: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<Text>,
+    /// Who decided the change (`mc-bureau`, `brs-bureaux`, `cop`), when not the secretariat
+    /// that records it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<Slug>,
 }
 
 /// A meeting moves to other dates, venue or mode.
@@ -377,6 +454,10 @@ pub struct MeetingRescheduled {
     pub tentative: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<Text>,
+    /// Who decided the change (`mc-bureau`, `brs-bureaux`, `cop`), when not the secretariat
+    /// that records it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<Slug>,
 }
 
 /// A meeting is split into segments, each with its own dates, venue and mode.
@@ -386,9 +467,14 @@ pub struct MeetingSplit {
     pub meeting: Slug,
     #[schemars(length(min = 2))]
     pub segments: Vec<Segment>,
+    /// Who decided the change (`mc-bureau`, `brs-bureaux`, `cop`), when not the secretariat
+    /// that records it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<Slug>,
 }
 
-/// A meeting (or one of its segments) is adjourned, to resume later.
+/// A meeting (or one of its segments) is adjourned, or suspended, to resume later: the session
+/// that ends here is kept, and `MeetingResumed` opens the next one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MeetingAdjourned {
@@ -398,6 +484,13 @@ pub struct MeetingAdjourned {
     /// When it is expected to resume, if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume: Option<ApproxDate>,
+    /// Suspended rather than adjourned (the session is to be continued).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspended: bool,
+    /// Who decided the change (`mc-bureau`, `brs-bureaux`, `cop`), when not the secretariat
+    /// that records it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<Slug>,
 }
 
 /// An adjourned meeting resumes.
@@ -436,6 +529,10 @@ pub struct MeetingCancelled {
     pub segment: Option<Slug>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<Text>,
+    /// Who decided the change (`mc-bureau`, `brs-bureaux`, `cop`), when not the secretariat
+    /// that records it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<Slug>,
 }
 
 // ---- decisions and mandates ----
@@ -448,6 +545,13 @@ pub struct DecisionAdopted {
     #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9./-]{0,63}$"))]
     pub symbol: String,
     pub meeting: Slug,
+    /// The segment or session of a split meeting at which it was adopted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<Slug>,
+    /// The body that adopted it, when a joint meeting adopts decisions of several bodies
+    /// (a BC decision at a BRS meeting); otherwise the meeting's body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Body>,
     pub title: Text,
     pub adopted: Day,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -552,6 +656,35 @@ pub mod v1 {
         pub co_chairs: Vec<Slug>,
     }
 
+    // `MeetingPostponed` version 1: new dates always given.
+    /// A meeting is put off to later (possibly still unknown) dates.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct MeetingPostponed {
+        pub meeting: Slug,
+        /// The segment this applies to, for a split meeting.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub segment: Option<Slug>,
+        pub dates: ApproxDate,
+        #[serde(default)]
+        pub tentative: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub reason: Option<Text>,
+    }
+
+    impl From<MeetingPostponed> for super::MeetingPostponed {
+        fn from(old: MeetingPostponed) -> Self {
+            super::MeetingPostponed {
+                meeting: old.meeting,
+                segment: old.segment,
+                dates: Some(old.dates),
+                tentative: old.tentative,
+                reason: old.reason,
+                decided_by: None,
+            }
+        }
+    }
+
     impl From<CoChairsAppointed> for super::CoChairsAppointed {
         fn from(old: CoChairsAppointed) -> Self {
             super::CoChairsAppointed {
@@ -585,19 +718,33 @@ where
 
 /// Every upcasting step: (type, from version, step to from + 1).
 type Upcast = fn(&Value) -> Result<Value, DecodeError>;
-const UPCASTS: &[(&str, u32, Upcast)] = &[(
-    "CoChairsAppointed",
-    1,
-    upcast_step::<v1::CoChairsAppointed, CoChairsAppointed>,
-)];
+const UPCASTS: &[(&str, u32, Upcast)] = &[
+    (
+        "CoChairsAppointed",
+        1,
+        upcast_step::<v1::CoChairsAppointed, CoChairsAppointed>,
+    ),
+    (
+        "MeetingPostponed",
+        1,
+        upcast_step::<v1::MeetingPostponed, MeetingPostponed>,
+    ),
+];
 
 /// The JSON Schemas of the earlier versions still read, by type and version.
 pub fn old_schemas() -> Vec<(&'static str, u32, schemars::Schema)> {
-    vec![(
-        "CoChairsAppointed",
-        1,
-        schemars::schema_for!(v1::CoChairsAppointed),
-    )]
+    vec![
+        (
+            "CoChairsAppointed",
+            1,
+            schemars::schema_for!(v1::CoChairsAppointed),
+        ),
+        (
+            "MeetingPostponed",
+            1,
+            schemars::schema_for!(v1::MeetingPostponed),
+        ),
+    ]
 }
 
 /// The versions of `ty` that can be read: its current one and every earlier one with an
@@ -784,6 +931,72 @@ pub struct AgreementSigned {
     pub for_meeting: Option<Slug>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub implements: Option<String>,
+}
+
+// ---- bodies, Parties and national reports ----
+
+/// A governing body is added to those Accord knows (the eight shipped ones need no record).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BodyRegistered {
+    pub body: Body,
+    /// Its name: "Conference of the Parties to the Convention on Biological Diversity".
+    pub name: Text,
+    /// The kinds of meeting it holds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub meeting_kinds: Vec<MeetingKind>,
+    /// For a joint body, the bodies that meet under it (`BC`, `RC`, `SC` under `BRS`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<Body>,
+}
+
+/// A State (or organization) becomes a Party to a convention.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartyJoined {
+    /// The convention's body: `MC`, `BC`.
+    pub body: Body,
+    /// The Party's code: ISO 3166-1 alpha-3 in lower case (`che`), or `eu`.
+    pub party: Slug,
+    pub name: Text,
+    /// The day it became a Party (entry into force for it).
+    pub joined: Day,
+}
+
+/// The kind of national report a reporting cycle asks for.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum NationalReportKind {
+    /// A full report (Minamata: every four years).
+    Full,
+    /// A short report (Minamata: every four years, two years after a full one).
+    Short,
+    /// A yearly report (Basel).
+    Annual,
+}
+
+impl NationalReportKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            NationalReportKind::Full => "full",
+            NationalReportKind::Short => "short",
+            NationalReportKind::Annual => "annual",
+        }
+    }
+}
+
+/// A Party's national report for a reporting cycle reached the secretariat.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NationalReportReceived {
+    pub body: Body,
+    pub party: Slug,
+    /// The cycle, by the year its reports are due: `2021`.
+    pub cycle: Slug,
+    pub kind: NationalReportKind,
+    pub received: Day,
 }
 
 // ---- workflows: deadlines and reminders ----
@@ -1080,7 +1293,7 @@ macro_rules! catalogue {
 catalogue! {
     MeetingScheduled (1) => |e| format!("meeting/{}", e.meeting);
     MeetingConfirmed (1) => |e| format!("meeting/{}", e.meeting);
-    MeetingPostponed (1) => |e| format!("meeting/{}", e.meeting);
+    MeetingPostponed (2) => |e| format!("meeting/{}", e.meeting);
     MeetingRescheduled (1) => |e| format!("meeting/{}", e.meeting);
     MeetingSplit (1) => |e| format!("meeting/{}", e.meeting);
     MeetingAdjourned (1) => |e| format!("meeting/{}", e.meeting);
@@ -1103,6 +1316,9 @@ catalogue! {
     ReportFiled (1) => |e| format!("report/{}", e.report);
     DocumentPosted (1) => |e| format!("document/{}", e.document);
     AgreementSigned (1) => |e| format!("agreement/{}", e.agreement);
+    BodyRegistered (1) => |e| format!("body/{}", e.body);
+    PartyJoined (1) => |e| format!("party/{}/{}", e.body, e.party);
+    NationalReportReceived (1) => |e| format!("reporting/{}/{}", e.body, e.cycle);
     DeadlineSet (1) => |e| format!("deadline/{}", e.deadline);
     DeadlineMet (1) => |e| format!("deadline/{}", e.deadline);
     DeadlineMissed (1) => |e| format!("deadline/{}", e.deadline);

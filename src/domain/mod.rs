@@ -4,9 +4,24 @@
 
 mod date;
 mod events;
+pub mod lifecycle;
 
 pub use date::{as_recorded, describe as describe_date, parse_day, ApproxDate, DateError, Third};
 pub use events::*;
+
+/// What a meeting event concerns: the segment when it names one (its id carries the
+/// meeting's, `mc-cop-4.2`), else the meeting.
+fn which(meeting: &Slug, segment: &Option<Slug>) -> String {
+    segment.as_ref().unwrap_or(meeting).to_string()
+}
+
+/// `, decided by X` when the record says who decided.
+fn by(decided_by: &Option<Slug>) -> String {
+    decided_by
+        .as_ref()
+        .map(|d| format!(", decided by {d}"))
+        .unwrap_or_default()
+}
 
 /// A one-line, human summary of an event, for the trail and the timeline.
 pub fn summary(e: &DomainEvent) -> String {
@@ -22,34 +37,72 @@ pub fn summary(e: &DomainEvent) -> String {
                 ""
             }
         ),
-        E::MeetingConfirmed(m) => format!("{} confirmed for {}", m.meeting, m.dates),
-        E::MeetingPostponed(m) => format!("{} postponed to {}", m.meeting, m.dates),
-        E::MeetingRescheduled(m) => format!("{} rescheduled to {}", m.meeting, m.dates),
+        E::MeetingConfirmed(m) => format!(
+            "{} confirmed for {}{}",
+            which(&m.meeting, &m.segment),
+            m.dates,
+            by(&m.decided_by)
+        ),
+        E::MeetingPostponed(m) => match &m.dates {
+            Some(d) => format!(
+                "{} postponed to {d}{}",
+                which(&m.meeting, &m.segment),
+                by(&m.decided_by)
+            ),
+            None => format!(
+                "{} postponed, new dates to be determined{}",
+                which(&m.meeting, &m.segment),
+                by(&m.decided_by)
+            ),
+        },
+        E::MeetingRescheduled(m) => format!(
+            "{} rescheduled to {}{}",
+            which(&m.meeting, &m.segment),
+            m.dates,
+            by(&m.decided_by)
+        ),
         E::MeetingSplit(m) => format!(
-            "{} split into {}",
+            "{} split into {}{}",
             m.meeting,
             m.segments
                 .iter()
                 .map(|s| format!("{} ({})", s.segment, s.dates))
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            by(&m.decided_by)
         ),
-        E::MeetingAdjourned(m) => format!("{} adjourned", m.segment.as_ref().unwrap_or(&m.meeting)),
+        E::MeetingAdjourned(m) => format!(
+            "{} {}{}{}",
+            which(&m.meeting, &m.segment),
+            if m.suspended {
+                "suspended"
+            } else {
+                "adjourned"
+            },
+            m.resume
+                .map(|d| format!(", to resume {d}"))
+                .unwrap_or_default(),
+            by(&m.decided_by)
+        ),
         E::MeetingResumed(m) => format!(
-            "{} resumed {}",
-            m.segment.as_ref().unwrap_or(&m.meeting),
-            m.dates
+            "{} resumed {}{}",
+            which(&m.meeting, &m.segment),
+            m.dates,
+            m.venue
+                .as_ref()
+                .map(|v| format!(" in {v}"))
+                .unwrap_or_default()
         ),
-        E::MeetingHeld(m) => format!(
-            "{} held {}",
-            m.segment.as_ref().unwrap_or(&m.meeting),
-            m.dates
+        E::MeetingHeld(m) => format!("{} held {}", which(&m.meeting, &m.segment), m.dates),
+        E::MeetingCancelled(m) => format!(
+            "{} cancelled{}",
+            which(&m.meeting, &m.segment),
+            by(&m.decided_by)
         ),
-        E::MeetingCancelled(m) => format!("{} cancelled", m.meeting),
         E::DecisionAdopted(d) => format!(
             "{} adopted at {}: {} ({} mandates)",
             d.symbol,
-            d.meeting,
+            which(&d.meeting, &d.segment),
             d.title,
             d.mandates.len()
         ),
@@ -103,6 +156,16 @@ pub fn summary(e: &DomainEvent) -> String {
         E::ReminderFailed(r) => format!("reminder {} failed: {}", r.reminder, r.reason),
         E::ReminderCancelled(r) => format!("reminder {} cancelled: {}", r.reminder, r.reason),
         E::ReminderSkipped(r) => format!("reminder {} skipped: {}", r.reminder, r.reason),
+        E::BodyRegistered(b) => format!("{} registered: {}", b.body, b.name),
+        E::PartyJoined(p) => format!("{} became a Party to {} on {}", p.name, p.body, p.joined),
+        E::NationalReportReceived(r) => format!(
+            "{} {} report of {} for {} received {}",
+            r.body,
+            r.kind.name(),
+            r.party,
+            r.cycle,
+            r.received
+        ),
         E::EventRetracted(c) => format!("seq {} retracted: {}", c.seq, c.reason),
         E::EventAmended(c) => format!("seq {} amended: {}", c.seq, c.reason),
     }

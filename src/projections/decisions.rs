@@ -12,6 +12,13 @@ use crate::envelope::Envelope;
 pub struct DecisionRow {
     pub symbol: String,
     pub meeting: String,
+    /// The segment or session of a split meeting at which it was adopted.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub segment: Option<String>,
+    /// The body that adopted it, when it says so (a BC decision at a joint BRS meeting);
+    /// otherwise its meeting's body.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub body: Option<crate::domain::Body>,
     pub title: String,
     pub adopted: Day,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -145,6 +152,8 @@ impl Decisions {
                     DecisionRow {
                         symbol: d.symbol.clone(),
                         meeting: d.meeting.0.clone(),
+                        segment: d.segment.as_ref().map(|s| s.0.clone()),
+                        body: d.body,
                         title: d.title.0.clone(),
                         adopted: d.adopted,
                         issued: d.issued,

@@ -1,11 +1,16 @@
-//! The meetings read model: each meeting's current dates, venue, mode, status, segments and
-//! every move it made (postponements and reschedulings, with from and to).
+//! The meetings read model: each meeting's dates, venue, mode and status, its segments (a split
+//! meeting) and sessions (a meeting adjourned or suspended and resumed), the decisions and
+//! documents of each, and every move it made (postponements and reschedulings, from and to).
+//!
+//! A split meeting's own dates and status are derived from its segments after every change,
+//! never kept beside them, so the two cannot disagree. A resumption opens a session; it is not a
+//! move. An approximate date made exact inside its own window is a confirmation, not a move.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ApproxDate, Body, DomainEvent, MeetingKind, Mode, Text};
+use crate::domain::{ApproxDate, Body, DomainEvent, MeetingKind, Mode, Slug, Text};
 use crate::envelope::Envelope;
 
 /// Public meeting statuses, as secretariats announce them.
@@ -17,6 +22,10 @@ pub enum MeetingStatus {
     Confirmed,
     Postponed,
     Adjourned,
+    /// Suspended, to be continued.
+    Suspended,
+    /// Some segments of a split meeting are over, others still to come.
+    PartlyHeld,
     /// Held: the meeting is over.
     Over,
     Cancelled,
@@ -29,10 +38,28 @@ impl MeetingStatus {
             MeetingStatus::Confirmed => "confirmed",
             MeetingStatus::Postponed => "postponed",
             MeetingStatus::Adjourned => "adjourned",
+            MeetingStatus::Suspended => "suspended",
+            MeetingStatus::PartlyHeld => "partly_held",
             MeetingStatus::Over => "over",
             MeetingStatus::Cancelled => "cancelled",
         }
     }
+
+    /// Over or cancelled: nothing more will happen at it.
+    pub fn is_closed(self) -> bool {
+        matches!(self, MeetingStatus::Over | MeetingStatus::Cancelled)
+    }
+}
+
+/// One sitting of a meeting that was adjourned or suspended and resumed: the first session, then
+/// one per resumption, in order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SessionRow {
+    pub dates: ApproxDate,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub venue: Option<String>,
+    pub mode: Option<Mode>,
+    pub status: MeetingStatus,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -45,6 +72,14 @@ pub struct SegmentRow {
     pub venue: Option<String>,
     pub mode: Option<Mode>,
     pub status: MeetingStatus,
+    /// Postponed to dates still to be determined (`dates` are the last ones known).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub to_be_determined: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub sessions: Vec<SessionRow>,
+    /// Decisions adopted at this segment.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub decisions: Vec<String>,
 }
 
 /// One change of a meeting's dates.
@@ -57,7 +92,14 @@ pub struct Move {
     pub kind: String,
     pub occurred: ApproxDate,
     pub from: ApproxDate,
+    /// The new dates (equal to `from` when they are to be determined).
     pub to: ApproxDate,
+    /// Postponed with the new dates still to be determined: no day count can be made.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub to_be_determined: bool,
+    /// Who decided it, when recorded (`mc-bureau`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub decided_by: Option<String>,
 }
 
 /// A document posted or report submitted for a meeting (or one of its segments).
@@ -76,6 +118,9 @@ pub struct DocumentRef {
 pub struct MeetingRow {
     pub meeting: String,
     pub body: Body,
+    /// For a joint meeting, the bodies that meet together.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub bodies: Vec<Body>,
     pub kind: MeetingKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub number: Option<String>,
@@ -83,11 +128,17 @@ pub struct MeetingRow {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub venue: Option<String>,
     pub mode: Option<Mode>,
+    /// The meeting's dates; for a split meeting, the span of its segments.
     pub dates: ApproxDate,
     pub tentative: bool,
     pub status: MeetingStatus,
+    /// Postponed to dates still to be determined (`dates` are the last ones known).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub to_be_determined: bool,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub segments: Vec<SegmentRow>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub sessions: Vec<SessionRow>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub moves: Vec<Move>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
@@ -100,24 +151,278 @@ fn text(t: &Option<Text>) -> Option<String> {
     t.as_ref().map(|t| t.0.clone())
 }
 
-impl MeetingRow {
-    fn move_to(&mut self, env: &Envelope, kind: &str, to: ApproxDate) {
-        if to != self.dates {
-            self.moves.push(Move {
-                seq: env.seq,
-                segment: None,
-                kind: kind.to_string(),
-                occurred: env.occurred,
-                from: self.dates,
-                to,
-            });
+/// Exact dates that open inside the approximate window first announced (February 2022 → 28
+/// February–2 March 2022): the announcement made precise, not a move.
+pub fn made_exact_within(from: &ApproxDate, to: &ApproxDate) -> bool {
+    !from.is_exact()
+        && to.is_exact()
+        && to.start() >= from.start()
+        && from.end().is_none_or(|end| to.start() <= end)
+}
+
+fn status_for(dates: &ApproxDate, tentative: bool) -> MeetingStatus {
+    if tentative || !dates.is_exact() {
+        MeetingStatus::Tentative
+    } else {
+        MeetingStatus::Confirmed
+    }
+}
+
+/// The part of a meeting whose plan an event changes: the meeting itself, or one segment.
+struct Plan<'a> {
+    dates: &'a mut ApproxDate,
+    venue: &'a mut Option<String>,
+    mode: &'a mut Option<Mode>,
+    status: &'a mut MeetingStatus,
+    to_be_determined: &'a mut bool,
+    sessions: &'a mut Vec<SessionRow>,
+}
+
+/// What an event does to a plan.
+enum Change<'a> {
+    Dates {
+        kind: &'static str,
+        dates: Option<ApproxDate>,
+        venue: Option<String>,
+        mode: Option<Mode>,
+        tentative: bool,
+        postponed: bool,
+        decided_by: Option<&'a Slug>,
+    },
+    Adjourned {
+        resume: Option<ApproxDate>,
+        suspended: bool,
+    },
+    Resumed {
+        dates: ApproxDate,
+        venue: Option<String>,
+        mode: Option<Mode>,
+    },
+    Held {
+        dates: ApproxDate,
+        venue: Option<String>,
+    },
+    Cancelled,
+}
+
+impl Plan<'_> {
+    /// Applies `change`; returns the move it made, if any.
+    fn apply(self, env: &Envelope, change: Change) -> Option<Move> {
+        match change {
+            Change::Dates {
+                kind,
+                dates,
+                venue,
+                mode,
+                tentative,
+                postponed,
+                decided_by,
+            } => {
+                let from = *self.dates;
+                let mv = match dates {
+                    None => Some(Move {
+                        seq: env.seq,
+                        segment: None,
+                        kind: kind.to_string(),
+                        occurred: env.occurred,
+                        from,
+                        to: from,
+                        to_be_determined: true,
+                        decided_by: decided_by.map(|s| s.0.clone()),
+                    }),
+                    Some(to) if to != from && !made_exact_within(&from, &to) => Some(Move {
+                        seq: env.seq,
+                        segment: None,
+                        kind: kind.to_string(),
+                        occurred: env.occurred,
+                        from,
+                        to,
+                        to_be_determined: false,
+                        decided_by: decided_by.map(|s| s.0.clone()),
+                    }),
+                    Some(_) => None,
+                };
+                *self.to_be_determined = dates.is_none();
+                if let Some(d) = dates {
+                    *self.dates = d;
+                }
+                *self.venue = venue.or(self.venue.take());
+                *self.mode = mode.or(*self.mode);
+                let waiting = matches!(
+                    *self.status,
+                    MeetingStatus::Adjourned | MeetingStatus::Suspended
+                );
+                *self.status = if postponed {
+                    MeetingStatus::Postponed
+                } else if waiting {
+                    // The dates of the session to resume: it stays adjourned until it resumes.
+                    *self.status
+                } else {
+                    status_for(self.dates, tentative)
+                };
+                if let Some(last) = self.sessions.last_mut() {
+                    if matches!(
+                        last.status,
+                        MeetingStatus::Tentative
+                            | MeetingStatus::Confirmed
+                            | MeetingStatus::Postponed
+                    ) {
+                        last.dates = *self.dates;
+                        last.venue = self.venue.clone();
+                        last.mode = *self.mode;
+                        last.status = *self.status;
+                    }
+                }
+                mv
+            }
+            Change::Adjourned { resume, suspended } => {
+                if self.sessions.is_empty() {
+                    self.sessions.push(SessionRow {
+                        dates: *self.dates,
+                        venue: self.venue.clone(),
+                        mode: *self.mode,
+                        status: MeetingStatus::Confirmed,
+                    });
+                }
+                let ended = if suspended {
+                    MeetingStatus::Suspended
+                } else {
+                    MeetingStatus::Adjourned
+                };
+                if let Some(last) = self.sessions.last_mut() {
+                    last.status = ended;
+                }
+                *self.status = ended;
+                match resume {
+                    Some(d) => {
+                        *self.dates = d;
+                        *self.to_be_determined = false;
+                    }
+                    None => *self.to_be_determined = true,
+                }
+                None
+            }
+            Change::Resumed { dates, venue, mode } => {
+                *self.dates = dates;
+                *self.venue = venue.or(self.venue.take());
+                *self.mode = mode.or(*self.mode);
+                *self.to_be_determined = false;
+                *self.status = status_for(&dates, false);
+                self.sessions.push(SessionRow {
+                    dates,
+                    venue: self.venue.clone(),
+                    mode: *self.mode,
+                    status: *self.status,
+                });
+                None
+            }
+            Change::Held { dates, venue } => {
+                *self.status = MeetingStatus::Over;
+                *self.to_be_determined = false;
+                match self.sessions.last_mut() {
+                    Some(last) => {
+                        // The held dates are those of the session that concluded it, unless
+                        // they span the whole meeting.
+                        if dates.start() >= last.dates.start() {
+                            last.dates = dates;
+                        }
+                        last.venue = venue.or(last.venue.take());
+                        last.status = MeetingStatus::Over;
+                        *self.venue = last.venue.clone();
+                        *self.dates = span(self.sessions.iter().map(|s| s.dates)).unwrap_or(dates);
+                    }
+                    None => {
+                        *self.dates = dates;
+                        *self.venue = venue.or(self.venue.take());
+                    }
+                }
+                None
+            }
+            Change::Cancelled => {
+                *self.status = MeetingStatus::Cancelled;
+                None
+            }
         }
-        self.dates = to;
+    }
+}
+
+/// The window from the first start to the last end of `dates` (open when one is open).
+fn span(dates: impl Iterator<Item = ApproxDate>) -> Option<ApproxDate> {
+    let all: Vec<ApproxDate> = dates.collect();
+    let start = all.iter().map(|d| d.start()).min()?;
+    if all.len() == 1 {
+        return Some(all[0]);
+    }
+    let end = all.iter().map(|d| d.end()).collect::<Option<Vec<_>>>();
+    Some(match end.and_then(|e| e.into_iter().max()) {
+        Some(end) if end == start => ApproxDate::Day(start),
+        Some(end) => ApproxDate::Range(start, end),
+        None => ApproxDate::Onwards(chrono::Datelike::year(&start)),
+    })
+}
+
+impl MeetingRow {
+    fn plan(&mut self) -> Plan<'_> {
+        Plan {
+            dates: &mut self.dates,
+            venue: &mut self.venue,
+            mode: &mut self.mode,
+            status: &mut self.status,
+            to_be_determined: &mut self.to_be_determined,
+            sessions: &mut self.sessions,
+        }
     }
 
-    fn segment_mut(&mut self, id: &Option<crate::domain::Slug>) -> Option<&mut SegmentRow> {
-        let id = id.as_ref()?;
-        self.segments.iter_mut().find(|s| s.segment == id.0)
+    fn segment_mut(&mut self, id: &str) -> Option<&mut SegmentRow> {
+        self.segments.iter_mut().find(|s| s.segment == id)
+    }
+
+    /// A split meeting's dates and status, from its segments.
+    fn derive_from_segments(&mut self) {
+        if self.segments.is_empty() {
+            return;
+        }
+        let live: Vec<&SegmentRow> = self
+            .segments
+            .iter()
+            .filter(|s| s.status != MeetingStatus::Cancelled)
+            .collect();
+        let counted: Vec<&SegmentRow> = if live.is_empty() {
+            self.segments.iter().collect()
+        } else {
+            live.clone()
+        };
+        if let Some(d) = span(counted.iter().map(|s| s.dates)) {
+            self.dates = d;
+        }
+        let any = |st: MeetingStatus| live.iter().any(|s| s.status == st);
+        self.status = if live.is_empty() {
+            MeetingStatus::Cancelled
+        } else if live.iter().all(|s| s.status == MeetingStatus::Over) {
+            MeetingStatus::Over
+        } else if any(MeetingStatus::Over) {
+            MeetingStatus::PartlyHeld
+        } else if any(MeetingStatus::Suspended) {
+            MeetingStatus::Suspended
+        } else if any(MeetingStatus::Adjourned) {
+            MeetingStatus::Adjourned
+        } else if any(MeetingStatus::Postponed) {
+            MeetingStatus::Postponed
+        } else if live.iter().all(|s| s.status == MeetingStatus::Confirmed) {
+            MeetingStatus::Confirmed
+        } else {
+            MeetingStatus::Tentative
+        };
+        let ahead = || live.iter().filter(|s| !s.status.is_closed());
+        self.to_be_determined = ahead().any(|s| s.to_be_determined);
+        self.tentative = ahead().any(|s| {
+            s.to_be_determined
+                || !s.dates.is_exact()
+                || matches!(
+                    s.status,
+                    MeetingStatus::Tentative | MeetingStatus::Postponed
+                )
+        });
     }
 }
 
@@ -127,6 +432,79 @@ pub struct Meetings(
     pub BTreeMap<String, MeetingRow>,
     #[serde(default)] pub BTreeMap<String, String>,
 );
+
+/// The meeting (and segment) an event changes, and the change.
+fn change_of(e: &DomainEvent) -> Option<(&Slug, Option<&Slug>, Change<'_>)> {
+    use DomainEvent as E;
+    Some(match e {
+        E::MeetingConfirmed(m) => (
+            &m.meeting,
+            m.segment.as_ref(),
+            Change::Dates {
+                kind: "confirmed",
+                dates: Some(m.dates),
+                venue: text(&m.venue),
+                mode: m.mode,
+                tentative: false,
+                postponed: false,
+                decided_by: m.decided_by.as_ref(),
+            },
+        ),
+        E::MeetingPostponed(m) => (
+            &m.meeting,
+            m.segment.as_ref(),
+            Change::Dates {
+                kind: "postponed",
+                dates: m.dates,
+                venue: None,
+                mode: None,
+                tentative: m.tentative,
+                postponed: true,
+                decided_by: m.decided_by.as_ref(),
+            },
+        ),
+        E::MeetingRescheduled(m) => (
+            &m.meeting,
+            m.segment.as_ref(),
+            Change::Dates {
+                kind: "rescheduled",
+                dates: Some(m.dates),
+                venue: text(&m.venue),
+                mode: m.mode,
+                tentative: m.tentative,
+                postponed: false,
+                decided_by: m.decided_by.as_ref(),
+            },
+        ),
+        E::MeetingAdjourned(m) => (
+            &m.meeting,
+            m.segment.as_ref(),
+            Change::Adjourned {
+                resume: m.resume,
+                suspended: m.suspended,
+            },
+        ),
+        E::MeetingResumed(m) => (
+            &m.meeting,
+            m.segment.as_ref(),
+            Change::Resumed {
+                dates: m.dates,
+                venue: text(&m.venue),
+                mode: m.mode,
+            },
+        ),
+        E::MeetingHeld(m) => (
+            &m.meeting,
+            m.segment.as_ref(),
+            Change::Held {
+                dates: m.dates,
+                venue: text(&m.venue),
+            },
+        ),
+        E::MeetingCancelled(m) => (&m.meeting, m.segment.as_ref(), Change::Cancelled),
+        _ => return None,
+    })
+}
 
 impl Meetings {
     /// The meeting with this id, or the meeting one of whose segments has it.
@@ -147,247 +525,198 @@ impl Meetings {
 
     pub fn apply(&mut self, env: &Envelope, e: &DomainEvent) {
         use DomainEvent as E;
-        if let E::MeetingScheduled(m) = e {
-            self.0.insert(
-                m.meeting.0.clone(),
-                MeetingRow {
-                    meeting: m.meeting.0.clone(),
-                    body: m.body,
-                    kind: m.kind,
-                    number: text(&m.number),
-                    title: m.title.0.clone(),
-                    venue: text(&m.venue),
-                    mode: m.mode,
-                    dates: m.dates,
-                    tentative: m.tentative || !m.dates.is_exact(),
-                    status: if m.tentative || !m.dates.is_exact() {
-                        MeetingStatus::Tentative
-                    } else {
-                        MeetingStatus::Confirmed
+        match e {
+            E::MeetingScheduled(m) => {
+                let tentative = m.tentative || !m.dates.is_exact();
+                self.0.insert(
+                    m.meeting.0.clone(),
+                    MeetingRow {
+                        meeting: m.meeting.0.clone(),
+                        body: m.body,
+                        bodies: m.bodies.clone(),
+                        kind: m.kind,
+                        number: text(&m.number),
+                        title: m.title.0.clone(),
+                        venue: text(&m.venue),
+                        mode: m.mode,
+                        dates: m.dates,
+                        tentative,
+                        status: status_for(&m.dates, tentative),
+                        to_be_determined: false,
+                        segments: Vec::new(),
+                        sessions: Vec::new(),
+                        moves: Vec::new(),
+                        decisions: Vec::new(),
+                        documents: Vec::new(),
                     },
-                    segments: Vec::new(),
-                    moves: Vec::new(),
-                    decisions: Vec::new(),
-                    documents: Vec::new(),
-                },
-            );
-            return;
-        }
-        let posted = match e {
+                );
+            }
             E::DocumentPosted(d) => {
                 let kind = serde_json::to_value(d.kind)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string))
                     .unwrap_or_default();
-                Some((d.meeting.as_str(), d.document.as_str(), kind))
+                self.document(env, d.meeting.as_str(), &d.document, kind);
             }
-            E::ReportSubmitted(r) => Some((
-                r.meeting.as_str(),
-                r.document.as_str(),
-                "report".to_string(),
-            )),
-            _ => None,
+            E::ReportSubmitted(r) => {
+                self.document(env, r.meeting.as_str(), &r.document, "report".into())
+            }
+            E::DecisionAdopted(d) => {
+                let segment = d.segment.as_ref().map(|s| s.0.clone()).or_else(|| {
+                    self.1
+                        .contains_key(d.meeting.as_str())
+                        .then(|| d.meeting.0.clone())
+                });
+                if let Some(row) = self.find_mut(d.meeting.as_str()) {
+                    row.decisions.push(d.symbol.clone());
+                    if let Some(s) = segment.and_then(|s| row.segment_mut(&s)) {
+                        s.decisions.push(d.symbol.clone());
+                    }
+                }
+            }
+            E::MeetingSplit(m) => self.split(env, m),
+            _ => {
+                if let Some((meeting, segment, change)) = change_of(e) {
+                    self.change(env, meeting, segment, change);
+                }
+            }
+        }
+    }
+
+    fn document(&mut self, env: &Envelope, id: &str, document: &str, kind: String) {
+        if let Some(row) = self.find_mut(id) {
+            row.documents.push(DocumentRef {
+                document: document.to_string(),
+                kind,
+                for_id: id.to_string(),
+                seq: env.seq,
+                on: env.occurred,
+            });
+        }
+    }
+
+    fn split(&mut self, env: &Envelope, m: &crate::domain::MeetingSplit) {
+        let Some(row) = self.0.get_mut(m.meeting.as_str()) else {
+            return;
         };
-        if let Some((id, document, kind)) = posted {
-            if let Some(row) = self.find_mut(id) {
-                row.documents.push(DocumentRef {
-                    document: document.to_string(),
-                    kind,
-                    for_id: id.to_string(),
+        let status = row.status;
+        let before = row.dates;
+        row.segments = m
+            .segments
+            .iter()
+            .map(|s| SegmentRow {
+                segment: s.segment.0.clone(),
+                title: text(&s.title),
+                dates: s.dates,
+                venue: text(&s.venue),
+                mode: s.mode,
+                status: status_for(&s.dates, status == MeetingStatus::Tentative),
+                to_be_determined: false,
+                sessions: Vec::new(),
+                decisions: Vec::new(),
+            })
+            .collect();
+        row.derive_from_segments();
+        // Exact segments that end (or begin) elsewhere than the meeting's dates move it.
+        let to = row.dates;
+        if m.segments.iter().all(|s| s.dates.is_exact())
+            && to != before
+            && !made_exact_within(&before, &to)
+        {
+            row.moves.push(Move {
+                seq: env.seq,
+                segment: None,
+                kind: "split".to_string(),
+                occurred: env.occurred,
+                from: before,
+                to,
+                to_be_determined: false,
+                decided_by: m.decided_by.as_ref().map(|s| s.0.clone()),
+            });
+        }
+        for s in &m.segments {
+            self.1.insert(s.segment.0.clone(), m.meeting.0.clone());
+        }
+    }
+
+    fn change(&mut self, env: &Envelope, meeting: &Slug, segment: Option<&Slug>, change: Change) {
+        let Some(row) = self.0.get_mut(meeting.as_str()) else {
+            return;
+        };
+        if let Some(seg) = segment {
+            let Some(s) = row.segment_mut(seg.as_str()) else {
+                return;
+            };
+            let plan = Plan {
+                dates: &mut s.dates,
+                venue: &mut s.venue,
+                mode: &mut s.mode,
+                status: &mut s.status,
+                to_be_determined: &mut s.to_be_determined,
+                sessions: &mut s.sessions,
+            };
+            if let Some(mut mv) = plan.apply(env, change) {
+                mv.segment = Some(seg.0.clone());
+                row.moves.push(mv);
+            }
+        } else if row.segments.is_empty() {
+            let tentative = matches!(
+                change,
+                Change::Dates {
+                    tentative: true,
+                    ..
+                }
+            );
+            let closing = matches!(change, Change::Held { .. });
+            if let Some(mv) = row.plan().apply(env, change) {
+                row.moves.push(mv);
+            }
+            row.tentative = !closing
+                && !row.status.is_closed()
+                && (tentative
+                    || row.to_be_determined
+                    || !row.dates.is_exact()
+                    || row.status == MeetingStatus::Tentative);
+        } else {
+            // A change to a split meeting as a whole reaches every segment still to come: a
+            // postponement marks them postponed (to be determined when no dates are given),
+            // a cancellation cancels them, and a record of the whole as held (written before
+            // the rules asked for the segment) closes them.
+            for s in row.segments.iter_mut().filter(|s| !s.status.is_closed()) {
+                match &change {
+                    Change::Dates {
+                        postponed: true,
+                        dates,
+                        ..
+                    } => {
+                        s.status = MeetingStatus::Postponed;
+                        s.to_be_determined = dates.is_none();
+                    }
+                    Change::Cancelled => s.status = MeetingStatus::Cancelled,
+                    Change::Held { .. } => s.status = MeetingStatus::Over,
+                    _ => {}
+                }
+            }
+            if let Change::Dates {
+                kind,
+                dates,
+                decided_by,
+                ..
+            } = change
+            {
+                let from = row.dates;
+                row.moves.push(Move {
                     seq: env.seq,
-                    on: env.occurred,
+                    segment: None,
+                    kind: kind.to_string(),
+                    occurred: env.occurred,
+                    from,
+                    to: dates.unwrap_or(from),
+                    to_be_determined: dates.is_none(),
+                    decided_by: decided_by.map(|s| s.0.clone()),
                 });
             }
-            return;
         }
-        if let E::DecisionAdopted(d) = e {
-            if let Some(row) = self.0.get_mut(d.meeting.as_str()) {
-                row.decisions.push(d.symbol.clone());
-            }
-            return;
-        }
-        let id = match e {
-            E::MeetingConfirmed(m) => &m.meeting,
-            E::MeetingPostponed(m) => &m.meeting,
-            E::MeetingRescheduled(m) => &m.meeting,
-            E::MeetingSplit(m) => &m.meeting,
-            E::MeetingAdjourned(m) => &m.meeting,
-            E::MeetingResumed(m) => &m.meeting,
-            E::MeetingHeld(m) => &m.meeting,
-            E::MeetingCancelled(m) => &m.meeting,
-            _ => return,
-        };
-        let Some(row) = self.0.get_mut(id.as_str()) else {
-            return;
-        };
-        // A change to one segment of a split meeting.
-        let seg_change = match e {
-            E::MeetingConfirmed(m) => m
-                .segment
-                .as_ref()
-                .map(|s| (s, Some(m.dates), text(&m.venue), m.mode, false, false)),
-            E::MeetingPostponed(m) => m
-                .segment
-                .as_ref()
-                .map(|s| (s, Some(m.dates), None, None, m.tentative, false)),
-            E::MeetingRescheduled(m) => m
-                .segment
-                .as_ref()
-                .map(|s| (s, Some(m.dates), text(&m.venue), m.mode, m.tentative, false)),
-            E::MeetingCancelled(m) => m
-                .segment
-                .as_ref()
-                .map(|s| (s, None, None, None, false, true)),
-            _ => None,
-        };
-        if let Some((seg, dates, venue, mode, tentative, cancelled)) = seg_change {
-            let kind = e.type_name().trim_start_matches("Meeting").to_lowercase();
-            let before = row.segment_mut(&Some(seg.clone())).map(|s| s.dates);
-            if let (Some(from), Some(to)) = (before, dates) {
-                if from != to {
-                    row.moves.push(Move {
-                        seq: env.seq,
-                        segment: Some(seg.0.clone()),
-                        kind,
-                        occurred: env.occurred,
-                        from,
-                        to,
-                    });
-                }
-            }
-            if let Some(s) = row.segment_mut(&Some(seg.clone())) {
-                if cancelled {
-                    s.status = MeetingStatus::Cancelled;
-                } else if let Some(d) = dates {
-                    s.dates = d;
-                    s.venue = venue.or(s.venue.take());
-                    s.mode = mode.or(s.mode);
-                    s.status = if tentative || !d.is_exact() {
-                        MeetingStatus::Tentative
-                    } else {
-                        MeetingStatus::Confirmed
-                    };
-                }
-            }
-            return;
-        }
-        match e {
-            E::MeetingConfirmed(m) => {
-                row.move_to(env, "confirmed", m.dates);
-                row.venue = text(&m.venue).or(row.venue.take());
-                row.mode = m.mode.or(row.mode);
-                row.tentative = !m.dates.is_exact();
-                row.status = if row.tentative {
-                    MeetingStatus::Tentative
-                } else {
-                    MeetingStatus::Confirmed
-                };
-            }
-            E::MeetingPostponed(m) => {
-                row.move_to(env, "postponed", m.dates);
-                row.tentative = m.tentative || !m.dates.is_exact();
-                row.status = MeetingStatus::Postponed;
-                // Postponing a split meeting as a whole postpones every segment still to come.
-                for s in &mut row.segments {
-                    if s.status != MeetingStatus::Over && s.status != MeetingStatus::Cancelled {
-                        s.status = MeetingStatus::Postponed;
-                    }
-                }
-            }
-            E::MeetingRescheduled(m) => {
-                row.move_to(env, "rescheduled", m.dates);
-                row.venue = text(&m.venue).or(row.venue.take());
-                row.mode = m.mode.or(row.mode);
-                row.tentative = m.tentative || !m.dates.is_exact();
-                row.status = if row.tentative {
-                    MeetingStatus::Tentative
-                } else {
-                    MeetingStatus::Confirmed
-                };
-            }
-            E::MeetingSplit(m) => {
-                let status = row.status;
-                for s in &m.segments {
-                    self.1.insert(s.segment.0.clone(), m.meeting.0.clone());
-                }
-                let row = self.0.get_mut(id.as_str()).expect("looked up above");
-                row.segments = m
-                    .segments
-                    .iter()
-                    .map(|s| SegmentRow {
-                        segment: s.segment.0.clone(),
-                        title: text(&s.title),
-                        dates: s.dates,
-                        venue: text(&s.venue),
-                        mode: s.mode,
-                        status: if s.dates.is_exact() && status != MeetingStatus::Tentative {
-                            MeetingStatus::Confirmed
-                        } else {
-                            MeetingStatus::Tentative
-                        },
-                    })
-                    .collect();
-                let first = m.segments.iter().map(|s| s.dates.start()).min();
-                let last = m.segments.iter().filter_map(|s| s.dates.end()).max();
-                if let (Some(a), Some(b)) = (first, last) {
-                    let span = if a == b {
-                        ApproxDate::Day(a)
-                    } else {
-                        ApproxDate::Range(a, b)
-                    };
-                    if m.segments.iter().all(|s| s.dates.is_exact()) {
-                        row.move_to(env, "split", span);
-                    }
-                }
-            }
-            E::MeetingAdjourned(m) => match row.segment_mut(&m.segment) {
-                Some(s) => s.status = MeetingStatus::Adjourned,
-                None => row.status = MeetingStatus::Adjourned,
-            },
-            E::MeetingResumed(m) => {
-                let venue = text(&m.venue);
-                match row.segment_mut(&m.segment) {
-                    Some(s) => {
-                        s.dates = m.dates;
-                        s.venue = venue.or(s.venue.take());
-                        s.mode = m.mode.or(s.mode);
-                        s.status = MeetingStatus::Confirmed;
-                    }
-                    None => {
-                        row.move_to(env, "resumed", m.dates);
-                        row.venue = venue.or(row.venue.take());
-                        row.status = MeetingStatus::Confirmed;
-                    }
-                }
-            }
-            E::MeetingHeld(m) => {
-                let venue = text(&m.venue);
-                match row.segment_mut(&m.segment) {
-                    Some(s) => {
-                        s.dates = m.dates;
-                        s.status = MeetingStatus::Over;
-                        s.venue = venue.or(s.venue.take());
-                    }
-                    None => {
-                        row.dates = m.dates;
-                        row.venue = venue.or(row.venue.take());
-                    }
-                }
-                let all_over = row.segments.iter().all(|s| s.status == MeetingStatus::Over);
-                if m.segment.is_none() || all_over {
-                    row.status = MeetingStatus::Over;
-                    row.tentative = false;
-                }
-            }
-            E::MeetingCancelled(_) => {
-                row.status = MeetingStatus::Cancelled;
-                for s in &mut row.segments {
-                    if s.status != MeetingStatus::Over {
-                        s.status = MeetingStatus::Cancelled;
-                    }
-                }
-            }
-            _ => {}
-        }
+        row.derive_from_segments();
     }
 }

@@ -61,11 +61,44 @@ pub struct State {
     pub views: Views,
 }
 
-/// The two time axes of a query.
+/// The two time axes of a query, and the scheduler's view of an instant.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Query {
     pub as_of: Option<NaiveDate>,
     pub known_at: Option<DateTime<Utc>>,
+    /// What had occurred by this instant, as the scheduler sees it: an event recorded at or
+    /// before it counts whatever its approximate `occurred` says (it was known then); one
+    /// recorded later (a history taken up after the fact) counts once its `occurred` window has
+    /// elapsed by the instant's day.
+    pub occurred_by: Option<DateTime<Utc>>,
+}
+
+impl Query {
+    /// The scheduler's view at `t` (see [`Query::occurred_by`]).
+    pub fn occurred_by(t: DateTime<Utc>) -> Query {
+        Query {
+            occurred_by: Some(t),
+            ..Query::default()
+        }
+    }
+
+    /// The latest day by which every event a stored state folded must count for the state to
+    /// serve this query.
+    fn counts_by(&self) -> Option<NaiveDate> {
+        match (self.as_of, self.occurred_by.map(|t| t.date_naive())) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Whether `env` counts for this query.
+    fn counts(&self, env: &Envelope) -> bool {
+        self.as_of.is_none_or(|d| env.occurred.is_past_as_of(d))
+            && self.occurred_by.is_none_or(|t| {
+                env.occurred.is_past_as_of(t.date_naive())
+                    || env.recorded_at_time().is_some_and(|at| at <= t)
+            })
+    }
 }
 
 /// Every correction of an open store, decoded, kept in memory while the log's head stays put:
@@ -263,7 +296,7 @@ fn forget(store: &dyn EventStore) {
 fn usable(s_seq: u64, s_max: Option<NaiveDate>, k: u64, q: &Query, c: &Corrections) -> bool {
     s_seq <= k
         && c.valid(s_seq, k)
-        && match (q.as_of, s_max) {
+        && match (q.counts_by(), s_max) {
             (Some(d), Some(m)) => m <= d,
             _ => true,
         }
@@ -367,7 +400,7 @@ pub fn views_with_progress(
     progress: Progress,
 ) -> Result<State, StoreError> {
     let state = fold(store, q, progress)?;
-    if q.as_of.is_none() && q.known_at.is_none() {
+    if q.as_of.is_none() && q.known_at.is_none() && q.occurred_by.is_none() {
         remember(store, std::sync::Arc::new(state.clone()));
     }
     Ok(state)
@@ -381,7 +414,7 @@ fn fold(store: &dyn EventStore, q: &Query, progress: Progress) -> Result<State, 
     };
     let corrections = Corrections::load(store, k)?;
     let mut state = start_state(store, k, q, &corrections)?;
-    let unfiltered = q.as_of.is_none();
+    let unfiltered = q.as_of.is_none() && q.occurred_by.is_none();
     let mut last_snap = state.seq;
     let base = state.seq;
     if state.seq < k {
@@ -390,8 +423,7 @@ fn fold(store: &dyn EventStore, q: &Query, progress: Progress) -> Result<State, 
             if env.seq > k {
                 break;
             }
-            let counts = q.as_of.is_none_or(|d| env.occurred.is_past_as_of(d));
-            if counts {
+            if q.counts(&env) {
                 if let Some(event) = corrections.effective(&env)? {
                     state.views.apply(&env, &event);
                 }

@@ -137,8 +137,29 @@ fn record(
         .count())
 }
 
-fn current(store: &dyn EventStore) -> Result<std::sync::Arc<projections::State>, StoreError> {
-    projections::current(store)
+/// The views the scheduler decides from at `now`: what had occurred by then. Live (the log
+/// recorded nothing after `now` when the tick began), that is the whole log, shared; ticking
+/// through a history recorded after the fact, it is the events recorded by `now` and those
+/// recorded later whose `occurred` window had elapsed by `now`'s day.
+fn view_at(
+    store: &dyn EventStore,
+    now: DateTime<Utc>,
+    live: bool,
+) -> Result<std::sync::Arc<projections::State>, StoreError> {
+    if live {
+        projections::current(store)
+    } else {
+        projections::views(store, &projections::Query::occurred_by(now)).map(std::sync::Arc::new)
+    }
+}
+
+/// Whether the log recorded nothing after `now`: the tick runs at the head of time.
+fn is_live(store: &dyn EventStore, now: DateTime<Utc>) -> bool {
+    store
+        .head()
+        .recorded_at
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+        .is_none_or(|t| t <= now)
 }
 
 impl Engine {
@@ -187,6 +208,8 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<TickReport, StoreError> {
         let mut report = TickReport::default();
+        let live = is_live(store, now);
+        let current = |store: &dyn EventStore| view_at(store, now, live);
         // Reconcile until nothing changes: digests list the deadlines set in the round before.
         let mut state = current(store)?;
         for _ in 0..3 {

@@ -53,6 +53,18 @@ pub enum StoreError {
     /// A correction names a seq that is not in the log, or data that does not fit (exit 2).
     #[error("event {index}: {message}")]
     Rejected { index: usize, message: String },
+    /// An event names something that does not exist, or a change its life cycle forbids:
+    /// nothing was written; fix the event (exit 2 / HTTP 400).
+    #[error("event {index}: {field}: {message}")]
+    Refused {
+        index: usize,
+        field: String,
+        message: String,
+    },
+    /// An id already recorded (or given earlier in the batch) comes with different content:
+    /// nothing was written; use a new id, or correct the recorded event (exit 2 / HTTP 409).
+    #[error("event {index}: id `{id}` is already recorded at seq {seq} with different content")]
+    IdConflict { index: usize, id: String, seq: u64 },
     /// A stored record fails its checksum or chain: refuse to serve it; rescue the prefix with
     /// export and import.
     #[error("store is corrupt at {at}: {reason}")]

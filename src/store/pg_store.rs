@@ -642,6 +642,18 @@ impl rules::Lookup for TxLookup<'_, '_> {
     fn record(&mut self, seq: u64) -> Result<Option<Envelope>> {
         get(&mut *self.tx, self.shared, seq)
     }
+
+    fn records(&mut self, from: u64, to: u64) -> Result<Vec<Envelope>> {
+        self.tx
+            .query(
+                "SELECT seq, record FROM events WHERE seq BETWEEN $1 AND $2 ORDER BY seq",
+                &[&sql_seq(from), &sql_seq(to)],
+            )
+            .map_err(self.shared.err("reading records"))?
+            .iter()
+            .map(|r| decode(r.get(0), r.get::<_, &[u8]>(1)))
+            .collect()
+    }
 }
 
 fn find_id<C: GenericClient>(c: &mut C, shared: &Shared, id: &str) -> Result<Option<u64>> {
@@ -663,10 +675,16 @@ fn get<C: GenericClient>(c: &mut C, shared: &Shared, seq: u64) -> Result<Option<
 impl EventStore for PgStore {
     fn append(&self, batch: Vec<Proposed>) -> Result<Vec<Outcome>> {
         offload(|| {
-            self.write(|tx, head| {
-                rules::seal_batch(batch, head, &mut TxLookup::new(tx, &self.shared))
-            })
-            .map(|(places, records)| rules::outcomes(places, records))
+            let ((places, checked), records) = self.write(|tx, head| {
+                let mut lookup = TxLookup::new(tx, &self.shared);
+                let mut checked = rules::Rules::load(self.instance, head, &mut lookup)?;
+                let (places, records) = rules::seal_batch(batch, head, &mut lookup, &mut checked)?;
+                Ok(((places, checked), records))
+            })?;
+            if let Some(last) = records.last() {
+                checked.kept(last.seq);
+            }
+            Ok(rules::outcomes(places, records))
         })
     }
 

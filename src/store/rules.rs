@@ -1,15 +1,23 @@
 //! The rules every backend keeps when it records events: ids, idempotency, expected positions,
-//! corrections, the recording instant and the hash chain, and what an import must satisfy.
+//! corrections, the life cycles of the domain (`domain::lifecycle`), the recording instant and
+//! the hash chain, and what an import must satisfy.
 //!
 //! A backend holds its writer lock (a mutex, a database lock), reads its head, and hands these
 //! functions a [`Lookup`] over the log as it stands; they return the sealed records to write,
 //! or the error that leaves the batch unwritten. Nothing here writes.
+//!
+//! The life-cycle registry of each open store is kept in memory between appends ([`Rules`]):
+//! an append takes it, catches it up with whatever other writers recorded since (a log with a
+//! new correction is folded again from the start), checks and evolves it event by event, and
+//! gives it back committed when the batch is durable, or rolled back when it is not.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 
 use chrono::Utc;
 
 use super::{Head, Outcome, Result, StoreError};
+use crate::domain::lifecycle::Registry;
 use crate::domain::{DecodeError, DomainEvent};
 use crate::envelope::{format_instant, Envelope};
 use crate::input::Proposed;
@@ -30,6 +38,170 @@ pub(crate) trait Lookup {
 
     /// A recorded event by seq.
     fn record(&mut self, seq: u64) -> Result<Option<Envelope>>;
+
+    /// The recorded events with seqs in `from..=to`, in order.
+    fn records(&mut self, from: u64, to: u64) -> Result<Vec<Envelope>>;
+}
+
+/// The registries of the open stores, by store instance, with the seq each is folded to.
+static REGISTRIES: Mutex<Vec<(u64, u64, Registry)>> = Mutex::new(Vec::new());
+/// How many stores' registries are kept (a process rarely has more than two open).
+const KEPT_REGISTRIES: usize = 4;
+
+fn put_back(instance: u64, seq: u64, registry: Registry) {
+    let mut all = REGISTRIES.lock().unwrap_or_else(|p| p.into_inner());
+    all.retain(|(i, _, _)| *i != instance);
+    if all.len() >= KEPT_REGISTRIES {
+        all.remove(0);
+    }
+    all.push((instance, seq, registry));
+}
+
+/// The life-cycle registry of one store during one append, taken from memory: given back
+/// committed by [`Rules::kept`], or rolled back when dropped (the batch was refused or not
+/// written).
+pub(crate) struct Rules {
+    instance: u64,
+    seq: u64,
+    registry: Option<Registry>,
+    /// The batch held a correction: the registry must be folded again from the log.
+    stale: bool,
+}
+
+/// Records read at a time when the registry catches up.
+const READ_CHUNK: u64 = 4096;
+
+impl Rules {
+    /// The registry of the log up to `head`, under the writer's lock.
+    pub(crate) fn load(instance: u64, head: &Head, lookup: &mut dyn Lookup) -> Result<Rules> {
+        let cached = {
+            let mut all = REGISTRIES.lock().unwrap_or_else(|p| p.into_inner());
+            all.iter()
+                .position(|(i, _, _)| *i == instance)
+                .map(|at| all.remove(at))
+        };
+        let registry = match cached {
+            Some((_, seq, mut reg)) if seq <= head.seq => {
+                if catch_up(&mut reg, seq, head.seq, lookup)? {
+                    reg
+                } else {
+                    fold_log(head.seq, lookup)?
+                }
+            }
+            _ => fold_log(head.seq, lookup)?,
+        };
+        Ok(Rules {
+            instance,
+            seq: head.seq,
+            registry: Some(registry),
+            stale: false,
+        })
+    }
+
+    fn registry(&mut self) -> &mut Registry {
+        self.registry.as_mut().expect("held until kept or dropped")
+    }
+
+    /// The batch is durable up to `seq`: keep what it changed.
+    pub(crate) fn kept(mut self, seq: u64) {
+        if let Some(mut reg) = self.registry.take() {
+            if !self.stale {
+                reg.commit();
+                put_back(self.instance, seq, reg);
+            }
+        }
+    }
+}
+
+impl Drop for Rules {
+    fn drop(&mut self) {
+        if let Some(mut reg) = self.registry.take() {
+            reg.rollback();
+            put_back(self.instance, self.seq, reg);
+        }
+    }
+}
+
+/// Folds the records after `from` up to `to` into `reg`; `false` when one of them is a
+/// correction (the registry must then be folded from the start).
+fn catch_up(reg: &mut Registry, from: u64, to: u64, lookup: &mut dyn Lookup) -> Result<bool> {
+    let mut at = from;
+    while at < to {
+        let end = (at + READ_CHUNK).min(to);
+        for env in lookup.records(at + 1, end)? {
+            if env.stream == "corrections" {
+                return Ok(false);
+            }
+            if let Ok(e) =
+                crate::domain::as_recorded(|| DomainEvent::decode(&env.ty, env.version, &env.data))
+            {
+                reg.evolve(&e);
+            }
+        }
+        at = end;
+    }
+    reg.commit();
+    Ok(true)
+}
+
+/// The registry of the log up to `to`, folded from the start with its corrections applied (a
+/// retracted event counts as never recorded, an amended one with its corrected data).
+fn fold_log(to: u64, lookup: &mut dyn Lookup) -> Result<Registry> {
+    let mut effect: HashMap<u64, Option<serde_json::Value>> = HashMap::new();
+    let mut at = 0;
+    while at < to {
+        let end = (at + READ_CHUNK).min(to);
+        for env in lookup.records(at + 1, end)? {
+            if env.stream != "corrections" {
+                continue;
+            }
+            match crate::domain::as_recorded(|| {
+                DomainEvent::decode(&env.ty, env.version, &env.data)
+            }) {
+                Ok(DomainEvent::EventRetracted(r)) => {
+                    effect.insert(r.seq, None);
+                }
+                Ok(DomainEvent::EventAmended(a)) if !matches!(effect.get(&a.seq), Some(None)) => {
+                    effect.insert(a.seq, Some(serde_json::Value::Object(a.data)));
+                }
+                _ => {}
+            }
+        }
+        at = end;
+    }
+    let mut reg = Registry::default();
+    let mut at = 0;
+    while at < to {
+        let end = (at + READ_CHUNK).min(to);
+        for env in lookup.records(at + 1, end)? {
+            let data = match effect.get(&env.seq) {
+                Some(None) => continue,
+                Some(Some(amended)) => amended,
+                None => &env.data,
+            };
+            if let Ok(e) =
+                crate::domain::as_recorded(|| DomainEvent::decode(&env.ty, env.version, data))
+            {
+                reg.evolve(&e);
+            }
+        }
+        at = end;
+    }
+    reg.commit();
+    Ok(reg)
+}
+
+/// Whether a proposed event says the same as one already recorded under its id: the same type,
+/// stream, date of occurrence and data (read at the current schema version).
+fn same_content(p: &Proposed, recorded: &Envelope) -> bool {
+    p.ty == recorded.ty
+        && p.stream == recorded.stream
+        && p.occurred == recorded.occurred
+        && (p.data == recorded.data
+            || crate::domain::as_recorded(|| {
+                DomainEvent::decode(&recorded.ty, recorded.version, &recorded.data)
+            })
+            .is_ok_and(|e| e == p.event))
 }
 
 /// The recording instant of a new batch: now, or the head's instant if the clock is behind
@@ -52,6 +224,7 @@ pub(crate) fn seal_batch(
     batch: Vec<Proposed>,
     head: &Head,
     lookup: &mut dyn Lookup,
+    rules: &mut Rules,
 ) -> Result<(Vec<Option<Outcome>>, Vec<Envelope>)> {
     let recorded_at = next_recorded_at(head.recorded_at.as_deref());
     let batch: Vec<(String, Proposed)> = batch
@@ -78,10 +251,21 @@ pub(crate) fn seal_batch(
     let mut records: Vec<Envelope> = Vec::with_capacity(batch.len());
     for (index, (id, p)) in batch.into_iter().enumerate() {
         let existing = match in_batch.get(&id) {
-            Some(s) => Some(*s),
-            None => lookup.seq_of_id(&id)?,
+            Some(s) => Some((*s, records.get((*s - head.seq - 1) as usize).cloned())),
+            None => match lookup.seq_of_id(&id)? {
+                Some(s) if !p.once => Some((s, lookup.record(s)?)),
+                Some(s) => Some((s, None)),
+                None => None,
+            },
         };
-        if let Some(seq) = existing {
+        if let Some((seq, recorded)) = existing {
+            if let Some(recorded) = recorded.filter(|r| !same_content(&p, r)) {
+                return Err(StoreError::IdConflict {
+                    index,
+                    id,
+                    seq: recorded.seq,
+                });
+            }
             outcomes.push(Some(Outcome::Duplicate { id, seq }));
             continue;
         }
@@ -101,6 +285,16 @@ pub(crate) fn seal_batch(
         }
         seq += 1;
         check_correction(index, &p.event, head.seq, &records, lookup)?;
+        if p.event.corrects().is_some() {
+            rules.stale = true;
+        }
+        let registry = rules.registry();
+        registry.decide(&p.event).map_err(|r| StoreError::Refused {
+            index,
+            field: r.field,
+            message: r.message,
+        })?;
+        registry.evolve(&p.event);
         positions.insert(p.stream.clone(), actual + 1);
         in_batch.insert(id.clone(), seq);
         let mut env = Envelope {

@@ -269,6 +269,13 @@ impl rules::Lookup for SledLookup<'_> {
     fn record(&mut self, seq: u64) -> Result<Option<Envelope>> {
         self.0.get(seq)
     }
+
+    fn records(&mut self, from: u64, to: u64) -> Result<Vec<Envelope>> {
+        self.0
+            .read_from(from)
+            .take_while(|r| r.as_ref().map_or(true, |e| e.seq <= to))
+            .collect()
+    }
 }
 
 /// The sled event store. One process holds it at a time (sled locks the directory).
@@ -831,13 +838,16 @@ impl EventStore for SledStore {
     fn append(&self, batch: Vec<Proposed>) -> Result<Vec<Outcome>> {
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let head = writer.head();
-        let (places, records) = rules::seal_batch(batch, &head, &mut SledLookup(self))?;
+        let mut lookup = SledLookup(self);
+        let mut checked = rules::Rules::load(self.instance, &head, &mut lookup)?;
+        let (places, records) = rules::seal_batch(batch, &head, &mut lookup, &mut checked)?;
         self.commit(&mut writer, &records)
             .map_err(|e| self.note_failure(e))?;
         let last = writer.seq;
         drop(writer);
         self.flush_and_announce(last)
             .map_err(|e| self.note_failure(e))?;
+        checked.kept(last);
         Ok(rules::outcomes(places, records))
     }
 

@@ -30,14 +30,12 @@ pub struct Desired {
     pub cancelled: Option<String>,
 }
 
-/// The contact id of a body's secretariat.
-pub fn secretariat_of(body: Body) -> &'static str {
+/// The contact id of a body's secretariat: one for the three BRS conventions, otherwise
+/// `secretariat-` and the body's code in lower case (`secretariat-cbd`).
+pub fn secretariat_of(body: Body) -> String {
     match body {
-        Body::MC => "secretariat-mc",
-        Body::BC | Body::RC | Body::SC | Body::BRS => "secretariat-brs",
-        Body::UNEA => "secretariat-unea",
-        Body::ICCM => "secretariat-iccm",
-        Body::HUB => "secretariat-hub",
+        Body::BC | Body::RC | Body::SC | Body::BRS => "secretariat-brs".to_string(),
+        other => format!("secretariat-{}", other.code().to_ascii_lowercase()),
     }
 }
 
@@ -50,7 +48,7 @@ fn resolve(
     let mut out = Vec::new();
     for r in roles {
         match r {
-            Role::Secretariat => out.extend(body.map(|b| secretariat_of(b).to_string())),
+            Role::Secretariat => out.extend(body.map(secretariat_of)),
             Role::Addressee => out.extend(addressee.map(str::to_string)),
             Role::CoChairs(g) => out.extend(
                 views

@@ -285,7 +285,7 @@ fn a_log_recorded_ahead_of_the_clock_imports_when_told_and_migrates() {
     );
 
     // New records after them keep `recorded_at` from going back.
-    let line = r#"{"id":"after-the-clock","type":"MeetingHeld","occurred":"2021-07-29","actor":"t","data":{"meeting":"mc-cop-4","dates":"2021-07-29"}}"#;
+    let line = r#"{"id":"after-the-clock","type":"MeetingHeld","occurred":"2021-07-29","actor":"t","data":{"meeting":"mc-cop-4","segment":"mc-cop-4.1","dates":"2021-07-29"}}"#;
     let r = b.record_text(&format!("{line}\n"));
     assert_eq!(r.code, 0, "{}", r.stderr);
     let last: serde_json::Value = serde_json::from_str(b.export().lines().last().unwrap()).unwrap();

@@ -40,6 +40,7 @@ fn kill_during_a_large_batch() {
     let trials = 8;
     // Time one uninterrupted record of the same size, then kill across that span.
     let timing = Accord::new();
+    timing.record(&history());
     let file = timing.dir.path().join("batch.jsonl");
     std::fs::write(&file, big_batch(n, 99)).unwrap();
     let started = std::time::Instant::now();

@@ -298,8 +298,27 @@ fn filters_by_body_status_and_dates() {
             a.show("meetings", &["--from", "2021-01-01", "--to", "2021-12-31"]),
             "meeting"
         ),
-        ["brs-cops-2021", "unea-5", "mc-cop-4"]
+        // A split meeting is dated by its segments: UNEA-5 opened in February 2021, the BRS
+        // COPs in July, COP-4 in November.
+        ["unea-5", "brs-cops-2021", "mc-cop-4"]
     );
+    // Its segments are seen by date and status filters: in March 2022 COP-4's second segment
+    // ("early 2022") may sit, and UNEA-5's second segment (February 2022) is over by then.
+    assert_eq!(
+        ids(
+            a.show("meetings", &["--from", "2022-03-01", "--to", "2022-03-31"]),
+            "meeting"
+        ),
+        ["mc-cop-4"]
+    );
+    assert_eq!(
+        ids(a.show("meetings", &["--status", "partly_held"]), "meeting"),
+        ["unea-5", "brs-cops-2021"]
+    );
+    let meetings = a.show("meetings", &[]);
+    let brs = super::helpers::row(&meetings, "meeting", "brs-cops-2021");
+    assert_eq!(brs["dates"], "2021-07-01/2022-06-30", "spans its segments");
+    assert_eq!(brs["status"], "partly_held");
     assert_eq!(
         ids(a.show("meetings", &["--status", "postponed"]), "meeting"),
         ["iccm-5"]

@@ -472,12 +472,20 @@ fn mixed_load(a: &Accord, server: &Server, tokens: &Tokens, backend: &str, secs:
                 let mut rng = Rng(0x10AD + w);
                 let mut t = Tally::default();
                 let mut made = 0u64;
+                // Meetings cancelled take nothing more (the life-cycle rules refuse it).
+                let mut cancelled = std::collections::HashSet::new();
                 while Instant::now() < until {
                     let size = 1 + rng.below(4);
                     let mut lines = Vec::new();
                     for _ in 0..size {
-                        let kind = if made == 0 { 0 } else { rng.below(10) };
-                        let m = if kind < 5 { made } else { rng.below(made) };
+                        let mut kind = if made == 0 { 0 } else { rng.below(10) };
+                        let mut m = if kind < 5 { made } else { rng.below(made) };
+                        if kind >= 5 && cancelled.contains(&m) {
+                            (kind, m) = (0, made);
+                        }
+                        if kind == 9 {
+                            cancelled.insert(m);
+                        }
                         let start = today + chrono::Days::new(20 + rng.below(120));
                         let dates = format!("{start}/{}", start + chrono::Days::new(4));
                         let meeting = format!("load-{w}-{m}");

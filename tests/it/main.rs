@@ -12,6 +12,7 @@ mod fuzz;
 mod generate;
 mod helpers;
 mod history;
+mod lifecycle;
 mod load;
 mod nodes;
 mod outside_faults;

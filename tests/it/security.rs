@@ -445,18 +445,46 @@ fn hostile_history() -> (String, usize, usize) {
     let text = std::fs::read_to_string(history()).unwrap();
     let mut out = Vec::new();
     let (mut made, mut broken) = (0, 0);
+    // The same text is made the same hostile text everywhere, so that references by text (a
+    // mandate's paragraph) still name what they named.
+    let mut same: std::collections::HashMap<serde_json::Value, Vec<String>> = Default::default();
     for (n, line) in text.lines().enumerate() {
         let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
         let mut paths = Vec::new();
         leaves(&v["data"], &mut vec!["data".into()], &mut paths);
         for p in paths {
+            // References to decisions and mandates must name recorded ones: a mandate's
+            // (`MC-3/11#2`) names its paragraph as the decision now has it, hostile or not.
+            let reference = [
+                "implements",
+                "decision",
+                "reports_on",
+                "mirrors",
+                "amends",
+                "supersedes",
+            ];
+            if p.iter().any(|k| reference.contains(&k.as_str())) {
+                let old = at(&mut v, &p).clone();
+                if let Some((symbol, paragraph)) = old.as_str().and_then(|r| r.split_once('#')) {
+                    if let Some(h) = same.get(&serde_json::Value::from(paragraph)) {
+                        *at(&mut v, &p) = format!("{symbol}#{}", h[0]).into();
+                    }
+                }
+                continue;
+            }
             let old = at(&mut v, &p).clone();
             let mut kept = false;
-            for nl in [true, false] {
-                *at(&mut v, &p) = payload(made, nl).into();
+            let tries = same
+                .get(&old)
+                .cloned()
+                .unwrap_or_else(|| vec![payload(made, true), payload(made, false)]);
+            for hostile in tries {
+                let nl = hostile.contains('\n');
+                *at(&mut v, &p) = hostile.clone().into();
                 if accord::input::parse_value(n + 1, v.clone()).is_ok() {
                     kept = true;
                     broken += usize::from(nl);
+                    same.insert(old.clone(), vec![hostile]);
                     break;
                 }
             }

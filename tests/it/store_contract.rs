@@ -81,8 +81,12 @@ contract!(
     export_verifies_independently,
 );
 
-fn line(id: &str, meeting: &str, expected: Option<u64>) -> String {
-    let l = meeting_line(id, meeting);
+/// An event on stream `deadline/{key}`: the storage contract is about records, positions
+/// and ids, so its events are of a type the life-cycle rules let repeat on one stream.
+fn line(id: &str, key: &str, expected: Option<u64>) -> String {
+    let l = format!(
+        r#"{{"id":"{id}","type":"DeadlineSet","occurred":"2021-03","actor":"tester","data":{{"deadline":"{key}","workflow":"w","workflow_version":1,"instance":"meeting:{key}","step":"s","what":"Something due","due":"2021-11-01","responsible":["secretariat-mc"]}}}}"#
+    );
     match expected {
         Some(p) => l.replacen('{', &format!("{{\"expected_position\":{p},"), 1),
         None => l,
@@ -184,15 +188,15 @@ fn long_reads_page_through(s: &dyn EventStore) {
     assert_chain(&records);
     let from: Vec<u64> = s.read_from(1000).take(3).map(|r| r.unwrap().seq).collect();
     assert_eq!(from, [1000, 1001, 1002]);
-    assert_eq!(s.read_stream("meeting/m-3").unwrap().len(), 357);
+    assert_eq!(s.read_stream("deadline/m-3").unwrap().len(), 357);
     // Streams read a page at a time give the same records, from any seq.
-    let m0 = s.read_stream("meeting/m-0").unwrap();
+    let m0 = s.read_stream("deadline/m-0").unwrap();
     assert_eq!(m0.len(), 359);
-    let paged: Vec<Envelope> = accord::store::stream_from(s, "meeting/m-0", 1)
+    let paged: Vec<Envelope> = accord::store::stream_from(s, "deadline/m-0", 1)
         .map(|r| r.unwrap())
         .collect();
     assert_eq!(paged, m0);
-    let later: Vec<u64> = accord::store::stream_from(s, "meeting/m-0", 2000)
+    let later: Vec<u64> = accord::store::stream_from(s, "deadline/m-0", 2000)
         .map(|r| r.unwrap().seq)
         .collect();
     let expect: Vec<u64> = m0.iter().map(|e| e.seq).filter(|q| *q >= 2000).collect();
@@ -200,7 +204,7 @@ fn long_reads_page_through(s: &dyn EventStore) {
     for since in [0, 1, 2, 8, 500, 1999, 2499, 2500, 2501, 2502, u64::MAX] {
         for limit in [0, 1, 7, 256, 1000] {
             let expect: Vec<&Envelope> = m0.iter().filter(|e| e.seq >= since).take(limit).collect();
-            let page = s.read_stream_page("meeting/m-0", since, limit).unwrap();
+            let page = s.read_stream_page("deadline/m-0", since, limit).unwrap();
             assert_eq!(
                 page.iter().collect::<Vec<_>>(),
                 expect,
@@ -208,7 +212,7 @@ fn long_reads_page_through(s: &dyn EventStore) {
             );
         }
     }
-    let last = s.stream_last("meeting/m-0").unwrap().unwrap();
+    let last = s.stream_last("deadline/m-0").unwrap().unwrap();
     assert_eq!((last.seq, last.position), (2501, 359));
 }
 
@@ -333,7 +337,7 @@ fn a_refused_batch_writes_nothing(s: &dyn EventStore) {
     ));
     assert_eq!(s.head(), before);
     assert_eq!(s.find_id("r1").unwrap(), None);
-    assert_eq!(s.read_stream("meeting/m-a").unwrap(), []);
+    assert_eq!(s.read_stream("deadline/m-a").unwrap(), []);
     assert_eq!(all(s).len(), 1);
     let after = s.append(batch(&[line("r1", "m-a", None)])).unwrap();
     assert_eq!(recorded(&after), [2]);
@@ -366,7 +370,7 @@ fn import_keeps_seq_recorded_at_and_hashes(s: &dyn EventStore) {
         Some(records[3].recorded_at.as_str())
     );
     assert_eq!(s.find_id("i2").unwrap(), Some(2));
-    assert_eq!(s.read_stream("meeting/m-a").unwrap(), records[..2]);
+    assert_eq!(s.read_stream("deadline/m-a").unwrap(), records[..2]);
     // Appends continue the imported chain.
     let next = s.append(batch(&[line("i4", "m-a", Some(2))])).unwrap();
     assert_eq!(recorded(&next), [5]);
@@ -408,18 +412,24 @@ fn read_stream_in_position_order(s: &dyn EventStore) {
     ]))
     .unwrap();
     s.append(batch(&[line("s4", "m-a", None)])).unwrap();
-    let a = s.read_stream("meeting/m-a").unwrap();
+    let a = s.read_stream("deadline/m-a").unwrap();
     assert_eq!(
         a.iter().map(|e| (e.seq, e.position)).collect::<Vec<_>>(),
         [(1, 1), (3, 2), (4, 3)]
     );
-    assert_eq!(s.read_stream("meeting/m-b").unwrap().len(), 1);
-    assert_eq!(s.read_stream("meeting/none").unwrap(), []);
+    assert_eq!(s.read_stream("deadline/m-b").unwrap().len(), 1);
+    assert_eq!(s.read_stream("deadline/none").unwrap(), []);
     // The last event and pages read only what they need, and agree with the whole stream.
-    assert_eq!(s.stream_last("meeting/m-a").unwrap().as_ref(), a.last());
-    assert_eq!(s.stream_last("meeting/none").unwrap(), None);
-    let b = s.read_stream("meeting/m-b").unwrap();
-    let names = ["meeting/m-b", "meeting/none", "meeting/m-a", "meeting/m-b"].map(String::from);
+    assert_eq!(s.stream_last("deadline/m-a").unwrap().as_ref(), a.last());
+    assert_eq!(s.stream_last("deadline/none").unwrap(), None);
+    let b = s.read_stream("deadline/m-b").unwrap();
+    let names = [
+        "deadline/m-b",
+        "deadline/none",
+        "deadline/m-a",
+        "deadline/m-b",
+    ]
+    .map(String::from);
     assert_eq!(
         s.streams_last(&names).unwrap(),
         [
@@ -429,10 +439,10 @@ fn read_stream_in_position_order(s: &dyn EventStore) {
             b.last().cloned()
         ]
     );
-    assert_eq!(s.read_stream_page("meeting/m-a", 2, 10).unwrap(), a[1..]);
-    assert_eq!(s.read_stream_page("meeting/m-a", 1, 2).unwrap(), a[..2]);
-    assert_eq!(s.read_stream_page("meeting/m-a", 5, 10).unwrap(), []);
-    assert_eq!(s.read_stream_page("meeting/none", 1, 10).unwrap(), []);
+    assert_eq!(s.read_stream_page("deadline/m-a", 2, 10).unwrap(), a[1..]);
+    assert_eq!(s.read_stream_page("deadline/m-a", 1, 2).unwrap(), a[..2]);
+    assert_eq!(s.read_stream_page("deadline/m-a", 5, 10).unwrap(), []);
+    assert_eq!(s.read_stream_page("deadline/none", 1, 10).unwrap(), []);
 }
 
 fn find_id_and_get(s: &dyn EventStore) {
@@ -635,7 +645,7 @@ fn postgres_two_instances_append_concurrently() {
     assert_eq!(b.head(), a.head());
     for t in 0..threads {
         let positions: Vec<u64> = a
-            .read_stream(&format!("meeting/m-{t}"))
+            .read_stream(&format!("deadline/m-{t}"))
             .unwrap()
             .iter()
             .map(|e| e.position)
