@@ -344,8 +344,11 @@ pub fn evaluate(
                 _ => {}
             }
             moved = true;
-            moves.push(serde_json::json!({"meeting": m.meeting, "segment": mv.segment, "kind": mv.kind, "from": mv.from, "to": mv.to,
-                "occurred": mv.occurred, "days": (mv.to.start() - mv.from.start()).num_days()}));
+            // No day count is made up for a postponement whose new dates are to be determined.
+            let days = (!mv.to_be_determined).then(|| (mv.to.start() - mv.from.start()).num_days());
+            moves.push(serde_json::json!({"meeting": m.meeting, "segment": mv.segment, "kind": mv.kind, "from": mv.from,
+                "to": if mv.to_be_determined { serde_json::Value::from("to be determined") } else { serde_json::json!(mv.to) },
+                "occurred": mv.occurred, "days": days, "decided_by": mv.decided_by}));
         }
         if moved {
             moved_meetings += 1;
@@ -420,6 +423,25 @@ pub fn evaluate(
         deadlines.push(serde_json::json!({"deadline": d.deadline, "due": d.due, "status": format!("{:?}", d.status).to_lowercase(), "reminders_sent_before": sent}));
     }
 
+    // 7. National reporting: per cycle and convention, the Parties bound to report (joined by
+    // the due day), how many submitted and how many on time.
+    let mut cycles = Vec::new();
+    for d in views.work.deadlines.values().filter(|d| {
+        scope.day(d.due.0) && d.due.0 <= reference && body_ok(d.body.map(|b| b.code().to_string()))
+    }) {
+        let (Some(body), Some(c)) = (d.body, crate::listing::cycle_standing(views, d)) else {
+            continue;
+        };
+        let cycle = d.instance.trim_start_matches("cycle:");
+        let kind = d.report.map_or("national", |k| k.name());
+        let rate = |n: usize| (n as f64 * 1000.0 / c.parties as f64).round() / 10.0;
+        cycles.push(serde_json::json!({"body": body, "cycle": cycle, "kind": kind, "due": d.due,
+            "parties": c.parties, "submitted": c.submitted, "on_time": c.on_time,
+            "submission_rate_percent": rate(c.submitted), "on_time_rate_percent": rate(c.on_time),
+            "summary": format!("{} of {} Parties to {body} submitted their {kind} report for {cycle} by {}; {} in all",
+                c.on_time, c.parties, d.due, c.submitted)}));
+    }
+
     let indicators = vec![
         Indicator {
             id: "mandates",
@@ -462,6 +484,13 @@ pub fn evaluate(
             definition: "Deadlines due in the period by status, reminders sent before each was met, and met deadlines that came after a reminder.",
             counts: &["DeadlineSet", "DeadlineMet", "DeadlineMissed", "ReminderSent"],
             value: serde_json::json!({"met": met, "missed": missed, "met_after_a_reminder": met_after_reminder, "deadlines": deadlines}),
+        },
+        Indicator {
+            id: "national_reporting",
+            title: "National reports submitted, and on time, per cycle",
+            definition: "For each reporting cycle due in the period: the Parties bound to report (those that had joined by the due day), how many submitted a report of the cycle's kind, and how many by the due day.",
+            counts: &["PartyJoined", "NationalReportReceived", "DeadlineSet"],
+            value: serde_json::json!({"cycles": cycles}),
         },
     ];
     Evaluation {

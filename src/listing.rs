@@ -272,6 +272,18 @@ pub fn deadline_status(
     }
 }
 
+/// Where a national reporting cycle's deadline stands: how many of the Parties bound to report
+/// have, and how many by the day it was due. `None` for other deadlines, or when no Party of the
+/// convention is recorded.
+pub fn cycle_standing(
+    views: &Views,
+    d: &crate::projections::work::DeadlineRow,
+) -> Option<crate::projections::reporting::CycleStanding> {
+    let body = d.body?;
+    let cycle = d.instance.strip_prefix("cycle:")?;
+    views.reporting.standing(body, cycle, d.report, d.due.0)
+}
+
 /// Deadlines due within `within` days of `day` (all when `None`), by due date, with their
 /// status as of `day`: open, tentative, met, missed or cancelled.
 pub fn deadlines(
@@ -290,15 +302,30 @@ pub fn deadlines(
     let mut js = Vec::new();
     for d in rows {
         let status = deadline_status(d, day);
+        let cycle = cycle_standing(views, d);
         t.push(vec![
             d.due.to_string(),
-            status.to_string(),
+            match &cycle {
+                Some(c) if status == "missed" && c.on_time > 0 => {
+                    format!(
+                        "partly met ({} of {} Parties on time)",
+                        c.on_time, c.parties
+                    )
+                }
+                Some(c) if status != "met" => {
+                    format!("{status} ({} of {} Parties)", c.submitted, c.parties)
+                }
+                _ => status.to_string(),
+            },
             d.deadline.clone(),
             d.responsible.join(", "),
             d.what.clone(),
         ]);
         let mut v = serde_json::to_value(d).unwrap_or(serde_json::Value::Null);
         v["status"] = status.into();
+        if let Some(c) = cycle {
+            v["parties"] = serde_json::json!(c);
+        }
         js.push(v);
     }
     (t, js)

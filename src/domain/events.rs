@@ -1077,6 +1077,12 @@ pub struct DeadlineSet {
     pub meeting: Option<Slug>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mandate: Option<String>,
+    /// For a national reporting cycle: the convention whose Parties report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Body>,
+    /// For a national reporting cycle: the kind of report it asks for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<NationalReportKind>,
 }
 
 /// The event that satisfies a deadline was recorded.

@@ -15,6 +15,7 @@
 pub mod decisions;
 pub mod groups;
 pub mod meetings;
+pub mod reporting;
 pub mod reports;
 pub mod timeline;
 pub mod work;
@@ -29,7 +30,7 @@ use crate::envelope::Envelope;
 use crate::store::{EventStore, StoreError};
 
 /// Bump when a fold changes: stored states of another version are dropped and rebuilt.
-pub const PROJECTION_VERSION: u32 = 4;
+pub const PROJECTION_VERSION: u32 = 5;
 
 /// All read models together.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -39,6 +40,8 @@ pub struct Views {
     pub groups: groups::Groups,
     pub reports: reports::Reports,
     pub work: work::Work,
+    #[serde(default)]
+    pub reporting: reporting::Reporting,
 }
 
 impl Views {
@@ -48,6 +51,7 @@ impl Views {
         self.groups.apply(env, e);
         self.reports.apply(env, e);
         self.work.apply(env, e);
+        self.reporting.apply(e);
     }
 }
 
@@ -69,7 +73,8 @@ pub struct Query {
     /// What had occurred by this instant, as the scheduler sees it: an event recorded at or
     /// before it counts whatever its approximate `occurred` says (it was known then); one
     /// recorded later (a history taken up after the fact) counts once its `occurred` window has
-    /// elapsed by the instant's day.
+    /// elapsed by the instant's day. The scheduler's own records (deadlines and reminders)
+    /// always count: what Accord did, it did, and a clock set back must not send twice.
     pub occurred_by: Option<DateTime<Utc>>,
 }
 
@@ -96,6 +101,8 @@ impl Query {
         self.as_of.is_none_or(|d| env.occurred.is_past_as_of(d))
             && self.occurred_by.is_none_or(|t| {
                 env.occurred.is_past_as_of(t.date_naive())
+                    || env.stream.starts_with("deadline/")
+                    || env.stream.starts_with("reminder/")
                     || env.recorded_at_time().is_some_and(|at| at <= t)
             })
     }

@@ -41,6 +41,12 @@ pub struct DeadlineRow {
     /// The seq of the event that recorded it met.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub met_seq: Option<u64>,
+    /// For a national reporting cycle: the convention whose Parties report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<crate::domain::Body>,
+    /// For a national reporting cycle: the kind of report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<crate::domain::NationalReportKind>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -149,6 +155,8 @@ impl Work {
                         moved_from,
                         revision,
                         met_seq: None,
+                        body: d.body,
+                        report: d.report,
                     },
                 );
             }

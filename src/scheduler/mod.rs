@@ -135,6 +135,8 @@ fn set(d: &Desired) -> DomainEvent {
         responsible: d.responsible.iter().map(|s| Slug(s.clone())).collect(),
         meeting: d.meeting.clone().map(Slug),
         mandate: d.mandate.clone(),
+        body: d.body,
+        report: d.report,
     })
 }
 

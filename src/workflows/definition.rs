@@ -175,6 +175,9 @@ pub struct Cycle {
     pub month: u32,
     pub day: u32,
     pub body: Body,
+    /// The kind of national report the cycle asks for (`full`, `short`, `annual`); any kind
+    /// when not given.
+    pub report: Option<crate::domain::NationalReportKind>,
 }
 
 /// One parsed, checked workflow definition.
@@ -258,6 +261,8 @@ struct RawCycle {
     first: i32,
     due: Spanned<String>,
     body: Spanned<String>,
+    #[serde(default)]
+    report: Option<Spanned<String>>,
 }
 
 /// A refused workflow file: which, where and what.
@@ -505,12 +510,28 @@ pub fn parse(file: &Path, text: &str, templates: &Path) -> Result<Workflow, Work
             if !(1..=20).contains(&c.every_years) {
                 return cx.err(c.due.span(), "cycle.every_years must be from 1 to 20");
             }
+            let report = match &c.report {
+                None => None,
+                Some(r) => Some(
+                    serde_json::from_value(serde_json::Value::String(r.get_ref().clone()))
+                        .or_else(|_| {
+                            cx.err(
+                                r.span(),
+                                format!(
+                                    "cycle.report: `{}` is not a report kind: full, short or annual",
+                                    r.get_ref()
+                                ),
+                            )
+                        })?,
+                ),
+            };
             Some(Cycle {
                 every_years: c.every_years,
                 first: c.first,
                 month: m,
                 day: dd,
                 body,
+                report,
             })
         }
     };

@@ -24,6 +24,9 @@ pub struct Desired {
     pub responsible: Vec<String>,
     pub meeting: Option<String>,
     pub mandate: Option<String>,
+    /// For a national reporting cycle: the convention and the kind of report.
+    pub body: Option<Body>,
+    pub report: Option<crate::domain::NationalReportKind>,
     /// Set when the event that meets it is recorded (its seq when known).
     pub met: Option<Option<u64>>,
     /// Set when the subject no longer needs it.
@@ -80,6 +83,24 @@ struct Session<'a> {
     meeting: &'a MeetingRow,
     dates: ApproxDate,
     status: MeetingStatus,
+    /// Postponed to dates still to be determined: no deadline can be derived from them.
+    to_be_determined: bool,
+}
+
+impl Session<'_> {
+    /// Why its deadlines no longer apply, if they do not.
+    fn cancelled(&self) -> Option<String> {
+        if self.status == MeetingStatus::Cancelled {
+            Some(format!("{} was cancelled", self.id))
+        } else if self.to_be_determined {
+            Some(format!(
+                "{} was postponed, new dates to be determined",
+                self.id
+            ))
+        } else {
+            None
+        }
+    }
 }
 
 fn sessions(m: &MeetingRow) -> Vec<Session<'_>> {
@@ -89,6 +110,7 @@ fn sessions(m: &MeetingRow) -> Vec<Session<'_>> {
             meeting: m,
             dates: m.dates,
             status: m.status,
+            to_be_determined: m.to_be_determined,
         }];
     }
     m.segments
@@ -102,6 +124,7 @@ fn sessions(m: &MeetingRow) -> Vec<Session<'_>> {
             } else {
                 s.status
             },
+            to_be_determined: s.to_be_determined,
         })
         .collect()
 }
@@ -191,9 +214,10 @@ pub fn desired(views: &Views, defs: &Definitions, today: NaiveDate) -> Vec<Desir
                                 responsible: resolve(&d.responsible, views, Some(m.body), None),
                                 meeting: Some(s.id.to_string()),
                                 mandate: None,
+                                body: None,
+                                report: None,
                                 met: document_met(s.meeting, s.id, &d.met_by),
-                                cancelled: (s.status == MeetingStatus::Cancelled)
-                                    .then(|| format!("{} was cancelled", s.id)),
+                                cancelled: s.cancelled(),
                             });
                         }
                     }
@@ -237,6 +261,8 @@ pub fn desired(views: &Views, defs: &Definitions, today: NaiveDate) -> Vec<Desir
                             ),
                             meeting: Some(s.id.to_string()),
                             mandate: Some(m.mandate.clone()),
+                            body: None,
+                            report: None,
                             met: (met && d.met_by.contains(&MetBy::MandateReported))
                                 .then_some(None),
                             cancelled: match (m.status, s.status) {
@@ -246,10 +272,7 @@ pub fn desired(views: &Views, defs: &Definitions, today: NaiveDate) -> Vec<Desir
                                 (MandateStatus::Elapsed, _) => {
                                     Some(format!("{} elapsed", m.mandate))
                                 }
-                                (_, MeetingStatus::Cancelled) => {
-                                    Some(format!("{} was cancelled", s.id))
-                                }
-                                _ => None,
+                                _ => s.cancelled(),
                             },
                         });
                     }
@@ -267,6 +290,13 @@ pub fn desired(views: &Views, defs: &Definitions, today: NaiveDate) -> Vec<Desir
                     };
                     let instance = format!("cycle:{year}");
                     let w = version_of(&instance);
+                    // Met once every Party bound to report (joined by the due day) has, on time;
+                    // otherwise missed at its end, partly met when some reported.
+                    let standing =
+                        views
+                            .reporting
+                            .standing(c.body, &year.to_string(), c.report, due_day);
+                    let all_in = standing.is_some_and(|s| s.on_time == s.parties);
                     for d in &w.deadlines {
                         out.push(Desired {
                             deadline: format!("{}/{year}/{}", w.name, d.step),
@@ -280,7 +310,9 @@ pub fn desired(views: &Views, defs: &Definitions, today: NaiveDate) -> Vec<Desir
                             responsible: resolve(&d.responsible, views, Some(c.body), None),
                             meeting: None,
                             mandate: None,
-                            met: None,
+                            body: Some(c.body),
+                            report: c.report,
+                            met: all_in.then_some(None),
                             cancelled: None,
                         });
                     }

@@ -16,6 +16,7 @@ mod lifecycle;
 mod load;
 mod nodes;
 mod outside_faults;
+mod real_history;
 mod reminders;
 mod schema;
 mod security;
