@@ -3,6 +3,7 @@
 //! Exit codes are a contract: 0 success, 1 a check failed or nothing was found, 2 bad input
 //! or usage (nothing written).
 
+mod check;
 mod show;
 mod simulate;
 pub mod work;
@@ -102,6 +103,10 @@ pub enum Command {
     },
     /// Rebuild every projection from the log.
     Replay,
+    /// Check the records of the log against the rules new records are held to (references
+    /// that exist, life cycles kept): a log recorded before them may break them. Each record
+    /// that does is reported as a warning; nothing is rewritten. Exit 1 when there are any.
+    Check,
     /// Load an export from another store, keeping seq, recorded_at and hashes.
     Import {
         file: PathBuf,
@@ -320,6 +325,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         }
         Command::Tick { now } => work::tick(&*open()?, &config, &data, now),
         Command::Serve { listen } => work::serve(open()?, &config, &data, listen),
+        Command::Check => check::run(&*open()?),
         Command::Simulate {
             from,
             to,

@@ -726,3 +726,70 @@ fn accord_record_refuses_with_line_and_field() {
         run.stderr
     );
 }
+
+/// A log written before the rules (records built as an earlier build wrote them, imported
+/// whole) reads as before; `accord check` names each record the rules would now refuse, exit 1,
+/// and rewrites nothing. The shipped history and the golden stores keep the rules.
+#[test]
+fn accord_check_reports_old_records_that_break_the_rules() {
+    use accord::envelope::{Envelope, ZERO_HASH};
+    let lines = [
+        meeting("cop-a", "MC"),
+        // A typo'd meeting held, and a meeting scheduled twice (its decisions wiped, then).
+        ev("MeetingHeld", r#"{"meeting":"cop-typo","dates":"2021-11"}"#),
+        meeting("cop-a", "MC"),
+        ev(
+            "DecisionAdopted",
+            r#"{"symbol":"D-1/1","meeting":"cop-a","title":"A decision","adopted":"2021-11-05","mandates":[{"paragraph":"1","action":"requests","addressee":"someone","asks":"To report","report_at":"cop-never"}]}"#,
+        ),
+    ];
+    let mut prev = ZERO_HASH.to_string();
+    let mut positions = std::collections::HashMap::new();
+    let mut export = String::new();
+    for (i, l) in lines.iter().enumerate() {
+        let p = parse_batch(l).unwrap().remove(0);
+        let position = positions.entry(p.stream.clone()).or_insert(0u64);
+        *position += 1;
+        let mut env = Envelope {
+            seq: i as u64 + 1,
+            id: format!("old-{i}"),
+            recorded_at: "2021-12-01T00:00:00.000000Z".into(),
+            ty: p.ty,
+            version: p.version,
+            stream: p.stream,
+            position: *position,
+            occurred: p.occurred,
+            actor: p.actor,
+            correlation_id: None,
+            causation_id: None,
+            data: p.data,
+            prev_hash: prev.clone(),
+            hash: String::new(),
+        };
+        env.seal();
+        prev = env.hash.clone();
+        export.push_str(&env.to_canonical());
+        export.push('\n');
+    }
+    let a = Accord::new();
+    let file = a.dir.path().join("old.jsonl");
+    std::fs::write(&file, &export).unwrap();
+    let r = a.run(&["import", file.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let check = a.run(&["check"]);
+    assert_eq!(check.code, 1, "{}", check.stdout);
+    for expected in [
+        "seq 2 (MeetingHeld in meeting/cop-typo): data.meeting: no meeting `cop-typo`",
+        "seq 3 (MeetingScheduled in meeting/cop-a): data.meeting: `cop-a` is already scheduled",
+        "seq 4 (DecisionAdopted): mandate D-1/1#1 reports at `cop-never`",
+        "3 of 4 records break the rules",
+    ] {
+        assert!(check.stdout.contains(expected), "{expected}: {}", check.stdout);
+    }
+    assert_eq!(a.export(), export, "nothing rewritten");
+    // The shipped history keeps them.
+    let shipped = Accord::new();
+    shipped.record(&super::helpers::history());
+    let clean = shipped.run(&["check"]);
+    assert_eq!(clean.code, 0, "{}", clean.stdout);
+}
