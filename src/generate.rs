@@ -108,6 +108,7 @@ struct Out<'a, W: Write> {
     left: usize,
     written: usize,
     seed: u64,
+    tag: String,
     /// Lines a retraction may name: activities and mandate status changes, which nothing
     /// later refers to, so the history keeps to the rules of `domain::lifecycle` after them.
     retractable: Vec<usize>,
@@ -124,7 +125,7 @@ impl<W: Write> Out<'_, W> {
             self.retractable.push(self.written);
         }
         let line = json!({
-            "id": format!("gen-{}-{}", self.seed, self.written),
+            "id": format!("gen-{}{}-{}", self.tag, self.seed, self.written),
             "type": ty,
             "occurred": occurred,
             "actor": "generator",
@@ -147,12 +148,37 @@ const STATUSES: [&str; 4] = ["active", "in_progress", "reported", "implemented"]
 /// `domain::lifecycle`: a report is submitted to a body's next meeting once that meeting is
 /// scheduled, a split meeting is held segment by segment, and mandates move forward only.
 pub fn generate(events: usize, seed: u64, w: &mut impl Write) -> std::io::Result<()> {
+    generate_tagged(events, seed, "", w)
+}
+
+/// As [`generate`], with every id it makes (meetings, decisions, groups, activities, reports,
+/// documents, events) starting with `tag`, so that the history records onto a log that holds
+/// another. A tagged history has no corrections (they name events by seq from an empty log).
+pub fn generate_tagged(
+    events: usize,
+    seed: u64,
+    tag: &str,
+    w: &mut impl Write,
+) -> std::io::Result<()> {
+    generate_from(events, seed, tag, 1965, w)
+}
+
+/// As [`generate_tagged`], the meetings spread over the sixty years from `first_year`.
+pub fn generate_from(
+    events: usize,
+    seed: u64,
+    tag: &str,
+    first_year: i32,
+    w: &mut impl Write,
+) -> std::io::Result<()> {
+    let upper = tag.to_uppercase();
     let mut rng = Rng(seed);
     let mut out = Out {
         w,
         left: events,
         written: 0,
         seed,
+        tag: tag.to_string(),
         retractable: Vec::new(),
     };
     let mut number = [0u32; BODIES.len()];
@@ -167,13 +193,13 @@ pub fn generate(events: usize, seed: u64, w: &mut impl Write) -> std::io::Result
         number[b] += 1;
         let n = number[b];
         let id = format!(
-            "{}-{}-{n}",
+            "{tag}{}-{}-{n}",
             body.to_lowercase(),
             if kind == "session" { "s" } else { kind }
         );
         // About one meeting in ten events: spread them over sixty years at any size.
         let per_year = (events as u64 / 600).max(6);
-        let year = 1965 + (meeting_index / per_year).min(60) as i32;
+        let year = first_year + (meeting_index / per_year).min(60) as i32;
         meeting_index += 1;
         let start = day(year, rng.below(330));
         let end = start + chrono::Days::new(rng.below(5) + 1);
@@ -263,13 +289,13 @@ pub fn generate(events: usize, seed: u64, w: &mut impl Write) -> std::io::Result
         }
         // Decisions and their mandates, reporting at the body's next meeting.
         let next = format!(
-            "{}-{}-{}",
+            "{tag}{}-{}-{}",
             body.to_lowercase(),
             if kind == "session" { "s" } else { kind },
             n + 1
         );
         for k in 1..=(1 + rng.below(6)) {
-            let symbol = format!("{body}-{n}/{k}");
+            let symbol = format!("{upper}{body}-{n}/{k}");
             let count = 1 + rng.below(3);
             let ms: Vec<Value> = (1..=count)
                 .map(|p| {
@@ -283,7 +309,7 @@ pub fn generate(events: usize, seed: u64, w: &mut impl Write) -> std::io::Result
             let mut d = json!({"symbol": symbol, "meeting": id, "title": format!("Decision {k} of meeting {n} on {}", rng.pick(&AREAS)),
                 "adopted": end.to_string(), "mandates": ms});
             if k > 1 && rng.chance(10) {
-                d["mirrors"] = json!([format!("{body}-{n}/1")]);
+                d["mirrors"] = json!([format!("{upper}{body}-{n}/1")]);
             }
             if !out.emit("DecisionAdopted", end.to_string(), d)? {
                 break 'history;
@@ -311,7 +337,7 @@ pub fn generate(events: usize, seed: u64, w: &mut impl Write) -> std::io::Result
         }
         // Groups, activities and reports between meetings.
         if meeting_index % 4 == 1 || groups.is_empty() {
-            let g = format!("group-{}", groups.len() + 1);
+            let g = format!("{tag}group-{}", groups.len() + 1);
             let scope = rng
                 .pick(&[
                     "inter_secretariat",
@@ -334,14 +360,14 @@ pub fn generate(events: usize, seed: u64, w: &mut impl Write) -> std::io::Result
         }
         for a in 0..rng.below(4) {
             let g = rng.pick(&groups).clone();
-            let data = json!({"activity": format!("act-{meeting_index}-{a}"), "group": g,
+            let data = json!({"activity": format!("{tag}act-{meeting_index}-{a}"), "group": g,
                 "title": format!("Joint activity {a} after meeting {n}"), "area": rng.pick(&AREAS).to_string()});
             if !out.emit("ActivityReported", format!("{year}"), data)? {
                 break 'history;
             }
         }
         if rng.chance(50) {
-            let r = format!("report-{meeting_index}");
+            let r = format!("{tag}report-{meeting_index}");
             let g = rng.pick(&groups).clone();
             let drafted = (end + chrono::Days::new(30)).to_string();
             if !out.emit("ReportDrafted", drafted.clone(), json!({"report": r, "title": format!("Report on cooperation {meeting_index}"), "by": ["tf-co-chair-mc"], "group": g}))? {
@@ -358,7 +384,7 @@ pub fn generate(events: usize, seed: u64, w: &mut impl Write) -> std::io::Result
             }
             if rng.chance(70) {
                 let doc = format!(
-                    "UNEP/{body}/COP.{}/INF/{}.{meeting_index}",
+                    "{upper}UNEP/{body}/COP.{}/INF/{}.{meeting_index}",
                     n + 1,
                     rng.below(40) + 1
                 );
@@ -366,7 +392,7 @@ pub fn generate(events: usize, seed: u64, w: &mut impl Write) -> std::io::Result
             }
         }
         // About one event in a hundred is a retraction of an earlier one.
-        if rng.chance(8) && !out.retractable.is_empty() {
+        if rng.chance(8) && !out.retractable.is_empty() && tag.is_empty() {
             let target = out.retractable[rng.below(out.retractable.len() as u64) as usize];
             out.retractable.retain(|s| *s != target);
             if !out.emit(

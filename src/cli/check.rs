@@ -45,7 +45,11 @@ pub fn warnings(store: &dyn EventStore) -> Result<Vec<Warning>> {
         if let DomainEvent::DecisionAdopted(d) = &event {
             for m in &d.mandates {
                 if let Some(at) = &m.report_at {
-                    report_at.push((env.seq, format!("{}#{}", d.symbol, m.paragraph), at.0.clone()));
+                    report_at.push((
+                        env.seq,
+                        format!("{}#{}", d.symbol, m.paragraph),
+                        at.0.clone(),
+                    ));
                 }
             }
         }
@@ -58,7 +62,9 @@ pub fn warnings(store: &dyn EventStore) -> Result<Vec<Warning>> {
                 seq,
                 ty: "DecisionAdopted".into(),
                 stream: String::new(),
-                message: format!("mandate {mandate} reports at `{at}`, a meeting the log never scheduled"),
+                message: format!(
+                    "mandate {mandate} reports at `{at}`, a meeting the log never scheduled"
+                ),
             });
         }
     }

@@ -643,6 +643,18 @@ impl rules::Lookup for TxLookup<'_, '_> {
         get(&mut *self.tx, self.shared, seq)
     }
 
+    fn corrections(&mut self, to: u64) -> Result<Vec<Envelope>> {
+        self.tx
+            .query(
+                "SELECT seq, record FROM events WHERE stream = 'corrections' AND seq <= $1 ORDER BY seq",
+                &[&sql_seq(to)],
+            )
+            .map_err(self.shared.err("reading corrections"))?
+            .iter()
+            .map(|r| decode(r.get(0), r.get::<_, &[u8]>(1)))
+            .collect()
+    }
+
     fn records(&mut self, from: u64, to: u64) -> Result<Vec<Envelope>> {
         self.tx
             .query(

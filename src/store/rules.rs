@@ -41,6 +41,9 @@ pub(crate) trait Lookup {
 
     /// The recorded events with seqs in `from..=to`, in order.
     fn records(&mut self, from: u64, to: u64) -> Result<Vec<Envelope>>;
+
+    /// The corrections recorded up to seq `to`, in order.
+    fn corrections(&mut self, to: u64) -> Result<Vec<Envelope>>;
 }
 
 /// The registries of the open stores, by store instance, with the seq each is folded to.
@@ -132,6 +135,9 @@ fn catch_up(reg: &mut Registry, from: u64, to: u64, lookup: &mut dyn Lookup) -> 
             if env.stream == "corrections" {
                 return Ok(false);
             }
+            if env.stream.starts_with("deadline/") || env.stream.starts_with("reminder/") {
+                continue;
+            }
             if let Ok(e) =
                 crate::domain::as_recorded(|| DomainEvent::decode(&env.ty, env.version, &env.data))
             {
@@ -148,32 +154,26 @@ fn catch_up(reg: &mut Registry, from: u64, to: u64, lookup: &mut dyn Lookup) -> 
 /// retracted event counts as never recorded, an amended one with its corrected data).
 fn fold_log(to: u64, lookup: &mut dyn Lookup) -> Result<Registry> {
     let mut effect: HashMap<u64, Option<serde_json::Value>> = HashMap::new();
-    let mut at = 0;
-    while at < to {
-        let end = (at + READ_CHUNK).min(to);
-        for env in lookup.records(at + 1, end)? {
-            if env.stream != "corrections" {
-                continue;
+    for env in lookup.corrections(to)? {
+        match crate::domain::as_recorded(|| DomainEvent::decode(&env.ty, env.version, &env.data)) {
+            Ok(DomainEvent::EventRetracted(r)) => {
+                effect.insert(r.seq, None);
             }
-            match crate::domain::as_recorded(|| {
-                DomainEvent::decode(&env.ty, env.version, &env.data)
-            }) {
-                Ok(DomainEvent::EventRetracted(r)) => {
-                    effect.insert(r.seq, None);
-                }
-                Ok(DomainEvent::EventAmended(a)) if !matches!(effect.get(&a.seq), Some(None)) => {
-                    effect.insert(a.seq, Some(serde_json::Value::Object(a.data)));
-                }
-                _ => {}
+            Ok(DomainEvent::EventAmended(a)) if !matches!(effect.get(&a.seq), Some(None)) => {
+                effect.insert(a.seq, Some(serde_json::Value::Object(a.data)));
             }
+            _ => {}
         }
-        at = end;
     }
     let mut reg = Registry::default();
     let mut at = 0;
     while at < to {
         let end = (at + READ_CHUNK).min(to);
         for env in lookup.records(at + 1, end)? {
+            // The scheduler's records name nothing the rules keep.
+            if env.stream.starts_with("deadline/") || env.stream.starts_with("reminder/") {
+                continue;
+            }
             let data = match effect.get(&env.seq) {
                 Some(None) => continue,
                 Some(Some(amended)) => amended,

@@ -270,6 +270,12 @@ impl rules::Lookup for SledLookup<'_> {
         self.0.get(seq)
     }
 
+    fn corrections(&mut self, to: u64) -> Result<Vec<Envelope>> {
+        let mut all = self.0.read_stream("corrections")?;
+        all.retain(|e| e.seq <= to);
+        Ok(all)
+    }
+
     fn records(&mut self, from: u64, to: u64) -> Result<Vec<Envelope>> {
         self.0
             .read_from(from)

@@ -784,7 +784,11 @@ fn accord_check_reports_old_records_that_break_the_rules() {
         "seq 4 (DecisionAdopted): mandate D-1/1#1 reports at `cop-never`",
         "3 of 4 records break the rules",
     ] {
-        assert!(check.stdout.contains(expected), "{expected}: {}", check.stdout);
+        assert!(
+            check.stdout.contains(expected),
+            "{expected}: {}",
+            check.stdout
+        );
     }
     assert_eq!(a.export(), export, "nothing rewritten");
     // The shipped history keeps them.
