@@ -691,7 +691,7 @@ async fn record(
             return Err(ApiError(
                 StatusCode::CONFLICT,
                 json!({"error": "conflict", "line": line(index), "field": "id", "id": id, "seq": seq,
-                       "message": format!("id `{id}` is already recorded at seq {seq} with other content; nothing recorded")}),
+                       "message": format!("`{id}` is already recorded at seq {seq} with other content (give a new id, or correct seq {seq} with EventAmended); nothing recorded")}),
             ))
         }
         Err(e) => return Err(e.into()),

@@ -31,8 +31,18 @@ pub fn warnings(store: &dyn EventStore) -> Result<Vec<Warning>> {
         if env.seq > head {
             break;
         }
-        let Some(event) = corrections.effective(&env)? else {
-            continue;
+        let event = match corrections.effective(&env) {
+            Ok(Some(event)) => event,
+            Ok(None) => continue,
+            Err(e) => {
+                out.push(Warning {
+                    seq: env.seq,
+                    ty: env.ty.clone(),
+                    stream: env.stream.clone(),
+                    message: e.to_string(),
+                });
+                continue;
+            }
         };
         if let Err(r) = registry.decide(&event) {
             out.push(Warning {
@@ -53,7 +63,7 @@ pub fn warnings(store: &dyn EventStore) -> Result<Vec<Warning>> {
                 }
             }
         }
-        registry.evolve(&event);
+        registry.evolve(env.seq, &event);
         registry.commit();
     }
     for (seq, mandate, at) in report_at {

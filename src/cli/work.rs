@@ -63,6 +63,7 @@ pub fn engine(config: &Config, data: &Path) -> Result<Engine> {
         sender,
         dashboard_url: config.server.public_url.clone(),
         quiet: Default::default(),
+        own_after: 0,
     })
 }
 

@@ -219,7 +219,16 @@ impl Plan<'_> {
                 decided_by,
             } => {
                 let from = *self.dates;
+                // While adjourned, dates are those of the session to resume: not a move.
+                let waiting = matches!(
+                    *self.status,
+                    MeetingStatus::Adjourned | MeetingStatus::Suspended
+                );
+                // Exact dates inside the window announced confirm it; a postponement stays one.
+                let confirms =
+                    |to: &ApproxDate| kind != "postponed" && made_exact_within(&from, to);
                 let mv = match dates {
+                    _ if waiting => None,
                     None => Some(Move {
                         seq: env.seq,
                         segment: None,
@@ -230,7 +239,7 @@ impl Plan<'_> {
                         to_be_determined: true,
                         decided_by: decided_by.map(|s| s.0.clone()),
                     }),
-                    Some(to) if to != from && !made_exact_within(&from, &to) => Some(Move {
+                    Some(to) if to != from && !confirms(&to) => Some(Move {
                         seq: env.seq,
                         segment: None,
                         kind: kind.to_string(),
@@ -248,15 +257,11 @@ impl Plan<'_> {
                 }
                 *self.venue = venue.or(self.venue.take());
                 *self.mode = mode.or(*self.mode);
-                let waiting = matches!(
-                    *self.status,
-                    MeetingStatus::Adjourned | MeetingStatus::Suspended
-                );
-                *self.status = if postponed {
-                    MeetingStatus::Postponed
-                } else if waiting {
-                    // The dates of the session to resume: it stays adjourned until it resumes.
+                *self.status = if waiting {
+                    // It stays adjourned until it resumes.
                     *self.status
+                } else if postponed {
+                    MeetingStatus::Postponed
                 } else {
                     status_for(self.dates, tentative)
                 };

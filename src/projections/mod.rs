@@ -74,8 +74,12 @@ pub struct Query {
     /// before it counts whatever its approximate `occurred` says (it was known then); one
     /// recorded later (a history taken up after the fact) counts once its `occurred` window has
     /// elapsed by the instant's day. The scheduler's own records (deadlines and reminders)
-    /// always count: what Accord did, it did, and a clock set back must not send twice.
+    /// after seq `own_after` always count: what Accord did, it did, and a clock set back must
+    /// not send twice.
     pub occurred_by: Option<DateTime<Utc>>,
+    /// See [`Query::occurred_by`]: 0 for a store's own scheduler; a simulation on a copy gives
+    /// the copy's last seq, so that only its own ticks' records count whatever their date.
+    pub own_after: u64,
 }
 
 impl Query {
@@ -83,6 +87,16 @@ impl Query {
     pub fn occurred_by(t: DateTime<Utc>) -> Query {
         Query {
             occurred_by: Some(t),
+            ..Query::default()
+        }
+    }
+
+    /// As [`Query::occurred_by`], the scheduler's records up to seq `own_after` taken by date
+    /// like any other.
+    pub fn occurred_by_after(t: DateTime<Utc>, own_after: u64) -> Query {
+        Query {
+            occurred_by: Some(t),
+            own_after,
             ..Query::default()
         }
     }
@@ -101,8 +115,9 @@ impl Query {
         self.as_of.is_none_or(|d| env.occurred.is_past_as_of(d))
             && self.occurred_by.is_none_or(|t| {
                 env.occurred.is_past_as_of(t.date_naive())
-                    || env.stream.starts_with("deadline/")
-                    || env.stream.starts_with("reminder/")
+                    || (env.seq > self.own_after
+                        && (env.stream.starts_with("deadline/")
+                            || env.stream.starts_with("reminder/")))
                     || env.recorded_at_time().is_some_and(|at| at <= t)
             })
     }

@@ -57,6 +57,9 @@ pub struct Engine {
     pub dashboard_url: String,
     /// The last tick that found nothing to do, and until when that answer holds.
     pub quiet: std::sync::Mutex<Option<Quiet>>,
+    /// The scheduler's records up to this seq are taken by their date like any other event
+    /// (a simulation on a copy of a log its scheduler already ran on); 0 otherwise.
+    pub own_after: u64,
 }
 
 /// A tick that found nothing to do holds for later ticks while the log stays at the same head
@@ -137,29 +140,33 @@ fn record(
         .count())
 }
 
-/// The views the scheduler decides from at `now`: what had occurred by then. Live (the log
-/// recorded nothing after `now` when the tick began), that is the whole log, shared; ticking
-/// through a history recorded after the fact, it is the events recorded by `now` and those
-/// recorded later whose `occurred` window had elapsed by `now`'s day.
+/// The views the scheduler decides from at `now`: what had occurred by then. Live, that is the
+/// whole log, shared; ticking through a history recorded after the fact, it is the events
+/// recorded by `now` and those recorded later whose `occurred` window had elapsed by `now`'s
+/// day, with the scheduler's own records.
 fn view_at(
     store: &dyn EventStore,
     now: DateTime<Utc>,
     live: bool,
+    own_after: u64,
 ) -> Result<std::sync::Arc<projections::State>, StoreError> {
     if live {
         projections::current(store)
     } else {
-        projections::views(store, &projections::Query::occurred_by(now)).map(std::sync::Arc::new)
+        let q = projections::Query::occurred_by_after(now, own_after);
+        projections::views(store, &q).map(std::sync::Arc::new)
     }
 }
 
-/// Whether the log recorded nothing after `now`: the tick runs at the head of time.
-fn is_live(store: &dyn EventStore, now: DateTime<Utc>) -> bool {
-    store
-        .head()
-        .recorded_at
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
-        .is_none_or(|t| t <= now)
+/// How far behind the clock a tick may run and still be live (a tick's own duration, a clock
+/// stepped back a little): beyond it, the tick runs at a past instant.
+const LIVE_SLACK: chrono::Duration = chrono::Duration::minutes(10);
+
+/// Whether a tick at `now` runs at the present (`serve`, `tick` without `--now`) rather than at
+/// a past instant (`tick --now` in the past, `simulate`). Live, everything recorded counts,
+/// whatever approximate window it gives and whatever instants clocks stamped on it.
+fn is_live(now: DateTime<Utc>, own_after: u64) -> bool {
+    own_after == 0 && now >= Utc::now() - LIVE_SLACK
 }
 
 impl Engine {
@@ -208,8 +215,8 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<TickReport, StoreError> {
         let mut report = TickReport::default();
-        let live = is_live(store, now);
-        let current = |store: &dyn EventStore| view_at(store, now, live);
+        let live = is_live(now, self.own_after);
+        let current = |store: &dyn EventStore| view_at(store, now, live, self.own_after);
         // Reconcile until nothing changes: digests list the deadlines set in the round before.
         let mut state = current(store)?;
         for _ in 0..3 {

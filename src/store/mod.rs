@@ -9,6 +9,7 @@ mod rules;
 mod sled_store;
 
 pub use pg_store::PgStore;
+pub use rules::checks_time;
 pub use sled_store::SledStore;
 
 use std::path::PathBuf;

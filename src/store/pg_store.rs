@@ -687,15 +687,13 @@ fn get<C: GenericClient>(c: &mut C, shared: &Shared, seq: u64) -> Result<Option<
 impl EventStore for PgStore {
     fn append(&self, batch: Vec<Proposed>) -> Result<Vec<Outcome>> {
         offload(|| {
-            let ((places, checked), records) = self.write(|tx, head| {
+            let (places, records) = self.write(|tx, head| {
                 let mut lookup = TxLookup::new(tx, &self.shared);
                 let mut checked = rules::Rules::load(self.instance, head, &mut lookup)?;
                 let (places, records) = rules::seal_batch(batch, head, &mut lookup, &mut checked)?;
-                Ok(((places, checked), records))
+                checked.kept(records.last());
+                Ok((places, records))
             })?;
-            if let Some(last) = records.last() {
-                checked.kept(last.seq);
-            }
             Ok(rules::outcomes(places, records))
         })
     }

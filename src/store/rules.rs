@@ -6,10 +6,12 @@
 //! functions a [`Lookup`] over the log as it stands; they return the sealed records to write,
 //! or the error that leaves the batch unwritten. Nothing here writes.
 //!
-//! The life-cycle registry of each open store is kept in memory between appends ([`Rules`]):
-//! an append takes it, catches it up with whatever other writers recorded since (a log with a
-//! new correction is folded again from the start), checks and evolves it event by event, and
-//! gives it back committed when the batch is durable, or rolled back when it is not.
+//! The life-cycle registry of each open store is kept in memory between appends ([`Rules`]),
+//! with the seq and hash of the last record it folded: an append takes it, checks that the log
+//! still holds that record, catches it up with whatever other writers recorded since (a log
+//! with a new correction, or that no longer holds that record, is folded again from the start),
+//! checks and evolves it event by event, and gives it back as soon as the batch is sealed, still
+//! under the writer's lock (were the batch then not written, the hash check finds it out).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -46,26 +48,47 @@ pub(crate) trait Lookup {
     fn corrections(&mut self, to: u64) -> Result<Vec<Envelope>>;
 }
 
-/// The registries of the open stores, by store instance, with the seq each is folded to.
-static REGISTRIES: Mutex<Vec<(u64, u64, Registry)>> = Mutex::new(Vec::new());
+/// Nanoseconds this process has spent on the life-cycle rules: loading, catching up or
+/// rebuilding registries, and deciding and evolving events.
+static CHECKS_NANOS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The time this process has spent on the life-cycle rules so far (for the benchmarks: an
+/// append's time without them is its time less the growth of this).
+pub fn checks_time() -> std::time::Duration {
+    std::time::Duration::from_nanos(CHECKS_NANOS.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+fn count_time<T>(f: impl FnOnce() -> T) -> T {
+    let started = std::time::Instant::now();
+    let out = f();
+    CHECKS_NANOS.fetch_add(
+        started.elapsed().as_nanos() as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    out
+}
+
+/// The registries of the open stores, by store instance, with the seq and hash of the last
+/// record each has folded.
+static REGISTRIES: Mutex<Vec<(u64, u64, String, Registry)>> = Mutex::new(Vec::new());
 /// How many stores' registries are kept (a process rarely has more than two open).
 const KEPT_REGISTRIES: usize = 4;
 
-fn put_back(instance: u64, seq: u64, registry: Registry) {
+fn put_back(instance: u64, seq: u64, hash: String, registry: Registry) {
     let mut all = REGISTRIES.lock().unwrap_or_else(|p| p.into_inner());
-    all.retain(|(i, _, _)| *i != instance);
+    all.retain(|(i, _, _, _)| *i != instance);
     if all.len() >= KEPT_REGISTRIES {
         all.remove(0);
     }
-    all.push((instance, seq, registry));
+    all.push((instance, seq, hash, registry));
 }
 
 /// The life-cycle registry of one store during one append, taken from memory: given back
-/// committed by [`Rules::kept`], or rolled back when dropped (the batch was refused or not
-/// written).
+/// committed by [`Rules::kept`], or rolled back when dropped (the batch was refused).
 pub(crate) struct Rules {
     instance: u64,
     seq: u64,
+    hash: String,
     registry: Option<Registry>,
     /// The batch held a correction: the registry must be folded again from the log.
     stale: bool,
@@ -77,14 +100,23 @@ const READ_CHUNK: u64 = 4096;
 impl Rules {
     /// The registry of the log up to `head`, under the writer's lock.
     pub(crate) fn load(instance: u64, head: &Head, lookup: &mut dyn Lookup) -> Result<Rules> {
+        count_time(|| Rules::load_timed(instance, head, lookup))
+    }
+
+    fn load_timed(instance: u64, head: &Head, lookup: &mut dyn Lookup) -> Result<Rules> {
         let cached = {
             let mut all = REGISTRIES.lock().unwrap_or_else(|p| p.into_inner());
             all.iter()
-                .position(|(i, _, _)| *i == instance)
+                .position(|(i, _, _, _)| *i == instance)
                 .map(|at| all.remove(at))
         };
+        let still_there = |seq: u64, hash: &str, lookup: &mut dyn Lookup| -> Result<bool> {
+            Ok(seq == 0 || lookup.record(seq)?.is_some_and(|r| r.hash == hash))
+        };
         let registry = match cached {
-            Some((_, seq, mut reg)) if seq <= head.seq => {
+            Some((_, seq, hash, mut reg))
+                if seq <= head.seq && still_there(seq, &hash, lookup)? =>
+            {
                 if catch_up(&mut reg, seq, head.seq, lookup)? {
                     reg
                 } else {
@@ -96,6 +128,7 @@ impl Rules {
         Ok(Rules {
             instance,
             seq: head.seq,
+            hash: head.hash.clone(),
             registry: Some(registry),
             stale: false,
         })
@@ -105,12 +138,17 @@ impl Rules {
         self.registry.as_mut().expect("held until kept or dropped")
     }
 
-    /// The batch is durable up to `seq`: keep what it changed.
-    pub(crate) fn kept(mut self, seq: u64) {
+    /// The batch is sealed, its last record `last`: keep what it changed. Called under the
+    /// writer's lock, so the next append finds it; were the batch then not written, the next
+    /// append finds the log without `last` and folds the registry again.
+    pub(crate) fn kept(mut self, last: Option<&Envelope>) {
+        let Some(last) = last else {
+            return; // nothing recorded: dropped, it goes back as it was
+        };
         if let Some(mut reg) = self.registry.take() {
             if !self.stale {
                 reg.commit();
-                put_back(self.instance, seq, reg);
+                put_back(self.instance, last.seq, last.hash.clone(), reg);
             }
         }
     }
@@ -120,7 +158,7 @@ impl Drop for Rules {
     fn drop(&mut self) {
         if let Some(mut reg) = self.registry.take() {
             reg.rollback();
-            put_back(self.instance, self.seq, reg);
+            put_back(self.instance, self.seq, std::mem::take(&mut self.hash), reg);
         }
     }
 }
@@ -132,17 +170,23 @@ fn catch_up(reg: &mut Registry, from: u64, to: u64, lookup: &mut dyn Lookup) -> 
     while at < to {
         let end = (at + READ_CHUNK).min(to);
         for env in lookup.records(at + 1, end)? {
-            if env.stream == "corrections" {
-                return Ok(false);
-            }
             if env.stream.starts_with("deadline/") || env.stream.starts_with("reminder/") {
                 continue;
             }
-            if let Ok(e) =
+            let Ok(e) =
                 crate::domain::as_recorded(|| DomainEvent::decode(&env.ty, env.version, &env.data))
-            {
-                reg.evolve(&e);
+            else {
+                continue;
+            };
+            if let Some(t) = e.corrects() {
+                let corrected = lookup
+                    .record(t)?
+                    .is_some_and(|target| correct(reg, &e, &target));
+                if !corrected {
+                    return Ok(false);
+                }
             }
+            reg.evolve(env.seq, &e);
         }
         at = end;
     }
@@ -166,6 +210,10 @@ fn fold_log(to: u64, lookup: &mut dyn Lookup) -> Result<Registry> {
         }
     }
     let mut reg = Registry::default();
+    // Corrected once already: a further correction of these folds the registry again.
+    for seq in effect.keys() {
+        reg.corrected.insert(*seq, ());
+    }
     let mut at = 0;
     while at < to {
         let end = (at + READ_CHUNK).min(to);
@@ -182,7 +230,7 @@ fn fold_log(to: u64, lookup: &mut dyn Lookup) -> Result<Registry> {
             if let Ok(e) =
                 crate::domain::as_recorded(|| DomainEvent::decode(&env.ty, env.version, data))
             {
-                reg.evolve(&e);
+                reg.evolve(env.seq, &e);
             }
         }
         at = end;
@@ -284,17 +332,24 @@ pub(crate) fn seal_batch(
             }
         }
         seq += 1;
-        check_correction(index, &p.event, head.seq, &records, lookup)?;
-        if p.event.corrects().is_some() {
-            rules.stale = true;
+        let target = check_correction(index, &p.event, head.seq, &records, lookup)?;
+        if let Some(target) = target {
+            let registry = rules.registry();
+            if !count_time(|| correct(registry, &p.event, &target)) {
+                rules.stale = true;
+            }
         }
         let registry = rules.registry();
-        registry.decide(&p.event).map_err(|r| StoreError::Refused {
+        count_time(|| {
+            registry
+                .decide(&p.event)
+                .map(|()| registry.evolve(seq, &p.event))
+        })
+        .map_err(|r| StoreError::Refused {
             index,
             field: r.field,
             message: r.message,
         })?;
-        registry.evolve(&p.event);
         positions.insert(p.stream.clone(), actual + 1);
         in_batch.insert(id.clone(), seq);
         let mut env = Envelope {
@@ -410,6 +465,7 @@ pub(crate) fn check_import(
             )));
         }
         check_correction(index, &event, head.seq, &records[..index], lookup)
+            .map(|_| ())
             .map_err(|e| reject(format!("seq {}: {e}", r.seq)))?;
         let actual = match positions.get(&r.stream) {
             Some(p) => *p,
@@ -437,9 +493,9 @@ fn check_correction(
     committed: u64,
     pending: &[Envelope],
     lookup: &mut dyn Lookup,
-) -> Result<()> {
+) -> Result<Option<Envelope>> {
     let Some(target) = event.corrects() else {
-        return Ok(());
+        return Ok(None);
     };
     let reject = |message: String| StoreError::Rejected { index, message };
     let found = if target > committed {
@@ -478,5 +534,27 @@ fn check_correction(
             )));
         }
     }
-    Ok(())
+    Ok(Some(target_env))
+}
+
+/// Brings `reg` in line with a correction of `target`, where that can be done exactly
+/// ([`Registry::undo`]); `false` when the registry must be folded again from the log.
+fn correct(reg: &mut Registry, correction: &DomainEvent, target: &Envelope) -> bool {
+    let decode = |data: &serde_json::Value| {
+        crate::domain::as_recorded(|| DomainEvent::decode(&target.ty, target.version, data)).ok()
+    };
+    let Some(old) = decode(&target.data) else {
+        return false;
+    };
+    match correction {
+        DomainEvent::EventRetracted(_) => reg.undo(target.seq, &old),
+        DomainEvent::EventAmended(a) => match decode(&serde_json::Value::Object(a.data.clone())) {
+            Some(new) if reg.undo(target.seq, &old) => {
+                reg.evolve(target.seq, &new);
+                true
+            }
+            _ => false,
+        },
+        _ => true,
+    }
 }

@@ -847,13 +847,13 @@ impl EventStore for SledStore {
         let mut lookup = SledLookup(self);
         let mut checked = rules::Rules::load(self.instance, &head, &mut lookup)?;
         let (places, records) = rules::seal_batch(batch, &head, &mut lookup, &mut checked)?;
+        checked.kept(records.last());
         self.commit(&mut writer, &records)
             .map_err(|e| self.note_failure(e))?;
         let last = writer.seq;
         drop(writer);
         self.flush_and_announce(last)
             .map_err(|e| self.note_failure(e))?;
-        checked.kept(last);
         Ok(rules::outcomes(places, records))
     }
 

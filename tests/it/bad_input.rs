@@ -101,7 +101,57 @@ pub fn cases() -> Vec<(&'static str, String, &'static str)> {
             format!("{GOOD}\n[1,2]"),
             "line 2: event: expected a JSON object",
         ),
+        // Operator mistakes the life-cycle rules refuse (events/lifecycles.md).
+        (
+            "held at a segment that does not exist",
+            format!("{GOOD}\n{}", held(r#""meeting":"mc-cop-4","segment":"mc-cop-4.3""#)),
+            "line 2: data.segment: `mc-cop-4` has no segment `mc-cop-4.3`",
+        ),
+        (
+            "held at another meeting's segment",
+            format!("{GOOD}\n{}", held(r#""meeting":"unea-5","segment":"mc-cop-4.2""#)),
+            "line 2: data.segment: `mc-cop-4.2` is a segment of `mc-cop-4`, not of `unea-5`",
+        ),
+        (
+            "a typo'd meeting id",
+            format!("{GOOD}\n{}", held(r#""meeting":"mc-cop-33""#)),
+            "line 2: data.meeting: no meeting `mc-cop-33` in the log",
+        ),
+        (
+            "a meeting scheduled twice",
+            format!("{GOOD}\n{}", GOOD.replace("ok-1", "ok-2").replace("mc-cop-9", "mc-cop-3")),
+            "line 2: data.meeting: `mc-cop-3` is already scheduled: record MeetingRescheduled",
+        ),
+        (
+            "a recorded id with other content",
+            format!("{GOOD}\n{}", GOOD.replace("ok-1", "seed-001")),
+            "line 2: id: `seed-001` is already recorded at seq 1",
+        ),
+        (
+            "a paragraph the decision does not have",
+            format!(
+                "{GOOD}\n{}",
+                r#"{"type":"MandateStatusChanged","occurred":"2021","actor":"t","data":{"decision":"MC-3/11","paragraph":"9","status":"reported"}}"#
+            ),
+            "line 2: data.paragraph: decision `MC-3/11` has no paragraph `9`",
+        ),
+        (
+            "a change after a cancellation",
+            format!(
+                "{GOOD}\n{}\n{}",
+                r#"{"type":"MeetingCancelled","occurred":"2021-04","actor":"t","data":{"meeting":"mc-cop-9"}}"#,
+                r#"{"type":"MeetingRescheduled","occurred":"2021-05","actor":"t","data":{"meeting":"mc-cop-9","dates":"2032"}}"#
+            ),
+            "line 3: type: `mc-cop-9` was cancelled: only a correction",
+        ),
     ]
+}
+
+/// A `MeetingHeld` with these data members before its dates.
+fn held(members: &str) -> String {
+    format!(
+        r#"{{"type":"MeetingHeld","occurred":"2022-03","actor":"t","data":{{{members},"dates":"2022-03"}}}}"#
+    )
 }
 
 #[test]

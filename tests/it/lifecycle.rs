@@ -518,6 +518,18 @@ const REFUSED: &[(&str, &str, &str, &str)] = &[
         "data.received",
         "became a Party",
     ),
+    (
+        "MeetingPostponed",
+        r#"{"meeting":"cop-b","dates":"2023"}"#,
+        "data.segment",
+        "name the segment",
+    ),
+    (
+        "ReportSubmitted",
+        r#"{"report":"r1","meeting":"cop-a","document":"UNEP/MC/COP.9/INF/3","reports_on":["D-1/1"]}"#,
+        "data.reports_on[0]",
+        "give a mandate as SYMBOL#paragraph",
+    ),
 ];
 
 fn open_sled() -> (Box<dyn EventStore>, tempfile::TempDir) {
@@ -604,6 +616,16 @@ fn what_the_tables_allow_is_recorded(store: &dyn EventStore) {
             r#"{"activity":"a1","group":"g1","title":"At a segment","meetings":["cop-f.1"]}"#,
         ),
         with_id("same", &meeting("cop-g", "MC")),
+        // A meeting whose first segment sat, the rest cancelled, still takes its decisions.
+        ev(
+            "MeetingHeld",
+            r#"{"meeting":"cop-b","segment":"cop-b.1","dates":"2021-11"}"#,
+        ),
+        ev("MeetingCancelled", r#"{"meeting":"cop-b"}"#),
+        ev(
+            "DecisionAdopted",
+            r#"{"symbol":"D-3/1","meeting":"cop-b","segment":"cop-b.1","title":"Adopted at the segment that sat","adopted":"2021-11-05","supersedes":["D-1/1"]}"#,
+        ),
     ];
     let out = store
         .append(parse_batch(&batch.join("\n")).unwrap())
@@ -616,6 +638,15 @@ fn what_the_tables_allow_is_recorded(store: &dyn EventStore) {
         .unwrap();
     assert!(matches!(&again[0], Outcome::Duplicate { id, .. } if id == "same"));
     assert_eq!(store.head(), head);
+    // D-1/1 superseded: its mandates are closed, as the read model shows them.
+    let closed = ev(
+        "MandateStatusChanged",
+        r#"{"decision":"D-1/1","paragraph":"1","status":"implemented"}"#,
+    );
+    assert!(matches!(
+        store.append(parse_batch(&closed).unwrap()),
+        Err(StoreError::Refused { .. })
+    ));
 }
 
 /// The same id with other content is a conflict, in the log or within one batch.
@@ -659,6 +690,53 @@ fn a_retraction_frees_the_id_it_withdrew(store: &dyn EventStore) {
         matches!(refused, Err(StoreError::Refused { .. })),
         "{refused:?}"
     );
+    // A status change retracted (undone in place, without folding the log again): the mandate
+    // is open again; an activity retracted frees its id.
+    let base = [
+        ev(
+            "DecisionAdopted",
+            r#"{"symbol":"D-1/1","meeting":"cop-a","title":"A decision","adopted":"2021-11-05","mandates":[{"paragraph":"1","action":"requests","addressee":"someone","asks":"To act"}]}"#,
+        ),
+        ev(
+            "MandateStatusChanged",
+            r#"{"decision":"D-1/1","paragraph":"1","status":"implemented"}"#,
+        ),
+        ev(
+            "GroupEstablished",
+            r#"{"group":"g1","name":"Group one","kind":"working_group","scope":"tripartite","members":["mc_secretariat"]}"#,
+        ),
+        ev(
+            "ActivityReported",
+            r#"{"activity":"a1","group":"g1","title":"Once"}"#,
+        ),
+    ];
+    store
+        .append(parse_batch(&base.join("\n")).unwrap())
+        .unwrap();
+    let implemented = store.head().seq - 2;
+    let activity = store.head().seq;
+    let retract = |seq: u64| {
+        ev(
+            "EventRetracted",
+            &format!(r#"{{"seq":{seq},"reason":"typo"}}"#),
+        )
+    };
+    store
+        .append(parse_batch(&[retract(implemented), retract(activity)].join("\n")).unwrap())
+        .unwrap();
+    let again = [
+        ev(
+            "MandateStatusChanged",
+            r#"{"decision":"D-1/1","paragraph":"1","status":"in_progress"}"#,
+        ),
+        ev(
+            "ActivityReported",
+            r#"{"activity":"a1","group":"g1","title":"Again"}"#,
+        ),
+    ];
+    store
+        .append(parse_batch(&again.join("\n")).unwrap())
+        .expect("open again after the retractions");
 }
 
 macro_rules! both_backends {

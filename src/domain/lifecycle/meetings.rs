@@ -24,6 +24,9 @@ pub struct MeetingLife {
     pub stage: Stage,
     /// The segments of a split meeting, in order.
     pub segments: Vec<String>,
+    /// A session of it took place (adjourned after sitting, or held): its decisions and
+    /// documents may still be recorded if the rest is cancelled.
+    pub sat: bool,
 }
 
 /// A segment of a split meeting: its meeting and stage.
@@ -55,14 +58,18 @@ pub(super) fn meeting_or_segment<'a>(
     )
 }
 
-/// The stage of a split meeting as a whole: over when every segment is closed and one is over.
-fn whole_stage(reg: &Registry, m: &MeetingLife) -> Stage {
+/// The stage of a meeting as a whole; for a split one, from its segments: cancelled when all
+/// are, over when every segment is closed and one is over.
+pub(crate) fn whole_stage(reg: &Registry, m: &MeetingLife) -> Stage {
+    if m.segments.is_empty() {
+        return m.stage;
+    }
     let stages: Vec<Stage> = m
         .segments
         .iter()
         .filter_map(|s| reg.segments.get(s).map(|s| s.stage))
         .collect();
-    if m.stage == Stage::Cancelled || stages.iter().all(|s| *s == Stage::Cancelled) {
+    if stages.iter().all(|s| *s == Stage::Cancelled) {
         Stage::Cancelled
     } else if stages
         .iter()
@@ -192,7 +199,11 @@ pub(super) fn decide(reg: &Registry, event: &DomainEvent) -> Option<Result<(), R
             needs_segment(mt, &m.meeting, &m.segment)?;
             closed(waiting_is_planned(st), &what(&m.meeting, &m.segment), "")
         }),
-        E::MeetingPostponed(m) => target(reg, &m.meeting, &m.segment).and_then(|(_, _, st)| {
+        E::MeetingPostponed(m) => target(reg, &m.meeting, &m.segment).and_then(|(mt, _, st)| {
+            if m.dates.is_some() {
+                // Segments keep dates of their own: new dates are given segment by segment.
+                needs_segment(mt, &m.meeting, &m.segment)?;
+            }
             closed(waiting_is_planned(st), &what(&m.meeting, &m.segment), "")
         }),
         E::MeetingSplit(m) => split(reg, m),
@@ -317,6 +328,7 @@ pub(super) fn evolve(reg: &mut Registry, event: &DomainEvent) -> bool {
                         bodies: m.bodies.clone(),
                         stage: Stage::Planned,
                         segments: Vec::new(),
+                        sat: false,
                     },
                 );
             }
@@ -367,7 +379,13 @@ pub(super) fn evolve(reg: &mut Registry, event: &DomainEvent) -> bool {
                 .get(meeting.as_str())
                 .map(|m| m.segments.clone())
                 .unwrap_or_default();
-            if segments.is_empty() || matches!(to, Stage::Cancelled | Stage::Over) {
+            if segments.is_empty() {
+                reg.meetings.update(meeting.as_str(), |m| {
+                    m.sat |= matches!(to, Stage::Adjourned | Stage::Over);
+                    m.stage = to;
+                });
+            } else if matches!(to, Stage::Cancelled | Stage::Over) {
+                // The segments still to come; the meeting's own stage follows from them.
                 for s in &segments {
                     reg.segments.update(s.as_str(), |l| {
                         if l.stage != Stage::Over && l.stage != Stage::Cancelled {
@@ -375,7 +393,6 @@ pub(super) fn evolve(reg: &mut Registry, event: &DomainEvent) -> bool {
                         }
                     });
                 }
-                reg.meetings.update(meeting.as_str(), |m| m.stage = to);
             }
         }
     }

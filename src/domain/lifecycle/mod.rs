@@ -72,6 +72,16 @@ impl<K: Eq + Hash + Clone, V: Clone> Table<K, V> {
         self.undo.push((k, old));
     }
 
+    pub fn remove<Q>(&mut self, k: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ToOwned<Owned = K> + ?Sized,
+    {
+        if let Some(old) = self.map.remove(k) {
+            self.undo.push((k.to_owned(), Some(old)));
+        }
+    }
+
     /// Changes the value under `k`, if there is one.
     pub fn update<Q>(&mut self, k: &Q, f: impl FnOnce(&mut V))
     where
@@ -110,12 +120,58 @@ impl<K: Eq + Hash + Clone, V: Clone> Table<K, V> {
     }
 }
 
-/// A decision and the paragraphs of its mandates with their statuses.
+/// A decision and the paragraphs of its mandates with their statuses, and each change of a
+/// status with the seq that made it (so that a retracted change is undone exactly).
 #[derive(Clone, Debug)]
 pub struct DecisionLife {
     pub meeting: String,
     pub body: Body,
     pub paragraphs: Vec<(String, MandateStatus)>,
+    pub changes: Vec<(String, u64, StatusChange)>,
+}
+
+/// What an event did to a mandate's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusChange {
+    /// `MandateStatusChanged`.
+    Set(MandateStatus),
+    /// Reported on (`ReportSubmitted.reports_on`): reported unless already further on.
+    Reported,
+    /// Its decision superseded.
+    Superseded,
+}
+
+impl DecisionLife {
+    /// Records a change of paragraph `p` at `seq` and recomputes its status.
+    fn change(&mut self, p: &str, seq: u64, c: StatusChange) {
+        self.changes.push((p.to_string(), seq, c));
+        self.recompute(p);
+    }
+
+    fn recompute(&mut self, p: &str) {
+        let mut changes: Vec<(u64, StatusChange)> = self
+            .changes
+            .iter()
+            .filter(|(q, _, _)| q == p)
+            .map(|(_, s, c)| (*s, *c))
+            .collect();
+        changes.sort_by_key(|(s, _)| *s);
+        let status = changes
+            .iter()
+            .fold(MandateStatus::Active, |st, (_, c)| match c {
+                StatusChange::Set(s) => *s,
+                StatusChange::Superseded => MandateStatus::Superseded,
+                StatusChange::Reported
+                    if st < MandateStatus::Reported || st == MandateStatus::Elapsed =>
+                {
+                    MandateStatus::Reported
+                }
+                StatusChange::Reported => st,
+            });
+        if let Some(entry) = self.paragraphs.iter_mut().find(|(q, _)| q == p) {
+            entry.1 = status;
+        }
+    }
 }
 
 /// Where a report stands.
@@ -150,6 +206,8 @@ pub struct Registry {
     pub parties: Table<(Body, String), chrono::NaiveDate>,
     /// (body, cycle, kind, party) of each national report received.
     pub national_reports: Table<(Body, String, super::NationalReportKind, String), ()>,
+    /// Seqs of events already undone for a correction.
+    pub corrected: Table<u64, ()>,
 }
 
 impl Default for Registry {
@@ -167,6 +225,7 @@ impl Default for Registry {
             bodies: Table::default(),
             parties: Table::default(),
             national_reports: Table::default(),
+            corrected: Table::default(),
         };
         for b in [
             Body::MC,
@@ -199,12 +258,40 @@ impl Registry {
         others::decide(self, event)
     }
 
-    /// Records what an accepted event changes. Never fails: an event the rules would refuse
-    /// (in a log written before them) changes what it can and is otherwise passed over.
-    pub fn evolve(&mut self, event: &DomainEvent) {
+    /// Records what an accepted event (at `seq`) changes. Never fails: an event the rules would
+    /// refuse (in a log written before them) changes what it can and is otherwise passed over.
+    pub fn evolve(&mut self, seq: u64, event: &DomainEvent) {
         if !meetings::evolve(self, event) {
-            others::evolve(self, event);
+            others::evolve(self, seq, event);
         }
+    }
+
+    /// Takes back what the event at `seq` did, for a correction of it (a retraction; an
+    /// amendment then evolves its corrected data at the same seq). `false` when this cannot be
+    /// done exactly here (the registry must then be folded again from the log): only an
+    /// activity report and a mandate's status change, never corrected before, are undone here.
+    pub fn undo(&mut self, seq: u64, event: &DomainEvent) -> bool {
+        if self.corrected.contains(&seq) {
+            return false;
+        }
+        let done = match event {
+            DomainEvent::ActivityReported(a) => {
+                self.activities.remove(a.activity.as_str());
+                true
+            }
+            DomainEvent::MandateStatusChanged(m) => {
+                self.decisions.update(m.decision.as_str(), |d| {
+                    d.changes.retain(|(_, s, _)| *s != seq);
+                    d.recompute(&m.paragraph.0);
+                });
+                true
+            }
+            _ => false,
+        };
+        if done {
+            self.corrected.insert(seq, ());
+        }
+        done
     }
 
     /// Forgets every change since the last commit.
@@ -220,6 +307,7 @@ impl Registry {
         self.bodies.rollback();
         self.parties.rollback();
         self.national_reports.rollback();
+        self.corrected.rollback();
     }
 
     /// Keeps every change since the last commit.
@@ -235,6 +323,7 @@ impl Registry {
         self.bodies.commit();
         self.parties.commit();
         self.national_reports.commit();
+        self.corrected.commit();
     }
 
     /// A body that exists, or the refusal naming `field`.
@@ -255,6 +344,28 @@ fn mandate_ref(s: &str) -> (&str, Option<&str>) {
         Some((d, p)) => (d, Some(p)),
         None => (s, None),
     }
+}
+
+/// A decision by its symbol alone (`MC-3/11`), recorded.
+fn decision(reg: &Registry, field: &str, s: &str) -> Result<(), Refusal> {
+    if s.contains('#') {
+        return refuse(
+            field,
+            format!("`{s}` names a mandate: give the decision's symbol"),
+        );
+    }
+    decision_or_mandate(reg, field, s)
+}
+
+/// A mandate (`MC-3/11#2`), recorded.
+fn mandate(reg: &Registry, field: &str, s: &str) -> Result<(), Refusal> {
+    if !s.contains('#') {
+        return refuse(
+            field,
+            format!("`{s}` names a decision: give a mandate as SYMBOL#paragraph (`{s}#1`)"),
+        );
+    }
+    decision_or_mandate(reg, field, s)
 }
 
 /// A decision (`MC-3/11`) or one of its mandates (`MC-3/11#2`) that exists.

@@ -1,9 +1,10 @@
 //! The life cycles of decisions and their mandates, groups and their activities, reports,
 //! documents, agreements, bodies, Parties and national reports.
 
-use super::meetings::{meeting_or_segment, Stage};
+use super::meetings::{meeting_or_segment, whole_stage, Stage};
 use super::{
-    decision_or_mandate, list, refuse, BodyLife, DecisionLife, Refusal, Registry, ReportStage,
+    decision, decision_or_mandate, list, mandate, refuse, BodyLife, DecisionLife, Refusal,
+    Registry, ReportStage, StatusChange,
 };
 use crate::domain::{Body, DomainEvent, MandateStatus};
 
@@ -29,11 +30,16 @@ fn report(reg: &Registry, report: &str) -> Result<ReportStage, Refusal> {
     })
 }
 
-/// A meeting or segment that exists and is not cancelled.
+/// A meeting or segment that exists and is not cancelled before it sat (a meeting whose
+/// first session was held, then its resumption cancelled, still takes its decisions and
+/// documents).
 fn open_meeting(reg: &Registry, field: &str, id: &str) -> Result<(), Refusal> {
     let (m, seg) = meeting_or_segment(reg, field, id)?;
-    let stage = seg.map_or(m.stage, |s| s.stage);
-    if stage == Stage::Cancelled {
+    let stage = match seg {
+        Some(s) => s.stage,
+        None => whole_stage(reg, m),
+    };
+    if stage == Stage::Cancelled && !(seg.is_none() && m.sat) {
         return refuse(field, format!("`{id}` was cancelled"));
     }
     Ok(())
@@ -174,7 +180,7 @@ pub(super) fn decide(reg: &Registry, event: &DomainEvent) -> Result<(), Refusal>
             report(reg, r.report.as_str())?;
             open_meeting(reg, "data.meeting", r.meeting.as_str())?;
             for (i, m) in r.reports_on.iter().enumerate() {
-                decision_or_mandate(reg, &format!("data.reports_on[{i}]"), m)?;
+                mandate(reg, &format!("data.reports_on[{i}]"), m)?;
             }
             Ok(())
         }
@@ -280,7 +286,11 @@ fn adopted(reg: &Registry, d: &crate::domain::DecisionAdopted) -> Result<(), Ref
         AMEND,
     )?;
     let (m, seg) = meeting_or_segment(reg, "data.meeting", d.meeting.as_str())?;
-    let mut stage = seg.map_or(m.stage, |s| s.stage);
+    let mut stage = match seg {
+        Some(s) => s.stage,
+        None if m.sat => Stage::Over,
+        None => whole_stage(reg, m),
+    };
     if let Some(s) = &d.segment {
         if seg.is_some() {
             return refuse(
@@ -317,7 +327,7 @@ fn adopted(reg: &Registry, d: &crate::domain::DecisionAdopted) -> Result<(), Ref
         };
         let allowed: Vec<Body> = std::iter::once(m.body)
             .chain(m.bodies.iter().copied())
-            .chain(members(m.body).iter().copied())
+            .flat_map(|b| std::iter::once(b).chain(members(b).iter().copied()))
             .collect();
         if !allowed.contains(&b) {
             return refuse(
@@ -340,13 +350,13 @@ fn adopted(reg: &Registry, d: &crate::domain::DecisionAdopted) -> Result<(), Ref
         ("supersedes", &d.supersedes),
     ] {
         for (i, s) in symbols.iter().enumerate() {
-            decision_or_mandate(reg, &format!("data.{name}[{i}]"), s)?;
+            decision(reg, &format!("data.{name}[{i}]"), s)?;
         }
     }
     Ok(())
 }
 
-pub(super) fn evolve(reg: &mut Registry, event: &DomainEvent) {
+pub(super) fn evolve(reg: &mut Registry, seq: u64, event: &DomainEvent) {
     use DomainEvent as E;
     match event {
         E::DecisionAdopted(d) => {
@@ -363,6 +373,15 @@ pub(super) fn evolve(reg: &mut Registry, event: &DomainEvent) {
                     })
                     .map(|m| m.body)
             });
+            // A decision superseded closes its mandates, as the read model shows them.
+            for old in &d.supersedes {
+                reg.decisions.update(old.as_str(), |o| {
+                    let ps: Vec<String> = o.paragraphs.iter().map(|(p, _)| p.clone()).collect();
+                    for p in ps {
+                        o.change(&p, seq, StatusChange::Superseded);
+                    }
+                });
+            }
             reg.decisions.insert(
                 d.symbol.clone(),
                 DecisionLife {
@@ -373,13 +392,12 @@ pub(super) fn evolve(reg: &mut Registry, event: &DomainEvent) {
                         .iter()
                         .map(|m| (m.paragraph.0.clone(), MandateStatus::Active))
                         .collect(),
+                    changes: Vec::new(),
                 },
             );
         }
         E::MandateStatusChanged(m) => reg.decisions.update(m.decision.as_str(), |d| {
-            if let Some(p) = d.paragraphs.iter_mut().find(|(p, _)| *p == m.paragraph.0) {
-                p.1 = m.status;
-            }
+            d.change(&m.paragraph.0, seq, StatusChange::Set(m.status));
         }),
         E::GroupEstablished(g) if !reg.groups.contains(g.group.as_str()) => {
             reg.groups.insert(g.group.0.clone(), false);
@@ -394,9 +412,19 @@ pub(super) fn evolve(reg: &mut Registry, event: &DomainEvent) {
                 *s = ReportStage::Endorsed;
             }
         }),
-        E::ReportSubmitted(r) => reg
-            .reports
-            .update(r.report.as_str(), |s| *s = ReportStage::Submitted),
+        E::ReportSubmitted(r) => {
+            reg.reports
+                .update(r.report.as_str(), |s| *s = ReportStage::Submitted);
+            // Reporting on a mandate marks it reported (an elapsed one too), as the read model.
+            for m in &r.reports_on {
+                let Some((symbol, paragraph)) = m.split_once('#') else {
+                    continue;
+                };
+                reg.decisions.update(symbol, |d| {
+                    d.change(paragraph, seq, StatusChange::Reported);
+                });
+            }
+        }
         E::DocumentPosted(d) => reg.documents.insert(d.document.clone(), ()),
         E::AgreementSigned(a) => reg.agreements.insert(a.agreement.0.clone(), ()),
         E::BodyRegistered(b) if !reg.bodies.contains(&b.body) => {
