@@ -111,6 +111,11 @@ fn tagged_history(n: usize, seed: u64, tag: &str) -> Vec<Proposed> {
     let mut bytes = Vec::new();
     accord::generate::generate_tagged(n, seed, tag, &mut bytes)
         .expect("generation writes to memory");
+    parse_generated(&bytes)
+}
+
+/// Generated JSON Lines, parsed as `accord record` parses them.
+fn parse_generated(bytes: &[u8]) -> Vec<Proposed> {
     bytes
         .split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())
@@ -610,14 +615,8 @@ fn scheduler(
     let mut bytes = Vec::new();
     accord::generate::generate_from(history_events, 11, "f", next_year, &mut bytes)
         .expect("generation writes to memory");
-    let events: Vec<Proposed> = bytes
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .enumerate()
-        .map(|(i, l)| {
-            let v: serde_json::Value = serde_json::from_slice(l).expect("generated JSON");
-            parse_value(i + 1, v).expect("generated events are valid")
-        })
+    let events: Vec<Proposed> = parse_generated(&bytes)
+        .into_iter()
         .filter(|p| p.ty != "MeetingHeld")
         .collect();
     let store = SledStore::open(&dir).expect("store opens");

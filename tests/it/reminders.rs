@@ -915,7 +915,12 @@ fn postponing_a_split_meeting_holds_its_segments_reminders() {
     let a = setup();
     let cfg = config(&a, None, &["pre-session-documents.toml"]);
     tick(&a, &cfg, "2021-12-01T10:00:00Z");
-    let postponed = r#"{"type":"MeetingPostponed","occurred":"2021-12-02","actor":"t","data":{"meeting":"mc-cop-4","dates":"2022-Q3","tentative":true}}"#;
+    // New dates for a split meeting are given segment by segment: the segments keep their own.
+    let whole = r#"{"type":"MeetingPostponed","occurred":"2021-12-02","actor":"t","data":{"meeting":"mc-cop-4","dates":"2022-Q3","tentative":true}}"#;
+    let r = a.record_text(whole);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("data.segment"), "{}", r.stderr);
+    let postponed = r#"{"type":"MeetingPostponed","occurred":"2021-12-02","actor":"t","data":{"meeting":"mc-cop-4","segment":"mc-cop-4.2","dates":"2022-Q3","tentative":true}}"#;
     record_ok(&a, postponed);
     tick(&a, &cfg, "2021-12-02T08:00:00Z");
     assert_eq!(status_of(&a, &cfg, "2021-12-02", SUBMISSION), "tentative");
