@@ -84,6 +84,10 @@ fn base() -> Vec<String> {
             r#"{"body":"MC","party":"che","name":"Switzerland","joined":"2017-08-16"}"#,
         ),
         ev(
+            "BodyRegistered",
+            r#"{"body":"CBD","name":"Convention on Biological Diversity","meeting_kinds":["cop","bureau"]}"#,
+        ),
+        ev(
             "NationalReportReceived",
             r#"{"body":"MC","party":"che","cycle":"2021","kind":"full","received":"2021-10-01"}"#,
         ),
@@ -530,6 +534,12 @@ const REFUSED: &[(&str, &str, &str, &str)] = &[
         "data.reports_on[0]",
         "give a mandate as SYMBOL#paragraph",
     ),
+    (
+        "MeetingScheduled",
+        r#"{"meeting":"cbd-oewg-1","body":"CBD","kind":"oewg","title":"Not a kind it holds","dates":"2022"}"#,
+        "data.kind",
+        "CBD holds no meeting of this kind (its kinds: cop, bureau)",
+    ),
 ];
 
 fn open_sled() -> (Box<dyn EventStore>, tempfile::TempDir) {
@@ -616,6 +626,12 @@ fn what_the_tables_allow_is_recorded(store: &dyn EventStore) {
             r#"{"activity":"a1","group":"g1","title":"At a segment","meetings":["cop-f.1"]}"#,
         ),
         with_id("same", &meeting("cop-g", "MC")),
+        // A body recorded as data takes its meetings, Parties and reports like a shipped one.
+        meeting("cbd-cop-15", "CBD"),
+        ev(
+            "PartyJoined",
+            r#"{"body":"CBD","party":"bra","name":"Brazil","joined":"1994-05-29"}"#,
+        ),
         // A meeting whose first segment sat, the rest cancelled, still takes its decisions.
         ev(
             "MeetingHeld",

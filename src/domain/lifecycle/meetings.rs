@@ -275,7 +275,24 @@ fn scheduled(reg: &Registry, m: &crate::domain::MeetingScheduled) -> Result<(), 
             format!("`{}` is already a segment of `{}`", m.meeting, s.meeting),
         );
     }
-    reg.body("data.body", m.body)?;
+    let body = reg.body("data.body", m.body)?;
+    if !body.meeting_kinds.is_empty() && !body.meeting_kinds.contains(&m.kind) {
+        return refuse(
+            "data.kind",
+            format!(
+                "{} holds no meeting of this kind (its kinds: {})",
+                m.body,
+                body.meeting_kinds
+                    .iter()
+                    .map(|k| serde_json::to_value(k)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
     for (i, b) in m.bodies.iter().enumerate() {
         reg.body(&format!("data.bodies[{i}]"), *b)?;
     }

@@ -182,10 +182,12 @@ pub enum ReportStage {
     Submitted,
 }
 
-/// A body: its joint members (BC, RC and SC under BRS).
+/// A body: its joint members (BC, RC and SC under BRS), and the kinds of meeting it holds
+/// (any, when none are recorded).
 #[derive(Clone, Debug, Default)]
 pub struct BodyLife {
     pub members: Vec<Body>,
+    pub meeting_kinds: Vec<super::MeetingKind>,
 }
 
 /// What the rules know of the log: every entity by id, with the state its life cycle needs.
@@ -242,6 +244,7 @@ impl Default for Registry {
             Body::BRS,
             BodyLife {
                 members: vec![Body::BC, Body::RC, Body::SC],
+                meeting_kinds: Vec::new(),
             },
         );
         r.commit();

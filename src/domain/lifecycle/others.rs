@@ -432,6 +432,7 @@ pub(super) fn evolve(reg: &mut Registry, seq: u64, event: &DomainEvent) {
                 b.body,
                 BodyLife {
                     members: b.members.clone(),
+                    meeting_kinds: b.meeting_kinds.clone(),
                 },
             );
         }
