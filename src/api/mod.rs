@@ -45,6 +45,9 @@ pub struct AppState {
     pub data: PathBuf,
     /// `/calendar.ics` answers without a token.
     pub public_calendar: bool,
+    /// People reach the dashboard over HTTPS (`[server] public_url` is `https://…`): the
+    /// sign-in cookie is `Secure` on every answer, not only behind a proxy that says so.
+    pub https: bool,
     tokens: Arc<Mutex<(Option<FileStamp>, Tokens)>>,
     pub metrics: Arc<Metrics>,
 }
@@ -55,6 +58,7 @@ impl AppState {
             store,
             data,
             public_calendar: false,
+            https: false,
             tokens: Arc::new(Mutex::new((None, Tokens::default()))),
             metrics: Arc::new(Metrics::default()),
         }

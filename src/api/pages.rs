@@ -110,7 +110,27 @@ struct LoginForm {
     token: String,
 }
 
-async fn login(State(state): State<AppState>, Form(f): Form<LoginForm>) -> Response {
+/// The sign-in cookie's attributes: `Secure` when people reach the dashboard over HTTPS (the
+/// public URL says so, or a TLS proxy in front sets `X-Forwarded-Proto: https`); over plain
+/// HTTP a browser would drop a `Secure` cookie everywhere but on localhost, and sign-in would
+/// silently fail.
+fn cookie_attributes(state: &AppState, headers: &axum::http::HeaderMap) -> &'static str {
+    let proxied = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    if state.https || proxied {
+        "Path=/; HttpOnly; Secure; SameSite=Strict"
+    } else {
+        "Path=/; HttpOnly; SameSite=Strict"
+    }
+}
+
+async fn login(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
     let token = f.token.trim();
     if state.check_token(token).is_none() {
         let mut r = render(
@@ -127,7 +147,8 @@ async fn login(State(state): State<AppState>, Form(f): Form<LoginForm>) -> Respo
             (
                 header::SET_COOKIE,
                 format!(
-                    "{COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=43200"
+                    "{COOKIE}={token}; {}; Max-Age=43200",
+                    cookie_attributes(&state, &headers)
                 ),
             ),
         ],
@@ -135,14 +156,17 @@ async fn login(State(state): State<AppState>, Form(f): Form<LoginForm>) -> Respo
         .into_response()
 }
 
-async fn logout() -> Response {
+async fn logout(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     (
         StatusCode::SEE_OTHER,
         [
             (header::LOCATION, "/login".to_string()),
             (
                 header::SET_COOKIE,
-                format!("{COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0"),
+                format!(
+                    "{COOKIE}=; {}; Max-Age=0",
+                    cookie_attributes(&state, &headers)
+                ),
             ),
         ],
     )
@@ -286,14 +310,20 @@ async fn upcoming(
     let views = try_page!(views_for(&state, &a));
     let day = a.query.as_of.unwrap_or_else(|| Utc::now().date_naive());
     let until = day + chrono::Days::new(90);
+    let week = day + chrono::Days::new(7);
+    // What is late comes first (missed, or open past its day, newest first), then what is due
+    // this week, then the rest of the 90 days by meeting.
+    let mut late: Vec<Value> = Vec::new();
+    let mut this_week: Vec<Value> = Vec::new();
     let mut by_meeting: BTreeMap<(NaiveDate, String), Vec<Value>> = BTreeMap::new();
     let mut deadlines: Vec<_> = views
         .work
         .deadlines
         .values()
         .filter(|d| {
-            let late = d.status == DeadlineStatus::Open && !d.tentative && d.due.0 < day;
-            late || (d.due.0 >= day && d.due.0 <= until && d.status != DeadlineStatus::Cancelled)
+            let past =
+                d.due.0 < day && matches!(d.status, DeadlineStatus::Open | DeadlineStatus::Missed);
+            past || (d.due.0 >= day && d.due.0 <= until && d.status != DeadlineStatus::Cancelled)
         })
         .collect();
     deadlines.sort_by_key(|d| (d.due, d.deadline.clone()));
@@ -317,25 +347,54 @@ async fn upcoming(
             })
             .collect();
         let meeting = d.meeting.as_deref().and_then(|id| views.meetings.find(id));
-        let key = match meeting {
-            Some(m) => (
-                m.dates.start(),
-                format!("{} ({})", m.title, d.meeting.clone().unwrap_or_default()),
-            ),
-            None => (NaiveDate::MAX, "Other deadlines".to_string()),
+        let of = match meeting {
+            Some(m) => format!("{} ({})", m.title, d.meeting.clone().unwrap_or_default()),
+            None => String::new(),
         };
-        by_meeting.entry(key).or_default().push(context! {
-            due => d.due.to_string(),
-            status => status,
-            what => d.what.clone(),
-            responsible => d.responsible.clone(),
-            reminders => reminders,
-        });
+        let row = |what: String| {
+            context! {
+                due => d.due.to_string(),
+                status => status,
+                what => what,
+                responsible => d.responsible.clone(),
+                reminders => reminders.clone(),
+            }
+        };
+        if d.due.0 < day {
+            let what = if of.is_empty() {
+                d.what.clone()
+            } else {
+                format!("{} — {of}", d.what)
+            };
+            late.push(row(what));
+        } else if d.due.0 < week {
+            let what = if of.is_empty() {
+                d.what.clone()
+            } else {
+                format!("{} — {of}", d.what)
+            };
+            this_week.push(row(what));
+        } else {
+            let key = match meeting {
+                Some(m) => (m.dates.start(), of.clone()),
+                None => (NaiveDate::MAX, "Other deadlines".to_string()),
+            };
+            by_meeting.entry(key).or_default().push(row(d.what.clone()));
+        }
     }
-    let groups: Vec<Value> = by_meeting
-        .into_iter()
-        .map(|((_, title), deadlines)| context! { title => title, deadlines => deadlines })
-        .collect();
+    late.reverse();
+    let mut groups: Vec<Value> = Vec::new();
+    if !late.is_empty() {
+        groups.push(context! { title => "Overdue and missed", late => true, deadlines => late });
+    }
+    if !this_week.is_empty() {
+        groups.push(context! { title => "Due this week", deadlines => this_week });
+    }
+    groups.extend(
+        by_meeting
+            .into_iter()
+            .map(|((_, title), deadlines)| context! { title => title, deadlines => deadlines }),
+    );
     render(
         "upcoming.html",
         page_ctx(
@@ -879,7 +938,9 @@ async fn timeline(
             .map(|d| {
                 context! {
                     x => r1(x(d.due.0)),
-                    late => d.status == DeadlineStatus::Open && !d.tentative && d.due.0 < today,
+                    // Missed, or open past its day: drawn in red.
+                    late => d.status == DeadlineStatus::Missed
+                        || (d.status == DeadlineStatus::Open && !d.tentative && d.due.0 < today),
                     title => format!("{}: due {} ({:?})", d.what, d.due, d.status).to_lowercase(),
                 }
             })

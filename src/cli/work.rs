@@ -241,6 +241,7 @@ pub fn serve(
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut state = crate::api::AppState::new(store.clone(), data.to_path_buf());
         state.public_calendar = config.server.public_calendar;
+        state.https = config.server.public_url.starts_with("https://");
         let app = crate::api::router(state);
         let mut http_stop = stop_rx.clone();
         let http = tokio::spawn(async move {

@@ -74,7 +74,7 @@ fn sign_in_pages_picker_and_escaping() {
     assert_eq!(code, 200);
     assert!(page.contains("name=\"token\""));
 
-    // A wrong token: refused with a message; a good one: an HttpOnly, Secure cookie.
+    // A wrong token: refused with a message; a good one: an HttpOnly cookie.
     let agent = ureq::AgentBuilder::new().redirects(0).build();
     let wrong = agent
         .post(&server.url("/login"))
@@ -86,9 +86,22 @@ fn sign_in_pages_picker_and_escaping() {
         .unwrap();
     assert_eq!(ok.status(), 303);
     let set_cookie = ok.header("set-cookie").unwrap().to_string();
-    for attr in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(set_cookie.contains(attr), "{set_cookie}");
     }
+    // Served over plain HTTP, the cookie is not `Secure` (a browser would drop it on an office
+    // address); behind a TLS proxy that says so, it is.
+    assert!(!set_cookie.contains("Secure"), "{set_cookie}");
+    let proxied = agent
+        .post(&server.url("/login"))
+        .set("X-Forwarded-Proto", "https")
+        .send_form(&[("token", &t)])
+        .unwrap();
+    assert!(
+        proxied.header("set-cookie").unwrap().contains("; Secure"),
+        "{:?}",
+        proxied.header("set-cookie")
+    );
     let cookie = set_cookie.split(';').next().unwrap().to_string();
 
     // Every page, signed in, shows what the shipped history holds.
@@ -137,6 +150,20 @@ fn sign_in_pages_picker_and_escaping() {
             ],
         ),
     ];
+    // What is late comes first: the submission due five days from today is due this week, and
+    // twenty days on it is overdue, at the top of the page.
+    let (_, _, page) = get(&server.url("/upcoming"), Some(&cookie));
+    assert!(page.contains("Due this week"), "{page}");
+    let later = chrono::Utc::now().date_naive() + chrono::Days::new(20);
+    let (_, _, page) = get(
+        &server.url(&format!("/upcoming?as_of={later}")),
+        Some(&cookie),
+    );
+    let first = page.find("<h2").expect("a section");
+    assert!(
+        page[first..].starts_with("<h2 class=\"late\">Overdue and missed</h2>"),
+        "{page}"
+    );
     for (path, needles) in expect {
         let (code, _, page) = get(&server.url(path), Some(&cookie));
         assert_eq!(code, 200, "{path}");
