@@ -192,9 +192,29 @@ pub fn render_reminder(
                 .into_iter()
                 .map(|d| deadline_ctx(views, d, today))
                 .collect();
+            // What of theirs is late: missed, or open past its day, over the last year.
+            let year_ago = today - chrono::Days::new(365);
+            let mut overdue: Vec<&DeadlineRow> = views
+                .work
+                .deadlines
+                .values()
+                .filter(|d| {
+                    d.responsible.contains(&reminder.recipient)
+                        && d.due.0 < today
+                        && d.due.0 >= year_ago
+                        && (d.status == DeadlineStatus::Missed
+                            || (d.status == DeadlineStatus::Open && !d.tentative))
+                })
+                .collect();
+            overdue.sort_by_key(|d| (d.due, d.deadline.clone()));
+            let overdue: Vec<_> = overdue
+                .into_iter()
+                .map(|d| deadline_ctx(views, d, today))
+                .collect();
             let ctx = context! {
                 workflow => context! { name => wf.name.clone(), title => wf.title.clone() },
                 items => items,
+                overdue => overdue,
                 weeks => wf.window_days / 7,
                 today => today.to_string(),
                 recipient => recipient,

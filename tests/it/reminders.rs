@@ -1124,3 +1124,45 @@ fn smtp_over_tls_with_authentication() {
     }
     assert!(server.messages().is_empty());
 }
+
+/// A weekly digest opens with what of the recipient's is late: missed, or open past its day.
+#[test]
+fn digests_open_with_what_is_overdue() {
+    let a = setup();
+    let cfg = config(
+        &a,
+        None,
+        &["pre-session-documents.toml", "weekly-digest.toml"],
+    );
+    tick(&a, &cfg, "2022-01-03T07:00:00Z");
+    // COP-4.2's submission was due 2022-01-10; the Monday after, it is late.
+    tick(&a, &cfg, "2022-01-17T07:00:00Z");
+    let mails = read_dir_mails(&a.data().join("outbox"));
+    let digest = mails
+        .iter()
+        .find(|m| {
+            m.header("subject")
+                .is_some_and(|s| s.starts_with("Accord:"))
+                && m.header("to").is_some_and(|t| t.contains("secretariat-mc"))
+                && m.header("date").is_some_and(|d| d.contains("17 Jan 2022"))
+        })
+        .unwrap_or_else(|| {
+            let seen: Vec<_> = mails
+                .iter()
+                .map(|m| (m.header("date"), m.header("subject")))
+                .collect();
+            panic!("no digest of 17 January to the Minamata secretariat: {seen:?}")
+        });
+    let body = digest.raw.replace("=\r\n", "").replace("\r\n", "\n");
+    assert!(body.contains("Overdue (1):"), "{body}");
+    assert!(
+        body.contains("2022-01-10  Submit pre-session documents"),
+        "{body}"
+    );
+    assert!(body.contains("7 days late"), "{body}");
+    let (overdue, due) = (
+        body.find("Overdue").unwrap(),
+        body.find("What is due").unwrap(),
+    );
+    assert!(overdue < due, "what is late comes first: {body}");
+}
