@@ -1000,10 +1000,16 @@ async fn evaluation(
             .transpose()
             .map_err(|e| PageError(StatusCode::BAD_REQUEST, e.to_string()))
     };
+    // The page's "as of" day evaluates what had happened by then; a body narrows it.
+    let body = q.rest.get("body").filter(|b| !b.is_empty()).cloned();
+    if let Some(b) = &body {
+        try_page!(crate::domain::Body::parse(b).map_err(|e| PageError(StatusCode::BAD_REQUEST, e)));
+    }
     let scope = crate::evaluate::Scope {
         from: try_page!(day("from")),
         to: try_page!(day("to")),
-        body: None,
+        body: body.clone(),
+        as_of: a.query.as_of,
     };
     let e = try_page!(
         blocking(|| crate::evaluate::run(&*state.store, &scope, a.query.known_at))
@@ -1020,6 +1026,7 @@ async fn evaluation(
                 report => crate::evaluate::html_body(&e),
                 from => scope.from.map(|d| d.to_string()),
                 to => scope.to.map(|d| d.to_string()),
+                body => body,
             },
         ),
     )

@@ -973,7 +973,16 @@ fn evaluate(
     known_at: Option<chrono::DateTime<chrono::Utc>>,
     format: EvalFormat,
 ) -> Result<u8> {
-    let e = crate::evaluate::run(store, &crate::evaluate::Scope { from, to, body }, known_at)?;
+    let e = crate::evaluate::run(
+        store,
+        &crate::evaluate::Scope {
+            from,
+            to,
+            body,
+            as_of: None,
+        },
+        known_at,
+    )?;
     let text = match format {
         EvalFormat::Json => serde_json::to_string_pretty(&e)? + "\n",
         EvalFormat::Md => crate::evaluate::markdown(&e),

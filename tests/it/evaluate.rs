@@ -78,6 +78,11 @@ fn indicators_of_the_shipped_history() {
     // Other formats: markdown, CSV, and HTML with inline SVG charts and no outside assets.
     let md = a.run(&["evaluate"]).stdout;
     assert!(md.contains("## Mandates issued and reported") && md.contains("seq 64"));
+    // Tables people can paste into a report, no JSON; day counts from approximate dates read
+    // "about" (the first follow-up is an activity of "2020").
+    assert!(!md.contains("```") && !md.contains("{\""), "{md}");
+    assert!(md.contains("| MC-3/11 | 3 | 3 |"), "{md}");
+    assert!(md.contains("| Median days | about 33.0 |"), "{md}");
     let csv = a.run(&["evaluate", "--format", "csv"]).stdout;
     assert!(csv.starts_with("indicator,key,value\r\n") && csv.contains("mandates,total.issued,3"));
     let html = a.run(&["evaluate", "--format", "html"]).stdout;
@@ -90,6 +95,7 @@ fn indicators_of_the_shipped_history() {
         !html.contains("src=\"http") && !html.contains("href=\"http"),
         "no outside assets"
     );
+    assert!(!html.contains("<pre>") && html.contains("<caption>By decision</caption>"));
 }
 
 const EDGES: &str = r#"{"type":"MeetingScheduled","occurred":"2020-01","actor":"t","data":{"meeting":"bc-cop-20","body":"BC","kind":"cop","title":"COP-20","dates":"2021-06-01/2021-06-05"}}

@@ -4,6 +4,8 @@
 //! Everything is computed from the views as known at one recording instant, so an evaluation
 //! made with `--known-at T` is byte-for-byte the same whatever is recorded after T.
 
+mod tables;
+
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
@@ -20,6 +22,9 @@ pub struct Scope {
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
     pub body: Option<String>,
+    /// Evaluate what had happened by this day (the dashboard's "as of"): the views are folded as
+    /// of it, and it is the reference day for what was due.
+    pub as_of: Option<NaiveDate>,
 }
 
 impl Scope {
@@ -244,6 +249,8 @@ pub fn evaluate(
 
     // 2. Days from a decision to its first follow-up.
     let mut follow: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    // Whether a day count came from an approximate date ("2020"): then it reads "about N".
+    let mut follow_approximate = false;
     let mut follow_days = Vec::new();
     for d in &decisions {
         let names_it = |s: &str| s == d.symbol || s.starts_with(&format!("{}#", d.symbol));
@@ -285,6 +292,7 @@ pub fn evaluate(
         let days = first.map(|(start, ..)| (*start - d.adopted.0).num_days().max(0));
         if let Some(n) = days {
             follow_days.push(n);
+            follow_approximate |= first.is_some_and(|f| f.3);
         }
         follow.insert(
             d.symbol.clone(),
@@ -295,6 +303,7 @@ pub fn evaluate(
 
     // 3. Report cycle.
     let mut reports = Vec::new();
+    let mut reports_approximate = false;
     let (mut to_endorse, mut to_submit) = (Vec::new(), Vec::new());
     for r in views
         .reports
@@ -312,8 +321,13 @@ pub fn evaluate(
         });
         to_endorse.extend(endorsed);
         to_submit.extend(submitted);
+        let approximate = !r.drafted.on.is_exact()
+            || r.endorsed.as_ref().is_some_and(|e| !e.on.is_exact())
+            || r.submitted.first().is_some_and(|s| !s.on.is_exact());
+        reports_approximate |= approximate && (endorsed.is_some() || submitted.is_some());
         reports.push(serde_json::json!({"report": r.report, "title": r.title, "drafted": r.drafted.on, "endorsed": r.endorsed.as_ref().map(|e| e.on),
-            "submitted": r.submitted.first().map(|s| &s.document), "days_to_endorse": endorsed, "days_to_submit": submitted, "status": r.status()}));
+            "submitted": r.submitted.first().map(|s| &s.document), "days_to_endorse": endorsed, "days_to_submit": submitted, "status": r.status(),
+            "approximate": approximate}));
     }
 
     // 4. Meetings moved: each move of the period (by when it was recorded as happening). A
@@ -346,9 +360,10 @@ pub fn evaluate(
             moved = true;
             // No day count is made up for a postponement whose new dates are to be determined.
             let days = (!mv.to_be_determined).then(|| (mv.to.start() - mv.from.start()).num_days());
+            let approximate = !mv.from.is_exact() || !mv.to.is_exact();
             moves.push(serde_json::json!({"meeting": m.meeting, "segment": mv.segment, "kind": mv.kind, "from": mv.from,
                 "to": if mv.to_be_determined { serde_json::Value::from("to be determined") } else { serde_json::json!(mv.to) },
-                "occurred": mv.occurred, "days": days, "decided_by": mv.decided_by}));
+                "occurred": mv.occurred, "days": days, "approximate": approximate, "decided_by": mv.decided_by}));
         }
         if moved {
             moved_meetings += 1;
@@ -455,14 +470,14 @@ pub fn evaluate(
             title: "Days from a decision to its first follow-up",
             definition: "Days from adoption to the first group established to implement it (or one of its activities) or the first report drafted on it.",
             counts: &["DecisionAdopted", "GroupEstablished", "ActivityReported", "ReportDrafted"],
-            value: serde_json::json!({"median_days": median_json(follow_days), "by_decision": follow}),
+            value: serde_json::json!({"median_days": median_json(follow_days), "approximate": follow_approximate, "by_decision": follow}),
         },
         Indicator {
             id: "report_cycle",
             title: "Report cycle: drafted, endorsed, submitted",
             definition: "Days from drafting to endorsement and from endorsement (or drafting) to the first submission, per report drafted in the period.",
             counts: &["ReportDrafted", "ReportEndorsed", "ReportSubmitted"],
-            value: serde_json::json!({"median_days_to_endorse": median_json(to_endorse), "median_days_to_submit": median_json(to_submit), "reports": reports}),
+            value: serde_json::json!({"median_days_to_endorse": median_json(to_endorse), "median_days_to_submit": median_json(to_submit), "approximate": reports_approximate, "reports": reports}),
         },
         Indicator {
             id: "meeting_moves",
@@ -523,10 +538,12 @@ pub fn run(
         .map_or(crate::envelope::ZERO_HASH.to_string(), |e| e.hash.clone());
     let recorded = last.as_ref().and_then(|e| e.recorded_at_time());
     let reference = recorded.map_or(NaiveDate::MIN, |t| t.date_naive());
+    let reference = scope.as_of.map_or(reference, |d| d.min(reference));
     let views = crate::projections::views(
         store,
         &crate::projections::Query {
             known_at,
+            as_of: scope.as_of,
             ..Default::default()
         },
     )?
@@ -561,12 +578,15 @@ pub fn markdown(e: &Evaluation) -> String {
     );
     for i in &e.indicators {
         out.push_str(&format!(
-            "\n## {}\n\n{}\nCounts: {}.\n\n```json\n{}\n```\n",
+            "\n## {}\n\n{}\nCounts: {}.\n",
             i.title,
             i.definition,
             i.counts.join(", "),
-            serde_json::to_string_pretty(&i.value).unwrap_or_default()
         ));
+        for t in tables::tables(&i.value) {
+            out.push('\n');
+            out.push_str(&tables::markdown(&t));
+        }
     }
     out
 }
@@ -706,12 +726,15 @@ pub fn html_body(e: &Evaluation) -> String {
     }
     let mut sections = String::new();
     for i in &e.indicators {
+        let tables: String = tables::tables(&i.value)
+            .iter()
+            .map(|t| tables::html(t, esc))
+            .collect();
         sections.push_str(&format!(
-            "<section><h2>{}</h2><p>{}</p><p class=\"muted\">Counts: {}</p><pre>{}</pre></section>",
+            "<section><h2>{}</h2><p>{}</p><p class=\"muted\">Counts: {}</p>{tables}</section>",
             esc(i.title),
             esc(i.definition),
             esc(&i.counts.join(", ")),
-            esc(&serde_json::to_string_pretty(&i.value).unwrap_or_default())
         ));
     }
     format!(
