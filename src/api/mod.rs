@@ -319,9 +319,7 @@ fn axes(q: &Axes) -> Result<Query, ApiError> {
 }
 
 pub(crate) fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| format!("`{s}` is not an RFC 3339 instant: {e}"))
+    crate::domain::parse_instant(s)
 }
 
 fn what(name: &str) -> Option<What> {

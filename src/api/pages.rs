@@ -192,8 +192,16 @@ struct Axes {
 struct PageError(StatusCode, String);
 
 impl IntoResponse for PageError {
+    /// A page of its own that says what was wrong, with the way back: the same page without
+    /// the values asked for, and Upcoming.
     fn into_response(self) -> Response {
-        (self.0, Html(format!("<p>{}</p>", html_escape(&self.1)))).into_response()
+        let page = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not answered · Accord</title></head>\
+             <body style=\"font-family:system-ui,sans-serif;margin:2rem\"><h1>That cannot be answered</h1>\
+             <p>{}</p><p><a href=\"?\">Back to this page as of today</a> · <a href=\"/upcoming\">Upcoming</a></p></body></html>",
+            html_escape(&self.1)
+        );
+        (self.0, Html(page)).into_response()
     }
 }
 
@@ -268,6 +276,8 @@ fn page_ctx(page: &str, title: &str, caller: &Caller, a: &Axes, extra: Value) ->
         axes_query => axes_query,
         as_of => a.as_of.clone(),
         known_at => a.known_at.clone(),
+        // The instant as the date-time field shows it (UTC, to the second).
+        known_at_local => a.query.known_at.map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string()),
         keep => Vec::<(String, String)>::new(),
     };
     context! { ..extra, ..base }

@@ -130,6 +130,34 @@ fn lax() -> bool {
     AS_RECORDED.with(|a| a.get())
 }
 
+/// Parses a recording instant as people write it: RFC 3339 (`2021-04-01T09:30:00Z`,
+/// `2021-04-01T11:30:00+02:00`), a UTC time without a zone (`2021-04-01T09:30`, what a
+/// browser's date-time field sends), or a day (`2021-04-01`: the end of that day, UTC, so that
+/// "as known at" a day includes what was recorded on it).
+pub fn parse_instant(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    use chrono::{NaiveDateTime, TimeZone, Utc};
+    let s = s.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for form in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, form) {
+            return Ok(Utc.from_utc_datetime(&t));
+        }
+    }
+    if s.len() == 10 {
+        if let Ok(d) = parse_day(s) {
+            let end = d
+                .and_hms_micro_opt(23, 59, 59, 999_999)
+                .expect("a time of day");
+            return Ok(Utc.from_utc_datetime(&end));
+        }
+    }
+    Err(format!(
+        "`{s}` is not an instant: write 2021-04-01T09:30:00Z (RFC 3339), 2021-04-01T09:30 (UTC) or 2021-04-01 (the end of that day, UTC)"
+    ))
+}
+
 /// Parses an exact `YYYY-MM-DD` day, refusing impossible dates such as 2021-02-30.
 pub fn parse_day(s: &str) -> Result<NaiveDate, DateError> {
     let b = s.as_bytes();

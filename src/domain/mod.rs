@@ -6,7 +6,9 @@ mod date;
 mod events;
 pub mod lifecycle;
 
-pub use date::{as_recorded, describe as describe_date, parse_day, ApproxDate, DateError, Third};
+pub use date::{
+    as_recorded, describe as describe_date, parse_day, parse_instant, ApproxDate, DateError, Third,
+};
 pub use events::*;
 
 /// What a meeting event concerns: the segment when it names one (its id carries the

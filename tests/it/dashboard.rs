@@ -223,14 +223,31 @@ fn sign_in_pages_picker_and_escaping() {
         page.contains("value=\"2019-06-30\""),
         "the picker keeps its value"
     );
-    let (code, _, _) = get(&server.url("/meetings?as_of=2019-02-30"), Some(&cookie));
+    // A bad date: a page that says so, with the way back.
+    let (code, _, page) = get(&server.url("/meetings?as_of=2019-02-30"), Some(&cookie));
     assert_eq!(code, 400);
-    // Known at an instant before anything was recorded: nothing.
+    assert!(
+        page.contains("2019-02-30") && page.contains("href=\"?\""),
+        "{page}"
+    );
+    // Known at an instant before anything was recorded: nothing; as the browser's date-time
+    // field writes it (UTC, no zone), and shown back in it.
+    for known_at in ["2000-01-01T00:00:00Z", "2000-01-01T00%3A00", "2000-01-01"] {
+        let (code, _, page) = get(
+            &server.url(&format!("/reports?known_at={known_at}")),
+            Some(&cookie),
+        );
+        assert_eq!(code, 200, "{known_at}");
+        assert!(
+            page.contains("Nothing recorded for this view"),
+            "{known_at}"
+        );
+    }
     let (_, _, page) = get(
-        &server.url("/reports?known_at=2000-01-01T00:00:00Z"),
+        &server.url("/reports?known_at=2000-01-01T00%3A00"),
         Some(&cookie),
     );
-    assert!(page.contains("Nothing recorded for this view"));
+    assert!(page.contains("value=\"2000-01-01T00:00:00\""), "{page}");
     // Filters: mandates by addressee.
     let (_, _, page) = get(
         &server.url("/decisions?addressee=mc-executive-secretary"),
