@@ -20,6 +20,10 @@ use crate::domain::ApproxDate;
 use crate::projections::work::DeadlineStatus;
 use crate::projections::{self, Query, Views};
 
+mod detail;
+
+pub use detail::{decision_href, meeting_href};
+
 const COOKIE: &str = "accord_token";
 
 fn templates() -> &'static Environment<'static> {
@@ -89,7 +93,9 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/upcoming", get(upcoming))
         .route("/timeline", get(timeline))
         .route("/meetings", get(meetings))
+        .route("/meetings/{id}", get(detail::meeting))
         .route("/decisions", get(decisions))
+        .route("/decisions/{*symbol}", get(detail::decision))
         .route("/groups", get(groups))
         .route("/reports", get(reports))
         .route("/trail", get(trail))
@@ -307,7 +313,11 @@ fn table_page(page: &str, title: &str, caller: &Caller, a: &Axes, extra: Value) 
     render("table.html", page_ctx(page, title, caller, a, extra))
 }
 
-fn section(title: &str, headers: &[&str], rows: Vec<Vec<String>>) -> Value {
+fn section(title: &str, headers: &[&str], rows: Vec<Vec<impl Into<Value>>>) -> Value {
+    let rows: Vec<Vec<Value>> = rows
+        .into_iter()
+        .map(|r| r.into_iter().map(Into::into).collect())
+        .collect();
     context! { title => title, headers => headers, rows => rows }
 }
 
@@ -449,24 +459,29 @@ async fn meetings(
     let mut rows = Vec::new();
     for m in list {
         rows.push(vec![
-            m.meeting.clone(),
-            m.body.code().to_string(),
-            crate::domain::describe_date(&m.dates),
-            m.status.name().to_string(),
-            m.venue.clone().unwrap_or_default(),
-            m.title.clone(),
-            moves_text(m),
+            detail::link(&m.meeting, meeting_href(&m.meeting)),
+            Value::from(m.body.code()),
+            Value::from(crate::domain::describe_date(&m.dates)),
+            Value::from(m.status.name()),
+            Value::from(m.venue.clone().unwrap_or_default()),
+            Value::from(m.title.clone()),
+            Value::from(moves_text(m)),
         ]);
         for s in &m.segments {
-            rows.push(vec![
-                format!("↳ {}", s.segment),
-                String::new(),
-                crate::domain::describe_date(&s.dates),
-                s.status.name().to_string(),
-                s.venue.clone().unwrap_or_default(),
-                s.title.clone().unwrap_or_default(),
-                String::new(),
-            ]);
+            rows.push(
+                [
+                    format!("↳ {}", s.segment),
+                    String::new(),
+                    crate::domain::describe_date(&s.dates),
+                    s.status.name().to_string(),
+                    s.venue.clone().unwrap_or_default(),
+                    s.title.clone().unwrap_or_default(),
+                    String::new(),
+                ]
+                .into_iter()
+                .map(Value::from)
+                .collect(),
+            );
         }
     }
     let sections = if rows.is_empty() {
@@ -499,18 +514,17 @@ async fn decisions(
     let filter = |k: &str| q.rest.get(k).filter(|v| !v.is_empty()).cloned();
     let (decision, addressee, status) = (filter("decision"), filter("addressee"), filter("status"));
     let mut sections = Vec::new();
-    let drows: Vec<Vec<String>> = views
+    let drows: Vec<Vec<Value>> = views
         .decisions
         .decisions
         .values()
         .map(|d| {
-            let rel = d.relations();
             vec![
-                d.symbol.clone(),
-                d.meeting.clone(),
-                d.adopted.to_string(),
-                d.title.clone(),
-                rel,
+                detail::link(&d.symbol, decision_href(&d.symbol)),
+                detail::link(&d.meeting, meeting_href(&d.meeting)),
+                Value::from(d.adopted.to_string()),
+                Value::from(d.title.clone()),
+                Value::from(d.relations()),
             ]
         })
         .collect();

@@ -115,6 +115,8 @@ fn deadline_ctx(views: &Views, d: &DeadlineRow, today: chrono::NaiveDate) -> min
                 .unwrap_or((m.dates, m.venue.clone()));
             context! {
                 id => d.meeting.clone(),
+                // The meeting's page on the dashboard, after the dashboard's address.
+                page => crate::api::pages::meeting_href(&m.meeting),
                 title => m.title.clone(),
                 body => m.body.code(),
                 dates => dates.to_string(),

@@ -271,3 +271,53 @@ fn sign_in_pages_picker_and_escaping() {
     let _ = call("GET", &server.url("/healthz"), None, None);
     assert_eq!(server.stop(), Some(0));
 }
+
+/// One page per meeting and per decision, linked from the listings: a split meeting's
+/// segments, its decisions and documents, deadlines and trail; a decision's mandates.
+#[test]
+fn meeting_and_decision_pages() {
+    let a = Accord::new();
+    a.record(&history());
+    let t = token(&a, "officer", "reader");
+    let server = Server::start_with(&a, None);
+    let cookie = format!("accord_token={t}");
+    let (_, _, list) = get(&server.url("/meetings"), Some(&cookie));
+    assert!(
+        text(&list).contains("<a href=\"/meetings/mc-cop-4\">mc-cop-4</a>"),
+        "{list}"
+    );
+    let (code, _, page) = get(&server.url("/meetings/mc-cop-4"), Some(&cookie));
+    assert_eq!(code, 200);
+    let page = text(&page);
+    for needle in [
+        "Fourth meeting of the Conference of the Parties",
+        "Segments",
+        "mc-cop-4.2",
+        "UNEP/MC/COP.4/INF/17",
+        "Trail",
+        "MeetingSplit",
+    ] {
+        assert!(page.contains(needle), "the meeting page lacks {needle:?}");
+    }
+    let (_, _, cop3) = get(&server.url("/meetings/mc-cop-3"), Some(&cookie));
+    assert!(
+        text(&cop3).contains("<a href=\"/decisions/MC-3/11\">MC-3/11</a>"),
+        "{cop3}"
+    );
+    let (code, _, page) = get(&server.url("/decisions/MC-3/11"), Some(&cookie));
+    assert_eq!(code, 200);
+    let page = text(&page);
+    for needle in [
+        "Mandates",
+        "unep-executive-director",
+        "at mc-cop-4",
+        "reported",
+        "DecisionAdopted",
+    ] {
+        assert!(page.contains(needle), "the decision page lacks {needle:?}");
+    }
+    let (code, _, page) = get(&server.url("/meetings/mc-cop-99"), Some(&cookie));
+    assert_eq!(code, 404);
+    assert!(page.contains("no meeting `mc-cop-99`"), "{page}");
+    server.stop();
+}

@@ -180,6 +180,12 @@ fn road_map_reminders_on_the_shipped_history() {
         "{:?}",
         outbox[0].header("subject")
     );
+    // The email links to the meeting's page on the dashboard.
+    let body = outbox[0].raw.replace("=\r\n", "").replace("=3D", "=");
+    assert!(
+        body.contains("Details: http://127.0.0.1:8080/meetings/mc-cop-4"),
+        "{body}"
+    );
     // The same instant again: nothing more.
     let r = tick(&a, &cfg, "2021-12-13T08:00:00Z");
     assert_eq!(sent_count(&r), 0);

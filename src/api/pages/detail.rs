@@ -1,0 +1,428 @@
+//! One page per meeting and per decision: everything the log holds about it in one place (a
+//! meeting's sessions and segments, decisions, documents, deadlines, reminders and trail; a
+//! decision's mandates with their statuses and report-backs, and its trail). Listings, emails
+//! and calendar entries link here.
+
+use axum::extract::{Path, Query as UrlQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use minijinja::{context, Value};
+
+use super::{axes, page_ctx, render, views_for, Axes, PageError, PageQuery};
+use crate::api::tokens::Role;
+use crate::api::{blocking, AppState, Caller};
+use crate::domain::describe_date;
+use crate::projections::Views;
+
+/// A table cell that links: `{text, href}`; the template draws it as a link.
+pub(super) fn link(text: &str, href: String) -> Value {
+    context! { text => text, href => href }
+}
+
+/// The address of a meeting's page.
+pub fn meeting_href(id: &str) -> String {
+    format!("/meetings/{}", super::urlencode(id))
+}
+
+/// The address of a decision's page (symbols hold `/`: `MC-3/11`).
+pub fn decision_href(symbol: &str) -> String {
+    format!("/decisions/{}", symbol)
+}
+
+fn cells(row: Vec<String>) -> Vec<Value> {
+    row.into_iter().map(Value::from).collect()
+}
+
+fn table(title: &str, headers: &[&str], rows: Vec<Vec<Value>>) -> Option<Value> {
+    (!rows.is_empty()).then(|| context! { title => title, headers => headers, rows => rows })
+}
+
+/// The trail of one stream, newest first, as rows.
+fn trail(state: &AppState, stream: &str) -> Result<Vec<Vec<Value>>, PageError> {
+    let store = state.store.clone();
+    let stream = stream.to_string();
+    let records = blocking(move || store.read_stream(&stream))
+        .map_err(|e| PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(records
+        .iter()
+        .rev()
+        .map(|env| {
+            let summary = crate::projections::decode(env)
+                .map(|e| crate::domain::summary(&e))
+                .unwrap_or_default();
+            cells(vec![
+                env.seq.to_string(),
+                env.occurred.to_string(),
+                env.recorded_at.chars().take(19).collect(),
+                env.ty.clone(),
+                env.actor.clone(),
+                summary,
+            ])
+        })
+        .collect())
+}
+
+fn deadlines_and_reminders(
+    views: &Views,
+    caller: &Caller,
+    belongs: impl Fn(&crate::projections::work::DeadlineRow) -> bool,
+) -> (Vec<Vec<Value>>, Vec<Vec<Value>>) {
+    let today = chrono::Utc::now().date_naive();
+    let mut ds: Vec<_> = views
+        .work
+        .deadlines
+        .values()
+        .filter(|d| belongs(d))
+        .collect();
+    ds.sort_by_key(|d| (d.due, d.deadline.clone()));
+    let deadlines = ds
+        .iter()
+        .map(|d| {
+            cells(vec![
+                d.due.to_string(),
+                crate::listing::deadline_status(d, today).to_string(),
+                d.what.clone(),
+                d.responsible.join(", "),
+            ])
+        })
+        .collect();
+    let mut rs: Vec<_> = views
+        .work
+        .reminders
+        .values()
+        .filter(|r| {
+            r.deadline
+                .as_deref()
+                .is_some_and(|id| ds.iter().any(|d| d.deadline == id))
+        })
+        .collect();
+    rs.sort_by_key(|r| r.fire_at);
+    let reminders = rs
+        .iter()
+        .map(|r| {
+            cells(vec![
+                r.fire_at.0.format("%Y-%m-%d %H:%M").to_string(),
+                format!("{:?}", r.status).to_lowercase(),
+                if caller.role == Role::Admin {
+                    r.recipient.clone()
+                } else {
+                    "(admins see recipients)".into()
+                },
+                r.deadline.clone().unwrap_or_default(),
+            ])
+        })
+        .collect();
+    (deadlines, reminders)
+}
+
+fn not_found(what: &str, id: &str) -> Response {
+    PageError(
+        StatusCode::NOT_FOUND,
+        format!("no {what} `{id}` in the log"),
+    )
+    .into_response()
+}
+
+fn page(title: &str, caller: &Caller, a: &Axes, tables: Vec<Option<Value>>) -> Response {
+    let sections: Vec<Value> = tables.into_iter().flatten().collect();
+    render(
+        "table.html",
+        page_ctx(
+            "detail",
+            title,
+            caller,
+            a,
+            context! { sections => sections },
+        ),
+    )
+}
+
+/// `/meetings/{id}`.
+pub(super) async fn meeting(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    UrlQuery(q): UrlQuery<PageQuery>,
+) -> Response {
+    let a = match axes(&q) {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    let views = match views_for(&state, &a) {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    let Some(m) = views.meetings.0.get(&id) else {
+        return not_found("meeting", &id);
+    };
+    let mut bodies = vec![m.body.code().to_string()];
+    bodies.extend(m.bodies.iter().map(|b| b.code().to_string()));
+    let facts = vec![
+        cells(vec!["Body".into(), bodies.join(", ")]),
+        cells(vec![
+            "Dates".into(),
+            if m.to_be_determined {
+                format!(
+                    "{} (postponed, new dates to be determined)",
+                    describe_date(&m.dates)
+                )
+            } else {
+                describe_date(&m.dates)
+            },
+        ]),
+        cells(vec!["Status".into(), m.status.name().into()]),
+        cells(vec!["Venue".into(), m.venue.clone().unwrap_or_default()]),
+        cells(vec![
+            "Mode".into(),
+            m.mode
+                .map(|x| format!("{x:?}").to_lowercase())
+                .unwrap_or_default(),
+        ]),
+    ];
+    let segments = m
+        .segments
+        .iter()
+        .map(|s| {
+            cells(vec![
+                s.segment.clone(),
+                describe_date(&s.dates),
+                s.status.name().into(),
+                s.venue.clone().unwrap_or_default(),
+                s.mode
+                    .map(|x| format!("{x:?}").to_lowercase())
+                    .unwrap_or_default(),
+                s.decisions.join(", "),
+            ])
+        })
+        .collect();
+    let sessions = m
+        .sessions
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            cells(vec![
+                (i + 1).to_string(),
+                describe_date(&s.dates),
+                s.status.name().into(),
+                s.venue.clone().unwrap_or_default(),
+                s.mode
+                    .map(|x| format!("{x:?}").to_lowercase())
+                    .unwrap_or_default(),
+            ])
+        })
+        .collect();
+    let moves = m
+        .moves
+        .iter()
+        .map(|mv| {
+            cells(vec![
+                mv.occurred.to_string(),
+                mv.segment.clone().unwrap_or_default(),
+                mv.kind.clone(),
+                mv.from.to_string(),
+                if mv.to_be_determined {
+                    "to be determined".into()
+                } else {
+                    mv.to.to_string()
+                },
+                mv.decided_by.clone().unwrap_or_default(),
+            ])
+        })
+        .collect();
+    let decisions = m
+        .decisions
+        .iter()
+        .filter_map(|s| views.decisions.decisions.get(s))
+        .map(|d| {
+            vec![
+                link(&d.symbol, decision_href(&d.symbol)),
+                Value::from(d.segment.clone().unwrap_or_default()),
+                Value::from(d.adopted.to_string()),
+                Value::from(d.title.clone()),
+            ]
+        })
+        .collect();
+    let documents = m
+        .documents
+        .iter()
+        .map(|d| {
+            cells(vec![
+                d.document.clone(),
+                d.kind.replace('_', " "),
+                d.for_id.clone(),
+                d.on.to_string(),
+            ])
+        })
+        .collect();
+    let ids: Vec<&str> = std::iter::once(m.meeting.as_str())
+        .chain(m.segments.iter().map(|s| s.segment.as_str()))
+        .collect();
+    let (deadlines, reminders) = deadlines_and_reminders(&views, &caller, |d| {
+        d.meeting.as_deref().is_some_and(|x| ids.contains(&x))
+    });
+    let trail = match trail(&state, &format!("meeting/{id}")) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    page(
+        &format!("{} ({id})", m.title),
+        &caller,
+        &a,
+        vec![
+            table("", &["", ""], facts),
+            table(
+                "Segments",
+                &["Segment", "Dates", "Status", "Venue", "Mode", "Decisions"],
+                segments,
+            ),
+            table(
+                "Sessions",
+                &["Session", "Dates", "Status", "Venue", "Mode"],
+                sessions,
+            ),
+            table(
+                "Moves",
+                &[
+                    "Recorded as of",
+                    "Segment",
+                    "Kind",
+                    "From",
+                    "To",
+                    "Decided by",
+                ],
+                moves,
+            ),
+            table(
+                "Decisions",
+                &["Symbol", "Segment", "Adopted", "Title"],
+                decisions,
+            ),
+            table("Documents", &["Document", "Kind", "For", "On"], documents),
+            table(
+                "Deadlines",
+                &["Due", "Status", "What", "Responsible"],
+                deadlines,
+            ),
+            table(
+                "Reminders",
+                &["Fires", "Status", "To", "Deadline"],
+                reminders,
+            ),
+            table(
+                "Trail",
+                &["Seq", "Occurred", "Recorded", "Type", "Actor", "Summary"],
+                trail,
+            ),
+        ],
+    )
+}
+
+/// `/decisions/{symbol}` (the symbol may hold `/`).
+pub(super) async fn decision(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(symbol): Path<String>,
+    UrlQuery(q): UrlQuery<PageQuery>,
+) -> Response {
+    let a = match axes(&q) {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    let views = match views_for(&state, &a) {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    let Some(d) = views.decisions.decisions.get(&symbol) else {
+        return not_found("decision", &symbol);
+    };
+    let body = d
+        .body
+        .map(|b| b.code().to_string())
+        .or_else(|| {
+            views
+                .meetings
+                .find(&d.meeting)
+                .map(|m| m.body.code().to_string())
+        })
+        .unwrap_or_default();
+    let facts = vec![
+        vec![
+            Value::from("Meeting"),
+            link(&d.meeting, meeting_href(&d.meeting)),
+        ],
+        cells(vec![
+            "Segment".into(),
+            d.segment.clone().unwrap_or_default(),
+        ]),
+        cells(vec!["Body".into(), body]),
+        cells(vec!["Adopted".into(), d.adopted.to_string()]),
+        cells(vec!["Title".into(), d.title.clone()]),
+        cells(vec!["Relations".into(), d.relations()]),
+    ];
+    let mandates = d
+        .mandates
+        .iter()
+        .filter_map(|id| views.decisions.mandates.get(id))
+        .map(|m| {
+            cells(vec![
+                m.paragraph.clone(),
+                format!("{:?}", m.action).to_lowercase(),
+                m.addressee.clone(),
+                m.asks.clone(),
+                match (&m.report_at, &m.report_by) {
+                    (Some(at), _) => format!("at {at}"),
+                    (None, Some(by)) => format!("by {by}"),
+                    _ => String::new(),
+                },
+                m.status.name().into(),
+                m.since.to_string(),
+            ])
+        })
+        .collect();
+    let (deadlines, reminders) = deadlines_and_reminders(&views, &caller, |x| {
+        x.mandate
+            .as_deref()
+            .is_some_and(|m| m.split_once('#').is_some_and(|(s, _)| s == symbol))
+    });
+    let trail = match trail(&state, &format!("decision/{symbol}")) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    page(
+        &format!("{symbol}: {}", d.title),
+        &caller,
+        &a,
+        vec![
+            table("", &["", ""], facts),
+            table(
+                "Mandates",
+                &[
+                    "Paragraph",
+                    "Action",
+                    "Addressee",
+                    "Asks",
+                    "Report",
+                    "Status",
+                    "Since",
+                ],
+                mandates,
+            ),
+            table(
+                "Report-back deadlines",
+                &["Due", "Status", "What", "Responsible"],
+                deadlines,
+            ),
+            table(
+                "Reminders",
+                &["Fires", "Status", "To", "Deadline"],
+                reminders,
+            ),
+            table(
+                "Trail",
+                &["Seq", "Occurred", "Recorded", "Type", "Actor", "Summary"],
+                trail,
+            ),
+        ],
+    )
+}
