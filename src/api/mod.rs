@@ -846,18 +846,25 @@ async fn calendar(
             ));
         }
     }
+    let views = blocking(|| projections::views(&*state.store, &Query::default()))?.views;
     let body = q
         .body
         .as_deref()
-        .map(|b| serde_json::from_value::<crate::domain::Body>(Value::String(b.to_string())))
-        .transpose()
-        .map_err(|_| {
-            bad(
-                "body",
-                "expected a body: MC, BC, RC, SC, BRS, UNEA, ICCM or HUB",
-            )
-        })?;
-    let views = blocking(|| projections::views(&*state.store, &Query::default()))?.views;
+        .map(|b| {
+            crate::domain::Body::parse(b)
+                .ok()
+                .filter(|b| views.reporting.knows_body(b.code()))
+                .ok_or_else(|| {
+                    bad(
+                        "body",
+                        format!(
+                            "expected a body the log knows: {}",
+                            views.reporting.body_codes().join(", ")
+                        ),
+                    )
+                })
+        })
+        .transpose()?;
     let text = blocking(|| crate::calendar::feed(&*state.store, &views, body))?;
     Ok((
         [(header::CONTENT_TYPE, "text/calendar; charset=utf-8")],

@@ -21,6 +21,7 @@ use crate::projections::work::DeadlineStatus;
 use crate::projections::{self, Query, Views};
 
 mod detail;
+mod record;
 
 pub use detail::{decision_href, meeting_href};
 
@@ -37,6 +38,7 @@ fn templates() -> &'static Environment<'static> {
             ("table.html", include_str!("templates/table.html")),
             ("timeline.html", include_str!("templates/timeline.html")),
             ("evaluation.html", include_str!("templates/evaluation.html")),
+            ("record.html", include_str!("templates/record.html")),
         ] {
             env.add_template(name, text)
                 .expect("the dashboard templates parse");
@@ -74,12 +76,15 @@ async fn signed_in(State(state): State<AppState>, mut req: Request, next: Next) 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_string());
-    match bearer
-        .or_else(|| cookie_token(&req))
-        .and_then(|t| state.check_token(&t))
+    let token = bearer.or_else(|| cookie_token(&req));
+    match token
+        .as_deref()
+        .and_then(|t| state.check_token(t).map(|c| (t, c)))
     {
-        Some((name, role)) => {
+        Some((t, (name, role))) => {
+            let csrf = record::Csrf::of(t);
             req.extensions_mut().insert(Caller { name, role });
+            req.extensions_mut().insert(csrf);
             next.run(req).await
         }
         None => Redirect::to("/login").into_response(),
@@ -100,6 +105,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/reports", get(reports))
         .route("/trail", get(trail))
         .route("/evaluation", get(evaluation))
+        .route("/record", get(record::index))
+        .route("/record/{ty}", get(record::form).post(record::submit))
         .layer(middleware::from_fn_with_state(state, signed_in));
     Router::new()
         .route("/login", get(login_form).post(login))
@@ -270,8 +277,11 @@ fn page_ctx(page: &str, title: &str, caller: &Caller, a: &Axes, extra: Value) ->
     } else {
         format!("?{}", pairs.join("&"))
     };
+    // Recorders and admins also get the forms; readers see none.
+    let record = ("record", "/record", "Record");
     let nav: Vec<Value> = NAV
         .iter()
+        .chain((caller.role != Role::Reader).then_some(&record))
         .map(|(name, href, label)| context! { name => *name, href => *href, label => *label })
         .collect();
     let base = context! {

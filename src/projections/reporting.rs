@@ -36,20 +36,42 @@ pub struct CycleStanding {
     pub on_time: usize,
 }
 
-/// Parties by body, and reports by `BODY/cycle`.
+/// Bodies recorded beyond the shipped ones, Parties by body, and reports by `BODY/cycle`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Reporting {
+    #[serde(default)]
+    pub bodies: BTreeMap<String, String>,
     pub parties: BTreeMap<String, BTreeMap<String, PartyRow>>,
     pub reports: BTreeMap<String, Vec<ReceivedRow>>,
 }
+
+/// The bodies every log knows.
+pub const SHIPPED_BODIES: [&str; 8] = ["MC", "BC", "RC", "SC", "BRS", "UNEA", "ICCM", "HUB"];
 
 fn cycle_key(body: Body, cycle: &str) -> String {
     format!("{body}/{cycle}")
 }
 
 impl Reporting {
+    /// Whether `code` names a body the log knows (a shipped one or one recorded).
+    pub fn knows_body(&self, code: &str) -> bool {
+        SHIPPED_BODIES.contains(&code) || self.bodies.contains_key(code)
+    }
+
+    /// Every body the log knows, by code.
+    pub fn body_codes(&self) -> Vec<String> {
+        let mut v: Vec<String> = SHIPPED_BODIES.iter().map(|s| s.to_string()).collect();
+        v.extend(self.bodies.keys().cloned());
+        v
+    }
+
     pub fn apply(&mut self, e: &DomainEvent) {
         match e {
+            DomainEvent::BodyRegistered(b) => {
+                self.bodies
+                    .entry(b.body.code().to_string())
+                    .or_insert_with(|| b.name.0.clone());
+            }
             DomainEvent::PartyJoined(p) => {
                 self.parties
                     .entry(p.body.code().to_string())

@@ -321,3 +321,166 @@ fn meeting_and_decision_pages() {
     assert!(page.contains("no meeting `mc-cop-99`"), "{page}");
     server.stop();
 }
+
+/// POST a form with a cookie and optional extra headers: (status, body).
+fn post_form(
+    url: &str,
+    cookie: &str,
+    fields: &[(&str, &str)],
+    headers: &[(&str, &str)],
+) -> (u16, String) {
+    let agent = ureq::AgentBuilder::new()
+        .redirects(0)
+        .timeout(Duration::from_secs(30))
+        .build();
+    let mut req = agent.post(url).set("Cookie", cookie);
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    match req.send_form(fields) {
+        Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
+        Err(e) => panic!("POST {url}: {e}"),
+    }
+}
+
+/// Recording by form: a recorder opens a form with the log's ids in lists, previews the event,
+/// records it (the actor is the token's name), and sees errors beside the field; a cross-site
+/// POST, one without the session's CSRF token, and a reader write nothing.
+#[test]
+fn recording_by_form() {
+    let a = Accord::new();
+    a.record(&history());
+    let recorder = token(&a, "mc-officer-1", "recorder");
+    let reader = token(&a, "someone", "reader");
+    let server = Server::start_with(&a, None);
+    let cookie = format!("accord_token={recorder}");
+    let (code, _, page) = get(&server.url("/record"), Some(&cookie));
+    assert_eq!(code, 200);
+    assert!(page.contains("MeetingHeld") && page.contains("NationalReportReceived"));
+    let (code, _, form) = get(&server.url("/record/MeetingHeld"), Some(&cookie));
+    assert_eq!(code, 200);
+    let form = text(&form);
+    assert!(
+        form.contains("<option value=\"mc-cop-4\""),
+        "meetings offered in a list"
+    );
+    assert!(
+        form.contains("<option value=\"mc-cop-4.2\""),
+        "and segments"
+    );
+    let csrf = form
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a CSRF token")
+        .to_string();
+    let url = server.url("/record/MeetingHeld");
+    let held = |segment: &'static str, action: &'static str, csrf: &str| -> Vec<(String, String)> {
+        vec![
+            ("csrf".into(), csrf.into()),
+            ("occurred".into(), "2021-11".into()),
+            ("f.meeting".into(), "mc-cop-4".into()),
+            ("f.segment".into(), segment.into()),
+            ("f.dates".into(), "2021-11-01/2021-11-05".into()),
+            ("action".into(), action.into()),
+        ]
+    };
+    let as_refs = |v: &[(String, String)]| -> Vec<(String, String)> { v.to_vec() };
+    let send = |fields: Vec<(String, String)>, headers: &[(&str, &str)]| {
+        let f: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        post_form(&url, &cookie, &f, headers)
+    };
+    // The server holds the store: what is in the log is asked of it.
+    let head = || -> u64 {
+        let (_, v) = call("GET", &server.url("/api/verify"), Some(&recorder), None);
+        serde_json::from_str::<serde_json::Value>(&v).unwrap()["last_seq"]
+            .as_u64()
+            .unwrap()
+    };
+    let before = head();
+    // Preview: the event as it would be recorded, nothing written.
+    let (code, page) = send(as_refs(&held("mc-cop-4.1", "preview", &csrf)), &[]);
+    assert_eq!(code, 200, "{page}");
+    let page = text(&page);
+    assert!(
+        page.contains("id=\"preview\"") && page.contains("\"segment\": \"mc-cop-4.1\""),
+        "{page}"
+    );
+    assert_eq!(head(), before);
+    // A segment of another meeting: refused beside its field, nothing written.
+    let (code, page) = send(as_refs(&held("unea-5.2", "record", &csrf)), &[]);
+    assert_eq!(code, 400, "{page}");
+    assert!(
+        text(&page).contains(
+            "id=\"error-segment\">`unea-5.2` is a segment of `unea-5`, not of `mc-cop-4`"
+        ),
+        "{page}"
+    );
+    assert_eq!(head(), before);
+    // Cross-site, or without the session's token: forbidden, nothing written.
+    let (code, _) = send(
+        as_refs(&held("mc-cop-4.1", "record", &csrf)),
+        &[("Origin", "http://evil.example")],
+    );
+    assert_eq!(code, 403);
+    let (code, _) = send(as_refs(&held("mc-cop-4.1", "record", "not-the-token")), &[]);
+    assert_eq!(code, 403);
+    let reader_cookie = format!("accord_token={reader}");
+    let (code, _, _) = get(&server.url("/record/MeetingHeld"), Some(&reader_cookie));
+    assert_eq!(code, 403);
+    assert_eq!(head(), before);
+    // Recorded, from this dashboard: the seq, a link to the trail, the token's name as actor.
+    let origin = server.url("");
+    let origin = origin.trim_end_matches('/');
+    let (code, page) = send(
+        as_refs(&held("mc-cop-4.1", "record", &csrf)),
+        &[("Origin", origin)],
+    );
+    assert_eq!(code, 200, "{page}");
+    assert!(
+        page.contains(&format!("Recorded as seq {}", before + 1)),
+        "{page}"
+    );
+    let (_, page) = call(
+        "GET",
+        &server.url(&format!("/api/events?since={}", before + 1)),
+        Some(&recorder),
+        None,
+    );
+    let last = serde_json::from_str::<serde_json::Value>(&page).unwrap()["events"][0].clone();
+    assert_eq!(last["type"], "MeetingHeld");
+    assert_eq!(last["actor"], "mc-officer-1");
+    assert_eq!(last["data"]["segment"], "mc-cop-4.1");
+    // Lists of items as lines: a split with its segments.
+    let split_url = server.url("/record/MeetingScheduled");
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("occurred", "2026-01"),
+        ("f.meeting", "cbd-cop-17"),
+        ("f.body", "HUB"),
+        ("f.kind", "cop"),
+        ("f.title", "A meeting recorded by form"),
+        ("f.dates", "2026-10"),
+        ("action", "record"),
+    ];
+    let (code, page) = post_form(&split_url, &cookie, &fields, &[]);
+    assert_eq!(code, 200, "{page}");
+    let split = [
+        ("csrf", csrf.as_str()),
+        ("occurred", "2026-02"),
+        ("f.meeting", "cbd-cop-17"),
+        ("f.segments", "cbd-cop-17.1 | 2026-10-19/2026-10-20\ncbd-cop-17.2 | 2027-Q1 | in_person | Resumed session | Yerevan"),
+        ("action", "record"),
+    ];
+    let (code, page) = post_form(&server.url("/record/MeetingSplit"), &cookie, &split, &[]);
+    assert_eq!(code, 200, "{page}");
+    let (_, meetings) = call("GET", &server.url("/api/meetings"), Some(&recorder), None);
+    let meetings: serde_json::Value = serde_json::from_str(&meetings).unwrap();
+    let m = super::helpers::row(&meetings, "meeting", "cbd-cop-17");
+    assert_eq!(m["segments"][1]["venue"], "Yerevan", "{m}");
+    server.stop();
+}

@@ -60,6 +60,7 @@ fn every_write_path_needs_a_recorder_token() {
             ("POST".to_string(), "/api/events".to_string()),
             ("POST".to_string(), "/login".to_string()),
             ("POST".to_string(), "/logout".to_string()),
+            ("POST".to_string(), "/record/{ty}".to_string()),
         ],
         "the write routes changed: {routes:?}"
     );
@@ -147,6 +148,65 @@ fn every_write_path_needs_a_recorder_token() {
         refused += 1;
     }
     assert_eq!(head(&server, &admin), before, "a refused POST wrote");
+    // The dashboard's forms: signed in as a recorder, from this dashboard, with the session's
+    // CSRF token; anything else writes nothing.
+    let form = [
+        ("occurred", "2021-03"),
+        ("f.meeting", "sec-2"),
+        ("f.body", "MC"),
+        ("f.kind", "cop"),
+        ("f.title", "A meeting"),
+        ("f.dates", "2021-11"),
+        ("action", "record"),
+        ("csrf", "0123456789abcdef0123456789abcdef"),
+    ];
+    for (what, headers, want) in [
+        ("no cookie", vec![], 303),
+        (
+            "a reader's cookie",
+            vec![("Cookie", format!("accord_token={reader}"))],
+            403,
+        ),
+        (
+            "a revoked cookie",
+            vec![("Cookie", format!("accord_token={revoked}"))],
+            303,
+        ),
+        (
+            "a recorder's cookie without the session's CSRF token",
+            vec![("Cookie", format!("accord_token={recorder}"))],
+            403,
+        ),
+        (
+            "a recorder's bearer without the session's CSRF token",
+            vec![("Authorization", bearer(&recorder))],
+            403,
+        ),
+        (
+            "a recorder's cookie from another site",
+            vec![
+                ("Cookie", format!("accord_token={recorder}")),
+                ("Origin", "http://evil.example".into()),
+            ],
+            403,
+        ),
+    ] {
+        let agent = ureq::AgentBuilder::new().redirects(0).build();
+        let mut req = agent
+            .post(&server.url("/record/MeetingScheduled"))
+            .timeout(Duration::from_secs(30));
+        for (k, v) in &headers {
+            req = req.set(k, v);
+        }
+        let status = match req.send_form(&form) {
+            Ok(r) => r.status(),
+            Err(ureq::Error::Status(c, _)) => c,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(status, want, "POST /record with {what}");
+        refused += 1;
+    }
+    assert_eq!(head(&server, &admin), before, "a refused form wrote");
     // Every declared route, with every method it does not declare: never a write.
     let mut tried = 0;
     for (_, path) in &routes {
