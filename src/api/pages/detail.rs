@@ -116,6 +116,13 @@ fn deadlines_and_reminders(
     (deadlines, reminders)
 }
 
+/// The page's time axes and the views they ask for.
+fn axes_and_views(state: &AppState, q: &PageQuery) -> Result<(Axes, Views), PageError> {
+    let a = axes(q)?;
+    let views = views_for(state, &a)?;
+    Ok((a, views))
+}
+
 fn not_found(what: &str, id: &str) -> Response {
     PageError(
         StatusCode::NOT_FOUND,
@@ -145,12 +152,8 @@ pub(super) async fn meeting(
     Path(id): Path<String>,
     UrlQuery(q): UrlQuery<PageQuery>,
 ) -> Response {
-    let a = match axes(&q) {
-        Ok(a) => a,
-        Err(e) => return e.into_response(),
-    };
-    let views = match views_for(&state, &a) {
-        Ok(v) => v,
+    let (a, views) = match axes_and_views(&state, &q) {
+        Ok(x) => x,
         Err(e) => return e.into_response(),
     };
     let Some(m) = views.meetings.0.get(&id) else {
@@ -325,12 +328,8 @@ pub(super) async fn decision(
     Path(symbol): Path<String>,
     UrlQuery(q): UrlQuery<PageQuery>,
 ) -> Response {
-    let a = match axes(&q) {
-        Ok(a) => a,
-        Err(e) => return e.into_response(),
-    };
-    let views = match views_for(&state, &a) {
-        Ok(v) => v,
+    let (a, views) = match axes_and_views(&state, &q) {
+        Ok(x) => x,
         Err(e) => return e.into_response(),
     };
     let Some(d) = views.decisions.decisions.get(&symbol) else {

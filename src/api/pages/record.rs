@@ -383,6 +383,18 @@ fn form_page(
     )
 }
 
+/// The views a form of type `ty` offers ids from, or the page that says there is no such form.
+fn form_views(state: &AppState, ty: &str) -> Result<std::sync::Arc<projections::State>, Response> {
+    if !recordable(ty) {
+        return Err(
+            super::PageError(StatusCode::NOT_FOUND, format!("no form for `{ty}`")).into_response(),
+        );
+    }
+    blocking(|| projections::current(&*state.store)).map_err(|e| {
+        super::PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()
+    })
+}
+
 /// `GET /record/{type}`: the form.
 pub(super) async fn form(
     State(state): State<AppState>,
@@ -393,16 +405,9 @@ pub(super) async fn form(
     if caller.role == Role::Reader {
         return forbidden("recording needs a recorder's token; readers see no forms");
     }
-    if !recordable(&ty) {
-        return super::PageError(StatusCode::NOT_FOUND, format!("no form for `{ty}`"))
-            .into_response();
-    }
-    let views = match blocking(|| projections::current(&*state.store)) {
-        Ok(s) => s,
-        Err(e) => {
-            return super::PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-                .into_response()
-        }
+    let views = match form_views(&state, &ty) {
+        Ok(v) => v,
+        Err(r) => return r,
     };
     let today = chrono::Utc::now().date_naive().to_string();
     form_page(
@@ -430,16 +435,9 @@ pub(super) async fn submit(
     if form.get("csrf") != Some(&csrf.0) || !same_origin(&headers) {
         return forbidden("this form did not come from this dashboard's session: nothing recorded");
     }
-    if !recordable(&ty) {
-        return super::PageError(StatusCode::NOT_FOUND, format!("no form for `{ty}`"))
-            .into_response();
-    }
-    let views = match blocking(|| projections::current(&*state.store)) {
-        Ok(s) => s,
-        Err(e) => {
-            return super::PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-                .into_response()
-        }
+    let views = match form_views(&state, &ty) {
+        Ok(v) => v,
+        Err(r) => return r,
     };
     let mut fields = fields(&ty, &views.views);
     for f in &mut fields {
