@@ -383,16 +383,19 @@ fn form_page(
     )
 }
 
-/// The views a form of type `ty` offers ids from, or the page that says there is no such form.
-fn form_views(state: &AppState, ty: &str) -> Result<std::sync::Arc<projections::State>, Response> {
+/// The views a form of type `ty` offers ids from, or why there is no such form.
+fn form_views(
+    state: &AppState,
+    ty: &str,
+) -> Result<std::sync::Arc<projections::State>, super::PageError> {
     if !recordable(ty) {
-        return Err(
-            super::PageError(StatusCode::NOT_FOUND, format!("no form for `{ty}`")).into_response(),
-        );
+        return Err(super::PageError(
+            StatusCode::NOT_FOUND,
+            format!("no form for `{ty}`"),
+        ));
     }
-    blocking(|| projections::current(&*state.store)).map_err(|e| {
-        super::PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()
-    })
+    blocking(|| projections::current(&*state.store))
+        .map_err(|e| super::PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
 /// `GET /record/{type}`: the form.
@@ -407,7 +410,7 @@ pub(super) async fn form(
     }
     let views = match form_views(&state, &ty) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let today = chrono::Utc::now().date_naive().to_string();
     form_page(
@@ -437,7 +440,7 @@ pub(super) async fn submit(
     }
     let views = match form_views(&state, &ty) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let mut fields = fields(&ty, &views.views);
     for f in &mut fields {
