@@ -922,23 +922,32 @@ async fn timeline(
     let mut rows = Vec::new();
     for (i, m) in sorted.iter().enumerate() {
         let y = 24.0 + i as f64 * row_h;
-        let spans: Vec<(Option<&str>, ApproxDate)> = if m.segments.is_empty() {
-            vec![(None, m.dates)]
-        } else {
+        // A bar per segment, or per session of a meeting adjourned and resumed, or the meeting;
+        // held ones are drawn solid even when only their month is recorded.
+        use crate::projections::meetings::MeetingStatus;
+        let held = |st: MeetingStatus| st == MeetingStatus::Over;
+        let spans: Vec<(Option<&str>, ApproxDate, bool)> = if !m.segments.is_empty() {
             m.segments
                 .iter()
-                .map(|s| (Some(s.segment.as_str()), s.dates))
+                .map(|s| (Some(s.segment.as_str()), s.dates, held(s.status)))
                 .collect()
+        } else if !m.sessions.is_empty() {
+            m.sessions
+                .iter()
+                .map(|s| (None, s.dates, held(s.status) || s.dates.is_exact()))
+                .collect()
+        } else {
+            vec![(None, m.dates, held(m.status))]
         };
         let bars: Vec<Value> = spans
             .iter()
-            .map(|(seg, d)| {
+            .map(|(seg, d, over)| {
                 let (s, e) = window(d);
                 let x0 = x(s);
                 context! {
                     x => r1(x0),
                     w => r1((x(e + chrono::Days::new(1)) - x0).max(3.0)),
-                    kind => if d.is_exact() { "confirmed" } else { "tentative" },
+                    kind => if d.is_exact() || *over { "confirmed" } else { "tentative" },
                     color => color(m.body.code()),
                     title => format!("{}{}: {}", m.title, seg.map(|s| format!(" ({s})")).unwrap_or_default(), crate::domain::describe_date(d)),
                 }
@@ -999,6 +1008,12 @@ async fn timeline(
         }
     }
     let bodies: Vec<&str> = BODY_COLORS.iter().map(|(b, _)| *b).collect();
+    // Today (or the page's "as of" day), when it falls on the chart.
+    let today_x = (today >= start && today < end).then(|| r1(x(today)));
+    let legend: Vec<Value> = BODY_COLORS
+        .iter()
+        .map(|(b, c)| context! { body => *b, color => *c })
+        .collect();
     render(
         "timeline.html",
         page_ctx(
@@ -1014,6 +1029,9 @@ async fn timeline(
                 bodies => bodies,
                 body => body,
                 year => year,
+                today_x => today_x,
+                today => today.to_string(),
+                legend => legend,
             },
         ),
     )

@@ -150,6 +150,22 @@ fn sign_in_pages_picker_and_escaping() {
             ],
         ),
     ];
+    // The timeline draws today, and a legend of the bodies' colours; held meetings with month
+    // dates (UNEA-4, "2019-03") are drawn solid, not as dates to be confirmed.
+    let (_, _, tl) = get(&server.url("/timeline"), Some(&cookie));
+    assert!(
+        tl.contains("id=\"today\"") && tl.contains("class=\"legend\""),
+        "{tl}"
+    );
+    let (_, _, tl) = get(&server.url("/timeline?year=2019"), Some(&cookie));
+    let unea4 = tl
+        .split("<g class=\"row\">")
+        .find(|r| r.contains(">unea-4<"))
+        .expect("a row for UNEA-4");
+    assert!(
+        unea4.contains("class=\"confirmed\"") && !unea4.contains("class=\"tentative\""),
+        "{unea4}"
+    );
     // What is late comes first: the submission due five days from today is due this week, and
     // twenty days on it is overdue, at the top of the page.
     let (_, _, page) = get(&server.url("/upcoming"), Some(&cookie));
