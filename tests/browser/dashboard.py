@@ -2,7 +2,9 @@
 Selenium): signs in with the form, opens every page, uses the as-of picker, and saves a
 screenshot of each page.
 
-Usage: dashboard.py BASE_URL TOKEN SCREENSHOT_DIR
+Usage: dashboard.py BASE_URL TOKEN SCREENSHOT_DIR [RECORDER_TOKEN]
+With a recorder's token, it then signs in again as the recorder and records a meeting's segment
+held through the form: preview, then record.
 Prints one JSON object a line: {"page": ..., "text": ..., "screenshot": ...}.
 """
 
@@ -13,10 +15,12 @@ import sys
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 
 def main():
     base, token, shots = sys.argv[1], sys.argv[2], sys.argv[3]
+    recorder = sys.argv[4] if len(sys.argv) > 4 else None
     os.makedirs(shots, exist_ok=True)
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
@@ -57,6 +61,24 @@ def main():
         # Script in a title never runs: no alert opens.
         alerts = driver.execute_script("return typeof window.__accord_xss === 'undefined' ? 'none' : 'ran'")
         print(json.dumps({"page": "xss", "text": alerts, "screenshot": "", "url": ""}), flush=True)
+        if recorder:
+            # A recorder records COP-4's first segment held, by form: preview, then record.
+            driver.delete_all_cookies()
+            driver.get(base + "/login")
+            driver.find_element(By.ID, "token").send_keys(recorder)
+            driver.find_element(By.ID, "sign-in").click()
+            driver.get(base + "/record/MeetingHeld")
+            report("record-form")
+            occurred = driver.find_element(By.NAME, "occurred")
+            occurred.clear()
+            occurred.send_keys("2021-11")
+            Select(driver.find_element(By.NAME, "f.meeting")).select_by_value("mc-cop-4")
+            Select(driver.find_element(By.NAME, "f.segment")).select_by_value("mc-cop-4.1")
+            driver.find_element(By.NAME, "f.dates").send_keys("2021-11-01/2021-11-05")
+            driver.find_element(By.ID, "preview-button").click()
+            report("record-preview")
+            driver.find_element(By.ID, "record").click()
+            report("record-done")
     finally:
         driver.quit()
 

@@ -35,6 +35,7 @@ fn dashboard_in_headless_chromium() {
     assert_eq!(a.record_text(hostile).code, 0);
     super::helpers::future_meeting(&a);
     let t = token(&a, "browser", "reader");
+    let recorder = token(&a, "officer", "recorder");
     let server = Server::start_with(&a, Some(&root().join("workflows")));
     super::api::wait_for(&server, &t, "/api/deadlines", "mc-cop-9");
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
@@ -43,6 +44,7 @@ fn dashboard_in_headless_chromium() {
         .arg(server.url(""))
         .arg(&t)
         .arg(&shots)
+        .arg(&recorder)
         .output()
         .unwrap();
     assert!(
@@ -95,6 +97,22 @@ fn dashboard_in_headless_chromium() {
     assert!(!text("meetings-as-of-2019-06-30").contains("mc-cop-4.2"));
     assert!(text("timeline-bars").parse::<usize>().unwrap() >= 10);
     assert_eq!(text("xss"), "none", "a script in a title ran");
+    // Recording by form, as an officer would: the form, its preview, the recorded seq.
+    assert!(
+        text("record-form").contains("Dates *"),
+        "{}",
+        text("record-form")
+    );
+    assert!(
+        text("record-preview").contains("\"segment\": \"mc-cop-4.1\""),
+        "{}",
+        text("record-preview")
+    );
+    assert!(
+        text("record-done").contains("Recorded as seq"),
+        "{}",
+        text("record-done")
+    );
     for p in &pages {
         if let Some(path) = p["screenshot"].as_str().filter(|s| !s.is_empty()) {
             let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);

@@ -443,6 +443,11 @@ fn recording_by_form() {
         &[("Origin", "http://evil.example")],
     );
     assert_eq!(code, 403);
+    let (code, _) = send(
+        as_refs(&held("mc-cop-4.1", "record", &csrf)),
+        &[("Sec-Fetch-Site", "cross-site"), ("Origin", "null")],
+    );
+    assert_eq!(code, 403);
     let (code, _) = send(as_refs(&held("mc-cop-4.1", "record", "not-the-token")), &[]);
     assert_eq!(code, 403);
     let reader_cookie = format!("accord_token={reader}");

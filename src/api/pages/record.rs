@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{Form, Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use minijinja::{context, Value};
@@ -315,19 +315,24 @@ fn data(
     Ok(data)
 }
 
-/// Whether a POST comes from the dashboard itself: its `Origin` (when the browser sends one)
-/// names this host.
+/// Whether a POST comes from the dashboard itself. A browser says so in `Sec-Fetch-Site`
+/// (`same-origin`); otherwise its `Origin`, when it names one, must be this host. (With the
+/// dashboard's `no-referrer` policy a browser sends `Origin: null` on its own forms; the
+/// session's CSRF token is checked in every case.)
 fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return true;
-    };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    origin
-        .split_once("://")
-        .is_some_and(|(_, rest)| rest.trim_end_matches('/') == host)
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = get("sec-fetch-site") {
+        return matches!(site, "same-origin" | "none");
+    }
+    match get("origin") {
+        None | Some("null") => true,
+        Some(origin) => {
+            let host = get("host").unwrap_or("");
+            origin
+                .split_once("://")
+                .is_some_and(|(_, rest)| rest.trim_end_matches('/') == host)
+        }
+    }
 }
 
 fn forbidden(message: &str) -> Response {
