@@ -10,14 +10,12 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use chrono::{Datelike, NaiveDate, Utc};
+use chrono::NaiveDate;
 use minijinja::{context, Environment, Value};
 use serde::Deserialize;
 
 use super::tokens::Role;
 use super::{blocking, AppState, Caller};
-use crate::domain::ApproxDate;
-use crate::projections::work::DeadlineStatus;
 use crate::projections::{self, Query, Views};
 
 mod detail;
@@ -95,8 +93,8 @@ async fn signed_in(State(state): State<AppState>, mut req: Request, next: Next) 
 pub fn routes(state: AppState) -> Router<AppState> {
     let pages = Router::new()
         .route("/", get(|| async { Redirect::to("/upcoming") }))
-        .route("/upcoming", get(upcoming))
-        .route("/timeline", get(timeline))
+        .route("/upcoming", get(upcoming::upcoming))
+        .route("/timeline", get(timeline::timeline))
         .route("/meetings", get(meetings))
         .route("/meetings/{id}", get(detail::meeting))
         .route("/decisions", get(decisions))
@@ -318,6 +316,9 @@ macro_rules! try_page {
     };
 }
 
+mod timeline;
+mod upcoming;
+
 /// A page drawn with the shared table template.
 fn table_page(page: &str, title: &str, caller: &Caller, a: &Axes, extra: Value) -> Response {
     render("table.html", page_ctx(page, title, caller, a, extra))
@@ -329,112 +330,6 @@ fn section(title: &str, headers: &[&str], rows: Vec<Vec<impl Into<Value>>>) -> V
         .map(|r| r.into_iter().map(Into::into).collect())
         .collect();
     context! { title => title, headers => headers, rows => rows }
-}
-
-async fn upcoming(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    UrlQuery(q): UrlQuery<PageQuery>,
-) -> Response {
-    let a = try_page!(axes(&q));
-    let views = try_page!(views_for(&state, &a));
-    let day = a.query.as_of.unwrap_or_else(|| Utc::now().date_naive());
-    let until = day + chrono::Days::new(90);
-    let week = day + chrono::Days::new(7);
-    // What is late comes first (missed, or open past its day, newest first), then what is due
-    // this week, then the rest of the 90 days by meeting.
-    let mut late: Vec<Value> = Vec::new();
-    let mut this_week: Vec<Value> = Vec::new();
-    let mut by_meeting: BTreeMap<(NaiveDate, String), Vec<Value>> = BTreeMap::new();
-    let mut deadlines: Vec<_> = views
-        .work
-        .deadlines
-        .values()
-        .filter(|d| {
-            let past =
-                d.due.0 < day && matches!(d.status, DeadlineStatus::Open | DeadlineStatus::Missed);
-            past || (d.due.0 >= day && d.due.0 <= until && d.status != DeadlineStatus::Cancelled)
-        })
-        .collect();
-    deadlines.sort_by_key(|d| (d.due, d.deadline.clone()));
-    for d in deadlines {
-        let status = crate::listing::deadline_status(d, day);
-        let mut mine: Vec<_> = views
-            .work
-            .reminders
-            .values()
-            .filter(|r| r.deadline.as_deref() == Some(d.deadline.as_str()))
-            .collect();
-        mine.sort_by_key(|r| r.fire_at);
-        let reminders: Vec<Value> = mine
-            .into_iter()
-            .map(|r| {
-                context! {
-                    fire_at => r.fire_at.0.format("%Y-%m-%d").to_string(),
-                    status => format!("{:?}", r.status).to_lowercase(),
-                    recipient => (caller.role == Role::Admin).then(|| r.recipient.clone()),
-                }
-            })
-            .collect();
-        let meeting = d.meeting.as_deref().and_then(|id| views.meetings.find(id));
-        let of = match meeting {
-            Some(m) => format!("{} ({})", m.title, d.meeting.clone().unwrap_or_default()),
-            None => String::new(),
-        };
-        let row = |what: String| {
-            context! {
-                due => d.due.to_string(),
-                status => status,
-                what => what,
-                responsible => d.responsible.clone(),
-                reminders => reminders.clone(),
-            }
-        };
-        if d.due.0 < day {
-            let what = if of.is_empty() {
-                d.what.clone()
-            } else {
-                format!("{} — {of}", d.what)
-            };
-            late.push(row(what));
-        } else if d.due.0 < week {
-            let what = if of.is_empty() {
-                d.what.clone()
-            } else {
-                format!("{} — {of}", d.what)
-            };
-            this_week.push(row(what));
-        } else {
-            let key = match meeting {
-                Some(m) => (m.dates.start(), of.clone()),
-                None => (NaiveDate::MAX, "Other deadlines".to_string()),
-            };
-            by_meeting.entry(key).or_default().push(row(d.what.clone()));
-        }
-    }
-    late.reverse();
-    let mut groups: Vec<Value> = Vec::new();
-    if !late.is_empty() {
-        groups.push(context! { title => "Overdue and missed", late => true, deadlines => late });
-    }
-    if !this_week.is_empty() {
-        groups.push(context! { title => "Due this week", deadlines => this_week });
-    }
-    groups.extend(
-        by_meeting
-            .into_iter()
-            .map(|((_, title), deadlines)| context! { title => title, deadlines => deadlines }),
-    );
-    render(
-        "upcoming.html",
-        page_ctx(
-            "upcoming",
-            "Upcoming",
-            &caller,
-            &a,
-            context! { groups => groups, day => day.to_string() },
-        ),
-    )
 }
 
 fn moves_text(m: &crate::projections::meetings::MeetingRow) -> String {
@@ -818,222 +713,6 @@ async fn trail(
         &caller,
         &a,
         context! { sections => sections, next => next },
-    )
-}
-
-/// A coordinate rounded to a tenth of a pixel.
-fn r1(v: f64) -> f64 {
-    (v * 10.0).round() / 10.0
-}
-
-const BODY_COLORS: [(&str, &str); 8] = [
-    ("MC", "#1d6fa5"),
-    ("BC", "#7a4ea3"),
-    ("RC", "#2f8f5b"),
-    ("SC", "#b5651d"),
-    ("BRS", "#5b4b8a"),
-    ("UNEA", "#0f7b7b"),
-    ("ICCM", "#9c2f4f"),
-    ("HUB", "#6b7686"),
-];
-
-async fn timeline(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    UrlQuery(q): UrlQuery<PageQuery>,
-) -> Response {
-    let a = try_page!(axes(&q));
-    let views = try_page!(views_for(&state, &a));
-    let body = q.rest.get("body").filter(|b| !b.is_empty()).cloned();
-    let year: Option<i32> = match q.rest.get("year").filter(|y| !y.is_empty()) {
-        None => None,
-        Some(y) => match y.parse::<i32>() {
-            Ok(y) if (1900..=2200).contains(&y) => Some(y),
-            _ => {
-                return PageError(
-                    StatusCode::BAD_REQUEST,
-                    format!("year `{y}`: expected a year from 1900 to 2200"),
-                )
-                .into_response()
-            }
-        },
-    };
-    let window = |d: &ApproxDate| {
-        (
-            d.start(),
-            d.end()
-                .unwrap_or_else(|| d.start() + chrono::Days::new(180)),
-        )
-    };
-    let meetings: Vec<_> = views
-        .meetings
-        .0
-        .values()
-        .filter(|m| body.as_ref().is_none_or(|b| b == m.body.code()))
-        .filter(|m| {
-            year.is_none_or(|y| {
-                let spans = std::iter::once(m.dates).chain(m.segments.iter().map(|s| s.dates));
-                spans
-                    .map(|d| window(&d))
-                    .any(|(s, e)| s.year() <= y && e.year() >= y)
-            })
-        })
-        .collect();
-    let (start, end) = match year {
-        Some(y) => (
-            NaiveDate::from_ymd_opt(y, 1, 1).unwrap_or(NaiveDate::MIN),
-            NaiveDate::from_ymd_opt(y + 1, 1, 1).unwrap_or(NaiveDate::MAX),
-        ),
-        None => {
-            let all = meetings.iter().flat_map(|m| {
-                std::iter::once(m.dates)
-                    .chain(m.segments.iter().map(|s| s.dates))
-                    .map(|d| window(&d))
-            });
-            let s = all.clone().map(|w| w.0).min();
-            let e = all.map(|w| w.1).max();
-            match (s, e) {
-                (Some(s), Some(e)) => (
-                    NaiveDate::from_ymd_opt(s.year(), 1, 1).unwrap_or(s),
-                    NaiveDate::from_ymd_opt(e.year() + 1, 1, 1).unwrap_or(e),
-                ),
-                _ => {
-                    let today = Utc::now().date_naive();
-                    (today, today + chrono::Days::new(365))
-                }
-            }
-        }
-    };
-    let (label_w, chart_w, row_h) = (190.0_f64, 900.0_f64, 22.0_f64);
-    let span = (end - start).num_days().max(1) as f64;
-    let x = |d: NaiveDate| {
-        label_w + ((d - start).num_days() as f64 / span * chart_w).clamp(0.0, chart_w)
-    };
-    let color = |b: &str| {
-        BODY_COLORS
-            .iter()
-            .find(|(k, _)| *k == b)
-            .map(|(_, c)| *c)
-            .unwrap_or("#12355b")
-    };
-    let mut sorted = meetings.clone();
-    sorted.sort_by_key(|m| (m.dates.start(), m.meeting.clone()));
-    let today = a.query.as_of.unwrap_or_else(|| Utc::now().date_naive());
-    let mut rows = Vec::new();
-    for (i, m) in sorted.iter().enumerate() {
-        let y = 24.0 + i as f64 * row_h;
-        // A bar per segment, or per session of a meeting adjourned and resumed, or the meeting;
-        // held ones are drawn solid even when only their month is recorded.
-        use crate::projections::meetings::MeetingStatus;
-        let held = |st: MeetingStatus| st == MeetingStatus::Over;
-        let spans: Vec<(Option<&str>, ApproxDate, bool)> = if !m.segments.is_empty() {
-            m.segments
-                .iter()
-                .map(|s| (Some(s.segment.as_str()), s.dates, held(s.status)))
-                .collect()
-        } else if !m.sessions.is_empty() {
-            m.sessions
-                .iter()
-                .map(|s| (None, s.dates, held(s.status) || s.dates.is_exact()))
-                .collect()
-        } else {
-            vec![(None, m.dates, held(m.status))]
-        };
-        let bars: Vec<Value> = spans
-            .iter()
-            .map(|(seg, d, over)| {
-                let (s, e) = window(d);
-                let x0 = x(s);
-                context! {
-                    x => r1(x0),
-                    w => r1((x(e + chrono::Days::new(1)) - x0).max(3.0)),
-                    kind => if d.is_exact() || *over { "confirmed" } else { "tentative" },
-                    color => color(m.body.code()),
-                    title => format!("{}{}: {}", m.title, seg.map(|s| format!(" ({s})")).unwrap_or_default(), crate::domain::describe_date(d)),
-                }
-            })
-            .collect();
-        let ghosts: Vec<Value> = m
-            .moves
-            .iter()
-            .map(|mv| {
-                let (s, e) = window(&mv.from);
-                let x0 = x(s);
-                context! {
-                    x => r1(x0),
-                    w => r1((x(e + chrono::Days::new(1)) - x0).max(3.0)),
-                    to => r1(x(mv.to.start())),
-                    title => format!("{} from {} to {} ({})", mv.kind, mv.from, mv.to, mv.occurred),
-                }
-            })
-            .collect();
-        let deadlines: Vec<Value> = views
-            .work
-            .deadlines
-            .values()
-            .filter(|d| {
-                d.meeting
-                    .as_deref()
-                    .is_some_and(|id| id == m.meeting || m.segments.iter().any(|s| s.segment == id))
-                    && d.due.0 >= start
-                    && d.due.0 < end
-            })
-            .map(|d| {
-                context! {
-                    x => r1(x(d.due.0)),
-                    // Missed, or open past its day: drawn in red.
-                    late => d.status == DeadlineStatus::Missed
-                        || (d.status == DeadlineStatus::Open && !d.tentative && d.due.0 < today),
-                    title => format!("{}: due {} ({:?})", d.what, d.due, d.status).to_lowercase(),
-                }
-            })
-            .collect();
-        let mut label = m.meeting.clone();
-        if label.chars().count() > 26 {
-            label = label.chars().take(25).collect::<String>() + "…";
-        }
-        rows.push(context! {
-            y => y,
-            label => label,
-            title => m.title.clone(),
-            bars => bars,
-            ghosts => ghosts,
-            deadlines => deadlines,
-        });
-    }
-    let mut ticks = Vec::new();
-    for yr in start.year()..=end.year() {
-        if let Some(d) = NaiveDate::from_ymd_opt(yr, 1, 1).filter(|d| *d >= start && *d < end) {
-            ticks.push(context! { x => r1(x(d)), label => yr.to_string() });
-        }
-    }
-    let bodies: Vec<&str> = BODY_COLORS.iter().map(|(b, _)| *b).collect();
-    // Today (or the page's "as of" day), when it falls on the chart.
-    let today_x = (today >= start && today < end).then(|| r1(x(today)));
-    let legend: Vec<Value> = BODY_COLORS
-        .iter()
-        .map(|(b, c)| context! { body => *b, color => *c })
-        .collect();
-    render(
-        "timeline.html",
-        page_ctx(
-            "timeline",
-            "Timeline",
-            &caller,
-            &a,
-            context! {
-                rows => rows,
-                ticks => ticks,
-                width => (label_w + chart_w + 10.0) as i64,
-                height => (30.0 + sorted.len() as f64 * row_h) as i64,
-                bodies => bodies,
-                body => body,
-                year => year,
-                today_x => today_x,
-                today => today.to_string(),
-                legend => legend,
-            },
-        ),
     )
 }
 
