@@ -60,6 +60,8 @@ struct Event {
     description: String,
     status: &'static str,
     alarm: bool,
+    /// The meeting's page on the dashboard.
+    url: Option<String>,
 }
 
 fn write(out: &mut Vec<String>, e: &Event) {
@@ -77,6 +79,9 @@ fn write(out: &mut Vec<String>, e: &Event) {
     }
     out.push(format!("DESCRIPTION:{}", escape(&e.description)));
     out.push(format!("STATUS:{}", e.status));
+    if let Some(u) = &e.url {
+        out.push(format!("URL:{u}"));
+    }
     out.push("TRANSP:TRANSPARENT".into());
     if e.alarm {
         out.push("BEGIN:VALARM".into());
@@ -97,12 +102,21 @@ fn status(s: MeetingStatus, dates: &ApproxDate) -> &'static str {
     }
 }
 
-/// The feed, for every body or one.
+/// The feed, for every body or one; each entry links to its meeting's page under `dashboard`
+/// (the dashboard's public address).
 pub fn feed(
     store: &dyn EventStore,
     views: &Views,
     body: Option<Body>,
+    dashboard: &str,
 ) -> Result<String, StoreError> {
+    let page = |meeting: &str| {
+        Some(format!(
+            "{}{}",
+            dashboard.trim_end_matches('/'),
+            crate::api::pages::meeting_href(meeting)
+        ))
+    };
     let mut lines: Vec<String> = vec![
         "BEGIN:VCALENDAR".into(),
         "VERSION:2.0".into(),
@@ -188,6 +202,7 @@ pub fn feed(
                     description: describe(&m.dates),
                     status: status(m.status, &m.dates),
                     alarm: false,
+                    url: page(&m.meeting),
                 },
             );
         } else {
@@ -208,10 +223,12 @@ pub fn feed(
                             Some(t) => format!("{}: {t}", m.title),
                             None => m.title.clone(),
                         },
-                        location: s.venue.clone().or(m.venue.clone()),
+                        // A segment's own venue: an online one does not take the meeting's.
+                        location: s.venue.clone(),
                         description: describe(&s.dates),
                         status: status(st, &s.dates),
                         alarm: false,
+                        url: page(&m.meeting),
                     },
                 );
             }
@@ -219,6 +236,16 @@ pub fn feed(
     }
     for d in deadlines {
         let (stamp, sequence) = version(&format!("deadline/{}", d.deadline));
+        // Which meeting (and segment) it is for, in the entry's title.
+        let of = d
+            .meeting
+            .as_deref()
+            .and_then(|id| views.meetings.find(id).map(|m| (id, m)));
+        let about = match of {
+            Some((id, m)) if id != m.meeting => format!(" — {} ({id})", m.title),
+            Some((_, m)) => format!(" — {}", m.title),
+            None => String::new(),
+        };
         write(
             &mut lines,
             &Event {
@@ -226,7 +253,11 @@ pub fn feed(
                 stamp,
                 sequence,
                 dates: ApproxDate::Day(d.due.0),
-                summary: format!("Due: {}", d.what),
+                summary: if d.status == DeadlineStatus::Missed {
+                    format!("Missed: {}{about}", d.what)
+                } else {
+                    format!("Due: {}{about}", d.what)
+                },
                 location: None,
                 description: format!(
                     "{} ({}); responsible: {}",
@@ -240,6 +271,7 @@ pub fn feed(
                     _ => "CONFIRMED",
                 },
                 alarm: d.status == DeadlineStatus::Open && !d.tentative,
+                url: of.and_then(|(_, m)| page(&m.meeting)),
             },
         );
     }

@@ -48,6 +48,8 @@ pub struct AppState {
     /// People reach the dashboard over HTTPS (`[server] public_url` is `https://…`): the
     /// sign-in cookie is `Secure` on every answer, not only behind a proxy that says so.
     pub https: bool,
+    /// The dashboard's address as people reach it (`[server] public_url`), for links.
+    pub public_url: String,
     tokens: Arc<Mutex<(Option<FileStamp>, Tokens)>>,
     pub metrics: Arc<Metrics>,
 }
@@ -59,6 +61,7 @@ impl AppState {
             data,
             public_calendar: false,
             https: false,
+            public_url: "http://127.0.0.1:8080".to_string(),
             tokens: Arc::new(Mutex::new((None, Tokens::default()))),
             metrics: Arc::new(Metrics::default()),
         }
@@ -865,7 +868,7 @@ async fn calendar(
                 })
         })
         .transpose()?;
-    let text = blocking(|| crate::calendar::feed(&*state.store, &views, body))?;
+    let text = blocking(|| crate::calendar::feed(&*state.store, &views, body, &state.public_url))?;
     Ok((
         [(header::CONTENT_TYPE, "text/calendar; charset=utf-8")],
         text,

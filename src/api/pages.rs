@@ -21,7 +21,7 @@ use crate::projections::{self, Query, Views};
 mod detail;
 mod record;
 
-pub use detail::{decision_href, meeting_href};
+pub use detail::{decision_href, group_href, meeting_href, report_href};
 
 const COOKIE: &str = "accord_token";
 
@@ -100,7 +100,9 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/decisions", get(decisions))
         .route("/decisions/{*symbol}", get(detail::decision))
         .route("/groups", get(groups))
+        .route("/groups/{id}", get(detail::group))
         .route("/reports", get(reports))
+        .route("/reports/{id}", get(detail::report))
         .route("/trail", get(trail))
         .route("/evaluation", get(evaluation))
         .route("/record", get(record::index))
@@ -498,13 +500,12 @@ async fn groups(
     let a = try_page!(axes(&q));
     let views = try_page!(views_for(&state, &a));
     let name = |v: &dyn erased_serialize::Ser| v.name();
-    let rows: Vec<Vec<String>> = views
+    let rows: Vec<Vec<Value>> = views
         .groups
         .0
         .values()
         .map(|g| {
-            vec![
-                g.name.clone(),
+            let cells = vec![
                 name(&g.scope),
                 g.area.clone().unwrap_or_default(),
                 g.decision_area
@@ -528,7 +529,10 @@ async fn groups(
                     "active"
                 }
                 .to_string(),
-            ]
+            ];
+            std::iter::once(detail::link(&g.name, group_href(&g.group)))
+                .chain(cells.into_iter().map(Value::from))
+                .collect()
         })
         .collect();
     let sections = if rows.is_empty() {
@@ -580,24 +584,28 @@ async fn reports(
 ) -> Response {
     let a = try_page!(axes(&q));
     let views = try_page!(views_for(&state, &a));
-    let rows: Vec<Vec<String>> = views
+    let rows: Vec<Vec<Value>> = views
         .reports
         .reports
         .values()
         .map(|r| {
             vec![
-                r.title.clone(),
-                format!("{} by {}", r.drafted.on, r.drafted.by.join(", ")),
-                r.endorsed
-                    .as_ref()
-                    .map(|e| format!("{} by {}", e.on, e.by.join(", ")))
-                    .unwrap_or_default(),
-                r.submitted
-                    .iter()
-                    .map(|s| format!("{} to {} ({})", s.document, s.meeting, s.on))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                r.status().to_string(),
+                detail::link(&r.title, report_href(&r.report)),
+                Value::from(format!("{} by {}", r.drafted.on, r.drafted.by.join(", "))),
+                Value::from(
+                    r.endorsed
+                        .as_ref()
+                        .map(|e| format!("{} by {}", e.on, e.by.join(", ")))
+                        .unwrap_or_default(),
+                ),
+                Value::from(
+                    r.submitted
+                        .iter()
+                        .map(|s| format!("{} to {} ({})", s.document, s.meeting, s.on))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ),
+                Value::from(r.status()),
             ]
         })
         .collect();

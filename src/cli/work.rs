@@ -242,6 +242,7 @@ pub fn serve(
         let mut state = crate::api::AppState::new(store.clone(), data.to_path_buf());
         state.public_calendar = config.server.public_calendar;
         state.https = config.server.public_url.starts_with("https://");
+        state.public_url = config.server.public_url.clone();
         let app = crate::api::router(state);
         let mut http_stop = stop_rx.clone();
         let http = tokio::spawn(async move {

@@ -401,7 +401,7 @@ for e in cal.walk('VEVENT'):
         'uid': str(e['UID']), 'summary': str(e['SUMMARY']), 'status': str(e.get('STATUS')),
         'start': e.decoded('DTSTART').isoformat(), 'sequence': int(e.get('SEQUENCE', 0)),
         'dtstamp': e.decoded('DTSTAMP').isoformat(), 'alarms': len(e.walk('VALARM')),
-        'location': str(e.get('LOCATION', '')),
+        'location': str(e.get('LOCATION', '')), 'url': str(e.get('URL', '')),
     }))
 "#;
     let out = std::process::Command::new("python3")
@@ -464,6 +464,16 @@ fn calendar_feed_parses_keeps_uids_and_escapes() {
     assert_eq!(
         ev("meeting/mc-cop-3@accord", &events)["start"],
         "2019-11-25"
+    );
+    // Each entry links to its meeting's page; an online segment takes no venue of the meeting's.
+    assert_eq!(
+        ev("meeting/mc-cop-4.1@accord", &events)["url"],
+        "http://127.0.0.1:8080/meetings/mc-cop-4"
+    );
+    assert_eq!(ev("meeting/unea-5.1@accord", &events)["location"], "");
+    assert_eq!(
+        ev("meeting/unea-5.2@accord", &events)["location"],
+        "Nairobi"
     );
 
     // Rescheduled: the same UID, the new date, a higher SEQUENCE. Cancelled: STATUS:CANCELLED.

@@ -166,6 +166,13 @@ fn sign_in_pages_picker_and_escaping() {
         unea4.contains("class=\"confirmed\"") && !unea4.contains("class=\"tentative\""),
         "{unea4}"
     );
+    // Calendar entries of deadlines name their meeting.
+    let (_, _, ics) = get(&server.url(&format!("/calendar.ics?token={t}")), None);
+    let ics = ics.replace("\r\n ", "");
+    assert!(
+        ics.contains("SUMMARY:Due: Issue the provisional agenda — Ninth meeting"),
+        "{ics}"
+    );
     // What is late comes first: the submission due five days from today is due this week, and
     // twenty days on it is overdue, at the top of the page.
     let (_, _, page) = get(&server.url("/upcoming"), Some(&cookie));
@@ -331,6 +338,42 @@ fn meeting_and_decision_pages() {
         "DecisionAdopted",
     ] {
         assert!(page.contains(needle), "the decision page lacks {needle:?}");
+    }
+    // A group's page: its members, leads, the groups under it, activities; a report's steps and
+    // submissions; both linked from their listings.
+    let (_, _, groups) = get(&server.url("/groups"), Some(&cookie));
+    assert!(
+        text(&groups).contains("href=\"/groups/joint-task-force\""),
+        "{groups}"
+    );
+    let (code, _, page) = get(&server.url("/groups/joint-task-force"), Some(&cookie));
+    assert_eq!(code, 200);
+    let page = text(&page);
+    for needle in [
+        "Groups under it",
+        "science-policy-subgroup",
+        "Activities",
+        "GroupEstablished",
+    ] {
+        assert!(page.contains(needle), "the group page lacks {needle:?}");
+    }
+    let (_, _, reports) = get(&server.url("/reports"), Some(&cookie));
+    assert!(
+        text(&reports).contains("href=\"/reports/joint-report-cooperation\""),
+        "{reports}"
+    );
+    let (code, _, page) = get(
+        &server.url("/reports/joint-report-cooperation"),
+        Some(&cookie),
+    );
+    assert_eq!(code, 200);
+    let page = text(&page);
+    for needle in [
+        "UNEP/MC/COP.4/INF/17",
+        "href=\"/meetings/mc-cop-4\"",
+        "ReportSubmitted",
+    ] {
+        assert!(page.contains(needle), "the report page lacks {needle:?}");
     }
     let (code, _, page) = get(&server.url("/meetings/mc-cop-99"), Some(&cookie));
     assert_eq!(code, 404);

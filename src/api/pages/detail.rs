@@ -1,7 +1,8 @@
-//! One page per meeting and per decision: everything the log holds about it in one place (a
-//! meeting's sessions and segments, decisions, documents, deadlines, reminders and trail; a
-//! decision's mandates with their statuses and report-backs, and its trail). Listings, emails
-//! and calendar entries link here.
+//! One page per meeting, decision, group and report: everything the log holds about it in one
+//! place (a meeting's sessions and segments, decisions, documents, deadlines, reminders and
+//! trail; a decision's mandates with their statuses and report-backs; a group's members, leads,
+//! activities and reports; a report's steps and submissions). Listings, emails and calendar
+//! entries link here.
 
 use axum::extract::{Path, Query as UrlQuery, State};
 use axum::http::StatusCode;
@@ -417,6 +418,207 @@ pub(super) async fn decision(
                 &["Fires", "Status", "To", "Deadline"],
                 reminders,
             ),
+            table(
+                "Trail",
+                &["Seq", "Occurred", "Recorded", "Type", "Actor", "Summary"],
+                trail,
+            ),
+        ],
+    )
+}
+
+/// The address of a group's page.
+pub fn group_href(id: &str) -> String {
+    format!("/groups/{}", super::urlencode(id))
+}
+
+/// The address of a report's page.
+pub fn report_href(id: &str) -> String {
+    format!("/reports/{}", super::urlencode(id))
+}
+
+/// A link to a decision, or to the decision of a mandate (`MC-3/11#2`).
+fn decision_link(reference: &str) -> Value {
+    let symbol = reference.split('#').next().unwrap_or(reference);
+    link(reference, decision_href(symbol))
+}
+
+/// `/groups/{id}`.
+pub(super) async fn group(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    UrlQuery(q): UrlQuery<PageQuery>,
+) -> Response {
+    let (a, views) = match axes_and_views(&state, &q) {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    let Some(g) = views.groups.0.get(&id) else {
+        return not_found("group", &id);
+    };
+    let name = |v: &dyn super::erased_serialize::Ser| v.name();
+    let mut facts = vec![
+        cells(vec!["Name".into(), g.name.clone()]),
+        cells(vec!["Kind".into(), name(&g.kind)]),
+        cells(vec!["Scope".into(), name(&g.scope)]),
+        cells(vec!["Area".into(), g.area.clone().unwrap_or_default()]),
+        cells(vec![
+            "Members".into(),
+            g.members
+                .iter()
+                .map(|m| name(m))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ]),
+        cells(vec!["Co-chairs".into(), g.co_chairs.join(", ")]),
+        cells(vec![
+            "Lead officers".into(),
+            g.lead_officers
+                .iter()
+                .map(|l| format!("{}: {}", name(&l.entity), l.officer))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ]),
+        cells(vec!["Established".into(), g.established.to_string()]),
+        cells(vec![
+            "Status".into(),
+            match &g.dissolved {
+                Some(d) => format!("dissolved {d}"),
+                None => "active".into(),
+            },
+        ]),
+    ];
+    if let Some(p) = &g.parent {
+        facts.push(vec![Value::from("Works under"), link(p, group_href(p))]);
+    }
+    if let Some(i) = &g.implements {
+        facts.push(vec![Value::from("Implements"), decision_link(i)]);
+    }
+    let subgroups = views
+        .groups
+        .0
+        .values()
+        .filter(|s| s.parent.as_deref() == Some(id.as_str()))
+        .map(|s| {
+            vec![
+                link(&s.group, group_href(&s.group)),
+                Value::from(s.name.clone()),
+            ]
+        })
+        .collect();
+    let activities = views
+        .reports
+        .activities
+        .values()
+        .filter(|x| x.group == id)
+        .map(|x| {
+            cells(vec![
+                x.on.to_string(),
+                x.title.clone(),
+                x.area.clone().unwrap_or_default(),
+                x.meetings.join(", "),
+            ])
+        })
+        .collect();
+    let reports = views
+        .reports
+        .reports
+        .values()
+        .filter(|r| r.group.as_deref() == Some(id.as_str()))
+        .map(|r| {
+            vec![
+                link(&r.report, report_href(&r.report)),
+                Value::from(r.title.clone()),
+            ]
+        })
+        .collect();
+    let trail = match trail(&state, &format!("group/{id}")) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    page(
+        &format!("{} ({id})", g.name),
+        &caller,
+        &a,
+        vec![
+            table("", &["", ""], facts),
+            table("Groups under it", &["Group", "Name"], subgroups),
+            table(
+                "Activities",
+                &["On", "Activity", "Area", "Meetings"],
+                activities,
+            ),
+            table("Reports", &["Report", "Title"], reports),
+            table(
+                "Trail",
+                &["Seq", "Occurred", "Recorded", "Type", "Actor", "Summary"],
+                trail,
+            ),
+        ],
+    )
+}
+
+/// `/reports/{id}`.
+pub(super) async fn report(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    UrlQuery(q): UrlQuery<PageQuery>,
+) -> Response {
+    let (a, views) = match axes_and_views(&state, &q) {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    let Some(r) = views.reports.reports.get(&id) else {
+        return not_found("report", &id);
+    };
+    let mut facts = vec![
+        cells(vec!["Title".into(), r.title.clone()]),
+        cells(vec![
+            "Drafted".into(),
+            format!("{} by {}", r.drafted.on, r.drafted.by.join(", ")),
+        ]),
+        cells(vec![
+            "Endorsed".into(),
+            r.endorsed
+                .as_ref()
+                .map(|e| format!("{} by {}", e.on, e.by.join(", ")))
+                .unwrap_or_else(|| "not yet".into()),
+        ]),
+        cells(vec![
+            "Filed with".into(),
+            r.filed_with.clone().unwrap_or_default(),
+        ]),
+    ];
+    if let Some(g) = &r.group {
+        facts.push(vec![Value::from("Group"), link(g, group_href(g))]);
+    }
+    if let Some(d) = &r.decision {
+        facts.push(vec![Value::from("Responds to"), decision_link(d)]);
+    }
+    let submitted = r
+        .submitted
+        .iter()
+        .map(|s| {
+            vec![
+                Value::from(s.on.to_string()),
+                Value::from(s.document.clone()),
+                link(&s.meeting, meeting_href(&s.meeting)),
+            ]
+        })
+        .collect();
+    let trail = match trail(&state, &format!("report/{id}")) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    page(
+        &format!("{} ({id})", r.title),
+        &caller,
+        &a,
+        vec![
+            table("", &["", ""], facts),
+            table("Submitted", &["On", "Document", "Meeting"], submitted),
             table(
                 "Trail",
                 &["Seq", "Occurred", "Recorded", "Type", "Actor", "Summary"],
