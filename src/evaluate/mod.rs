@@ -594,32 +594,55 @@ pub fn markdown(e: &Evaluation) -> String {
 /// CSV: one row per indicator and flattened key. Text is neutralised against spreadsheet
 /// formulas; numbers are written as they are; nulls are empty.
 pub fn csv(e: &Evaluation) -> String {
-    fn walk(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
-        match v {
-            serde_json::Value::Object(m) => m
-                .iter()
-                .for_each(|(k, v)| walk(&format!("{prefix}.{k}"), v, out)),
-            serde_json::Value::Array(a) => a
-                .iter()
-                .enumerate()
-                .for_each(|(i, v)| walk(&format!("{prefix}[{i}]"), v, out)),
-            serde_json::Value::String(s) => {
-                out.push((prefix.to_string(), crate::render::csv_cell(s)))
-            }
-            serde_json::Value::Null => out.push((prefix.to_string(), String::new())),
-            other => out.push((prefix.to_string(), other.to_string())),
-        }
-    }
-    let mut s = String::from("indicator,key,value\r\n");
+    // One table per indicator (and per part of one): a title row, a header row, the rows, then
+    // a blank line, as a spreadsheet opens them.
+    let line = |cells: &[String]| {
+        cells
+            .iter()
+            // Nothing is an empty cell, which a spreadsheet reads as blank.
+            .map(|c| {
+                if c == "—" {
+                    String::new()
+                } else {
+                    crate::render::csv_cell(c)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+            + "\r\n"
+    };
+    let mut s = line(&[format!(
+        "Evaluation: the log up to seq {} (hash {})",
+        e.last_seq, e.last_hash
+    )]);
     for i in &e.indicators {
-        let mut rows = Vec::new();
-        walk("", &i.value, &mut rows);
-        for (k, v) in rows {
-            s.push_str(&format!(
-                "{},{},{v}\r\n",
-                crate::render::csv_cell(i.id),
-                crate::render::csv_cell(k.trim_start_matches('.'))
-            ));
+        for t in tables::tables(&i.value) {
+            s.push_str("\r\n");
+            let title = if t.caption.is_empty() {
+                i.title.to_string()
+            } else {
+                format!("{}: {}", i.title, t.caption)
+            };
+            s.push_str(&line(&[title]));
+            // Day counts stay numbers; one from approximate dates is marked in a column of its
+            // own instead of reading "about N".
+            let about = |c: &String| c.starts_with("about ");
+            let marked = t.rows.iter().flatten().any(about);
+            let mut headers = t.headers.clone();
+            if marked {
+                headers.push("Approximate".into());
+            }
+            s.push_str(&line(&headers));
+            for r in &t.rows {
+                let mut cells: Vec<String> = r
+                    .iter()
+                    .map(|c| c.strip_prefix("about ").unwrap_or(c).to_string())
+                    .collect();
+                if marked {
+                    cells.push(if r.iter().any(about) { "yes" } else { "" }.into());
+                }
+                s.push_str(&line(&cells));
+            }
         }
     }
     s
