@@ -15,7 +15,7 @@ import sys
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 
 def main():
@@ -44,6 +44,7 @@ def main():
         report("login")
         driver.find_element(By.ID, "token").send_keys(token)
         driver.find_element(By.ID, "sign-in").click()
+        WebDriverWait(driver, 30).until(lambda d: d.current_url.endswith("/upcoming"))
         report("after-sign-in")
         for page in ("upcoming", "timeline", "meetings", "decisions", "groups", "reports", "trail", "evaluation"):
             driver.get(base + "/" + page)
@@ -67,7 +68,10 @@ def main():
             driver.get(base + "/login")
             driver.find_element(By.ID, "token").send_keys(recorder)
             driver.find_element(By.ID, "sign-in").click()
+            # Signed in once the browser lands on Upcoming (the cookie is set by then).
+            WebDriverWait(driver, 30).until(lambda d: d.current_url.endswith("/upcoming"))
             driver.get(base + "/record/MeetingHeld")
+            WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.NAME, "occurred"))
             report("record-form")
             occurred = driver.find_element(By.NAME, "occurred")
             occurred.clear()
@@ -76,8 +80,10 @@ def main():
             Select(driver.find_element(By.NAME, "f.segment")).select_by_value("mc-cop-4.1")
             driver.find_element(By.NAME, "f.dates").send_keys("2021-11-01/2021-11-05")
             driver.find_element(By.ID, "preview-button").click()
+            WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.ID, "preview"))
             report("record-preview")
             driver.find_element(By.ID, "record").click()
+            WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.ID, "recorded"))
             report("record-done")
     finally:
         driver.quit()

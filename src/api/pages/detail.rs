@@ -39,6 +39,15 @@ fn table(title: &str, headers: &[&str], rows: Vec<Vec<Value>>) -> Option<Value> 
     (!rows.is_empty()).then(|| context! { title => title, headers => headers, rows => rows })
 }
 
+/// The trail of one stream as a table, newest first.
+fn trail_table(state: &AppState, stream: &str) -> Result<Option<Value>, PageError> {
+    Ok(table(
+        "Trail",
+        &["Seq", "Occurred", "Recorded", "Type", "Actor", "Summary"],
+        trail(state, stream)?,
+    ))
+}
+
 /// The trail of one stream, newest first, as rows.
 fn trail(state: &AppState, stream: &str) -> Result<Vec<Vec<Value>>, PageError> {
     let store = state.store.clone();
@@ -265,7 +274,7 @@ pub(super) async fn meeting(
     let (deadlines, reminders) = deadlines_and_reminders(&views, &caller, |d| {
         d.meeting.as_deref().is_some_and(|x| ids.contains(&x))
     });
-    let trail = match trail(&state, &format!("meeting/{id}")) {
+    let trail = match trail_table(&state, &format!("meeting/{id}")) {
         Ok(t) => t,
         Err(e) => return e.into_response(),
     };
@@ -313,11 +322,7 @@ pub(super) async fn meeting(
                 &["Fires", "Status", "To", "Deadline"],
                 reminders,
             ),
-            table(
-                "Trail",
-                &["Seq", "Occurred", "Recorded", "Type", "Actor", "Summary"],
-                trail,
-            ),
+            trail,
         ],
     )
 }
@@ -385,7 +390,7 @@ pub(super) async fn decision(
             .as_deref()
             .is_some_and(|m| m.split_once('#').is_some_and(|(s, _)| s == symbol))
     });
-    let trail = match trail(&state, &format!("decision/{symbol}")) {
+    let trail = match trail_table(&state, &format!("decision/{symbol}")) {
         Ok(t) => t,
         Err(e) => return e.into_response(),
     };
@@ -418,11 +423,7 @@ pub(super) async fn decision(
                 &["Fires", "Status", "To", "Deadline"],
                 reminders,
             ),
-            table(
-                "Trail",
-                &["Seq", "Occurred", "Recorded", "Type", "Actor", "Summary"],
-                trail,
-            ),
+            trail,
         ],
     )
 }
@@ -533,7 +534,7 @@ pub(super) async fn group(
             ]
         })
         .collect();
-    let trail = match trail(&state, &format!("group/{id}")) {
+    let trail = match trail_table(&state, &format!("group/{id}")) {
         Ok(t) => t,
         Err(e) => return e.into_response(),
     };
@@ -550,11 +551,7 @@ pub(super) async fn group(
                 activities,
             ),
             table("Reports", &["Report", "Title"], reports),
-            table(
-                "Trail",
-                &["Seq", "Occurred", "Recorded", "Type", "Actor", "Summary"],
-                trail,
-            ),
+            trail,
         ],
     )
 }
@@ -608,7 +605,7 @@ pub(super) async fn report(
             ]
         })
         .collect();
-    let trail = match trail(&state, &format!("report/{id}")) {
+    let trail = match trail_table(&state, &format!("report/{id}")) {
         Ok(t) => t,
         Err(e) => return e.into_response(),
     };
@@ -619,11 +616,7 @@ pub(super) async fn report(
         vec![
             table("", &["", ""], facts),
             table("Submitted", &["On", "Document", "Meeting"], submitted),
-            table(
-                "Trail",
-                &["Seq", "Occurred", "Recorded", "Type", "Actor", "Summary"],
-                trail,
-            ),
+            trail,
         ],
     )
 }
