@@ -300,8 +300,11 @@ pub(crate) fn seal_batch(
     for (index, (id, p)) in batch.into_iter().enumerate() {
         let existing = match in_batch.get(&id) {
             Some(s) => Some((*s, records.get((*s - head.seq - 1) as usize).cloned())),
+            // An id whose entry points past the head, or at no record, belongs to a batch that
+            // never completed (the disk filled while sled wrote it): it is not recorded.
             None => match lookup.seq_of_id(&id)? {
-                Some(s) if !p.once => Some((s, lookup.record(s)?)),
+                Some(s) if s > head.seq => None,
+                Some(s) if !p.once => lookup.record(s)?.map(|r| (s, Some(r))),
                 Some(s) => Some((s, None)),
                 None => None,
             },
@@ -430,7 +433,7 @@ pub(crate) fn check_import(
                 r.seq
             )));
         }
-        if lookup.seq_of_id(&r.id)?.is_some() || !ids.insert(r.id.as_str()) {
+        if lookup.seq_of_id(&r.id)?.is_some_and(|s| s <= head.seq) || !ids.insert(r.id.as_str()) {
             return Err(reject(format!(
                 "seq {}: id `{}` is already recorded",
                 r.seq, r.id

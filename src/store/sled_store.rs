@@ -1200,6 +1200,27 @@ impl Cache for SledCache {
 mod tests {
     use super::*;
 
+    /// An id entry a batch left without its records (the disk filled while sled wrote it) is
+    /// not a recorded id: the batch records whole when it is appended again.
+    #[test]
+    fn an_id_left_by_a_torn_batch_is_not_a_duplicate() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let line = r#"{"id":"torn-1","type":"MeetingScheduled","occurred":"2021-03","actor":"t","data":{"meeting":"m-1","body":"MC","kind":"cop","title":"A meeting","dates":"2021-11"}}"#;
+        store
+            .log
+            .insert(key_id("torn-1"), &7u64.to_be_bytes())
+            .unwrap();
+        let out = store
+            .append(crate::input::parse_batch(line).unwrap())
+            .unwrap();
+        assert!(
+            matches!(&out[0], Outcome::Recorded(e) if e.seq == 1),
+            "{out:?}"
+        );
+        assert_eq!(store.find_id("torn-1").unwrap(), Some(1));
+    }
+
     fn record(seq: u64) -> Envelope {
         let mut env = Envelope {
             seq,
