@@ -4,7 +4,9 @@
 //! Every route but `/healthz` needs a bearer token (`accord token add`). The actor of an event
 //! recorded over HTTP is the token's name, never a value from the request.
 
+pub mod chain;
 pub mod openapi;
+pub mod paged;
 pub mod pages;
 pub mod tokens;
 
@@ -14,7 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query as UrlQuery, Request, State};
+use axum::extract::{
+    DefaultBodyLimit, Path as UrlPath, Query as UrlQuery, RawQuery, Request, State,
+};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -38,6 +42,9 @@ pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
 /// The largest request body accepted, in bytes.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
+/// An evaluation drawn at a head seq for a query.
+pub(crate) type KeptEvaluation = (u64, String, Arc<crate::evaluate::Evaluation>);
+
 /// Shared by every request.
 #[derive(Clone)]
 pub struct AppState {
@@ -52,6 +59,11 @@ pub struct AppState {
     pub public_url: String,
     tokens: Arc<Mutex<(Option<FileStamp>, Tokens)>>,
     pub metrics: Arc<Metrics>,
+    /// The verified prefix of the chain, for the trail's status line.
+    pub chain: chain::ChainWatch,
+    /// The last evaluations drawn, by head seq and query: an evaluation folds the log once per
+    /// eight year-ends, so the same question at the same head is answered from here.
+    pub(crate) evaluations: Arc<Mutex<Vec<KeptEvaluation>>>,
 }
 
 impl AppState {
@@ -64,6 +76,8 @@ impl AppState {
             public_url: "http://127.0.0.1:8080".to_string(),
             tokens: Arc::new(Mutex::new((None, Tokens::default()))),
             metrics: Arc::new(Metrics::default()),
+            chain: chain::ChainWatch::default(),
+            evaluations: Arc::default(),
         }
     }
 
@@ -140,6 +154,7 @@ impl Metrics {
 }
 
 /// An error answer: a status and a JSON body that says what and where.
+#[derive(Debug)]
 pub struct ApiError(StatusCode, Value);
 
 impl IntoResponse for ApiError {
@@ -285,6 +300,9 @@ struct Axes {
     status: Option<String>,
     from: Option<String>,
     to: Option<String>,
+    limit: Option<String>,
+    after: Option<String>,
+    q: Option<String>,
 }
 
 fn filter_of(q: &Axes) -> Result<listing::Filter, ApiError> {
@@ -339,11 +357,26 @@ fn what(name: &str) -> Option<What> {
     })
 }
 
+/// The paging fields of a listing query.
+macro_rules! paging_of {
+    ($q:expr) => {
+        paged::Paging {
+            limit: $q.limit.clone(),
+            after: $q.after.clone(),
+            q: $q.q.clone(),
+        }
+    };
+}
+
+/// A listing answer: one page of rows, with a `Link` header to the next.
+type Listing = Result<(axum::http::HeaderMap, Json<Value>), ApiError>;
+
 async fn list(
     State(state): State<AppState>,
     UrlPath(name): UrlPath<String>,
+    RawQuery(raw): RawQuery,
     q: Result<UrlQuery<Axes>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Listing {
     let UrlQuery(q) = q.map_err(|e| bad("query", e.body_text()))?;
     let Some(w) = what(&name) else {
         return Err(ApiError(
@@ -363,12 +396,18 @@ async fn list(
         let views = filtered_views(&state, &query, &name, &filter)?;
         listing::rows(&views.views, w).1
     };
-    Ok(Json(Value::Array(rows)))
+    let (headers, rows) = paged::page(
+        rows,
+        &paging_of!(q),
+        &format!("/api/{name}"),
+        raw.as_deref(),
+    )?;
+    Ok((headers, Json(Value::Array(rows))))
 }
 
 /// The views a query asks for: the shared current state when no axis is given (no copy, no
 /// fold while the head stays put), else a fold.
-fn shared_views(
+pub(crate) fn shared_views(
     store: &dyn EventStore,
     query: &Query,
 ) -> Result<std::sync::Arc<projections::State>, StoreError> {
@@ -408,12 +447,16 @@ struct DeadlineQuery {
     status: Option<String>,
     from: Option<String>,
     to: Option<String>,
+    limit: Option<String>,
+    after: Option<String>,
+    q: Option<String>,
 }
 
 async fn deadlines(
     State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
     q: Result<UrlQuery<DeadlineQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Listing {
     let UrlQuery(q) = q.map_err(|e| bad("query", e.body_text()))?;
     let as_of: Option<NaiveDate> = q
         .as_of
@@ -457,9 +500,9 @@ async fn deadlines(
         &filter,
     )?;
     let day = as_of.unwrap_or_else(|| Utc::now().date_naive());
-    Ok(Json(Value::Array(
-        listing::deadlines(&views.views, day, within).1,
-    )))
+    let rows = listing::deadlines(&views.views, day, within).1;
+    let (headers, rows) = paged::page(rows, &paging_of!(q), "/api/deadlines", raw.as_deref())?;
+    Ok((headers, Json(Value::Array(rows))))
 }
 
 #[derive(Deserialize)]
@@ -469,13 +512,17 @@ struct Window {
     to: Option<String>,
     body: Option<String>,
     status: Option<String>,
+    limit: Option<String>,
+    after: Option<String>,
+    q: Option<String>,
 }
 
 async fn reminders(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    RawQuery(raw): RawQuery,
     q: Result<UrlQuery<Window>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Listing {
     let UrlQuery(q) = q.map_err(|e| bad("query", e.body_text()))?;
     let from = q
         .from
@@ -503,7 +550,8 @@ async fn reminders(
             }
         }
     }
-    Ok(Json(Value::Array(rows)))
+    let (headers, rows) = paged::page(rows, &paging_of!(q), "/api/reminders", raw.as_deref())?;
+    Ok((headers, Json(Value::Array(rows))))
 }
 
 #[derive(Deserialize)]

@@ -100,8 +100,17 @@ pub fn document() -> Value {
         ),
     ];
     let mut paths = Map::new();
+    let paging = [
+        param("limit", "Rows per page, 1 to 10000 (1000 unless given).", "100"),
+        param(
+            "after",
+            "The id of the last row of the previous page; the `Link` header (rel=\"next\") gives the next page's address.",
+            "mc-cop-4",
+        ),
+        param("q", "Only rows whose id or title holds every word (any case).", "cop"),
+    ];
     for (name, schema, added) in LISTINGS {
-        let params: Vec<Value> = match *name {
+        let mut params: Vec<Value> = match *name {
             "deadlines" => vec![
                 param("as_of", "The day to judge from (YYYY-MM-DD).", "2021-09-20"),
                 param("within", "Only deadlines due within this span.", "90d"),
@@ -121,10 +130,11 @@ pub fn document() -> Value {
                 p
             }
         };
+        params.extend(paging.iter().cloned());
         paths.insert(
             format!("/api/{name}"),
             json!({"get": {"summary": format!("List {name}"), "parameters": params, "responses": {
-                "200": {"description": "The rows.", "content": {"application/json": {"schema": rows_of(schema, added)}}},
+                "200": {"description": "One page of rows; a `Link: <…>; rel=\"next\"` header names the next page when there is one.", "content": {"application/json": {"schema": rows_of(schema, added)}}},
                 "400": error_response("A bad parameter, named in `field`."),
                 "401": error_response("No valid bearer token.")}}}),
         );

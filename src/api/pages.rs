@@ -4,13 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Form, Query as UrlQuery, Request, State};
+use axum::extract::{Form, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Router};
-use chrono::NaiveDate;
+use axum::Router;
 use minijinja::{context, Environment, Value};
 use serde::Deserialize;
 
@@ -89,26 +88,42 @@ async fn signed_in(State(state): State<AppState>, mut req: Request, next: Next) 
     }
 }
 
+/// The dashboard's icon: a seal-blue square with a white check.
+async fn favicon() -> Response {
+    const ICON: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#12355b"/><path d="M8 17l5 5 11-12" fill="none" stroke="#fff" stroke-width="3.5" stroke-linecap="round" stroke-linejoin="round"/></svg>"##;
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        ICON,
+    )
+        .into_response()
+}
+
 /// The dashboard's routes.
 pub fn routes(state: AppState) -> Router<AppState> {
     let pages = Router::new()
         .route("/", get(|| async { Redirect::to("/upcoming") }))
         .route("/upcoming", get(upcoming::upcoming))
         .route("/timeline", get(timeline::timeline))
-        .route("/meetings", get(meetings))
+        .route("/meetings", get(listings::meetings))
         .route("/meetings/{id}", get(detail::meeting))
-        .route("/decisions", get(decisions))
+        .route("/decisions", get(listings::decisions))
         .route("/decisions/{*symbol}", get(detail::decision))
-        .route("/groups", get(groups))
+        .route("/groups", get(listings::groups))
         .route("/groups/{id}", get(detail::group))
-        .route("/reports", get(reports))
+        .route("/reports", get(listings::reports))
         .route("/reports/{id}", get(detail::report))
-        .route("/trail", get(trail))
-        .route("/evaluation", get(evaluation))
+        .route("/trail", get(trail::trail))
+        .route("/evaluation", get(trail::evaluation))
+        .route("/evaluation.csv", get(trail::evaluation_csv))
         .route("/record", get(record::index))
         .route("/record/{ty}", get(record::form).post(record::submit))
         .layer(middleware::from_fn_with_state(state, signed_in));
     Router::new()
+        .route("/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))
         .merge(pages)
@@ -303,9 +318,19 @@ fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-fn views_for(state: &AppState, a: &Axes) -> Result<Views, PageError> {
-    blocking(|| projections::views(&*state.store, &a.query))
-        .map(|s| s.views)
+/// The views a page reads: the shared current state when no axis is given, else a fold.
+struct Shared(std::sync::Arc<projections::State>);
+
+impl std::ops::Deref for Shared {
+    type Target = Views;
+    fn deref(&self) -> &Views {
+        &self.0.views
+    }
+}
+
+fn views_for(state: &AppState, a: &Axes) -> Result<Shared, PageError> {
+    blocking(|| super::shared_views(&*state.store, &a.query))
+        .map(Shared)
         .map_err(|e| PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
@@ -318,7 +343,10 @@ macro_rules! try_page {
     };
 }
 
+mod listings;
+mod paging;
 mod timeline;
+mod trail;
 mod upcoming;
 
 /// A page drawn with the shared table template.
@@ -334,234 +362,6 @@ fn section(title: &str, headers: &[&str], rows: Vec<Vec<impl Into<Value>>>) -> V
     context! { title => title, headers => headers, rows => rows }
 }
 
-fn moves_text(m: &crate::projections::meetings::MeetingRow) -> String {
-    m.moves
-        .iter()
-        .map(|mv| {
-            format!(
-                "{}{} → {} ({}, {})",
-                mv.segment
-                    .as_deref()
-                    .map(|s| format!("{s}: "))
-                    .unwrap_or_default(),
-                mv.from,
-                mv.to,
-                mv.kind,
-                mv.occurred
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-async fn meetings(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    UrlQuery(q): UrlQuery<PageQuery>,
-) -> Response {
-    let a = try_page!(axes(&q));
-    let views = try_page!(views_for(&state, &a));
-    let mut list: Vec<_> = views.meetings.0.values().collect();
-    list.sort_by_key(|m| (m.dates.start(), m.meeting.clone()));
-    let mut rows = Vec::new();
-    for m in list {
-        rows.push(vec![
-            detail::link(&m.meeting, meeting_href(&m.meeting)),
-            Value::from(m.body.code()),
-            Value::from(crate::domain::describe_date(&m.dates)),
-            Value::from(m.status.name()),
-            Value::from(m.venue.clone().unwrap_or_default()),
-            Value::from(m.title.clone()),
-            Value::from(moves_text(m)),
-        ]);
-        for s in &m.segments {
-            rows.push(
-                [
-                    format!("↳ {}", s.segment),
-                    String::new(),
-                    crate::domain::describe_date(&s.dates),
-                    s.status.name().to_string(),
-                    s.venue.clone().unwrap_or_default(),
-                    s.title.clone().unwrap_or_default(),
-                    String::new(),
-                ]
-                .into_iter()
-                .map(Value::from)
-                .collect(),
-            );
-        }
-    }
-    let sections = if rows.is_empty() {
-        vec![]
-    } else {
-        vec![section(
-            "",
-            &[
-                "Meeting", "Body", "Dates", "Status", "Venue", "Title", "Moves",
-            ],
-            rows,
-        )]
-    };
-    table_page(
-        "meetings",
-        "Meetings",
-        &caller,
-        &a,
-        context! { sections => sections },
-    )
-}
-
-async fn decisions(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    UrlQuery(q): UrlQuery<PageQuery>,
-) -> Response {
-    let a = try_page!(axes(&q));
-    let views = try_page!(views_for(&state, &a));
-    let filter = |k: &str| q.rest.get(k).filter(|v| !v.is_empty()).cloned();
-    let (decision, addressee, status) = (filter("decision"), filter("addressee"), filter("status"));
-    let mut sections = Vec::new();
-    let drows: Vec<Vec<Value>> = views
-        .decisions
-        .decisions
-        .values()
-        .map(|d| {
-            vec![
-                detail::link(&d.symbol, decision_href(&d.symbol)),
-                detail::link(&d.meeting, meeting_href(&d.meeting)),
-                Value::from(d.adopted.to_string()),
-                Value::from(d.title.clone()),
-                Value::from(d.relations()),
-            ]
-        })
-        .collect();
-    if !drows.is_empty() {
-        sections.push(section(
-            "Decisions",
-            &["Symbol", "Meeting", "Adopted", "Title", "Relations"],
-            drows,
-        ));
-    }
-    let mandates: Vec<_> = views
-        .decisions
-        .mandates
-        .values()
-        .filter(|m| decision.as_ref().is_none_or(|d| *d == m.decision))
-        .filter(|m| addressee.as_ref().is_none_or(|x| *x == m.addressee))
-        .filter(|m| status.as_ref().is_none_or(|s| s == m.status.name()))
-        .collect();
-    let mut by_decision: BTreeMap<&str, Vec<Vec<String>>> = BTreeMap::new();
-    for m in &mandates {
-        by_decision.entry(&m.decision).or_default().push(vec![
-            m.paragraph.clone(),
-            format!("{:?}", m.action).to_lowercase(),
-            m.addressee.clone(),
-            m.asks.clone(),
-            m.report_at
-                .clone()
-                .map(|r| format!("at {r}"))
-                .or(m.report_by.map(|d| format!("by {d}")))
-                .unwrap_or_default(),
-            m.status.name().to_string(),
-        ]);
-    }
-    for (d, rows) in by_decision {
-        sections.push(section(
-            &format!("Mandates of {d}"),
-            &["¶", "Action", "Addressee", "Asks", "Report", "Status"],
-            rows,
-        ));
-    }
-    let options = |f: &dyn Fn(&crate::projections::decisions::MandateRow) -> String| {
-        let mut v: Vec<String> = views.decisions.mandates.values().map(f).collect();
-        v.sort();
-        v.dedup();
-        v
-    };
-    let filters = vec![
-        context! { label => "Decision", name => "decision", value => decision, options => options(&|m| m.decision.clone()) },
-        context! { label => "Addressee", name => "addressee", value => addressee, options => options(&|m| m.addressee.clone()) },
-        context! { label => "Status", name => "status", value => status, options => options(&|m| m.status.name().to_string()) },
-    ];
-    table_page(
-        "decisions",
-        "Decisions and mandates",
-        &caller,
-        &a,
-        context! { sections => sections, filters => filters },
-    )
-}
-
-async fn groups(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    UrlQuery(q): UrlQuery<PageQuery>,
-) -> Response {
-    let a = try_page!(axes(&q));
-    let views = try_page!(views_for(&state, &a));
-    let name = |v: &dyn erased_serialize::Ser| v.name();
-    let rows: Vec<Vec<Value>> = views
-        .groups
-        .0
-        .values()
-        .map(|g| {
-            let cells = vec![
-                name(&g.scope),
-                g.area.clone().unwrap_or_default(),
-                g.decision_area
-                    .as_ref()
-                    .map(|d| name(d))
-                    .unwrap_or_default(),
-                g.members
-                    .iter()
-                    .map(|m| name(m))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                g.co_chairs.join(", "),
-                g.lead_officers
-                    .iter()
-                    .map(|l| format!("{}: {}", name(&l.entity), l.officer))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                if g.dissolved.is_some() {
-                    "dissolved"
-                } else {
-                    "active"
-                }
-                .to_string(),
-            ];
-            std::iter::once(detail::link(&g.name, group_href(&g.group)))
-                .chain(cells.into_iter().map(Value::from))
-                .collect()
-        })
-        .collect();
-    let sections = if rows.is_empty() {
-        vec![]
-    } else {
-        vec![section(
-            "",
-            &[
-                "Group",
-                "Scope",
-                "Area",
-                "Decision area",
-                "Members",
-                "Co-chairs",
-                "Lead officers",
-                "Status",
-            ],
-            rows,
-        )]
-    };
-    table_page(
-        "groups",
-        "Groups",
-        &caller,
-        &a,
-        context! { sections => sections },
-    )
-}
-
 mod erased_serialize {
     //! The wire name of a serializable enum value, for display.
     pub trait Ser {
@@ -575,198 +375,4 @@ mod erased_serialize {
             }
         }
     }
-}
-
-async fn reports(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    UrlQuery(q): UrlQuery<PageQuery>,
-) -> Response {
-    let a = try_page!(axes(&q));
-    let views = try_page!(views_for(&state, &a));
-    let rows: Vec<Vec<Value>> = views
-        .reports
-        .reports
-        .values()
-        .map(|r| {
-            vec![
-                detail::link(&r.title, report_href(&r.report)),
-                Value::from(format!("{} by {}", r.drafted.on, r.drafted.by.join(", "))),
-                Value::from(
-                    r.endorsed
-                        .as_ref()
-                        .map(|e| format!("{} by {}", e.on, e.by.join(", ")))
-                        .unwrap_or_default(),
-                ),
-                Value::from(
-                    r.submitted
-                        .iter()
-                        .map(|s| format!("{} to {} ({})", s.document, s.meeting, s.on))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                ),
-                Value::from(r.status()),
-            ]
-        })
-        .collect();
-    let sections = if rows.is_empty() {
-        vec![]
-    } else {
-        vec![section(
-            "",
-            &["Report", "Drafted", "Endorsed", "Submitted", "Status"],
-            rows,
-        )]
-    };
-    table_page(
-        "reports",
-        "Reports",
-        &caller,
-        &a,
-        context! { sections => sections },
-    )
-}
-
-async fn trail(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    UrlQuery(q): UrlQuery<PageQuery>,
-) -> Response {
-    let a = try_page!(axes(&q));
-    let since: u64 = q
-        .rest
-        .get("since")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
-        .max(1);
-    let limit = 50;
-    let last = match a.query.known_at {
-        Some(t) => try_page!(projections::seq_known_at(&*state.store, t).map_err(|e| (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            e.to_string()
-        )
-            .into_response())),
-        None => state.store.head().seq,
-    };
-    let mut rows = Vec::new();
-    let mut next = None;
-    for env in state.store.read_from(since) {
-        let Ok(env) = env else { break };
-        if env.seq > last
-            || a.query
-                .as_of
-                .is_some_and(|d| !env.occurred.is_past_as_of(d))
-        {
-            continue;
-        }
-        if rows.len() == limit {
-            next = Some(env.seq);
-            break;
-        }
-        let summary = if caller.role < Role::Admin && env.ty == "ReminderScheduled" {
-            "reminder scheduled (its recipient is shown to admins)".to_string()
-        } else {
-            projections::decode(&env)
-                .map(|e| crate::domain::summary(&e))
-                .unwrap_or_else(|e| e.to_string())
-        };
-        rows.push(vec![
-            env.seq.to_string(),
-            env.recorded_at
-                .get(..19)
-                .unwrap_or(&env.recorded_at)
-                .replace('T', " "),
-            env.occurred.to_string(),
-            env.actor.clone(),
-            env.ty.clone(),
-            summary,
-        ]);
-    }
-    let store = state.store.clone();
-    let report =
-        tokio::task::spawn_blocking(move || crate::verify::verify_store(&*store, &mut |_| {}))
-            .await
-            .ok();
-    let note = match report {
-        Some(r) if r.intact() => format!(
-            "The chain verifies: {} records, last hash {}.",
-            r.records, r.last_hash
-        ),
-        Some(r) => format!(
-            "The chain does NOT verify: first bad seq {}: {}.",
-            r.first_bad.as_ref().map(|b| b.seq).unwrap_or(0),
-            r.first_bad.map(|b| b.reason).unwrap_or_default()
-        ),
-        None => "The chain could not be checked.".to_string(),
-    };
-    let next = next.map(|n| {
-        let mut url = format!("/trail?since={n}");
-        if let Some(d) = &a.as_of {
-            url.push_str(&format!("&as_of={}", urlencode(d)));
-        }
-        if let Some(k) = &a.known_at {
-            url.push_str(&format!("&known_at={}", urlencode(k)));
-        }
-        url
-    });
-    let sections = vec![context! {
-        title => "",
-        note => note,
-        headers => ["Seq", "Recorded (UTC)", "Occurred", "Who", "Type", "What"],
-        rows => rows,
-    }];
-    table_page(
-        "trail",
-        "Audit trail",
-        &caller,
-        &a,
-        context! { sections => sections, next => next },
-    )
-}
-
-/// The evaluation of the history as known at the picker's instant, over an optional period.
-async fn evaluation(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    UrlQuery(q): UrlQuery<PageQuery>,
-) -> Response {
-    let a = try_page!(axes(&q));
-    let day = |k: &str| -> Result<Option<NaiveDate>, PageError> {
-        q.rest
-            .get(k)
-            .filter(|v| !v.is_empty())
-            .map(|v| crate::domain::parse_day(v))
-            .transpose()
-            .map_err(|e| PageError(StatusCode::BAD_REQUEST, e.to_string()))
-    };
-    // The page's "as of" day evaluates what had happened by then; a body narrows it.
-    let body = q.rest.get("body").filter(|b| !b.is_empty()).cloned();
-    if let Some(b) = &body {
-        try_page!(crate::domain::Body::parse(b).map_err(|e| PageError(StatusCode::BAD_REQUEST, e)));
-    }
-    let scope = crate::evaluate::Scope {
-        from: try_page!(day("from")),
-        to: try_page!(day("to")),
-        body: body.clone(),
-        as_of: a.query.as_of,
-    };
-    let e = try_page!(
-        blocking(|| crate::evaluate::run(&*state.store, &scope, a.query.known_at))
-            .map_err(|e| PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
-    );
-    render(
-        "evaluation.html",
-        page_ctx(
-            "evaluation",
-            "Evaluation",
-            &caller,
-            &a,
-            context! {
-                report => crate::evaluate::html_body(&e),
-                from => scope.from.map(|d| d.to_string()),
-                to => scope.to.map(|d| d.to_string()),
-                body => body,
-            },
-        ),
-    )
 }

@@ -243,6 +243,8 @@ pub fn serve(
         state.public_calendar = config.server.public_calendar;
         state.https = config.server.public_url.starts_with("https://");
         state.public_url = config.server.public_url.clone();
+        // The chain is verified from the start in the background; the trail says how far.
+        let _ = state.chain.status(&store);
         let app = crate::api::router(state);
         let mut http_stop = stop_rx.clone();
         let http = tokio::spawn(async move {

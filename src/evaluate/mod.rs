@@ -4,7 +4,10 @@
 //! Everything is computed from the views as known at one recording instant, so an evaluation
 //! made with `--known-at T` is byte-for-byte the same whatever is recorded after T.
 
+mod charts;
 mod tables;
+
+pub use charts::{html, html_body};
 
 use std::collections::BTreeMap;
 
@@ -86,14 +89,14 @@ fn median_json(v: Vec<i64>) -> serde_json::Value {
 /// How many year-end states [`mandate_mix`] folds in one pass over the log.
 pub const YEARS_PER_PASS: usize = 8;
 
-/// The status mix of the mandates at the end of each year, from the first adoption year to
-/// `last_year`, each as of that day (and as known at `known_at`): one pass over the log for
+/// The status mix of the mandates at the end of each year of `years_wanted` from the first
+/// adoption year, each as of that day (and as known at `known_at`): one pass over the log for
 /// every [`YEARS_PER_PASS`] years, not one per year.
 pub fn mandate_mix(
     store: &dyn crate::store::EventStore,
     views: &Views,
     known_at: Option<chrono::DateTime<chrono::Utc>>,
-    last_year: i32,
+    years_wanted: std::ops::RangeInclusive<i32>,
     scope: &Scope,
 ) -> Result<BTreeMap<String, BTreeMap<String, u64>>, crate::store::StoreError> {
     use chrono::Datelike;
@@ -107,7 +110,8 @@ pub fn mandate_mix(
     else {
         return Ok(out);
     };
-    let years: Vec<i32> = (first..=last_year.max(first)).collect();
+    let last_year = *years_wanted.end();
+    let years: Vec<i32> = (first.max(*years_wanted.start())..=last_year.max(first)).collect();
     let ends: Vec<NaiveDate> = years
         .iter()
         .map(|y| NaiveDate::from_ymd_opt(*y, 12, 31).expect("31 December"))
@@ -247,13 +251,26 @@ pub fn evaluate(
         }
     }
 
-    // 2. Days from a decision to its first follow-up.
+    // 2. Days from a decision to its first follow-up. Groups and reports are found through
+    // the decision they name (`MC-3/11` or one of its paragraphs, `MC-3/11#2`).
+    let symbol_of = |s: &str| s.split('#').next().unwrap_or(s).to_string();
+    let mut groups_of: std::collections::HashMap<String, Vec<_>> = Default::default();
+    for g in views.groups.0.values() {
+        if let Some(i) = g.implements.as_deref() {
+            groups_of.entry(symbol_of(i)).or_default().push(g);
+        }
+    }
+    let mut reports_of: std::collections::HashMap<String, Vec<_>> = Default::default();
+    for r in views.reports.reports.values() {
+        if let Some(d) = r.decision.as_deref() {
+            reports_of.entry(symbol_of(d)).or_default().push(r);
+        }
+    }
     let mut follow: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     // Whether a day count came from an approximate date ("2020"): then it reads "about N".
     let mut follow_approximate = false;
     let mut follow_days = Vec::new();
     for d in &decisions {
-        let names_it = |s: &str| s == d.symbol || s.starts_with(&format!("{}#", d.symbol));
         let window = |d: &ApproxDate, what: String| {
             (
                 d.start(),
@@ -263,26 +280,22 @@ pub fn evaluate(
             )
         };
         let mut firsts: Vec<(NaiveDate, NaiveDate, String, bool)> = Vec::new();
-        for g in views.groups.0.values() {
-            if g.implements.as_deref().is_some_and(names_it) {
-                firsts.push(window(
-                    &g.established,
-                    format!("group {} established", g.group),
-                ));
-                for a in &g.activities {
-                    if let Some(act) = views.reports.activities.get(a) {
-                        firsts.push(window(&act.on, format!("activity {}", act.activity)));
-                    }
+        for g in groups_of.get(&d.symbol).into_iter().flatten() {
+            firsts.push(window(
+                &g.established,
+                format!("group {} established", g.group),
+            ));
+            for a in &g.activities {
+                if let Some(act) = views.reports.activities.get(a) {
+                    firsts.push(window(&act.on, format!("activity {}", act.activity)));
                 }
             }
         }
-        for r in views.reports.reports.values() {
-            if r.decision.as_deref().is_some_and(names_it) {
-                firsts.push(window(
-                    &r.drafted.on,
-                    format!("report {} drafted", r.report),
-                ));
-            }
+        for r in reports_of.get(&d.symbol).into_iter().flatten() {
+            firsts.push(window(
+                &r.drafted.on,
+                format!("report {} drafted", r.report),
+            ));
         }
         // An approximate date counts when its window ends on or after the adoption; its days
         // are the fewest it can be, and the answer says it is approximate.
@@ -404,6 +417,12 @@ pub fn evaluate(
     // 6. Deadlines and reminders: reminders sent before each deadline was met (or at all).
     let (mut met, mut missed, mut met_after_reminder) = (0u64, 0u64, 0u64);
     let mut deadlines = Vec::new();
+    let mut sent_for: std::collections::HashMap<&str, Vec<_>> = Default::default();
+    for r in views.work.reminders.values() {
+        if let (Some(d), ReminderStatus::Sent) = (r.deadline.as_deref(), r.status) {
+            sent_for.entry(d).or_default().push(r);
+        }
+    }
     for d in views
         .work
         .deadlines
@@ -415,14 +434,11 @@ pub fn evaluate(
             (Some(_), None) => true,
             _ => false,
         };
-        let sent = views
-            .work
-            .reminders
-            .values()
-            .filter(|r| {
-                r.deadline.as_deref() == Some(d.deadline.as_str())
-                    && r.status == ReminderStatus::Sent
-            })
+        let sent = sent_for
+            .get(d.deadline.as_str())
+            .into_iter()
+            .flatten()
+            .copied()
             .filter(before)
             .count();
         match d.status {
@@ -461,7 +477,7 @@ pub fn evaluate(
         Indicator {
             id: "mandates",
             title: "Mandates issued and reported",
-            definition: "Each paragraph of a decision adopted in the period; reported on time when first reported by the end of the meeting (or of its last segment) it was to report at, or by its report-by day; late after it; timing uncertain when an approximate date straddles it; not reported when that occasion passed without a report.",
+            definition: "Each paragraph of a decision adopted in the period; reported on time when first reported by the end of the meeting (or of its last segment) it was to report at, or by its report-by day; late after it; timing uncertain when an approximate date straddles it; not reported when that occasion passed without a report. The status mix is taken at the end of each year of the period (the last eight years when the period is open).",
             counts: &["DecisionAdopted", "MandateStatusChanged", "ReportSubmitted", "MeetingHeld"],
             value: serde_json::json!({"total": totals, "by_decision": by_decision, "by_addressee": by_addressee, "status_by_year_end": mix}),
         },
@@ -548,12 +564,18 @@ pub fn run(
         },
     )?
     .views;
+
     let last_year = scope
         .to
         .map(|t| t.year())
         .unwrap_or(reference.year())
         .max(1900);
-    let mix = mandate_mix(store, &views, known_at, last_year, scope)?;
+    // The year-end mix covers the period's years, or the last eight when it is open.
+    let first_year = scope
+        .from
+        .map(|f| f.year())
+        .unwrap_or(last_year - (YEARS_PER_PASS as i32 - 1));
+    let mix = mandate_mix(store, &views, known_at, first_year..=last_year, scope)?;
     Ok(evaluate(
         &views,
         scope,
@@ -648,129 +670,6 @@ pub fn csv(e: &Evaluation) -> String {
     s
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// A horizontal bar chart as inline SVG (no external assets).
-fn bars(title: &str, rows: &[(String, f64)]) -> String {
-    let max = rows.iter().map(|r| r.1.abs()).fold(1.0_f64, f64::max);
-    let h = 22 * rows.len() + 30;
-    let mut s = format!(
-        "<figure><figcaption>{}</figcaption><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"760\" height=\"{h}\" role=\"img\" aria-label=\"{}\">",
-        esc(title),
-        esc(title)
-    );
-    for (i, (label, v)) in rows.iter().enumerate() {
-        let y = 10 + i * 22;
-        let w = (v.abs() / max * 420.0).max(1.0);
-        s.push_str(&format!(
-            "<text x=\"0\" y=\"{}\" font-size=\"12\">{}</text><rect x=\"300\" y=\"{}\" width=\"{w:.1}\" height=\"14\" fill=\"#1d6fa5\"/><text x=\"{:.1}\" y=\"{}\" font-size=\"12\">{v}</text>",
-            y + 12,
-            esc(&label.chars().take(44).collect::<String>()),
-            y,
-            305.0 + w,
-            y + 12
-        ));
-    }
-    s.push_str("</svg></figure>");
-    s
-}
-
-/// HTML with SVG charts: activities per area and year, the mandate status mix, meeting moves.
-pub fn html(e: &Evaluation) -> String {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Evaluation · Accord</title>\
-         <style>body{{font-family:system-ui,sans-serif;max-width:960px;margin:1rem auto;padding:0 1rem}}\
-         pre{{background:#f4f6f8;padding:.5rem;overflow-x:auto;max-height:24rem}}.muted{{color:#6b7686}}\
-         figure{{margin:1rem 0}}figcaption{{font-weight:600}}</style></head><body><h1>Evaluation</h1>{}</body></html>",
-        html_body(e)
-    )
-}
-
-/// The report's body, every piece of text escaped: the evidence line, the charts, the sections.
-pub fn html_body(e: &Evaluation) -> String {
-    let get = |id: &str| e.indicators.iter().find(|i| i.id == id).map(|i| &i.value);
-    let mut charts = String::new();
-    if let Some(v) = get("activities") {
-        let mut rows = Vec::new();
-        if let Some(areas) = v["per_area_per_year"].as_object() {
-            for (area, years) in areas {
-                for (year, n) in years.as_object().into_iter().flatten() {
-                    rows.push((format!("{area} ({year})"), n.as_f64().unwrap_or(0.0)));
-                }
-            }
-        }
-        charts.push_str(&bars("Cooperation activities per area and year", &rows));
-    }
-    if let Some(v) = get("mandates") {
-        let rows: Vec<_> = v["total"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(k, n)| (k.clone(), n.as_f64().unwrap_or(0.0)))
-            .collect();
-        charts.push_str(&bars("Mandates by outcome", &rows));
-        let mut over_time = Vec::new();
-        for (year, statuses) in v["status_by_year_end"].as_object().into_iter().flatten() {
-            for (status, n) in statuses.as_object().into_iter().flatten() {
-                over_time.push((format!("{year}: {status}"), n.as_f64().unwrap_or(0.0)));
-            }
-        }
-        charts.push_str(&bars(
-            "Mandate status mix at the end of each year",
-            &over_time,
-        ));
-    }
-    if let Some(v) = get("meeting_moves") {
-        let rows: Vec<_> = v["moves"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|m| {
-                (
-                    format!(
-                        "{} {} → {}",
-                        m["segment"]
-                            .as_str()
-                            .or(m["meeting"].as_str())
-                            .unwrap_or(""),
-                        m["from"].as_str().unwrap_or(""),
-                        m["to"].as_str().unwrap_or("")
-                    ),
-                    m["days"].as_f64().unwrap_or(0.0),
-                )
-            })
-            .collect();
-        charts.push_str(&bars("Meeting moves, in days", &rows));
-    }
-    let mut sections = String::new();
-    for i in &e.indicators {
-        let tables: String = tables::tables(&i.value)
-            .iter()
-            .map(|t| tables::html(t, esc))
-            .collect();
-        sections.push_str(&format!(
-            "<section><h2>{}</h2><p>{}</p><p class=\"muted\">Counts: {}</p>{tables}</section>",
-            esc(i.title),
-            esc(i.definition),
-            esc(&i.counts.join(", ")),
-        ));
-    }
-    format!(
-        "<p>Evidence: the log up to seq {} (hash <code>{}</code>){}.</p>{charts}{sections}",
-        e.last_seq,
-        esc(&e.last_hash),
-        e.known_at
-            .as_ref()
-            .map(|k| format!(", as known at {}", esc(k)))
-            .unwrap_or_default()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -854,7 +753,7 @@ mod tests {
             .unwrap()
             .views;
             store.read.store(0, Ordering::Relaxed);
-            let mix = mandate_mix(&store, &all, known_at, 2030, &scope).unwrap();
+            let mix = mandate_mix(&store, &all, known_at, i32::MIN..=2030, &scope).unwrap();
             let read = store.read.load(Ordering::Relaxed);
             assert!(mix.len() > 10, "{} years", mix.len());
             let passes = mix.len().div_ceil(YEARS_PER_PASS) as u64;

@@ -160,7 +160,7 @@ fn sign_in_pages_picker_and_escaping() {
     let (_, _, tl) = get(&server.url("/timeline?year=2019"), Some(&cookie));
     let unea4 = tl
         .split("<g class=\"row\">")
-        .find(|r| r.contains(">unea-4<"))
+        .find(|r| r.contains("(unea-4)</title>"))
         .expect("a row for UNEA-4");
     assert!(
         unea4.contains("class=\"confirmed\"") && !unea4.contains("class=\"tentative\""),

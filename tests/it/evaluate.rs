@@ -92,11 +92,21 @@ fn indicators_of_the_shipped_history() {
     );
     assert!(csv.contains("\r\n\r\nDays from a decision to its first follow-up\r\nFigure,Value,Approximate\r\nMedian days,33.0,yes\r\n"), "{csv}");
     let html = a.run(&["evaluate", "--format", "html"]).stdout;
-    assert!(html.contains("<svg") && html.contains("Cooperation activities per area and year"));
-    assert!(
-        html.contains("Mandate status mix at the end of each year")
-            && html.contains("Meeting moves, in days")
-    );
+    // A chart of its headline figures beside each indicator's tables.
+    for caption in [
+        "Mandates by outcome",
+        "Decisions by days to their first follow-up",
+        "Median days per step",
+        "Meetings moved, and moves by kind",
+        "Activities per area",
+        "Deadlines",
+    ] {
+        assert!(
+            html.contains(&format!("<figcaption>{caption}</figcaption><svg")),
+            "{caption}: {html}"
+        );
+    }
+    assert!(html.contains("about 33"), "approximate days say so: {html}");
     assert!(
         !html.contains("src=\"http") && !html.contains("href=\"http"),
         "no outside assets"

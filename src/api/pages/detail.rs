@@ -127,7 +127,7 @@ fn deadlines_and_reminders(
 }
 
 /// The page's time axes and the views they ask for.
-fn axes_and_views(state: &AppState, q: &PageQuery) -> Result<(Axes, Views), PageError> {
+fn axes_and_views(state: &AppState, q: &PageQuery) -> Result<(Axes, super::Shared), PageError> {
     let a = axes(q)?;
     let views = views_for(state, &a)?;
     Ok((a, views))

@@ -29,6 +29,9 @@ const BODY_COLORS: [(&str, &str); 8] = [
     ("HUB", "#6b7686"),
 ];
 
+/// Meetings drawn at most on one chart.
+const MAX_ROWS: usize = 150;
+
 pub(super) async fn timeline(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -57,20 +60,44 @@ pub(super) async fn timeline(
                 .unwrap_or_else(|| d.start() + chrono::Days::new(180)),
         )
     };
-    let meetings: Vec<_> = views
+    let today = a.query.as_of.unwrap_or_else(|| Utc::now().date_naive());
+    let in_year = |m: &&crate::projections::meetings::MeetingRow, y: i32| {
+        let spans = std::iter::once(m.dates).chain(m.segments.iter().map(|s| s.dates));
+        spans
+            .map(|d| window(&d))
+            .any(|(s, e)| s.year() <= y && e.year() >= y)
+    };
+    let of_body: Vec<_> = views
         .meetings
         .0
         .values()
         .filter(|m| body.as_ref().is_none_or(|b| b == m.body.code()))
-        .filter(|m| {
-            year.is_none_or(|y| {
-                let spans = std::iter::once(m.dates).chain(m.segments.iter().map(|s| s.dates));
-                spans
-                    .map(|d| window(&d))
-                    .any(|(s, e)| s.year() <= y && e.year() >= y)
-            })
-        })
         .collect();
+    // A long history opens on the current year rather than drawing every meeting at once.
+    let mut note = None;
+    let year = match year {
+        None if of_body.len() > MAX_ROWS => {
+            note = Some(format!(
+                "{} meetings in all: showing those of {}; pick a year or a body.",
+                of_body.len(),
+                today.year()
+            ));
+            Some(today.year())
+        }
+        y => y,
+    };
+    let mut meetings: Vec<_> = of_body
+        .into_iter()
+        .filter(|m| year.is_none_or(|y| in_year(m, y)))
+        .collect();
+    if meetings.len() > MAX_ROWS {
+        note = Some(format!(
+            "{} meetings match: showing the first {MAX_ROWS}; narrow by body.",
+            meetings.len()
+        ));
+        meetings.sort_by_key(|m| (m.dates.start(), m.meeting.clone()));
+        meetings.truncate(MAX_ROWS);
+    }
     let (start, end) = match year {
         Some(y) => (
             NaiveDate::from_ymd_opt(y, 1, 1).unwrap_or(NaiveDate::MIN),
@@ -96,7 +123,7 @@ pub(super) async fn timeline(
             }
         }
     };
-    let (label_w, chart_w, row_h) = (190.0_f64, 900.0_f64, 22.0_f64);
+    let (label_w, chart_w, row_h) = (270.0_f64, 900.0_f64, 22.0_f64);
     let span = (end - start).num_days().max(1) as f64;
     let x = |d: NaiveDate| {
         label_w + ((d - start).num_days() as f64 / span * chart_w).clamp(0.0, chart_w)
@@ -110,7 +137,6 @@ pub(super) async fn timeline(
     };
     let mut sorted = meetings.clone();
     sorted.sort_by_key(|m| (m.dates.start(), m.meeting.clone()));
-    let today = a.query.as_of.unwrap_or_else(|| Utc::now().date_naive());
     let mut rows = Vec::new();
     for (i, m) in sorted.iter().enumerate() {
         let y = 24.0 + i as f64 * row_h;
@@ -180,14 +206,21 @@ pub(super) async fn timeline(
                 }
             })
             .collect();
-        let mut label = m.meeting.clone();
-        if label.chars().count() > 26 {
-            label = label.chars().take(25).collect::<String>() + "…";
+        // Rows are labelled with the meeting's title, cut to fit; the id is in the tooltip.
+        let mut label = m.title.clone();
+        if label.chars().count() > 40 {
+            label = label
+                .chars()
+                .take(39)
+                .collect::<String>()
+                .trim_end()
+                .to_string()
+                + "…";
         }
         rows.push(context! {
             y => y,
             label => label,
-            title => m.title.clone(),
+            title => format!("{} ({})", m.title, m.meeting),
             bars => bars,
             ghosts => ghosts,
             deadlines => deadlines,
@@ -224,6 +257,7 @@ pub(super) async fn timeline(
                 today_x => today_x,
                 today => today.to_string(),
                 legend => legend,
+                note => note,
             },
         ),
     )

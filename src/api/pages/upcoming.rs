@@ -1,7 +1,7 @@
 //! The Upcoming page: what is overdue and missed first, then what is due this week, then the
 //! rest of the 90 days by meeting, each deadline with its reminders.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::extract::{Query as UrlQuery, State};
 use axum::response::{IntoResponse, Response};
@@ -9,6 +9,7 @@ use axum::Extension;
 use chrono::{NaiveDate, Utc};
 use minijinja::{context, Value};
 
+use super::paging::Paging;
 use super::{axes, page_ctx, render, views_for, PageQuery};
 use crate::api::tokens::Role;
 use crate::api::{AppState, Caller};
@@ -20,16 +21,17 @@ pub(super) async fn upcoming(
     UrlQuery(q): UrlQuery<PageQuery>,
 ) -> Response {
     let a = try_page!(axes(&q));
+    let p = try_page!(Paging::of(&q.rest));
     let views = try_page!(views_for(&state, &a));
     let day = a.query.as_of.unwrap_or_else(|| Utc::now().date_naive());
     let until = day + chrono::Days::new(90);
     let week = day + chrono::Days::new(7);
-    // What is late comes first (missed, or open past its day, newest first), then what is due
-    // this week, then the rest of the 90 days by meeting.
+    // What is late comes first (missed, or open past its day, newest first, a page at a time),
+    // then what is due this week, then the rest of the 90 days by meeting.
     let mut late: Vec<Value> = Vec::new();
     let mut this_week: Vec<Value> = Vec::new();
     let mut by_meeting: BTreeMap<(NaiveDate, String), Vec<Value>> = BTreeMap::new();
-    let mut deadlines: Vec<_> = views
+    let (mut past, mut coming): (Vec<_>, Vec<_>) = views
         .work
         .deadlines
         .values()
@@ -38,16 +40,24 @@ pub(super) async fn upcoming(
                 d.due.0 < day && matches!(d.status, DeadlineStatus::Open | DeadlineStatus::Missed);
             past || (d.due.0 >= day && d.due.0 <= until && d.status != DeadlineStatus::Cancelled)
         })
-        .collect();
-    deadlines.sort_by_key(|d| (d.due, d.deadline.clone()));
-    for d in deadlines {
+        .partition(|d| d.due.0 < day);
+    past.sort_by(|x, y| (y.due, &y.deadline).cmp(&(x.due, &x.deadline)));
+    coming.sort_by_key(|d| (d.due, d.deadline.clone()));
+    let late_page = p.window(
+        past.into_iter()
+            .map(|d| (format!("{}\u{1f}{}", d.due, d.deadline), d))
+            .collect(),
+        true,
+    );
+    let mut by_deadline: HashMap<&str, Vec<_>> = HashMap::new();
+    for r in views.work.reminders.values() {
+        if let Some(d) = r.deadline.as_deref() {
+            by_deadline.entry(d).or_default().push(r);
+        }
+    }
+    for d in late_page.items.iter().chain(coming.iter()) {
         let status = crate::listing::deadline_status(d, day);
-        let mut mine: Vec<_> = views
-            .work
-            .reminders
-            .values()
-            .filter(|r| r.deadline.as_deref() == Some(d.deadline.as_str()))
-            .collect();
+        let mut mine = by_deadline.remove(d.deadline.as_str()).unwrap_or_default();
         mine.sort_by_key(|r| r.fire_at);
         let reminders: Vec<Value> = mine
             .into_iter()
@@ -95,7 +105,6 @@ pub(super) async fn upcoming(
             by_meeting.entry(key).or_default().push(row(d.what.clone()));
         }
     }
-    late.reverse();
     let mut groups: Vec<Value> = Vec::new();
     if !late.is_empty() {
         groups.push(context! { title => "Overdue and missed", late => true, deadlines => late });
@@ -115,7 +124,7 @@ pub(super) async fn upcoming(
             "Upcoming",
             &caller,
             &a,
-            context! { groups => groups, day => day.to_string() },
+            context! { groups => groups, day => day.to_string(), paging => p.nav("/upcoming", &late_page) },
         ),
     )
 }

@@ -1,0 +1,155 @@
+//! Paging of the API's JSON listings: `limit` rows after the row named by `after` (the id of
+//! the last row of the previous page), narrowed by `q` (words in the id or title), with the
+//! next page's address in a `Link: <…>; rel="next"` header so the body stays a plain array.
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use serde_json::Value;
+
+use super::ApiError;
+
+/// Rows an API listing answers unless `limit` says otherwise.
+pub const DEFAULT_LIMIT: usize = 1000;
+pub const MAX_LIMIT: usize = 10_000;
+
+/// The fields that name a row, by listing.
+const IDS: [&str; 11] = [
+    "meeting",
+    "symbol",
+    "mandate",
+    "group",
+    "report",
+    "activity",
+    "agreement",
+    "deadline",
+    "reminder",
+    "seq",
+    "id",
+];
+
+fn id_of(row: &Value) -> Option<String> {
+    IDS.iter().find_map(|k| match row.get(*k)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+/// What a listing request asked for besides its filters.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct Paging {
+    pub limit: Option<String>,
+    pub after: Option<String>,
+    pub q: Option<String>,
+}
+
+fn bad(field: &str, message: String) -> ApiError {
+    ApiError(
+        StatusCode::BAD_REQUEST,
+        serde_json::json!({"error": "bad_request", "field": field, "message": message}),
+    )
+}
+
+/// One page of `rows` (already in their listing's order) and the `Link` header to the next.
+pub fn page(
+    rows: Vec<Value>,
+    p: &Paging,
+    path: &str,
+    raw_query: Option<&str>,
+) -> Result<(HeaderMap, Vec<Value>), ApiError> {
+    let limit = match p.limit.as_deref() {
+        None => DEFAULT_LIMIT,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => {
+                return Err(bad(
+                    "limit",
+                    format!("`{v}` is not a number from 1 to {MAX_LIMIT}"),
+                ))
+            }
+        },
+    };
+    let words: Vec<String> =
+        p.q.as_deref()
+            .unwrap_or("")
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect();
+    let matches = |row: &Value| {
+        words.is_empty() || {
+            let hay = format!(
+                "{} {}",
+                id_of(row).unwrap_or_default(),
+                row.get("title").and_then(Value::as_str).unwrap_or("")
+            )
+            .to_lowercase();
+            words.iter().all(|w| hay.contains(w.as_str()))
+        }
+    };
+    let mut rows: Vec<Value> = rows.into_iter().filter(|r| matches(r)).collect();
+    if let Some(after) = p.after.as_deref() {
+        let Some(at) = rows.iter().position(|r| id_of(r).as_deref() == Some(after)) else {
+            return Err(bad(
+                "after",
+                format!("no row `{after}` in this listing (it is the id of a page's last row)"),
+            ));
+        };
+        rows.drain(..=at);
+    }
+    let mut headers = HeaderMap::new();
+    if rows.len() > limit {
+        rows.truncate(limit);
+        if let Some(last) = rows.last().and_then(id_of) {
+            let mut query: Vec<(String, String)> =
+                url::form_urlencoded::parse(raw_query.unwrap_or("").as_bytes())
+                    .into_owned()
+                    .filter(|(k, _)| k != "after")
+                    .collect();
+            query.push(("after".into(), last));
+            let qs = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(query)
+                .finish();
+            if let Ok(v) = HeaderValue::from_str(&format!("<{path}?{qs}>; rel=\"next\"")) {
+                headers.insert(header::LINK, v);
+            }
+        }
+    }
+    Ok((headers, rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pages_follow_the_link_and_text_narrows() {
+        let rows: Vec<Value> = (0..5)
+            .map(|i| json!({"meeting": format!("m-{i}"), "title": if i % 2 == 0 { "Even COP" } else { "Odd" }}))
+            .collect();
+        let p = Paging {
+            limit: Some("2".into()),
+            ..Paging::default()
+        };
+        let (h, page1) = page(rows.clone(), &p, "/api/meetings", Some("limit=2")).unwrap();
+        assert_eq!(page1.len(), 2);
+        let link = h[header::LINK].to_str().unwrap();
+        assert_eq!(link, "</api/meetings?limit=2&after=m-1>; rel=\"next\"");
+        let p2 = Paging {
+            after: Some("m-3".into()),
+            ..p.clone()
+        };
+        let (h, last) = page(rows.clone(), &p2, "/api/meetings", None).unwrap();
+        assert_eq!(last, vec![rows[4].clone()]);
+        assert!(h.get(header::LINK).is_none());
+        let cop = Paging {
+            q: Some("cop".into()),
+            ..Paging::default()
+        };
+        assert_eq!(page(rows.clone(), &cop, "/", None).unwrap().1.len(), 3);
+        let gone = Paging {
+            after: Some("m-9".into()),
+            ..Paging::default()
+        };
+        assert!(page(rows, &gone, "/", None).is_err());
+    }
+}
