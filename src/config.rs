@@ -91,6 +91,15 @@ pub struct Server {
     /// Serve `/calendar.ics` without a token.
     #[serde(default)]
     pub public_calendar: bool,
+    /// A PEM certificate chain and its private key: `serve` then speaks HTTPS itself.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// Addresses of reverse proxies whose `X-Forwarded-Proto` is believed; from anyone else
+    /// the header is ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for Server {
@@ -99,6 +108,9 @@ impl Default for Server {
             listen: default_listen(),
             public_url: default_public_url(),
             public_calendar: false,
+            tls_cert: None,
+            tls_key: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

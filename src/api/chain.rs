@@ -39,6 +39,14 @@ impl ChainWatch {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Remembers a prefix verified elsewhere (the whole-chain check `serve` makes at start).
+    pub fn seed(&self, seq: u64, hash: &str) {
+        let mut k = self.known();
+        if seq > k.seq {
+            (k.seq, k.hash) = (seq, hash.to_string());
+        }
+    }
+
     /// Checks the records after the verified prefix, up to the head: inline when few, else in
     /// a background thread (one at a time), and says where the chain stands.
     pub fn status(&self, store: &Arc<dyn EventStore>) -> Status {

@@ -8,6 +8,7 @@ pub mod chain;
 pub mod openapi;
 pub mod paged;
 pub mod pages;
+pub mod tls;
 pub mod tokens;
 
 use std::path::PathBuf;
@@ -55,6 +56,8 @@ pub struct AppState {
     /// People reach the dashboard over HTTPS (`[server] public_url` is `https://…`): the
     /// sign-in cookie is `Secure` on every answer, not only behind a proxy that says so.
     pub https: bool,
+    /// Proxies whose `X-Forwarded-Proto` is believed (`[server] trusted_proxies`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The dashboard's address as people reach it (`[server] public_url`), for links.
     pub public_url: String,
     tokens: Arc<Mutex<(Option<FileStamp>, Tokens)>>,
@@ -73,6 +76,7 @@ impl AppState {
             data,
             public_calendar: false,
             https: false,
+            trusted_proxies: Vec::new(),
             public_url: "http://127.0.0.1:8080".to_string(),
             tokens: Arc::new(Mutex::new((None, Tokens::default()))),
             metrics: Arc::new(Metrics::default()),

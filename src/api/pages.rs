@@ -13,6 +13,7 @@ use axum::Router;
 use minijinja::{context, Environment, Value};
 use serde::Deserialize;
 
+use super::tls::Peer;
 use super::tokens::Role;
 use super::{blocking, AppState, Caller};
 use crate::projections::{self, Query, Views};
@@ -139,23 +140,31 @@ struct LoginForm {
 }
 
 /// The sign-in cookie's attributes: `Secure` when people reach the dashboard over HTTPS (the
-/// public URL says so, or a TLS proxy in front sets `X-Forwarded-Proto: https`); over plain
-/// HTTP a browser would drop a `Secure` cookie everywhere but on localhost, and sign-in would
-/// silently fail.
-fn cookie_attributes(state: &AppState, headers: &axum::http::HeaderMap) -> &'static str {
-    let proxied = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
-    if state.https || proxied {
+/// server speaks TLS, the public URL is https, or a trusted proxy in front says
+/// `X-Forwarded-Proto: https`); over plain HTTP a browser would drop a `Secure` cookie
+/// everywhere but on localhost, and sign-in would silently fail.
+fn cookie_attributes(
+    state: &AppState,
+    peer: Option<Peer>,
+    headers: &axum::http::HeaderMap,
+) -> &'static str {
+    if super::tls::over_https(state.https, &state.trusted_proxies, peer, headers) {
         "Path=/; HttpOnly; Secure; SameSite=Strict"
     } else {
         "Path=/; HttpOnly; SameSite=Strict"
     }
 }
 
+/// The connection's peer, when the server records it.
+type PeerInfo = Option<axum::Extension<axum::extract::ConnectInfo<Peer>>>;
+
+fn peer(p: PeerInfo) -> Option<Peer> {
+    p.map(|axum::Extension(axum::extract::ConnectInfo(p))| p)
+}
+
 async fn login(
     State(state): State<AppState>,
+    from: PeerInfo,
     headers: axum::http::HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
@@ -176,7 +185,7 @@ async fn login(
                 header::SET_COOKIE,
                 format!(
                     "{COOKIE}={token}; {}; Max-Age=43200",
-                    cookie_attributes(&state, &headers)
+                    cookie_attributes(&state, peer(from), &headers)
                 ),
             ),
         ],
@@ -184,7 +193,11 @@ async fn login(
         .into_response()
 }
 
-async fn logout(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+async fn logout(
+    State(state): State<AppState>,
+    from: PeerInfo,
+    headers: axum::http::HeaderMap,
+) -> Response {
     (
         StatusCode::SEE_OTHER,
         [
@@ -193,7 +206,7 @@ async fn logout(State(state): State<AppState>, headers: axum::http::HeaderMap) -
                 header::SET_COOKIE,
                 format!(
                     "{COOKIE}=; {}; Max-Age=0",
-                    cookie_attributes(&state, &headers)
+                    cookie_attributes(&state, peer(from), &headers)
                 ),
             ),
         ],

@@ -215,6 +215,16 @@ pub fn serve(
         .build()
         .context("failed to start the async runtime")?;
     let _inside = rt.enter();
+    let tls = match (&config.server.tls_cert, &config.server.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::api::tls::acceptor(cert, key).map_err(BadInput)?),
+        (None, None) => None,
+        _ => {
+            return Err(BadInput(
+                "[server] tls_cert and tls_key go together: give both files, or neither".into(),
+            )
+            .into())
+        }
+    };
     let engine = engine(config, data)?;
     // A server answers from the whole log for as long as it runs: it starts only on a log
     // that verifies (`open` checked only its end).
@@ -233,7 +243,8 @@ pub fn serve(
             .await
             .map_err(|e| BadInput(format!("cannot listen on {addr}: {e}")))?;
         eprintln!(
-            "accord: listening on http://{}; emails go to {}",
+            "accord: listening on {}://{}; emails go to {}",
+            if tls.is_some() { "https" } else { "http" },
             listener.local_addr()?,
             engine.mailer.describe()
         );
@@ -241,19 +252,33 @@ pub fn serve(
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut state = crate::api::AppState::new(store.clone(), data.to_path_buf());
         state.public_calendar = config.server.public_calendar;
-        state.https = config.server.public_url.starts_with("https://");
+        state.https = tls.is_some() || config.server.public_url.starts_with("https://");
+        state.trusted_proxies = config.server.trusted_proxies.clone();
         state.public_url = config.server.public_url.clone();
-        // The chain is verified from the start in the background; the trail says how far.
-        let _ = state.chain.status(&store);
-        let app = crate::api::router(state);
+        // The trail's chain status starts from the whole-chain check just made.
+        state.chain.seed(report.last_seq, &report.last_hash);
+        let app = crate::api::router(state)
+            .into_make_service_with_connect_info::<crate::api::tls::Peer>();
         let mut http_stop = stop_rx.clone();
-        let http = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = http_stop.wait_for(|s| *s).await;
+        let http = match tls {
+            Some(acceptor) => {
+                let listener = crate::api::tls::TlsListener::new(listener, acceptor)?;
+                tokio::spawn(async move {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(async move {
+                            let _ = http_stop.wait_for(|s| *s).await;
+                        })
+                        .await
                 })
-                .await
-        });
+            }
+            None => tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = http_stop.wait_for(|s| *s).await;
+                    })
+                    .await
+            }),
+        };
         let scheduler = scheduler_loop(&engine, &*store, stop_rx);
         tokio::pin!(scheduler);
         let broken = watch_broken(&*store);

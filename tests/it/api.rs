@@ -20,14 +20,28 @@ impl Server {
 
     /// With `workflows`, the scheduler runs those; without, none, so seqs are the test's own.
     pub(crate) fn start_with(a: &Accord, workflows: Option<&std::path::Path>) -> Server {
-        let cfg = a.dir.path().join("accord.toml");
+        Self::start_configured(a, workflows, "", "127.0.0.1:0")
+    }
+
+    /// Like [`Server::start_with`], with more configuration (`server_toml`, the lines of a
+    /// `[server]` table) and the address to listen on.
+    pub(crate) fn start_configured(
+        a: &Accord,
+        workflows: Option<&std::path::Path>,
+        server_toml: &str,
+        listen: &str,
+    ) -> Server {
+        let cfg = a
+            .dir
+            .path()
+            .join(format!("accord-{}.toml", listen.replace([':', '.'], "-")));
         let empty = a.dir.path().join("workflows");
         std::fs::create_dir_all(empty.join("templates")).unwrap();
         let workflows = workflows.map(|w| w.to_path_buf()).unwrap_or(empty);
         std::fs::write(
             &cfg,
             format!(
-                "[workflows]\ndir = \"{}\"\ncontacts = \"{}\"\n",
+                "[workflows]\ndir = \"{}\"\ncontacts = \"{}\"\n[server]\n{server_toml}\n",
                 workflows.display(),
                 super::helpers::root()
                     .join("config/contacts.toml")
@@ -43,7 +57,7 @@ impl Server {
                 cfg.to_str().unwrap(),
                 "serve",
                 "--listen",
-                "127.0.0.1:0",
+                listen,
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

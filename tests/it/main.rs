@@ -24,4 +24,5 @@ mod smtp;
 mod storage_faults;
 mod store_contract;
 mod tidy;
+mod tls;
 mod upgrades;
