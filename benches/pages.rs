@@ -24,7 +24,9 @@ impl Drop for Server {
 
 fn accord(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_accord"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR")).arg("--data").arg(dir);
+    c.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("--data")
+        .arg(dir);
     c
 }
 
@@ -131,7 +133,10 @@ fn main() {
     let base = format!("http://{addr}");
     let started = Instant::now();
     while ureq::get(&format!("{base}/healthz")).call().is_err() {
-        assert!(started.elapsed() < Duration::from_secs(600), "serve did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "serve did not start"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     // An item of each kind, for the detail pages.
@@ -172,7 +177,9 @@ fn main() {
     for (i, p) in pages.iter().enumerate() {
         let (status, body, first) = get(&format!("{base}{p}"), &token);
         assert_eq!(status, 200, "{p}: {}", String::from_utf8_lossy(&body));
-        let times: Vec<f64> = (0..RUNS).map(|_| get(&format!("{base}{p}"), &token).2).collect();
+        let times: Vec<f64> = (0..RUNS)
+            .map(|_| get(&format!("{base}{p}"), &token).2)
+            .collect();
         bodies.push((format!("/p{i}"), body.clone()));
         rows.push(Row {
             page: p.clone(),

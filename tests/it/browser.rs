@@ -36,15 +36,23 @@ fn dashboard_in_headless_chromium() {
     super::helpers::future_meeting(&a);
     let t = token(&a, "browser", "reader");
     let recorder = token(&a, "officer", "recorder");
-    let server = Server::start_with(&a, Some(&root().join("workflows")));
+    // Listening on every address: the browser also signs in on this machine's LAN address.
+    let server = Server::start_configured(&a, Some(&root().join("workflows")), "", "0.0.0.0:0");
     super::api::wait_for(&server, &t, "/api/deadlines", "mc-cop-9");
+    let port = server.url("").rsplit(':').next().unwrap().to_string();
+    let base = format!("http://127.0.0.1:{port}");
+    let lan = super::tls::lan_address().map(|ip| format!("http://{ip}:{port}"));
+    if lan.is_none() {
+        println!("SKIPPED the LAN sign-in step: this machine has no non-loopback IPv4 address");
+    }
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
     let out = std::process::Command::new("python3")
         .arg(root().join("tests/browser/dashboard.py"))
-        .arg(server.url(""))
+        .arg(&base)
         .arg(&t)
         .arg(&shots)
         .arg(&recorder)
+        .args(lan.iter())
         .output()
         .unwrap();
     assert!(
@@ -113,6 +121,52 @@ fn dashboard_in_headless_chromium() {
         "{}",
         text("record-done")
     );
+    // Paging, filters, charts, layout, icon.
+    assert!(
+        text("meetings-page-1").contains("Showing 2 of"),
+        "{}",
+        text("meetings-page-1")
+    );
+    assert_ne!(text("meetings-page-1"), text("meetings-page-2"));
+    assert!(text("meetings-page-2").contains("First page"));
+    let decisions = text("trail-decisions");
+    let decisions = decisions.split("Recorded (UTC)").nth(1).unwrap_or_default();
+    assert!(
+        decisions.contains("DecisionAdopted") && !decisions.contains("MeetingScheduled"),
+        "{decisions}"
+    );
+    assert!(
+        text("evaluation-charts").parse::<usize>().unwrap() >= 6,
+        "{}",
+        text("evaluation-charts")
+    );
+    for page in ["reports", "groups", "upcoming", "meetings"] {
+        for w in [1366, 390] {
+            let name = format!("fits-{page}-{w}px");
+            assert_eq!(text(&name), "fits", "{name}");
+        }
+    }
+    assert_eq!(text("favicon"), "svg icon");
+    // The recorded change on the meeting's page and at the top of the trail.
+    assert!(text("meeting-after-record").contains("mc-cop-4.1"));
+    let trail = text("trail-after-record");
+    assert!(
+        trail.contains("MeetingHeld") && trail.contains("officer"),
+        "{trail}"
+    );
+    assert!(
+        text("record-refused").contains("2021-13-40") || text("record-refused").contains("month"),
+        "{}",
+        text("record-refused")
+    );
+    assert_eq!(text("refused-wrote"), "nothing");
+    if lan.is_some() {
+        assert!(page("lan-sign-in")["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/upcoming"));
+        assert_eq!(text("cross-site-wrote"), "nothing");
+    }
     for p in &pages {
         if let Some(path) = p["screenshot"].as_str().filter(|s| !s.is_empty()) {
             let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
