@@ -546,5 +546,44 @@ fn recording_by_form() {
     let meetings: serde_json::Value = serde_json::from_str(&meetings).unwrap();
     let m = super::helpers::row(&meetings, "meeting", "cbd-cop-17");
     assert_eq!(m["segments"][1]["venue"], "Yerevan", "{m}");
+    // An amendment starts from the event's current data, edited as JSON.
+    let seq = before + 1;
+    let (code, _, form) = get(
+        &server.url(&format!("/record/EventAmended?seq={seq}")),
+        Some(&cookie),
+    );
+    assert_eq!(code, 200);
+    assert!(
+        form.contains("&quot;segment&quot;: &quot;mc-cop-4.1&quot;"),
+        "the amended event's data is filled in: {form}"
+    );
+    let amend_url = server.url("/record/EventAmended");
+    let seq_text = seq.to_string();
+    let amend = |data: &str| {
+        let fields = [
+            ("csrf", csrf.as_str()),
+            ("occurred", "2021-11"),
+            ("f.seq", seq_text.as_str()),
+            ("f.reason", "the first segment ended a day later"),
+            ("f.data", data),
+            ("action", "record"),
+        ];
+        post_form(&amend_url, &cookie, &fields, &[])
+    };
+    let at = head();
+    let (code, page) = amend("{\"meeting\": \"mc-cop-4\", \"segment\": ");
+    assert_eq!(code, 400, "{page}");
+    assert!(page.contains("id=\"error-data\">not JSON"), "{page}");
+    assert_eq!(head(), at);
+    let (code, page) = amend(
+        "{\"meeting\": \"mc-cop-4\", \"segment\": \"mc-cop-4.1\", \"dates\": \"2021-11-01/2021-11-06\"}",
+    );
+    assert_eq!(code, 200, "{page}");
+    assert_eq!(head(), at + 1);
+    let (code, _, bad) = get(
+        &server.url("/record/EventAmended?seq=999999"),
+        Some(&cookie),
+    );
+    assert_eq!(code, 400, "{bad}");
     server.stop();
 }

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, Query as UrlQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -90,7 +90,7 @@ fn recordable(ty: &str) -> bool {
 struct Field {
     name: String,
     label: String,
-    /// `text`, `date`, `select`, `checkbox`, `number` or `lines`.
+    /// `text`, `date`, `select`, `checkbox`, `number`, `lines` or `json` (an object).
     kind: &'static str,
     required: bool,
     help: String,
@@ -259,6 +259,13 @@ fn fields(ty: &str, views: &Views) -> Vec<Field> {
             } else {
                 f.help = "One per line".into();
             }
+        } else if s.get("type") == Some(&Json::from("object")) {
+            // An amendment's corrected data: the whole object, as JSON.
+            f.kind = "json";
+            f.help = format!(
+                "{} As JSON. Pick the event's seq and press Start from it to edit its current data.",
+                f.help
+            );
         } else if s.get("pattern").and_then(Json::as_str) == Some("^[0-9]{4}-[0-9]{2}-[0-9]{2}$") {
             f.kind = "date";
         }
@@ -286,6 +293,16 @@ fn data(
                 Json::Bool(true)
             }
             _ if raw.is_empty() => continue,
+            "json" => match serde_json::from_str::<Json>(raw) {
+                Ok(v @ Json::Object(_)) => v,
+                Ok(_) => {
+                    return Err((
+                        f.name.clone(),
+                        "give a JSON object: { \"field\": value, … }".into(),
+                    ))
+                }
+                Err(e) => return Err((f.name.clone(), format!("not JSON: {e}"))),
+            },
             "number" => Json::from(
                 raw.parse::<u64>()
                     .map_err(|_| (f.name.clone(), format!("`{raw}` is not a whole number")))?,
@@ -403,12 +420,13 @@ fn form_views(
         .map_err(|e| super::PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
-/// `GET /record/{type}`: the form.
+/// `GET /record/{type}`: the form; `?seq=N` starts an amendment from event N's data.
 pub(super) async fn form(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Extension(csrf): Extension<Csrf>,
     Path(ty): Path<String>,
+    UrlQuery(q): UrlQuery<HashMap<String, String>>,
 ) -> Response {
     if caller.role == Role::Reader {
         return forbidden("recording needs a recorder's token; readers see no forms");
@@ -418,14 +436,31 @@ pub(super) async fn form(
         Err(e) => return e.into_response(),
     };
     let today = chrono::Utc::now().date_naive().to_string();
-    form_page(
-        &caller,
-        &csrf,
-        &ty,
-        fields(&ty, &views.views),
-        &today,
-        context! {},
-    )
+    let mut fields = fields(&ty, &views.views);
+    if let Some(seq) = q.get("seq").filter(|s| !s.trim().is_empty()) {
+        let amended = seq
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| state.store.get(n).ok().flatten());
+        let Some(env) = amended else {
+            return super::PageError(
+                StatusCode::BAD_REQUEST,
+                format!("seq: no event {seq} in the log"),
+            )
+            .into_response();
+        };
+        for f in &mut fields {
+            match f.name.as_str() {
+                "seq" => f.value = env.seq.to_string(),
+                "data" if f.kind == "json" => {
+                    f.value = serde_json::to_string_pretty(&env.data).unwrap_or_default()
+                }
+                _ => {}
+            }
+        }
+    }
+    form_page(&caller, &csrf, &ty, fields, &today, context! {})
 }
 
 /// `POST /record/{type}`: preview, or record.
