@@ -44,7 +44,13 @@ pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// An evaluation drawn at a head seq for a query.
-pub(crate) type KeptEvaluation = (u64, String, Arc<crate::evaluate::Evaluation>);
+pub(crate) struct KeptEvaluation {
+    pub head: u64,
+    pub key: String,
+    pub evaluation: crate::evaluate::Evaluation,
+    /// The dashboard's drawing of it, made once.
+    pub page: std::sync::OnceLock<String>,
+}
 
 /// Shared by every request.
 #[derive(Clone)]
@@ -66,7 +72,7 @@ pub struct AppState {
     pub chain: chain::ChainWatch,
     /// The last evaluations drawn, by head seq and query: an evaluation folds the log once per
     /// eight year-ends, so the same question at the same head is answered from here.
-    pub(crate) evaluations: Arc<Mutex<Vec<KeptEvaluation>>>,
+    pub(crate) evaluations: Arc<Mutex<Vec<Arc<KeptEvaluation>>>>,
 }
 
 impl AppState {

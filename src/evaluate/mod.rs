@@ -121,15 +121,19 @@ pub fn mandate_mix(
         .chunks(YEARS_PER_PASS)
         .zip(ends.chunks(YEARS_PER_PASS))
     {
-        let states = crate::projections::meetings_and_decisions_as_of_each(store, known_at, ends)?;
-        for (year, (meetings, decisions)) in years.iter().zip(&states) {
-            out.insert(year.to_string(), status_mix(meetings, decisions, scope));
+        let states = crate::projections::decisions_as_of_each(store, known_at, ends)?;
+        for (year, decisions) in years.iter().zip(&states) {
+            out.insert(
+                year.to_string(),
+                status_mix(&views.meetings, decisions, scope),
+            );
         }
     }
     Ok(out)
 }
 
-/// How many mandates are in each status, in the scope's body.
+/// How many mandates are in each status, in the scope's body (a meeting's body never changes,
+/// so it is read from the meetings as known now).
 fn status_mix(
     meetings: &crate::projections::meetings::Meetings,
     decisions: &crate::projections::decisions::Decisions,

@@ -480,36 +480,37 @@ fn fold(store: &dyn EventStore, q: &Query, progress: Progress) -> Result<State, 
     Ok(state)
 }
 
-/// The meetings and decisions as of each of `days` (as known at `known_at`), from one pass over
-/// the log: for these two read models, what [`views`] answers with each day as `as_of`, without
-/// folding the whole log once per day.
-pub fn meetings_and_decisions_as_of_each(
+/// The decisions and mandates as of each of `days` (ascending, as known at `known_at`), from one pass over
+/// the log: for this read model, what [`views`] answers with each day as `as_of`, without
+/// folding the whole log once per day. Only the event types it reads are decoded.
+pub fn decisions_as_of_each(
     store: &dyn EventStore,
     known_at: Option<DateTime<Utc>>,
     days: &[NaiveDate],
-) -> Result<Vec<(meetings::Meetings, decisions::Decisions)>, StoreError> {
+) -> Result<Vec<decisions::Decisions>, StoreError> {
+    const READ: [&str; 3] = ["DecisionAdopted", "MandateStatusChanged", "ReportSubmitted"];
     let k = match known_at {
         Some(t) => seq_known_at(store, t)?,
         None => store.head().seq,
     };
+    debug_assert!(days.windows(2).all(|w| w[0] <= w[1]), "days in order");
     let corrections = Corrections::load(store, k)?;
-    let mut out: Vec<(meetings::Meetings, decisions::Decisions)> =
-        days.iter().map(|_| Default::default()).collect();
+    let mut out: Vec<decisions::Decisions> = days.iter().map(|_| Default::default()).collect();
     for env in store.read_from(1) {
         let env = env?;
         if env.seq > k {
             break;
         }
-        let counted: Vec<usize> = (0..days.len())
-            .filter(|&i| env.occurred.is_past_as_of(days[i]))
-            .collect();
-        if counted.is_empty() {
+        if !READ.contains(&env.ty.as_str()) {
             continue;
         }
+        // Days are in order and "past as of" holds for every day after the first that holds.
+        let Some(first) = days.iter().position(|d| env.occurred.is_past_as_of(*d)) else {
+            continue;
+        };
         if let Some(event) = corrections.effective(&env)? {
-            for i in counted {
-                out[i].0.apply(&env, &event);
-                out[i].1.apply(&env, &event);
+            for state in &mut out[first..] {
+                state.apply(&env, &event);
             }
         }
     }

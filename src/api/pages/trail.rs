@@ -14,9 +14,9 @@ use super::paging::Paging;
 use super::{axes, page_ctx, render, table_page, PageError, PageQuery};
 use crate::api::chain::Status;
 use crate::api::tokens::Role;
+use crate::api::KeptEvaluation;
 use crate::api::{blocking, AppState, Caller};
 use crate::envelope::Envelope;
-use crate::evaluate::Evaluation;
 use crate::projections;
 
 /// Records looked at for one page when a type or actor filter is rare; the page then offers
@@ -230,7 +230,7 @@ pub(super) async fn trail(
 fn evaluate(
     state: &AppState,
     q: &PageQuery,
-) -> Result<(super::Axes, crate::evaluate::Scope, Arc<Evaluation>), PageError> {
+) -> Result<(super::Axes, crate::evaluate::Scope, Arc<KeptEvaluation>), PageError> {
     let a = axes(q)?;
     let day = |k: &str| -> Result<Option<NaiveDate>, PageError> {
         q.rest
@@ -254,16 +254,25 @@ fn evaluate(
     let head = state.store.head().seq;
     let key = format!("{scope:?} {:?}", a.query);
     let cache = || state.evaluations.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((_, _, e)) = cache().iter().find(|(h, k, _)| *h == head && *k == key) {
-        return Ok((a, scope, e.clone()));
+    let found = cache()
+        .iter()
+        .find(|k| k.head == head && k.key == key)
+        .cloned();
+    if let Some(e) = found {
+        return Ok((a, scope, e));
     }
-    let e = blocking(|| crate::evaluate::run(&*state.store, &scope, a.query.known_at))
+    let evaluation = blocking(|| crate::evaluate::run(&*state.store, &scope, a.query.known_at))
         .map_err(|e| PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let e = Arc::new(e);
+    let e = Arc::new(KeptEvaluation {
+        head,
+        key,
+        evaluation,
+        page: OnceLock::new(),
+    });
     let mut kept = cache();
-    kept.retain(|(h, _, _)| *h == head);
+    kept.retain(|k| k.head == head);
     kept.truncate(EVALUATIONS_KEPT - 1);
-    kept.insert(0, (head, key, e.clone()));
+    kept.insert(0, e.clone());
     Ok((a, scope, e))
 }
 
@@ -279,13 +288,28 @@ pub(super) async fn evaluation(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     UrlQuery(q): UrlQuery<PageQuery>,
-    axum::extract::RawQuery(raw): axum::extract::RawQuery,
 ) -> Response {
     let (a, scope, e) = try_page!(evaluate(&state, &q));
-    let csv = match raw.as_deref().filter(|r| !r.is_empty()) {
-        Some(r) => format!("/evaluation.csv?{r}"),
-        None => "/evaluation.csv".to_string(),
+    // The CSV of the same question.
+    let asked = [
+        ("as_of", a.as_of.clone()),
+        ("known_at", a.known_at.clone()),
+        ("from", scope.from.map(|d| d.to_string())),
+        ("to", scope.to.map(|d| d.to_string())),
+        ("body", scope.body.clone()),
+    ];
+    let query: Vec<String> = asked
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", super::urlencode(v))))
+        .collect();
+    let csv = if query.is_empty() {
+        "/evaluation.csv".to_string()
+    } else {
+        format!("/evaluation.csv?{}", query.join("&"))
     };
+    let report = e
+        .page
+        .get_or_init(|| crate::evaluate::html_body(&e.evaluation, Some((EVALUATION_ROWS, &csv))));
     render(
         "evaluation.html",
         page_ctx(
@@ -294,7 +318,7 @@ pub(super) async fn evaluation(
             &caller,
             &a,
             context! {
-                report => crate::evaluate::html_body(&e, Some((EVALUATION_ROWS, &csv))),
+                report => report,
                 from => scope.from.map(|d| d.to_string()),
                 to => scope.to.map(|d| d.to_string()),
                 body => scope.body,
@@ -318,7 +342,7 @@ pub(super) async fn evaluation_csv(
                 "attachment; filename=\"evaluation.csv\"",
             ),
         ],
-        crate::evaluate::csv(&e),
+        crate::evaluate::csv(&e.evaluation),
     )
         .into_response()
 }
