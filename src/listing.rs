@@ -450,9 +450,85 @@ fn meeting_passes(f: &Filter, m: &crate::projections::meetings::MeetingRow) -> b
     (own && dated) || (f.status.is_some() && parts)
 }
 
+/// The statuses each listing shows, as a status filter takes them.
+pub fn statuses(what: &str) -> &'static [&'static str] {
+    match what {
+        "meetings" => &[
+            "tentative",
+            "confirmed",
+            "postponed",
+            "adjourned",
+            "suspended",
+            "partly_held",
+            "over",
+            "cancelled",
+        ],
+        "mandates" => &[
+            "active",
+            "in_progress",
+            "reported",
+            "implemented",
+            "elapsed",
+            "superseded",
+        ],
+        "groups" => &["active", "dissolved"],
+        "reports" => &["drafted", "endorsed", "submitted"],
+        "deadlines" => &["open", "tentative", "met", "missed", "cancelled"],
+        "reminders" => &[
+            "scheduled",
+            "attempted",
+            "sent",
+            "retrying",
+            "failed",
+            "cancelled",
+            "skipped",
+        ],
+        _ => &[],
+    }
+}
+
+/// The bodies a log knows: the shipped ones, those registered, those its meetings name.
+pub fn known_bodies(views: &Views) -> Vec<String> {
+    let mut v: Vec<String> = crate::projections::reporting::SHIPPED_BODIES
+        .iter()
+        .map(|b| b.to_string())
+        .chain(views.reporting.bodies.keys().cloned())
+        .chain(views.meetings.0.values().map(|m| m.body.code().to_string()))
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Refuses a body or status value the listing does not know, naming the ones it does: a
+/// mistyped value is an error, not an empty answer.
+fn check_values(views: &Views, what: &str, f: &Filter) -> Result<(), String> {
+    if let Some(b) = &f.body {
+        let known = known_bodies(views);
+        if !known.contains(b) {
+            return Err(format!(
+                "body `{b}` is not a body of this log; the bodies are {}",
+                known.join(", ")
+            ));
+        }
+    }
+    if let Some(s) = &f.status {
+        let known = statuses(what);
+        if !known.is_empty() && !known.contains(&s.as_str()) {
+            return Err(format!(
+                "status `{s}` is not a status of {what}; they are {}",
+                known.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Keeps the rows of `what` that pass the filter. A filter that does not apply to a listing
-/// (a status for decisions, a body for groups) is an error that says so.
+/// (a status for decisions, a body for groups), or a value it does not know, is an error that
+/// says so.
 pub fn filter_views(views: &mut Views, what: &str, f: &Filter) -> Result<(), String> {
+    check_values(views, what, f)?;
     let no = |name: &str| Err(format!("`{name}` does not apply to {what}"));
     let body_ok = |b: Option<String>| f.body.is_none() || b == f.body;
     match what {
@@ -582,6 +658,7 @@ pub fn filter_timeline(views: &Views, entries: &mut Vec<Entry>, f: &Filter) -> R
     if f.status.is_some() {
         return Err("`status` does not apply to timeline".into());
     }
+    check_values(views, "timeline", f)?;
     entries.retain(|e| {
         let body = if let Some(m) = e.stream.strip_prefix("meeting/") {
             body_of_meeting(views, m)

@@ -323,8 +323,21 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Reminders { from, to, format } => {
             work::reminders(&*open()?, &config, from, to, format)
         }
-        Command::Tick { now } => work::tick(&*open()?, &config, &data, now),
-        Command::Serve { listen } => work::serve(open()?, &config, &data, listen),
+        Command::Tick { now } => work::tick(
+            &*not_beside_serve(
+                &config,
+                "its scheduler ticks by itself (`accord reminders` lists what it sent)",
+            )?,
+            &config,
+            &data,
+            now,
+        ),
+        Command::Serve { listen } => work::serve(
+            not_beside_serve(&config, "serves it already")?,
+            &config,
+            &data,
+            listen,
+        ),
         Command::Check => check::run(&*open()?),
         Command::Simulate {
             from,
@@ -406,11 +419,45 @@ pub fn run(cli: Cli) -> Result<u8> {
 }
 
 /// Opens the store the configuration names: PostgreSQL when `ACCORD_STORAGE_URL` or
-/// `[storage] url` is set, else sled in the data directory.
+/// `[storage] url` is set, else sled in the data directory. While `accord serve` holds a sled
+/// store, the store is used through its socket (see `store::remote`).
 fn open(config: &Config) -> Result<std::sync::Arc<dyn EventStore>> {
+    open_shared(config).map(|(store, _)| store)
+}
+
+/// [`open`], and whether the store is used through a serving process's socket.
+fn open_shared(config: &Config) -> Result<(std::sync::Arc<dyn EventStore>, bool)> {
     let location = Location::from_config(config);
-    crate::store::open_location(&location)
-        .with_context(|| format!("failed to open the store in {}", location.describe()))
+    match crate::store::open_location(&location) {
+        Ok(store) => Ok((store, false)),
+        Err(e) => {
+            if let (Location::Sled(dir), true) = (&location, e.to_string().contains("in use by")) {
+                if let Some(remote) = crate::store::remote::RemoteStore::connect(dir) {
+                    return Ok((std::sync::Arc::new(remote), true));
+                }
+                return Err(BadInput(format!(
+                    "the store in {} is in use by another accord process that does not share it \
+                     (a command still running, or a server started before this version): wait \
+                     for it to finish, or stop it, and run this again",
+                    dir.display()
+                ))
+                .into());
+            }
+            Err(e).with_context(|| format!("failed to open the store in {}", location.describe()))
+        }
+    }
+}
+
+/// For commands a serving process already does for its store: one plain line.
+fn not_beside_serve(config: &Config, what: &str) -> Result<std::sync::Arc<dyn EventStore>> {
+    let (store, shared) = open_shared(config)?;
+    if shared {
+        return Err(BadInput(format!(
+            "accord serve is running on this store and {what}; stop it first to run this here"
+        ))
+        .into());
+    }
+    Ok(store)
 }
 
 fn read_batches(files: &[PathBuf]) -> Result<Vec<(String, Vec<crate::input::Proposed>)>> {

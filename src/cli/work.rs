@@ -226,6 +226,22 @@ pub fn serve(
         }
     };
     let engine = engine(config, data)?;
+    // Other accord commands use a sled store through this process while it holds the store.
+    let _socket = match crate::store::Location::from_config(config) {
+        crate::store::Location::Sled(dir) => match crate::store::remote::serve(store.clone(), &dir)
+        {
+            Ok(s) => Some(s),
+            Err(e) => {
+                let path = dir.join(crate::store::remote::SOCKET);
+                eprintln!(
+                    "accord: warning: cannot open {}: {e}; other commands cannot use the store while this runs",
+                    path.display()
+                );
+                None
+            }
+        },
+        _ => None,
+    };
     // A server answers from the whole log for as long as it runs: it starts only on a log
     // that verifies (`open` checked only its end).
     let report = crate::verify::verify_store(&*store, &mut |_| {});

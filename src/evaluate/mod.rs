@@ -559,15 +559,20 @@ pub fn run(
     let recorded = last.as_ref().and_then(|e| e.recorded_at_time());
     let reference = recorded.map_or(NaiveDate::MIN, |t| t.date_naive());
     let reference = scope.as_of.map_or(reference, |d| d.min(reference));
-    let views = crate::projections::views(
-        store,
-        &crate::projections::Query {
-            known_at,
-            as_of: scope.as_of,
-            ..Default::default()
-        },
-    )?
-    .views;
+    // The whole log as it stands is the state kept in memory; other questions fold.
+    let state = if known_at.is_none() && scope.as_of.is_none() {
+        crate::projections::current(store)?
+    } else {
+        std::sync::Arc::new(crate::projections::views(
+            store,
+            &crate::projections::Query {
+                known_at,
+                as_of: scope.as_of,
+                ..Default::default()
+            },
+        )?)
+    };
+    let views = &state.views;
 
     let last_year = scope
         .to
@@ -579,9 +584,9 @@ pub fn run(
         .from
         .map(|f| f.year())
         .unwrap_or(last_year - (YEARS_PER_PASS as i32 - 1));
-    let mix = mandate_mix(store, &views, known_at, first_year..=last_year, scope)?;
+    let mix = mandate_mix(store, views, known_at, first_year..=last_year, scope)?;
     Ok(evaluate(
-        &views,
+        views,
         scope,
         k,
         hash,

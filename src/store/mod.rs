@@ -5,6 +5,7 @@
 //! waiters when new events are durable. Everything above this trait is backend-agnostic.
 
 mod pg_store;
+pub mod remote;
 mod rules;
 mod sled_store;
 
@@ -40,7 +41,7 @@ pub enum Outcome {
 }
 
 /// Errors of a store. Each variant says what the caller should do.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum StoreError {
     /// The batch expected a stream position it does not have: nothing was written; re-read
     /// the stream and retry (exit 2 / HTTP 409).

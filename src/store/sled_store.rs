@@ -1025,9 +1025,15 @@ fn open_sled(dir: &Path) -> Result<sled::Db> {
         reason: format!("sled failed while recovering its files: {}", panic_text(&p)),
     })?;
     opened.map_err(|e| match e {
-        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => StoreError::Io(
-            format!("{} is in use by another accord process", dir.display()),
-        ),
+        sled::Error::Io(io)
+            if io.kind() == std::io::ErrorKind::WouldBlock
+                || io.to_string().contains("could not acquire lock") =>
+        {
+            StoreError::Io(format!(
+                "{} is in use by another accord process",
+                dir.display()
+            ))
+        }
         sled::Error::Io(io) => io_error(dir, &io),
         sled::Error::Corruption { at, .. } => StoreError::Corrupt {
             at: dir.join("sled").display().to_string(),

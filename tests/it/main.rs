@@ -20,6 +20,7 @@ mod real_history;
 mod reminders;
 mod schema;
 mod security;
+mod shared_store;
 mod smtp;
 mod storage_faults;
 mod store_contract;
