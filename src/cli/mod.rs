@@ -143,10 +143,10 @@ pub enum Command {
     /// Reminders: scheduled, sent, failed, skipped. A window reaching into the future is a dry
     /// run: it also lists what the scheduler would schedule and send in it.
     Reminders {
-        /// From this instant (RFC 3339).
+        /// From this instant (RFC 3339, or a day: its start, UTC).
         #[arg(long, value_parser = show::parse_known_at)]
         from: Option<chrono::DateTime<chrono::Utc>>,
-        /// Up to this instant (RFC 3339).
+        /// Up to this instant (RFC 3339, or a day: its start, UTC).
         #[arg(long, value_parser = show::parse_known_at)]
         to: Option<chrono::DateTime<chrono::Utc>>,
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -154,7 +154,7 @@ pub enum Command {
     },
     /// Run everything due at an instant (deadlines, reminders, digests), then exit.
     Tick {
-        /// The instant to run at (RFC 3339) [default: now].
+        /// The instant to run at (RFC 3339, or a day: its start, UTC) [default: now].
         #[arg(long, value_parser = show::parse_known_at)]
         now: Option<chrono::DateTime<chrono::Utc>>,
     },
@@ -297,6 +297,19 @@ pub fn run(cli: Cli) -> Result<u8> {
         .unwrap_or_else(|| PathBuf::from("data"));
     config.storage.data = Some(data.clone());
     let open = || open(&config);
+    // A command that only reads never creates a store: a mistyped --data says so.
+    let read = || {
+        if let Location::Sled(dir) = Location::from_config(&config) {
+            if !dir.join("sled").exists() {
+                return Err(anyhow::Error::new(BadInput(format!(
+                    "no store in {}: check --data (or ACCORD_DATA, or [storage] data); \
+                     `accord record FILE` makes one",
+                    dir.display()
+                ))));
+            }
+        }
+        open()
+    };
     match cli.command {
         Command::Schema { ty } => schema(ty.as_deref()),
         Command::Evaluate {
@@ -305,7 +318,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             body,
             known_at,
             format,
-        } => evaluate(&*open()?, from, to, body, known_at, format),
+        } => evaluate(&*read()?, from, to, body, known_at, format),
         Command::Generate { events, seed } => {
             let stdout = std::io::stdout();
             let mut out = BufWriter::new(stdout.lock());
@@ -319,9 +332,9 @@ pub fn run(cli: Cli) -> Result<u8> {
             within,
             as_of,
             format,
-        } => work::deadlines(&*open()?, &config, within, as_of, format),
+        } => work::deadlines(&*read()?, &config, within, as_of, format),
         Command::Reminders { from, to, format } => {
-            work::reminders(&*open()?, &config, from, to, format)
+            work::reminders(&*read()?, &config, from, to, format)
         }
         Command::Tick { now } => work::tick(
             &*not_beside_serve(
@@ -338,13 +351,13 @@ pub fn run(cli: Cli) -> Result<u8> {
             &data,
             listen,
         ),
-        Command::Check => check::run(&*open()?),
+        Command::Check => check::run(&*read()?),
         Command::Simulate {
             from,
             to,
             every,
             format,
-        } => simulate::simulate(&*open()?, &config, from, to, every, format),
+        } => simulate::simulate(&*read()?, &config, from, to, every, format),
         Command::Token(cmd) => work::token(&data, cmd),
         Command::Verify {
             file: Some(f),
@@ -355,13 +368,13 @@ pub fn run(cli: Cli) -> Result<u8> {
             let store = open()?;
             record(&*store, batches)
         }
-        Command::Show(args) => show::run(&*open()?, &args),
+        Command::Show(args) => show::run(&*read()?, &args),
         Command::Log {
             stream,
             ty,
             since,
             format,
-        } => log(&*open()?, stream.as_deref(), ty.as_deref(), since, format),
+        } => log(&*read()?, stream.as_deref(), ty.as_deref(), since, format),
         Command::Export {
             intact_prefix: true,
             output,
@@ -402,9 +415,9 @@ pub fn run(cli: Cli) -> Result<u8> {
                 ))),
             }
         }
-        Command::Export { since, output, .. } => export(&*open()?, since, output.as_deref()),
-        Command::Verify { file: None, .. } => verify_store(&*open()?),
-        Command::Replay => replay(&*open()?),
+        Command::Export { since, output, .. } => export(&*read()?, since, output.as_deref()),
+        Command::Verify { file: None, .. } => verify_store(&*read()?),
+        Command::Replay => replay(&*read()?),
         Command::Import {
             file,
             intact_prefix,
@@ -413,7 +426,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Migrate { to } => {
             let from = Location::from_config(&config);
             let to = Location::parse(&to);
-            migrate(&*open()?, &from, &to)
+            migrate(&*read()?, &from, &to)
         }
     }
 }

@@ -16,7 +16,7 @@ pub struct ShowArgs {
     /// An approximate date counts once its whole window has passed.
     #[arg(long, value_name = "DATE", value_parser = parse_as_of)]
     pub as_of: Option<NaiveDate>,
-    /// What the log held at this recording instant (RFC 3339, such as 2021-04-01T00:00:00Z).
+    /// What the log held at this recording instant (RFC 3339 such as 2021-04-01T00:00:00Z, or a day: its start, UTC).
     #[arg(long, value_name = "INSTANT", value_parser = parse_known_at)]
     pub known_at: Option<DateTime<Utc>>,
     /// Only rows of this governing body (MC, BC, RC, SC, BRS, UNEA, ICCM, HUB).
@@ -39,11 +39,9 @@ pub fn parse_as_of(s: &str) -> Result<NaiveDate, String> {
     crate::domain::parse_day(s).map_err(|e| e.to_string())
 }
 
-/// Parses an RFC 3339 instant, in any offset, to UTC.
+/// An instant option: RFC 3339, a UTC time without a zone, or a day (its start, UTC).
 pub fn parse_known_at(s: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| format!("`{s}` is not an RFC 3339 instant such as 2021-04-01T00:00:00Z: {e}"))
+    crate::domain::parse_instant(s)
 }
 
 pub fn run(store: &dyn EventStore, args: &ShowArgs) -> Result<u8> {

@@ -107,6 +107,12 @@ pub fn deadlines(
         let ids: Vec<String> = serde_json::from_value(v["responsible"].clone()).unwrap_or_default();
         v["responsible_names"] = who(&contacts, &ids).into();
     }
+    if views.work.deadlines.is_empty() {
+        // Deadlines are derived by the scheduler and recorded when it ticks.
+        eprintln!(
+            "accord: no deadlines derived yet: the scheduler records them when it runs; run `accord tick` (or `accord serve`)"
+        );
+    }
     super::emit(t, js, format)
 }
 
@@ -198,6 +204,17 @@ pub fn tick(
     let now = now.unwrap_or_else(Utc::now);
     let report = rt.block_on(engine.tick(store, now))?;
     print_report(now, &report);
+    // A due send that could not be made is the operator's business: exit 3 (README, exit codes).
+    let unsent = report.failed.len() + report.deferred;
+    if unsent > 0 {
+        eprintln!(
+            "accord: {unsent} due send{} could not be made ({} failed, {} deferred: the mail server was out of reach); `accord reminders` lists them, and the next tick retries the deferred",
+            if unsent == 1 { "" } else { "s" },
+            report.failed.len(),
+            report.deferred
+        );
+        return Ok(3);
+    }
     Ok(0)
 }
 

@@ -132,8 +132,8 @@ fn lax() -> bool {
 
 /// Parses a recording instant as people write it: RFC 3339 (`2021-04-01T09:30:00Z`,
 /// `2021-04-01T11:30:00+02:00`), a UTC time without a zone (`2021-04-01T09:30`, what a
-/// browser's date-time field sends), or a day (`2021-04-01`: the end of that day, UTC, so that
-/// "as known at" a day includes what was recorded on it).
+/// browser's date-time field sends), or a day (`2021-04-01`: the start of that day, UTC, as
+/// every instant option of the command line takes it).
 pub fn parse_instant(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     use chrono::{NaiveDateTime, TimeZone, Utc};
     let s = s.trim();
@@ -147,14 +147,12 @@ pub fn parse_instant(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     }
     if s.len() == 10 {
         if let Ok(d) = parse_day(s) {
-            let end = d
-                .and_hms_micro_opt(23, 59, 59, 999_999)
-                .expect("a time of day");
-            return Ok(Utc.from_utc_datetime(&end));
+            let start = d.and_hms_opt(0, 0, 0).expect("midnight");
+            return Ok(Utc.from_utc_datetime(&start));
         }
     }
     Err(format!(
-        "`{s}` is not an instant: write 2021-04-01T09:30:00Z (RFC 3339), 2021-04-01T09:30 (UTC) or 2021-04-01 (the end of that day, UTC)"
+        "`{s}` is not an instant: write 2021-04-01T09:30:00Z (RFC 3339), 2021-04-01T09:30 (UTC) or 2021-04-01 (the start of that day, UTC)"
     ))
 }
 

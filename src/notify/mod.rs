@@ -115,6 +115,46 @@ pub enum Mailer {
     Outbox(PathBuf),
 }
 
+/// Says in plain words what is wrong with an SMTP URL, never quoting it (it may hold a
+/// password).
+fn check_smtp_url(url: &str) -> Result<(), String> {
+    let shape = "write smtp://host:25, smtp://user:password@host:587?tls=required (STARTTLS) or smtps://user:password@host:465";
+    let parsed = url::Url::parse(url).map_err(|e| {
+        let what = match e {
+            url::ParseError::RelativeUrlWithoutBase => "it has no scheme".to_string(),
+            url::ParseError::InvalidPort => "its port is not a number from 1 to 65535".to_string(),
+            url::ParseError::EmptyHost => "it names no host".to_string(),
+            other => other.to_string(),
+        };
+        format!("the SMTP URL cannot be read: {what}; {shape}")
+    })?;
+    if !matches!(parsed.scheme(), "smtp" | "smtps") {
+        return Err(format!(
+            "the SMTP URL's scheme is `{}`, not smtp or smtps; {shape}",
+            parsed.scheme()
+        ));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(format!("the SMTP URL names no host; {shape}"));
+    }
+    for (k, v) in parsed.query_pairs() {
+        match (k.as_ref(), v.as_ref()) {
+            ("tls", "required" | "opportunistic" | "none") | ("ehlo", _) => {}
+            ("tls", other) => {
+                return Err(format!(
+                    "the SMTP URL's tls=`{other}` is not one of required, opportunistic, none"
+                ))
+            }
+            (other, _) => {
+                return Err(format!(
+                    "the SMTP URL has an unknown setting `{other}` (it takes tls and ehlo)"
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Mailer {
     /// An SMTP mailer for `smtp://`, `smtps://` (implicit TLS) or `smtp://…?tls=required`
     /// (STARTTLS) URLs, with credentials in the URL.
@@ -122,6 +162,7 @@ impl Mailer {
     /// `ca_file` adds a PEM root certificate to trust (an internal or self-signed CA).
     pub fn smtp(url: &str, timeout: Duration, ca_file: Option<&Path>) -> Result<Mailer, String> {
         // Errors never echo the URL: it may carry a password.
+        check_smtp_url(url)?;
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|e| format!("bad SMTP URL: {}", e.to_string().replace(url, "[url]")))?
             .timeout(Some(timeout));

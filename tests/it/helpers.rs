@@ -351,3 +351,23 @@ impl Drop for PgSchema {
         }
     }
 }
+
+/// A tick's exit code fits its report: 3 when a due send could not be made (failed, or
+/// deferred while the mail server was out of reach), else 0.
+pub fn assert_tick_code(r: &Run, now: &str) {
+    let first = r.stdout.lines().next().unwrap_or("");
+    let count = |word: &str| -> usize {
+        first
+            .split(&format!("{word} "))
+            .nth(1)
+            .and_then(|n| n.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let unsent = count("failed") + count("deferred");
+    let want = if unsent > 0 { 3 } else { 0 };
+    assert_eq!(r.code, want, "tick at {now}: {} {}", r.stdout, r.stderr);
+    if unsent > 0 {
+        assert!(r.stderr.contains("could not be made"), "{}", r.stderr);
+    }
+}

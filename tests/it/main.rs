@@ -15,6 +15,7 @@ mod history;
 mod lifecycle;
 mod load;
 mod nodes;
+mod operator;
 mod outside_faults;
 mod real_history;
 mod reminders;

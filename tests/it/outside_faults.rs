@@ -60,7 +60,7 @@ fn tick_bounded(a: &Accord, cfg: &Path, now: &str, limit: Duration) -> Run {
     loop {
         if child.try_wait().unwrap().is_some() {
             let r: Run = child.wait_with_output().unwrap().into();
-            assert_eq!(r.code, 0, "tick at {now}: {} {}", r.stdout, r.stderr);
+            super::helpers::assert_tick_code(&r, now);
             return r;
         }
         if started.elapsed() > limit {

@@ -64,7 +64,7 @@ fn setup() -> Accord {
 
 fn tick(a: &Accord, cfg: &Path, now: &str) -> Run {
     let r = a.run(&["--config", cfg.to_str().unwrap(), "tick", "--now", now]);
-    assert_eq!(r.code, 0, "tick at {now}: {} {}", r.stdout, r.stderr);
+    super::helpers::assert_tick_code(&r, now);
     r
 }
 

@@ -1016,6 +1016,39 @@ fn secrets_never_appear_in_logs_errors_or_help() {
         "2021-12-14T08:00:00Z",
     ]);
     check("a bad SMTP URL", &(r.stdout + &r.stderr), &[SMTP_PW]);
+    // Each mistake in plain words, the URL never quoted.
+    for (url, says) in [
+        (
+            format!("smtp://officer:{SMTP_PW}@host:notaport"),
+            "port is not a number",
+        ),
+        (
+            format!("http://officer:{SMTP_PW}@host:25"),
+            "scheme is `http`, not smtp or smtps",
+        ),
+        (
+            format!("smtp://officer:{SMTP_PW}@host:587?tls=yes"),
+            "tls=`yes` is not one of",
+        ),
+        ("mail.example.org:25".to_string(), "SMTP URL"),
+    ] {
+        std::fs::write(
+            a.dir.path().join("bad.toml"),
+            format!("[smtp]\nurl = \"{url}\"\n"),
+        )
+        .unwrap();
+        let r = a.run(&[
+            "--config",
+            a.dir.path().join("bad.toml").to_str().unwrap(),
+            "tick",
+            "--now",
+            "2021-12-14T08:00:00Z",
+        ]);
+        assert_eq!(r.code, 2, "{url}: {}", r.stderr);
+        assert!(r.stderr.contains(says), "{url}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "one line: {}", r.stderr);
+        check("a bad SMTP URL", &(r.stdout + &r.stderr), &[SMTP_PW]);
+    }
     let r: Run = a
         .command()
         .env(
