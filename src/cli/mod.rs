@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
-use crate::render::{Format, Table, WIDTH};
+use crate::render::{Format, Table};
 use crate::store::{EventStore, Location, Outcome, StoreError};
 
 /// Accord keeps the decisions, mandates, groups, reports and meetings of convention
@@ -40,6 +40,10 @@ pub struct Cli {
     /// Configuration file [default: config/accord.toml when present].
     #[arg(long, global = true, env = "ACCORD_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// Print table rows whole instead of fitting them to the terminal (piped output always is).
+    #[arg(long, global = true)]
+    pub wide: bool,
 
     #[command(subcommand)]
     pub command: Command,
@@ -290,6 +294,7 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
 
 /// Runs a parsed command line; returns the exit code for success paths.
 pub fn run(cli: Cli) -> Result<u8> {
+    crate::render::set_wide(cli.wide);
     let mut config = Config::load(cli.config.as_deref())?;
     let data = cli
         .data
@@ -608,7 +613,7 @@ fn log(
         }
     }
     match format {
-        Format::Table => write!(out, "{}", table.to_text(WIDTH))?,
+        Format::Table => write!(out, "{}", table.to_text(crate::render::width()))?,
         Format::Csv => write!(out, "{}", table.to_csv())?,
         Format::Json => {}
     }
@@ -1014,7 +1019,7 @@ pub(crate) fn emit(table: Table, values: Vec<serde_json::Value>, format: Format)
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match format {
-        Format::Table => write!(out, "{}", table.to_text(WIDTH))?,
+        Format::Table => write!(out, "{}", table.to_text(crate::render::width()))?,
         Format::Csv => write!(out, "{}", table.to_csv())?,
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&values)?)?,
     }

@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::notify::Mailer;
 use crate::projections::work::DeadlineStatus;
 use crate::projections::{self, Query};
-use crate::render::{Format, Table, WIDTH};
+use crate::render::{Format, Table};
 use crate::store::{EventStore, SledStore};
 
 /// Records copied into the scratch store per import.
@@ -187,11 +187,11 @@ fn print(
                 "simulated {ticks} ticks from {from} to {to}; nothing was sent, the store was not written"
             );
             println!("\nreminders that would have gone out ({}):", sent.len());
-            print!("{}", reminders.to_text(WIDTH));
+            print!("{}", reminders.to_text(crate::render::width()));
             println!(
                 "\ndeadlines due in the period: {in_time} met in time, {late} met late, {missed} missed"
             );
-            print!("{}", deadlines.to_text(WIDTH));
+            print!("{}", deadlines.to_text(crate::render::width()));
         }
     }
     Ok(0)

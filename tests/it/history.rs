@@ -265,18 +265,48 @@ fn replay_rebuilds_the_same_views() {
 }
 
 #[test]
-fn tables_fit_100_columns() {
+fn tables_fit_the_width_asked_and_print_whole_rows_when_piped() {
     let a = recorded();
     for what in super::helpers::VIEWS {
-        let r = a.run(&["show", what]);
-        assert_eq!(r.code, 0, "{what}: {}", r.stderr);
-        for line in r.stdout.lines() {
+        // A 100-column terminal: every line fits, no id is cut.
+        let fitted: super::helpers::Run = a
+            .command()
+            .env("COLUMNS", "100")
+            .args(["show", what])
+            .output()
+            .unwrap()
+            .into();
+        assert_eq!(fitted.code, 0, "{what}: {}", fitted.stderr);
+        for line in fitted.stdout.lines() {
             assert!(line.chars().count() <= 100, "{what}: {line}");
+        }
+        assert!(!fitted.stdout.contains('…'), "{what}: {}", fitted.stdout);
+        // Piped: whole rows, as many lines as rows, every id and title in full.
+        let piped = a.run(&["show", what]);
+        let json = a.run(&["show", what, "--format", "json"]);
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&json.stdout).unwrap();
+        for row in &rows {
+            if let Some(title) = row.get("title").and_then(|t| t.as_str()) {
+                assert!(piped.stdout.contains(title), "{what}: {title}");
+            }
         }
     }
     let log = a.run(&["log", "--stream", "meeting/mc-cop-4"]);
     assert_eq!(log.code, 0);
     assert_eq!(log.stdout.lines().count(), 3, "{}", log.stdout);
+    // --wide prints whole rows on any terminal width.
+    let wide: super::helpers::Run = a
+        .command()
+        .env("COLUMNS", "60")
+        .args(["--wide", "show", "meetings"])
+        .output()
+        .unwrap()
+        .into();
+    assert!(
+        wide.stdout.lines().any(|l| l.chars().count() > 60),
+        "{}",
+        wide.stdout
+    );
 }
 
 #[test]
