@@ -54,6 +54,8 @@ pub struct Smtp {
     pub reply_to: Option<String>,
     /// A PEM root certificate to trust for the server's TLS certificate (an internal CA).
     pub ca_file: Option<PathBuf>,
+    /// The domain of Message-IDs [default: the sender address's domain].
+    pub message_id_domain: Option<String>,
     /// Seconds to wait for the server before a send counts as a transient failure.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
@@ -64,6 +66,7 @@ impl Default for Smtp {
         Smtp {
             url: None,
             ca_file: None,
+            message_id_domain: None,
             sender: default_sender(),
             reply_to: None,
             timeout_secs: default_timeout(),

@@ -45,8 +45,24 @@ pub fn engine(config: &Config, data: &Path) -> Result<Engine> {
         s.parse()
             .map_err(|e| BadInput(format!("[smtp] {what}: `{s}` is not a mailbox: {e}")).into())
     };
+    let from = parse(&config.smtp.sender, "sender")?;
+    let message_id_domain = match &config.smtp.message_id_domain {
+        Some(d)
+            if !d.is_empty()
+                && d.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-')) =>
+        {
+            d.clone()
+        }
+        Some(d) => return Err(BadInput(format!(
+            "[smtp] message_id_domain: `{d}` is not a domain name (letters, digits, `.` and `-`)"
+        ))
+        .into()),
+        None => from.email.domain().to_string(),
+    };
     let sender = Sender {
-        from: parse(&config.smtp.sender, "sender")?,
+        message_id_domain,
+        from,
         reply_to: config
             .smtp
             .reply_to

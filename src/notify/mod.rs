@@ -100,6 +100,9 @@ pub struct SendError {
 pub struct Sender {
     pub from: Mailbox,
     pub reply_to: Option<Mailbox>,
+    /// The domain of the Message-IDs of what is sent: `[smtp] message_id_domain`, else the
+    /// sender's.
+    pub message_id_domain: String,
 }
 
 /// The steps of sending one message that each get the configured timeout: connecting, the
@@ -285,7 +288,12 @@ fn build(sender: &Sender, m: &Outgoing) -> Result<Message, String> {
         .to(Mailbox::new(Some(m.to.name.clone()), to))
         .subject(m.subject.clone())
         .message_id(Some(format!("<{}>", m.message_id)))
-        .date(std::time::SystemTime::from(m.date));
+        .date(std::time::SystemTime::from(m.date))
+        // Sent by a program: out-of-office replies and other automatic answers stay away.
+        .raw_header(lettre::message::header::HeaderValue::new(
+            lettre::message::header::HeaderName::new_from_ascii_str("Auto-Submitted"),
+            "auto-generated".to_string(),
+        ));
     if let Some(r) = &sender.reply_to {
         b = b.reply_to(r.clone());
     }

@@ -107,17 +107,35 @@ fn deadline_ctx(views: &Views, d: &DeadlineRow, today: chrono::NaiveDate) -> min
         .as_deref()
         .and_then(|id| views.meetings.find(id))
         .map(|m| {
-            let (dates, venue) = m
+            let segment = m
                 .segments
                 .iter()
-                .find(|s| Some(s.segment.as_str()) == d.meeting.as_deref())
+                .find(|s| Some(s.segment.as_str()) == d.meeting.as_deref());
+            let (dates, venue) = segment
                 .map(|s| (s.dates, s.venue.clone().or(m.venue.clone())))
                 .unwrap_or((m.dates, m.venue.clone()));
+            // A deadline of one segment names it: "Fourth meeting of the COP, Second segment
+            // (mc-cop-4.2)"; the dates and place are the segment's.
+            let part = segment.map(|s| match &s.title {
+                Some(t) => format!("{t} ({})", s.segment),
+                None => s.segment.clone(),
+            });
+            let named = match &part {
+                Some(p) => format!("{}, {p}", m.title),
+                None => m.title.clone(),
+            };
+            let when_where = match &venue {
+                Some(v) => format!("{}, {v}", describe_date(&dates)),
+                None => describe_date(&dates),
+            };
             context! {
                 id => d.meeting.clone(),
                 // The meeting's page on the dashboard, after the dashboard's address.
                 page => crate::api::pages::meeting_href(&m.meeting),
                 title => m.title.clone(),
+                segment => part,
+                named => named,
+                when_where => when_where,
                 body => m.body.code(),
                 dates => dates.to_string(),
                 dates_long => describe_date(&dates),

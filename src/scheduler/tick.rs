@@ -260,7 +260,19 @@ impl Engine {
             let Some(r) = state.views.work.reminders.get(&job.reminder) else {
                 continue;
             };
-            let message_id = format!("{}.{}@accord", r.reminder, r.fire_at.0.timestamp());
+            // The Message-ID of the first attempt stays the message's, whatever the domain
+            // configured since.
+            let message_id = r.rendered.as_ref().map_or_else(
+                || {
+                    format!(
+                        "{}.{}@{}",
+                        r.reminder,
+                        r.fire_at.0.timestamp(),
+                        self.sender.message_id_domain
+                    )
+                },
+                |m| m.message_id.clone(),
+            );
             let contact = self.contacts.0.get(&r.recipient).cloned();
             let Some(contact) = contact else {
                 let e = DomainEvent::ReminderFailed(ReminderFailed {

@@ -447,7 +447,7 @@ fn load(port: u16, token: &str, name: &str, seed: u64, stop: &AtomicBool) -> See
 
 /// The Message-ID the scheduler gives a reminder.
 fn message_id(r: &accord::projections::work::ReminderRow) -> String {
-    format!("{}.{}@accord", r.reminder, r.fire_at.0.timestamp())
+    format!("{}.{}@example.org", r.reminder, r.fire_at.0.timestamp())
 }
 
 fn mail_id(m: &Mail) -> String {
