@@ -64,16 +64,37 @@ struct Event {
     url: Option<String>,
 }
 
+/// Writes one entry. Exact days and ranges are drawn as they are. An approximate window
+/// ("2022-03", "2022-Q1", "2022-early") is one day, its first, marked as approximate in the
+/// title, not a block across the whole window; an open-ended one ("2022 onwards") has no day
+/// to stand on and is left out.
 fn write(out: &mut Vec<String>, e: &Event) {
+    if matches!(e.dates, ApproxDate::Onwards(_)) {
+        return;
+    }
     let start = e.dates.start();
-    let end = e.dates.end().unwrap_or(start) + chrono::Days::new(1);
+    let (end, summary) = if e.dates.is_exact() {
+        (
+            e.dates.end().unwrap_or(start) + chrono::Days::new(1),
+            e.summary.clone(),
+        )
+    } else {
+        (
+            start + chrono::Days::new(1),
+            format!(
+                "{} (approximate: {})",
+                e.summary,
+                crate::domain::describe_date(&e.dates)
+            ),
+        )
+    };
     out.push("BEGIN:VEVENT".into());
     out.push(format!("UID:{}", escape(&e.uid)));
     out.push(format!("DTSTAMP:{}", e.stamp));
     out.push(format!("SEQUENCE:{}", e.sequence));
     out.push(format!("DTSTART;VALUE=DATE:{}", day(start)));
     out.push(format!("DTEND;VALUE=DATE:{}", day(end)));
-    out.push(format!("SUMMARY:{}", escape(&e.summary)));
+    out.push(format!("SUMMARY:{}", escape(&summary)));
     if let Some(l) = &e.location {
         out.push(format!("LOCATION:{}", escape(l)));
     }

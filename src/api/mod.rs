@@ -251,6 +251,11 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
         .map(str::trim)
         .map(str::to_string);
     match token.and_then(|t| state.check_token(&t)) {
+        Some((_, Role::Feed)) => ApiError(
+            StatusCode::FORBIDDEN,
+            json!({"error": "forbidden", "message": "a feed token reads /calendar.ics and nothing else"}),
+        )
+        .into_response(),
         Some((name, role)) => {
             req.extensions_mut().insert(Caller { name, role });
             next.run(req).await
@@ -899,15 +904,22 @@ async fn calendar(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
-        let token = header_token.or(q.token.as_deref());
-        if token.and_then(|t| state.check_token(t)).is_none() {
+        // In the address (where calendar applications keep it, and logs may show it) only a
+        // feed token, which reads nothing else; in the header, any token.
+        let allowed = match (header_token, q.token.as_deref()) {
+            (Some(t), _) => state.check_token(t).is_some(),
+            (None, Some(t)) => state.check_token(t).is_some_and(|(_, r)| r == Role::Feed),
+            (None, None) => false,
+        };
+        if !allowed {
             return Err(ApiError(
                 StatusCode::UNAUTHORIZED,
-                json!({"error": "unauthorized", "message": "a valid token is required (header or ?token=)"}),
+                json!({"error": "unauthorized", "message": "a feed token (accord token add NAME --role feed) in ?token=, or any token in the Authorization header"}),
             ));
         }
     }
-    let views = blocking(|| projections::views(&*state.store, &Query::default()))?.views;
+    let state_now = blocking(|| shared_views(&*state.store, &Query::default()))?;
+    let views = &state_now.views;
     let body = q
         .body
         .as_deref()

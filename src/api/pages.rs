@@ -78,6 +78,7 @@ async fn signed_in(State(state): State<AppState>, mut req: Request, next: Next) 
     match token
         .as_deref()
         .and_then(|t| state.check_token(t).map(|c| (t, c)))
+        .filter(|(_, (_, role))| *role != Role::Feed)
     {
         Some((t, (name, role))) => {
             let csrf = record::Csrf::of(t);
@@ -169,11 +170,13 @@ async fn login(
     Form(f): Form<LoginForm>,
 ) -> Response {
     let token = f.token.trim();
-    if state.check_token(token).is_none() {
-        let mut r = render(
-            "login.html",
-            context! { error => "That token is not valid." },
-        );
+    let refused = match state.check_token(token) {
+        None => Some("That token is not valid."),
+        Some((_, Role::Feed)) => Some("That token reads the calendar feed only."),
+        Some(_) => None,
+    };
+    if let Some(error) = refused {
+        let mut r = render("login.html", context! { error => error });
         *r.status_mut() = StatusCode::UNAUTHORIZED;
         return r;
     }

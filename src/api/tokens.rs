@@ -12,6 +12,9 @@ use sha2::{Digest, Sha256};
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
+    /// Read the calendar feed and nothing else: the token a calendar application keeps in the
+    /// feed's address.
+    Feed,
     /// Read everything but reminders' recipients.
     Reader,
     /// Also record events.

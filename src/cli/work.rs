@@ -54,10 +54,12 @@ pub fn engine(config: &Config, data: &Path) -> Result<Engine> {
         {
             d.clone()
         }
-        Some(d) => return Err(BadInput(format!(
+        Some(d) => {
+            return Err(BadInput(format!(
             "[smtp] message_id_domain: `{d}` is not a domain name (letters, digits, `.` and `-`)"
         ))
-        .into()),
+            .into())
+        }
         None => from.email.domain().to_string(),
     };
     let sender = Sender {

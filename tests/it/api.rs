@@ -416,6 +416,7 @@ for e in cal.walk('VEVENT'):
         'start': e.decoded('DTSTART').isoformat(), 'sequence': int(e.get('SEQUENCE', 0)),
         'dtstamp': e.decoded('DTSTAMP').isoformat(), 'alarms': len(e.walk('VALARM')),
         'location': str(e.get('LOCATION', '')), 'url': str(e.get('URL', '')),
+        'end': e.decoded('DTEND').isoformat() if e.get('DTEND') else None,
     }))
 "#;
     let out = std::process::Command::new("python3")
@@ -444,11 +445,41 @@ fn calendar_feed_parses_keeps_uids_and_escapes() {
     let hostile = r#"{"type":"MeetingScheduled","occurred":"2021-05","actor":"t","data":{"meeting":"unea-9","body":"UNEA","kind":"session","title":"<script>alert(1)</script> \"quotes\"; commas, too","venue":"Nairobi","dates":"2023-02-27/2023-03-03"}}"#;
     a.record_text(hostile);
     let t = token(&a, "cal", "recorder");
+    // A feed token reads the feed and nothing else; other tokens stay out of the address.
+    let f = token(&a, "calendar-app", "feed");
     let server = Server::start(&a);
     assert_eq!(call("GET", &server.url("/calendar.ics"), None, None).0, 401);
+    assert_eq!(
+        call(
+            "GET",
+            &server.url(&format!("/calendar.ics?token={t}")),
+            None,
+            None
+        )
+        .0,
+        401,
+        "a recorder's token is not put in a calendar's address"
+    );
+    assert_eq!(
+        call("GET", &server.url("/calendar.ics"), Some(&t), None).0,
+        200
+    );
+    assert_eq!(
+        call("GET", &server.url("/api/meetings"), Some(&f), None).0,
+        403
+    );
+    let signed_in = ureq::AgentBuilder::new()
+        .redirects(0)
+        .build()
+        .post(&server.url("/login"))
+        .send_form(&[("token", &f)]);
+    assert!(
+        matches!(signed_in, Err(ureq::Error::Status(401, _))),
+        "a feed token does not sign in to the dashboard"
+    );
     let (code, feed) = call(
         "GET",
-        &server.url(&format!("/calendar.ics?token={t}")),
+        &server.url(&format!("/calendar.ics?token={f}")),
         None,
         None,
     );
@@ -485,6 +516,22 @@ fn calendar_feed_parses_keeps_uids_and_escapes() {
         "http://127.0.0.1:8080/meetings/mc-cop-4"
     );
     assert_eq!(ev("meeting/unea-5.1@accord", &events)["location"], "");
+    // An approximate window is one day marked approximate, not a block across the window; an
+    // open-ended one ("2022 onwards", ICCM5 postponed) is not pinned to any day.
+    let approx = ev("meeting/mc-cop-4.2@accord", &events);
+    assert!(
+        approx["summary"]
+            .as_str()
+            .unwrap()
+            .contains("(approximate: "),
+        "{approx}"
+    );
+    assert_eq!(approx["start"], "2022-01-01");
+    assert_eq!(approx["end"], "2022-01-02");
+    assert!(
+        !events.iter().any(|e| e["uid"] == "meeting/iccm-5@accord"),
+        "an open-ended date is left out"
+    );
     assert_eq!(
         ev("meeting/unea-5.2@accord", &events)["location"],
         "Nairobi"
@@ -500,7 +547,7 @@ fn calendar_feed_parses_keeps_uids_and_escapes() {
     );
     let (_, feed) = call(
         "GET",
-        &server.url(&format!("/calendar.ics?token={t}")),
+        &server.url(&format!("/calendar.ics?token={f}")),
         None,
         None,
     );
@@ -515,7 +562,7 @@ fn calendar_feed_parses_keeps_uids_and_escapes() {
     // An unchanged meeting keeps its DTSTAMP across refreshes.
     let (_, again) = call(
         "GET",
-        &server.url(&format!("/calendar.ics?token={t}")),
+        &server.url(&format!("/calendar.ics?token={f}")),
         None,
         None,
     );
@@ -527,7 +574,7 @@ fn calendar_feed_parses_keeps_uids_and_escapes() {
     // One body only.
     let (_, unea) = call(
         "GET",
-        &server.url(&format!("/calendar.ics?body=UNEA&token={t}")),
+        &server.url(&format!("/calendar.ics?body=UNEA&token={f}")),
         None,
         None,
     );
@@ -542,7 +589,7 @@ fn calendar_feed_parses_keeps_uids_and_escapes() {
     assert_eq!(
         call(
             "GET",
-            &server.url(&format!("/calendar.ics?body=XX&token={t}")),
+            &server.url(&format!("/calendar.ics?body=XX&token={f}")),
             None,
             None
         )

@@ -168,7 +168,8 @@ fn sign_in_pages_picker_and_escaping() {
         "{unea4}"
     );
     // Calendar entries of deadlines name their meeting.
-    let (_, _, ics) = get(&server.url(&format!("/calendar.ics?token={t}")), None);
+    let feed = token(&a, "calendar-app", "feed");
+    let (_, _, ics) = get(&server.url(&format!("/calendar.ics?token={feed}")), None);
     let ics = ics.replace("\r\n ", "");
     assert!(
         ics.contains("SUMMARY:Due: Issue the provisional agenda — Ninth meeting"),
