@@ -938,7 +938,7 @@ async fn calendar(
                 })
         })
         .transpose()?;
-    let text = blocking(|| crate::calendar::feed(&*state.store, &views, body, &state.public_url))?;
+    let text = blocking(|| crate::calendar::feed(&*state.store, views, body, &state.public_url))?;
     Ok((
         [(header::CONTENT_TYPE, "text/calendar; charset=utf-8")],
         text,
