@@ -429,7 +429,7 @@ const CURRENT: &[(&str, &str)] = &[
     ("view", "/api/timeline"),
     ("view", "/api/deadlines?within=90d"),
     ("view", "/api/reminders"),
-    ("view", "/api/meetings?body=MC&status=scheduled"),
+    ("view", "/api/meetings?body=MC&status=confirmed"),
     ("page", "/upcoming"),
     ("page", "/timeline"),
     ("page", "/meetings"),
