@@ -336,21 +336,27 @@ pub fn reminders(
     views: &Views,
     from: Option<chrono::DateTime<chrono::Utc>>,
     to: Option<chrono::DateTime<chrono::Utc>>,
-    dry: bool,
+    would_send: Option<&std::collections::HashSet<String>>,
 ) -> (Table, Vec<serde_json::Value>) {
     use crate::projections::work::ReminderStatus;
+    let would = |id: &str| would_send.is_some_and(|w| w.contains(id));
     let mut rows: Vec<_> = views
         .work
         .reminders
         .values()
-        .filter(|r| from.is_none_or(|f| r.fire_at.0 >= f) && to.is_none_or(|t| r.fire_at.0 <= t))
+        .filter(|r| {
+            // What a dry run would send is listed even when it was due before the window (a
+            // late send the first tick makes).
+            would_send.is_some_and(|w| w.contains(&r.reminder))
+                || (from.is_none_or(|f| r.fire_at.0 >= f) && to.is_none_or(|t| r.fire_at.0 <= t))
+        })
         .collect();
     rows.sort_by_key(|r| (r.fire_at, r.reminder.clone()));
     let mut t = Table::new(&["FIRE AT (UTC)", "STATUS", "TO", "DEADLINE", "NOTE"]);
     let mut js = Vec::new();
     for r in rows {
         let status = match r.status {
-            ReminderStatus::Scheduled if dry => "would send",
+            _ if would(&r.reminder) => "would send",
             ReminderStatus::Scheduled => "scheduled",
             ReminderStatus::Attempted => "attempted",
             ReminderStatus::Sent => "sent",
@@ -375,6 +381,12 @@ pub fn reminders(
         v["status"] = status.into();
         if let Some(o) = v.as_object_mut() {
             o.remove("rendered");
+            // What a dry run would send, by its subject.
+            if would(&r.reminder) {
+                if let Some(m) = &r.rendered {
+                    o.insert("subject".into(), m.subject.clone().into());
+                }
+            }
         }
         js.push(v);
     }

@@ -557,7 +557,7 @@ async fn reminders(
         ..Default::default()
     };
     listing::filter_views(&mut views, "reminders", &filter).map_err(|e| bad("query", e))?;
-    let mut rows = listing::reminders(&views, from, to, false).1;
+    let mut rows = listing::reminders(&views, from, to, None).1;
     if caller.role < Role::Admin {
         for r in &mut rows {
             if let Some(o) = r.as_object_mut() {

@@ -82,6 +82,37 @@ pub fn simulate(
     print(&scratch, &views, &sent, ticks, from, to, format)
 }
 
+/// A dry run of the window from `at` to `to`: the scheduler ticks on a scratch copy of the log
+/// at `at` and at every wake-up it asks for up to `to`, as `serve` would, rendering into a
+/// scratch outbox. Returns the views after it and the reminders it sent.
+pub fn dry_run(
+    store: &dyn EventStore,
+    config: &Config,
+    at: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<(projections::Views, std::collections::HashSet<String>)> {
+    let scratch_dir = tempfile::tempdir().context("failed to make a scratch directory")?;
+    let scratch = SledStore::open(&scratch_dir.path().join("sled"))
+        .context("failed to open the scratch store")?;
+    copy(store, &scratch)?;
+    let rt = runtime()?;
+    let _inside = rt.enter();
+    let mut engine = engine(config, scratch_dir.path())?;
+    engine.mailer = Mailer::Outbox(scratch_dir.path().join("outbox"));
+    let mut sent = std::collections::HashSet::new();
+    let mut t = at;
+    loop {
+        let report = rt.block_on(engine.tick(&scratch, t))?;
+        sent.extend(report.sent);
+        match report.next_wakeup {
+            Some(w) if w > t && w <= to => t = w,
+            _ => break,
+        }
+    }
+    let views = projections::views(&scratch, &Query::default())?.views;
+    Ok((views, sent))
+}
+
 fn copy(store: &dyn EventStore, scratch: &dyn EventStore) -> Result<()> {
     let head = store.head().seq;
     let mut batch = Vec::with_capacity(COPY_BATCH);

@@ -8,11 +8,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::BadInput;
 use crate::config::Config;
-use crate::domain::ApproxDate;
-use crate::envelope::Envelope;
 use crate::listing;
 use crate::notify::{Contacts, Mailer, Renderer, Sender};
-use crate::projections::{self, Query, Views};
+use crate::projections::{self, Query};
 use crate::render::Format;
 use crate::scheduler::{self, Engine};
 use crate::store::EventStore;
@@ -134,28 +132,6 @@ pub fn deadlines(
     super::emit(t, js, format)
 }
 
-fn simulate(views: &mut Views, events: Vec<crate::domain::DomainEvent>, now: DateTime<Utc>) {
-    for e in events {
-        let env = Envelope {
-            seq: u64::MAX,
-            id: String::new(),
-            recorded_at: String::new(),
-            ty: e.type_name().to_string(),
-            version: 1,
-            stream: e.stream(),
-            position: 0,
-            occurred: ApproxDate::Day(now.date_naive()),
-            actor: scheduler::tick::ACTOR.to_string(),
-            correlation_id: None,
-            causation_id: None,
-            data: serde_json::Value::Null,
-            prev_hash: String::new(),
-            hash: String::new(),
-        };
-        views.apply(&env, &e);
-    }
-}
-
 /// `accord reminders`: recorded reminders; a window in the future is a dry run of what the
 /// scheduler would send in it.
 pub fn reminders(
@@ -166,16 +142,20 @@ pub fn reminders(
     format: Format,
 ) -> Result<u8> {
     let now = Utc::now();
-    let mut views = projections::views(store, &Query::default())?.views;
-    let dry = to.is_some_and(|t| t > now);
-    if dry {
-        let (defs, _) = definitions(&config.workflows.dir)?;
-        let at = from.unwrap_or(now).max(now);
-        let events = scheduler::reconcile(&views, &defs, at);
-        simulate(&mut views, events, at);
+    match to.filter(|t| *t > now) {
+        // A window reaching into the future: the scheduler's real ticks, on a scratch copy.
+        Some(to) => {
+            let at = from.unwrap_or(now).max(now);
+            let (views, would) = super::simulate::dry_run(store, config, at, to)?;
+            let (t, js) = listing::reminders(&views, from, Some(to), Some(&would));
+            super::emit(t, js, format)
+        }
+        None => {
+            let views = projections::views(store, &Query::default())?.views;
+            let (t, js) = listing::reminders(&views, from, to, None);
+            super::emit(t, js, format)
+        }
     }
-    let (t, js) = listing::reminders(&views, from, to, dry);
-    super::emit(t, js, format)
 }
 
 fn print_report(now: DateTime<Utc>, r: &scheduler::TickReport) {

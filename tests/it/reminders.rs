@@ -1181,3 +1181,132 @@ fn digests_open_with_what_is_overdue() {
     );
     assert!(overdue < due, "what is late comes first: {body}");
 }
+
+/// The dry run tells the truth: what it lists for a future window, digests included, is what
+/// real ticks through that window send to a real SMTP server, message for message.
+#[test]
+fn a_dry_run_lists_what_real_ticks_then_send() {
+    if !available("a_dry_run_lists_what_real_ticks_then_send") {
+        return;
+    }
+    let server = SmtpServer::start(None);
+    let a = Accord::new();
+    future_meeting(&a);
+    let cfg = config(
+        &a,
+        Some(server.port),
+        &["pre-session-documents.toml", "weekly-digest.toml"],
+    );
+    let iso =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let start = chrono::Utc::now() + chrono::Duration::minutes(1);
+    let end = start + chrono::Duration::days(21);
+    let r = a.run(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "reminders",
+        "--from",
+        &iso(start),
+        "--to",
+        &iso(end),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    let listed: Vec<(String, String)> = rows
+        .iter()
+        .filter(|r| r["status"] == "would send")
+        .map(|r| {
+            (
+                r["recipient"].as_str().unwrap().to_string(),
+                r["subject"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        rows.iter()
+            .any(|r| r["status"] == "would send" && r["kind"] == "digest"),
+        "the weekly digests are listed: {rows:#?}"
+    );
+    // Real ticks through the same window, at the instants the scheduler asks for.
+    let mut now = start;
+    let mut ticks = 0;
+    while now <= end {
+        let r = tick(&a, &cfg, &iso(now));
+        ticks += 1;
+        let next = r
+            .stdout
+            .split("next due ")
+            .nth(1)
+            .and_then(|t| t.lines().next())
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t.trim()).ok());
+        match next {
+            Some(n) if n.with_timezone(&chrono::Utc) > now => now = n.with_timezone(&chrono::Utc),
+            _ => break,
+        }
+    }
+    // Contact ids to the addresses the messages went to.
+    let contacts: toml::Value = toml::from_str(
+        &std::fs::read_to_string(super::helpers::root().join("config/contacts.toml")).unwrap(),
+    )
+    .unwrap();
+    let address_of = |id: &str| -> String {
+        contacts["contact"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"].as_str() == Some(id))
+            .and_then(|c| c["email"].as_str())
+            .unwrap_or(id)
+            .to_string()
+    };
+    let mut listed: Vec<(String, String)> = listed
+        .into_iter()
+        .map(|(id, subject)| (address_of(&id), subject))
+        .collect();
+    let mut received: Vec<(String, String)> = server
+        .messages()
+        .iter()
+        .map(|m| {
+            let to = m.header("to").unwrap();
+            let address = to
+                .split('<')
+                .nth(1)
+                .unwrap()
+                .trim_end_matches('>')
+                .to_string();
+            (address, decode_subject(m.header("subject").unwrap()))
+        })
+        .collect();
+    listed.sort();
+    received.sort();
+    assert!(!listed.is_empty());
+    assert_eq!(
+        listed,
+        received,
+        "dry run against {ticks} real ticks from {} to {}",
+        iso(start),
+        iso(end)
+    );
+}
+
+/// A subject header as written, with RFC 2047 encoded words (`=?utf-8?b?…?=`) decoded.
+fn decode_subject(raw: &str) -> String {
+    use base64::Engine;
+    raw.split(' ')
+        .map(|w| {
+            match w
+                .strip_prefix("=?utf-8?b?")
+                .and_then(|w| w.strip_suffix("?="))
+            {
+                Some(b) => {
+                    String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b).unwrap())
+                        .unwrap()
+                }
+                None => w.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
