@@ -691,9 +691,37 @@ fn futures_stream(
 }
 
 /// Records a batch of JSON Lines with the rules of `accord record`.
+/// The ids that make a POST retried under one `Idempotency-Key` record its events once: each
+/// event without an id gets one from the key, the caller and its line, so the retry's events are
+/// duplicates of the first's (across restarts and nodes, as ids are in the log). The same key
+/// with other content is a conflict.
+fn idempotent_ids(
+    headers: &axum::http::HeaderMap,
+    caller: &Caller,
+    batch: &mut [crate::input::Proposed],
+) -> Result<(), ApiError> {
+    let Some(key) = headers.get("idempotency-key") else {
+        return Ok(());
+    };
+    let key = key
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| (1..=200).contains(&k.len()))
+        .ok_or_else(|| bad("Idempotency-Key", "1 to 200 visible ASCII characters"))?;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{}\n{key}", caller.name).as_bytes());
+    let prefix = hex::encode(&digest[..12]);
+    for p in batch.iter_mut().filter(|p| p.id.is_none()) {
+        p.id = Some(format!("idem-{prefix}-{}", p.line));
+    }
+    Ok(())
+}
+
 async fn record(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    headers: axum::http::HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     require(&caller, Role::Recorder)?;
@@ -722,6 +750,7 @@ async fn record(
     for p in &mut batch {
         p.actor = caller.name.clone();
     }
+    idempotent_ids(&headers, &caller, &mut batch)?;
     let lines: Vec<usize> = batch.iter().map(|p| p.line).collect();
     let line = |i: usize| lines.get(i).copied().unwrap_or(0);
     let outcomes = match blocking(|| state.store.append(batch)) {

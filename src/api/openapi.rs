@@ -151,6 +151,9 @@ pub fn document() -> Value {
                         "next": {"type": ["integer", "null"]}}}}}},
                     "401": error_response("No valid bearer token.")}},
             "post": {"summary": "Record a batch (JSON Lines), all or nothing, with the rules of `accord record`",
+                "parameters": [{"name": "Idempotency-Key", "in": "header", "required": false,
+                    "description": "A key for this request: a retry under the same key records its events once (events without an id get ids from it); the same key with other content is a 409.",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 200}}],
                 "requestBody": {"required": true, "content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
                 "responses": {
                     "200": {"description": "Recorded events and duplicates.", "content": {"application/json": {"schema": {

@@ -838,3 +838,48 @@ pub(crate) fn wait_for(server: &Server, token: &str, path: &str, needle: &str) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn a_post_retried_under_one_idempotency_key_records_once() {
+    let a = Accord::new();
+    a.record(&history());
+    let t = token(&a, "rec", "recorder");
+    let server = Server::start(&a);
+    let event = r#"{"type":"MeetingScheduled","occurred":"2026-01","actor":"x","data":{"meeting":"cbd-cop-17","body":"HUB","kind":"cop","title":"Retried","dates":"2026-10"}}"#;
+    let post = |key: Option<&str>, body: &str| -> (u16, serde_json::Value) {
+        let mut req =
+            ureq::post(&server.url("/api/events")).set("Authorization", &format!("Bearer {t}"));
+        if let Some(k) = key {
+            req = req.set("Idempotency-Key", k);
+        }
+        match req.send_string(body) {
+            Ok(r) => (r.status(), json(&r.into_string().unwrap())),
+            Err(ureq::Error::Status(c, r)) => (c, json(&r.into_string().unwrap())),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let head = || -> u64 {
+        let (_, v) = call("GET", &server.url("/api/verify"), Some(&t), None);
+        json(&v)["last_seq"].as_u64().unwrap()
+    };
+    let before = head();
+    let (code, first) = post(Some("retry-7f3a"), event);
+    assert_eq!(code, 200, "{first}");
+    assert_eq!(head(), before + 1);
+    // The client did not hear the answer and sends the same request again.
+    let (code, again) = post(Some("retry-7f3a"), event);
+    assert_eq!(code, 200, "{again}");
+    assert_eq!(head(), before + 1, "recorded once: {again}");
+    assert_eq!(again["duplicates"][0]["seq"], first["recorded"][0]["seq"]);
+    // The same key with other content is a conflict; nothing written.
+    let other = event.replace("Retried", "Something else");
+    let (code, conflict) = post(Some("retry-7f3a"), &other);
+    assert_eq!(code, 409, "{conflict}");
+    assert_eq!(head(), before + 1);
+    // Without a key, a repeat is a new event, as before.
+    let moved = r#"{"type":"MeetingRescheduled","occurred":"2026-02","actor":"x","data":{"meeting":"cbd-cop-17","dates":"2026-11"}}"#;
+    assert_eq!(post(None, moved).0, 200);
+    assert_eq!(post(None, moved).0, 200);
+    assert_eq!(head(), before + 3);
+    server.stop();
+}
