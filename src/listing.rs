@@ -11,10 +11,14 @@ use crate::render::Table;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 /// A read model that can be listed.
 pub enum What {
+    #[value(alias = "meeting")]
     Meetings,
+    #[value(alias = "decision")]
     Decisions,
     Mandates,
+    #[value(alias = "group")]
     Groups,
+    #[value(alias = "report")]
     Reports,
     Activities,
     Agreements,

@@ -58,14 +58,19 @@ pub enum Format {
 /// A table of strings with a header row.
 #[derive(Clone, Debug, Default)]
 pub struct Table {
-    pub headers: Vec<&'static str>,
+    pub headers: Vec<String>,
     pub rows: Vec<Vec<String>>,
 }
 
 impl Table {
-    pub fn new(headers: &[&'static str]) -> Self {
+    pub fn new(headers: &[&str]) -> Self {
+        Self::owned(headers)
+    }
+
+    /// A table with headers made at run time.
+    pub fn owned<S: AsRef<str>>(headers: &[S]) -> Self {
         Table {
-            headers: headers.to_vec(),
+            headers: headers.iter().map(|h| h.as_ref().to_string()).collect(),
             rows: Vec::new(),
         }
     }
@@ -90,12 +95,12 @@ impl Table {
             .map(|i| {
                 rows.iter()
                     .map(|r| display(&r[i]))
-                    .chain(std::iter::once(display(self.headers[i])))
+                    .chain(std::iter::once(display(&self.headers[i])))
                     .max()
                     .unwrap_or(0)
             })
             .collect();
-        let key = |i: usize| i == 0 || is_key(self.headers[i]);
+        let key = |i: usize| i == 0 || is_key(&self.headers[i]);
         let mut t = comfy_table::Table::new();
         t.load_preset(comfy_table::presets::NOTHING);
         t.set_header(self.headers.clone());
@@ -152,7 +157,7 @@ impl Table {
             out.push_str(&cells.join(","));
             out.push_str("\r\n");
         };
-        row(self.headers.clone(), &mut out);
+        row(self.headers.iter().map(String::as_str).collect(), &mut out);
         for r in &self.rows {
             row(r.iter().map(|s| s.as_str()).collect(), &mut out);
         }

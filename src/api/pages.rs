@@ -22,6 +22,9 @@ mod detail;
 mod record;
 
 pub use detail::{decision_href, group_href, meeting_href, report_href};
+pub(crate) use detail::{
+    decision_sections, group_sections, meeting_sections, report_sections, Detail,
+};
 
 const COOKIE: &str = "accord_token";
 

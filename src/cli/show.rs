@@ -12,6 +12,10 @@ use crate::store::EventStore;
 pub struct ShowArgs {
     #[arg(value_enum)]
     pub what: What,
+    /// One item, in full: `accord show meeting mc-cop-4` (its sessions and segments, moves,
+    /// decisions, documents, deadlines, reminders and trail), likewise a decision, a group or a
+    /// report.
+    pub id: Option<String>,
     /// What had happened by this domain date (YYYY-MM-DD), by each event's `occurred`.
     /// An approximate date counts once its whole window has passed.
     #[arg(long, value_name = "DATE", value_parser = parse_as_of)]
@@ -58,6 +62,9 @@ pub fn run(store: &dyn EventStore, args: &ShowArgs) -> Result<u8> {
         on: args.as_of,
     };
     let mut views = projections::views(store, &q)?.views;
+    if let Some(id) = &args.id {
+        return detail(store, &views, args.what, id);
+    }
     let (table, values) = if args.what == What::Timeline {
         let mut entries = projections::timeline::timeline(store, &q)?;
         listing::filter_timeline(&views, &mut entries, &filter).map_err(super::BadInput)?;
@@ -68,4 +75,69 @@ pub fn run(store: &dyn EventStore, args: &ShowArgs) -> Result<u8> {
         listing::rows(&views, args.what)
     };
     super::emit(table, values, args.format)
+}
+
+/// One item in full, table by table, as its dashboard page shows it.
+fn detail(store: &dyn EventStore, views: &projections::Views, what: What, id: &str) -> Result<u8> {
+    use crate::api::pages as p;
+    use crate::api::tokens::Role;
+    let (name, build): (
+        &str,
+        fn(&dyn EventStore, &projections::Views, Role, &str) -> _,
+    ) = match what {
+        What::Meetings => ("meeting", p::meeting_sections),
+        What::Decisions => ("decision", p::decision_sections),
+        What::Groups => ("group", p::group_sections),
+        What::Reports => ("report", p::report_sections),
+        other => {
+            return Err(super::BadInput(format!(
+                "one item is shown for a meeting, a decision, a group or a report, not `{}`",
+                listing::path_name(other)
+            ))
+            .into())
+        }
+    };
+    // Whoever holds the store reads it all, recipients included.
+    let detail: Option<p::Detail> = build(store, views, Role::Admin, id)?;
+    let Some((title, tables)) = detail else {
+        return Err(super::BadInput(format!("no {name} `{id}` in the log")).into());
+    };
+    let text = |v: &minijinja::Value| match v.get_attr("text") {
+        Ok(t) if !t.is_undefined() => t.to_string(),
+        _ => v.to_string(),
+    };
+    let mut out = format!("{}\n", crate::render::printable(&title));
+    for t in tables.into_iter().flatten() {
+        let headers: Vec<String> = t
+            .get_attr("headers")
+            .ok()
+            .and_then(|h| {
+                h.try_iter()
+                    .ok()
+                    .map(|i| i.map(|v| v.to_string()).collect())
+            })
+            .unwrap_or_default();
+        let heading = t
+            .get_attr("title")
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        let mut table = crate::render::Table::owned(&headers);
+        if let Ok(rows) = t.get_attr("rows").and_then(|r| r.try_iter()) {
+            for row in rows {
+                let cells: Vec<String> = row
+                    .try_iter()
+                    .map(|c| c.map(|v| text(&v)).collect())
+                    .unwrap_or_default();
+                table.push(cells);
+            }
+        }
+        if !heading.is_empty() && heading != "none" {
+            out.push_str(&format!("\n{}\n", heading.to_uppercase()));
+        } else {
+            out.push('\n');
+        }
+        out.push_str(&table.to_text(crate::render::width()));
+    }
+    print!("{out}");
+    Ok(0)
 }

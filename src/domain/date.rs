@@ -332,6 +332,16 @@ pub fn describe(d: &ApproxDate) -> String {
     ];
     match *d {
         ApproxDate::Day(x) => format!("{} {} {}", x.day(), MONTHS[x.month0() as usize], x.year()),
+        // Across a year's end each end names its year: "1 November 2021 – 30 April 2022".
+        ApproxDate::Range(a, b) if a.year() != b.year() => format!(
+            "{} {} {} – {} {} {}",
+            a.day(),
+            MONTHS[a.month0() as usize],
+            a.year(),
+            b.day(),
+            MONTHS[b.month0() as usize],
+            b.year()
+        ),
         ApproxDate::Range(a, b) => format!(
             "{} {} – {} {} {}",
             a.day(),

@@ -115,3 +115,51 @@ fn logs_into_a_file_carry_no_colour_codes() {
     assert!(err.contains("DEBUG"), "debug lines are logged: {err:?}");
     assert!(!err.contains('\u{1b}'), "colour codes in a pipe: {err:?}");
 }
+
+#[test]
+fn one_item_in_full_at_the_command_line() {
+    let a = Accord::new();
+    a.record(&history());
+    let r = a.run(&["show", "meeting", "mc-cop-4"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for part in [
+        "Fourth meeting of the Conference of the Parties to the Minamata Convention (mc-cop-4)",
+        "1 November 2021 – 30 April 2022",
+        "SEGMENTS",
+        "mc-cop-4.2",
+        "DOCUMENTS",
+        "UNEP/MC/COP.4/INF/17",
+        "TRAIL",
+        "MeetingSplit",
+    ] {
+        assert!(r.stdout.contains(part), "{part}: {}", r.stdout);
+    }
+    let r = a.run(&["show", "decision", "MC-3/11"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("MANDATES") && r.stdout.contains("mc-executive-secretary"),
+        "{}",
+        r.stdout
+    );
+    let groups = a.run(&["show", "groups", "--format", "json"]);
+    let groups: Vec<serde_json::Value> = serde_json::from_str(&groups.stdout).unwrap();
+    let g = groups[0]["group"].as_str().unwrap();
+    let r = a.run(&["show", "group", g]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(g), "{}", r.stdout);
+    let reports = a.run(&["show", "reports", "--format", "json"]);
+    let reports: Vec<serde_json::Value> = serde_json::from_str(&reports.stdout).unwrap();
+    let id = reports[0]["report"].as_str().unwrap();
+    let r = a.run(&["show", "report", id]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("TRAIL"), "{}", r.stdout);
+    let r = a.run(&["show", "meeting", "no-such-meeting"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("no meeting `no-such-meeting`"),
+        "{}",
+        r.stderr
+    );
+    let r = a.run(&["show", "mandates", "MC-3/11#1"]);
+    assert_eq!(r.code, 2);
+}

@@ -15,6 +15,7 @@ use crate::api::tokens::Role;
 use crate::api::{blocking, AppState, Caller};
 use crate::domain::describe_date;
 use crate::projections::Views;
+use crate::store::{EventStore, StoreError};
 
 /// A table cell that links: `{text, href}`; the template draws it as a link.
 pub(super) fn link(text: &str, href: String) -> Value {
@@ -40,20 +41,17 @@ fn table(title: &str, headers: &[&str], rows: Vec<Vec<Value>>) -> Option<Value> 
 }
 
 /// The trail of one stream as a table, newest first.
-fn trail_table(state: &AppState, stream: &str) -> Result<Option<Value>, PageError> {
+fn trail_table(store: &dyn EventStore, stream: &str) -> Result<Option<Value>, StoreError> {
     Ok(table(
         "Trail",
         &["Seq", "Occurred", "Recorded", "Type", "Actor", "Summary"],
-        trail(state, stream)?,
+        trail(store, stream)?,
     ))
 }
 
 /// The trail of one stream, newest first, as rows.
-fn trail(state: &AppState, stream: &str) -> Result<Vec<Vec<Value>>, PageError> {
-    let store = state.store.clone();
-    let stream = stream.to_string();
-    let records = blocking(move || store.read_stream(&stream))
-        .map_err(|e| PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+fn trail(store: &dyn EventStore, stream: &str) -> Result<Vec<Vec<Value>>, StoreError> {
+    let records = store.read_stream(stream)?;
     Ok(records
         .iter()
         .rev()
@@ -75,7 +73,7 @@ fn trail(state: &AppState, stream: &str) -> Result<Vec<Vec<Value>>, PageError> {
 
 fn deadlines_and_reminders(
     views: &Views,
-    caller: &Caller,
+    role: Role,
     belongs: impl Fn(&crate::projections::work::DeadlineRow) -> bool,
 ) -> (Vec<Vec<Value>>, Vec<Vec<Value>>) {
     let today = chrono::Utc::now().date_naive();
@@ -114,7 +112,7 @@ fn deadlines_and_reminders(
             cells(vec![
                 r.fire_at.0.format("%Y-%m-%d %H:%M").to_string(),
                 format!("{:?}", r.status).to_lowercase(),
-                if caller.role == Role::Admin {
+                if role == Role::Admin {
                     r.recipient.clone()
                 } else {
                     "(admins see recipients)".into()
@@ -141,6 +139,29 @@ fn not_found(what: &str, id: &str) -> Response {
     .into_response()
 }
 
+/// A detail page's title and its tables (`None` where a table would be empty).
+pub(crate) type Detail = (String, Vec<Option<Value>>);
+
+/// The page an item's sections make, or "not found", or the store's failure.
+fn show(
+    state: &AppState,
+    caller: &Caller,
+    q: &PageQuery,
+    what: &str,
+    id: &str,
+    build: fn(&dyn EventStore, &Views, Role, &str) -> Result<Option<Detail>, StoreError>,
+) -> Response {
+    let (a, views) = match axes_and_views(state, q) {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    match blocking(|| build(&*state.store, &views, caller.role, id)) {
+        Ok(Some((title, tables))) => page(&title, caller, &a, tables),
+        Ok(None) => not_found(what, id),
+        Err(e) => PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
 fn page(title: &str, caller: &Caller, a: &Axes, tables: Vec<Option<Value>>) -> Response {
     let sections: Vec<Value> = tables.into_iter().flatten().collect();
     render(
@@ -156,18 +177,26 @@ fn page(title: &str, caller: &Caller, a: &Axes, tables: Vec<Option<Value>>) -> R
 }
 
 /// `/meetings/{id}`.
+/// The page of one meeting.
 pub(super) async fn meeting(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     UrlQuery(q): UrlQuery<PageQuery>,
 ) -> Response {
-    let (a, views) = match axes_and_views(&state, &q) {
-        Ok(x) => x,
-        Err(e) => return e.into_response(),
-    };
+    show(&state, &caller, &q, "meeting", &id, meeting_sections)
+}
+
+/// `meeting` page sections: its title and tables, or `None` when the log has no such meeting.
+pub(crate) fn meeting_sections(
+    store: &dyn EventStore,
+    views: &Views,
+    role: Role,
+    id: &str,
+) -> Result<Option<Detail>, StoreError> {
+    let id = id.to_string();
     let Some(m) = views.meetings.0.get(&id) else {
-        return not_found("meeting", &id);
+        return Ok(None);
     };
     let mut bodies = vec![m.body.code().to_string()];
     bodies.extend(m.bodies.iter().map(|b| b.code().to_string()));
@@ -271,17 +300,12 @@ pub(super) async fn meeting(
     let ids: Vec<&str> = std::iter::once(m.meeting.as_str())
         .chain(m.segments.iter().map(|s| s.segment.as_str()))
         .collect();
-    let (deadlines, reminders) = deadlines_and_reminders(&views, &caller, |d| {
+    let (deadlines, reminders) = deadlines_and_reminders(views, role, |d| {
         d.meeting.as_deref().is_some_and(|x| ids.contains(&x))
     });
-    let trail = match trail_table(&state, &format!("meeting/{id}")) {
-        Ok(t) => t,
-        Err(e) => return e.into_response(),
-    };
-    page(
-        &format!("{} ({id})", m.title),
-        &caller,
-        &a,
+    let trail = trail_table(store, &format!("meeting/{id}"))?;
+    Ok(Some((
+        format!("{} ({id})", m.title),
         vec![
             table("", &["", ""], facts),
             table(
@@ -324,22 +348,30 @@ pub(super) async fn meeting(
             ),
             trail,
         ],
-    )
+    )))
 }
 
 /// `/decisions/{symbol}` (the symbol may hold `/`).
+/// The page of one decision.
 pub(super) async fn decision(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(symbol): Path<String>,
     UrlQuery(q): UrlQuery<PageQuery>,
 ) -> Response {
-    let (a, views) = match axes_and_views(&state, &q) {
-        Ok(x) => x,
-        Err(e) => return e.into_response(),
-    };
+    show(&state, &caller, &q, "decision", &symbol, decision_sections)
+}
+
+/// `decision` page sections: its title and tables, or `None` when the log has no such decision.
+pub(crate) fn decision_sections(
+    store: &dyn EventStore,
+    views: &Views,
+    role: Role,
+    symbol: &str,
+) -> Result<Option<Detail>, StoreError> {
+    let symbol = symbol.to_string();
     let Some(d) = views.decisions.decisions.get(&symbol) else {
-        return not_found("decision", &symbol);
+        return Ok(None);
     };
     let body = d
         .body
@@ -385,19 +417,14 @@ pub(super) async fn decision(
             ])
         })
         .collect();
-    let (deadlines, reminders) = deadlines_and_reminders(&views, &caller, |x| {
+    let (deadlines, reminders) = deadlines_and_reminders(views, role, |x| {
         x.mandate
             .as_deref()
             .is_some_and(|m| m.split_once('#').is_some_and(|(s, _)| s == symbol))
     });
-    let trail = match trail_table(&state, &format!("decision/{symbol}")) {
-        Ok(t) => t,
-        Err(e) => return e.into_response(),
-    };
-    page(
-        &format!("{symbol}: {}", d.title),
-        &caller,
-        &a,
+    let trail = trail_table(store, &format!("decision/{symbol}"))?;
+    Ok(Some((
+        format!("{symbol}: {}", d.title),
         vec![
             table("", &["", ""], facts),
             table(
@@ -425,7 +452,7 @@ pub(super) async fn decision(
             ),
             trail,
         ],
-    )
+    )))
 }
 
 /// The address of a group's page.
@@ -445,18 +472,26 @@ fn decision_link(reference: &str) -> Value {
 }
 
 /// `/groups/{id}`.
+/// The page of one group.
 pub(super) async fn group(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     UrlQuery(q): UrlQuery<PageQuery>,
 ) -> Response {
-    let (a, views) = match axes_and_views(&state, &q) {
-        Ok(x) => x,
-        Err(e) => return e.into_response(),
-    };
+    show(&state, &caller, &q, "group", &id, group_sections)
+}
+
+/// `group` page sections: its title and tables, or `None` when the log has no such group.
+pub(crate) fn group_sections(
+    store: &dyn EventStore,
+    views: &Views,
+    _role: Role,
+    id: &str,
+) -> Result<Option<Detail>, StoreError> {
+    let id = id.to_string();
     let Some(g) = views.groups.0.get(&id) else {
-        return not_found("group", &id);
+        return Ok(None);
     };
     let name = |v: &dyn super::erased_serialize::Ser| v.name();
     let mut facts = vec![
@@ -534,14 +569,9 @@ pub(super) async fn group(
             ]
         })
         .collect();
-    let trail = match trail_table(&state, &format!("group/{id}")) {
-        Ok(t) => t,
-        Err(e) => return e.into_response(),
-    };
-    page(
-        &format!("{} ({id})", g.name),
-        &caller,
-        &a,
+    let trail = trail_table(store, &format!("group/{id}"))?;
+    Ok(Some((
+        format!("{} ({id})", g.name),
         vec![
             table("", &["", ""], facts),
             table("Groups under it", &["Group", "Name"], subgroups),
@@ -553,22 +583,30 @@ pub(super) async fn group(
             table("Reports", &["Report", "Title"], reports),
             trail,
         ],
-    )
+    )))
 }
 
 /// `/reports/{id}`.
+/// The page of one report.
 pub(super) async fn report(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     UrlQuery(q): UrlQuery<PageQuery>,
 ) -> Response {
-    let (a, views) = match axes_and_views(&state, &q) {
-        Ok(x) => x,
-        Err(e) => return e.into_response(),
-    };
+    show(&state, &caller, &q, "report", &id, report_sections)
+}
+
+/// `report` page sections: its title and tables, or `None` when the log has no such report.
+pub(crate) fn report_sections(
+    store: &dyn EventStore,
+    views: &Views,
+    _role: Role,
+    id: &str,
+) -> Result<Option<Detail>, StoreError> {
+    let id = id.to_string();
     let Some(r) = views.reports.reports.get(&id) else {
-        return not_found("report", &id);
+        return Ok(None);
     };
     let mut facts = vec![
         cells(vec!["Title".into(), r.title.clone()]),
@@ -605,18 +643,13 @@ pub(super) async fn report(
             ]
         })
         .collect();
-    let trail = match trail_table(&state, &format!("report/{id}")) {
-        Ok(t) => t,
-        Err(e) => return e.into_response(),
-    };
-    page(
-        &format!("{} ({id})", r.title),
-        &caller,
-        &a,
+    let trail = trail_table(store, &format!("report/{id}"))?;
+    Ok(Some((
+        format!("{} ({id})", r.title),
         vec![
             table("", &["", ""], facts),
             table("Submitted", &["On", "Document", "Meeting"], submitted),
             trail,
         ],
-    )
+    )))
 }
