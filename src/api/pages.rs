@@ -23,7 +23,7 @@ mod record;
 
 pub use detail::{decision_href, group_href, meeting_href, report_href};
 pub(crate) use detail::{
-    decision_sections, group_sections, meeting_sections, report_sections, Detail,
+    decision_sections, group_sections, meeting_sections, report_sections, Build, Detail,
 };
 
 const COOKIE: &str = "accord_token";

@@ -81,10 +81,7 @@ pub fn run(store: &dyn EventStore, args: &ShowArgs) -> Result<u8> {
 fn detail(store: &dyn EventStore, views: &projections::Views, what: What, id: &str) -> Result<u8> {
     use crate::api::pages as p;
     use crate::api::tokens::Role;
-    let (name, build): (
-        &str,
-        fn(&dyn EventStore, &projections::Views, Role, &str) -> _,
-    ) = match what {
+    let (name, build): (&str, p::Build) = match what {
         What::Meetings => ("meeting", p::meeting_sections),
         What::Decisions => ("decision", p::decision_sections),
         What::Groups => ("group", p::group_sections),

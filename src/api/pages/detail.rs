@@ -142,6 +142,10 @@ fn not_found(what: &str, id: &str) -> Response {
 /// A detail page's title and its tables (`None` where a table would be empty).
 pub(crate) type Detail = (String, Vec<Option<Value>>);
 
+/// What builds one item's page: from the store, the views, the reader's role and the item's id.
+pub(crate) type Build =
+    fn(&dyn EventStore, &Views, Role, &str) -> Result<Option<Detail>, StoreError>;
+
 /// The page an item's sections make, or "not found", or the store's failure.
 fn show(
     state: &AppState,
@@ -149,7 +153,7 @@ fn show(
     q: &PageQuery,
     what: &str,
     id: &str,
-    build: fn(&dyn EventStore, &Views, Role, &str) -> Result<Option<Detail>, StoreError>,
+    build: Build,
 ) -> Response {
     let (a, views) = match axes_and_views(state, q) {
         Ok(x) => x,
