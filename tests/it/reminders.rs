@@ -1279,6 +1279,23 @@ fn a_dry_run_lists_what_real_ticks_then_send() {
             (address, decode_subject(m.header("subject").unwrap()))
         })
         .collect();
+    // The digest comes as text and as HTML.
+    let digests: Vec<_> = server
+        .messages()
+        .into_iter()
+        .filter(|m| {
+            m.header("subject")
+                .is_some_and(|s| s.starts_with("Accord: "))
+        })
+        .collect();
+    assert!(!digests.is_empty());
+    for d in &digests {
+        assert!(
+            d.raw.contains("Content-Type: text/plain") && d.raw.contains("Content-Type: text/html"),
+            "{}",
+            d.raw
+        );
+    }
     listed.sort();
     received.sort();
     assert!(!listed.is_empty());
