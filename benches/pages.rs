@@ -6,8 +6,11 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[path = "common/static_server.rs"]
+mod common;
+use common::static_server;
 
 const BUDGET_BYTES: usize = 500 * 1024;
 const BUDGET_MS: f64 = 300.0;
@@ -57,33 +60,6 @@ fn get(url: &str, token: &str) -> (u16, Vec<u8>, f64) {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-/// The peer: axum answering the same bytes from memory.
-fn static_server(rt: &tokio::runtime::Runtime, bodies: Vec<(String, Vec<u8>)>) -> String {
-    use axum::routing::get;
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    let mut app = axum::Router::new();
-    for (path, body) in bodies {
-        let body = Arc::new(body);
-        app = app.route(
-            &path,
-            get(move || {
-                let body = body.clone();
-                async move {
-                    (
-                        [(axum::http::header::CONTENT_TYPE, "text/html")],
-                        (*body).clone(),
-                    )
-                }
-            }),
-        );
-    }
-    rt.spawn(async move { axum::serve(listener, app).await });
-    addr
 }
 
 struct Row {
@@ -195,7 +171,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
-    let peer = static_server(&rt, bodies);
+    let peer = static_server(&rt, bodies, "text/html");
     for (i, r) in rows.iter_mut().enumerate() {
         let times: Vec<f64> = (0..RUNS)
             .map(|_| get(&format!("http://{peer}/p{i}"), "").2)

@@ -6,6 +6,8 @@
 //! (and the query, HTTP and disk figures on the 100k log); under `cargo test` a smoke size
 //! checks that every measurement still runs.
 
+#[path = "../common/static_server.rs"]
+mod common;
 #[allow(dead_code)]
 mod cqrs_peer;
 mod measure;

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use accord::input::{parse_value, Proposed};
@@ -11,6 +10,7 @@ use accord::projections::{self, Query};
 use accord::store::{EventStore, SledStore};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
+use crate::common::static_server;
 use crate::cqrs_peer::{self, Commit, PeerEvent};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -903,33 +903,6 @@ fn wrk(url: &str, token: &str, secs: u64) -> Option<(f64, f64)> {
     Some((rps, ms))
 }
 
-/// The peer: axum serving the same response bytes from memory, the ceiling of the stack.
-fn static_server(rt: &tokio::runtime::Runtime, bodies: Vec<(String, Vec<u8>)>) -> String {
-    use axum::routing::get;
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    let mut app = axum::Router::new();
-    for (path, body) in bodies {
-        let body = Arc::new(body);
-        app = app.route(
-            &path,
-            get(move || {
-                let body = body.clone();
-                async move {
-                    (
-                        [(axum::http::header::CONTENT_TYPE, "application/json")],
-                        (*body).clone(),
-                    )
-                }
-            }),
-        );
-    }
-    rt.spawn(async move { axum::serve(listener, app).await });
-    addr
-}
-
 fn http(rows: &mut Vec<Row>, dir: &Path, n: usize, secs: u64, rt: &tokio::runtime::Runtime) {
     eprintln!("== HTTP on the {} log", label(n));
     if Command::new("wrk").arg("--version").output().is_err() {
@@ -960,7 +933,7 @@ fn http(rows: &mut Vec<Row>, dir: &Path, n: usize, secs: u64, rt: &tokio::runtim
         .expect("a body");
         bodies.push((path.to_string(), body));
     }
-    let peer_addr = static_server(rt, bodies.clone());
+    let peer_addr = static_server(rt, bodies.clone(), "application/json");
     for (path, body) in &bodies {
         let url = format!("http://{}{path}", server.addr);
         let Some((rps, p99)) = wrk(&url, &token, secs) else {

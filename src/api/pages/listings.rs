@@ -13,26 +13,10 @@ use crate::api::{AppState, Caller};
 use crate::projections::decisions::MandateRow;
 use crate::projections::meetings::MeetingRow;
 
-const MEETING_STATUSES: [&str; 8] = [
-    "tentative",
-    "confirmed",
-    "postponed",
-    "adjourned",
-    "suspended",
-    "partly_held",
-    "over",
-    "cancelled",
-];
-const MANDATE_STATUSES: [&str; 6] = [
-    "active",
-    "in_progress",
-    "reported",
-    "implemented",
-    "elapsed",
-    "superseded",
-];
-const GROUP_STATUSES: [&str; 2] = ["active", "dissolved"];
-const REPORT_STATUSES: [&str; 3] = ["drafted", "endorsed", "submitted"];
+/// The statuses each listing filters by, as `accord show --status` takes them.
+fn statuses(what: &str) -> &'static [&'static str] {
+    crate::listing::statuses(what)
+}
 
 /// A sort key that orders by day, then by id (ISO days sort as text).
 fn key(day: impl std::fmt::Display, id: &str) -> String {
@@ -103,7 +87,7 @@ pub(super) async fn meetings(
 ) -> Response {
     let a = try_page!(axes(&q));
     let p = try_page!(Paging::of(&q.rest));
-    try_page!(p.check_status(&MEETING_STATUSES));
+    try_page!(p.check_status(statuses("meetings")));
     let views = try_page!(views_for(&state, &a));
     let all = &views.meetings.0;
     let status_of = |m: &MeetingRow| {
@@ -146,7 +130,7 @@ pub(super) async fn meetings(
     };
     let filters = p.fields(
         bodies(all.values().map(|m| m.body.code())),
-        &MEETING_STATUSES,
+        statuses("meetings"),
         true,
     );
     table_page(
@@ -180,7 +164,7 @@ pub(super) async fn decisions(
 ) -> Response {
     let a = try_page!(axes(&q));
     let p = try_page!(Paging::of(&q.rest));
-    try_page!(p.check_status(&MANDATE_STATUSES));
+    try_page!(p.check_status(statuses("mandates")));
     let views = try_page!(views_for(&state, &a));
     let v: &crate::projections::Views = &views;
     let addressee = q
@@ -261,7 +245,7 @@ pub(super) async fn decisions(
     }
     let mut filters = p.fields(
         bodies(v.meetings.0.values().map(|m| m.body.code())),
-        &MANDATE_STATUSES,
+        statuses("mandates"),
         true,
     );
     filters.insert(
@@ -284,7 +268,7 @@ pub(super) async fn groups(
 ) -> Response {
     let a = try_page!(axes(&q));
     let p = try_page!(Paging::of(&q.rest));
-    try_page!(p.check_status(&GROUP_STATUSES));
+    try_page!(p.check_status(statuses("groups")));
     let views = try_page!(views_for(&state, &a));
     let name = |v: &dyn erased_serialize::Ser| v.name();
     let status = |g: &crate::projections::groups::GroupRow| {
@@ -349,7 +333,7 @@ pub(super) async fn groups(
             rows,
         )]
     };
-    let filters = p.fields(vec![], &GROUP_STATUSES, true);
+    let filters = p.fields(vec![], statuses("groups"), true);
     table_page(
         "groups",
         "Groups",
@@ -366,7 +350,7 @@ pub(super) async fn reports(
 ) -> Response {
     let a = try_page!(axes(&q));
     let p = try_page!(Paging::of(&q.rest));
-    try_page!(p.check_status(&REPORT_STATUSES));
+    try_page!(p.check_status(statuses("reports")));
     let views = try_page!(views_for(&state, &a));
     let mut list: Vec<_> = views
         .reports
@@ -414,7 +398,7 @@ pub(super) async fn reports(
             rows,
         )]
     };
-    let filters = p.fields(vec![], &REPORT_STATUSES, true);
+    let filters = p.fields(vec![], statuses("reports"), true);
     table_page(
         "reports",
         "Reports",
