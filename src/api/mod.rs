@@ -5,6 +5,9 @@
 //! recorded over HTTP is the token's name, never a value from the request.
 
 pub mod chain;
+mod feeds;
+mod listings;
+pub(crate) use listings::{parse_instant, shared_views};
 pub mod openapi;
 pub mod paged;
 pub mod pages;
@@ -17,20 +20,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use axum::body::Body;
-use axum::extract::{
-    DefaultBodyLimit, Path as UrlPath, Query as UrlQuery, RawQuery, Request, State,
-};
+use axum::extract::{DefaultBodyLimit, Query as UrlQuery, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::listing::{self, What};
-use crate::projections::{self, Query};
 use crate::store::{EventStore, Outcome, StoreError};
 use tokens::{Role, Tokens};
 
@@ -289,14 +287,14 @@ pub fn router(state: AppState) -> Router {
             "/api/openapi.json",
             get(|| async { Json(openapi::document()) }),
         )
-        .route("/api/deadlines", get(deadlines))
-        .route("/api/reminders", get(reminders))
-        .route("/api/{what}", get(list))
-        .route("/metrics", get(metrics))
+        .route("/api/deadlines", get(listings::deadlines))
+        .route("/api/reminders", get(listings::reminders))
+        .route("/api/{what}", get(listings::list))
+        .route("/metrics", get(feeds::metrics))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/calendar.ics", get(calendar))
+        .route("/calendar.ics", get(feeds::calendar))
         .merge(api)
         .merge(pages::routes(state.clone()))
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -304,269 +302,6 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(harden))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Axes {
-    as_of: Option<String>,
-    known_at: Option<String>,
-    body: Option<String>,
-    status: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    limit: Option<String>,
-    after: Option<String>,
-    q: Option<String>,
-}
-
-fn filter_of(q: &Axes) -> Result<listing::Filter, ApiError> {
-    let day = |v: &Option<String>, field: &str| {
-        v.as_deref()
-            .map(crate::domain::parse_day)
-            .transpose()
-            .map_err(|e| bad(field, e.to_string()))
-    };
-    Ok(listing::Filter {
-        body: q.body.clone(),
-        status: q.status.clone(),
-        from: day(&q.from, "from")?,
-        to: day(&q.to, "to")?,
-        on: None,
-    })
-}
-
-fn axes(q: &Axes) -> Result<Query, ApiError> {
-    Ok(Query {
-        as_of: q
-            .as_of
-            .as_deref()
-            .map(crate::domain::parse_day)
-            .transpose()
-            .map_err(|e| bad("as_of", e.to_string()))?,
-        known_at: q
-            .known_at
-            .as_deref()
-            .map(parse_instant)
-            .transpose()
-            .map_err(|e| bad("known_at", e))?,
-        ..Query::default()
-    })
-}
-
-pub(crate) fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
-    crate::domain::parse_instant(s)
-}
-
-fn what(name: &str) -> Option<What> {
-    Some(match name {
-        "meetings" => What::Meetings,
-        "decisions" => What::Decisions,
-        "mandates" => What::Mandates,
-        "groups" => What::Groups,
-        "reports" => What::Reports,
-        "activities" => What::Activities,
-        "agreements" => What::Agreements,
-        "timeline" => What::Timeline,
-        _ => return None,
-    })
-}
-
-/// The paging fields of a listing query.
-macro_rules! paging_of {
-    ($q:expr) => {
-        paged::Paging {
-            limit: $q.limit.clone(),
-            after: $q.after.clone(),
-            q: $q.q.clone(),
-        }
-    };
-}
-
-/// A listing answer: one page of rows, with a `Link` header to the next.
-type Listing = Result<(axum::http::HeaderMap, Json<Value>), ApiError>;
-
-async fn list(
-    State(state): State<AppState>,
-    UrlPath(name): UrlPath<String>,
-    RawQuery(raw): RawQuery,
-    q: Result<UrlQuery<Axes>, axum::extract::rejection::QueryRejection>,
-) -> Listing {
-    let UrlQuery(q) = q.map_err(|e| bad("query", e.body_text()))?;
-    let Some(w) = what(&name) else {
-        return Err(ApiError(
-            StatusCode::NOT_FOUND,
-            json!({"error": "not_found", "message": format!("no listing `{name}`")}),
-        ));
-    };
-    let query = axes(&q)?;
-    let filter = filter_of(&q)?;
-    let rows = if w == What::Timeline {
-        let views = blocking(|| shared_views(&*state.store, &query))?;
-        let mut entries = blocking(|| projections::timeline::timeline(&*state.store, &query))?;
-        listing::filter_timeline(&views.views, &mut entries, &filter)
-            .map_err(|e| bad("query", e))?;
-        listing::timeline_rows(&entries).1
-    } else {
-        let views = filtered_views(&state, &query, &name, &filter)?;
-        listing::rows(&views.views, w).1
-    };
-    let (headers, rows) = paged::page(
-        rows,
-        &paging_of!(q),
-        &format!("/api/{name}"),
-        raw.as_deref(),
-    )?;
-    Ok((headers, Json(Value::Array(rows))))
-}
-
-/// The views a query asks for: the shared current state when no axis is given (no copy, no
-/// fold while the head stays put), else a fold.
-pub(crate) fn shared_views(
-    store: &dyn EventStore,
-    query: &Query,
-) -> Result<std::sync::Arc<projections::State>, StoreError> {
-    if query.as_of.is_none() && query.known_at.is_none() {
-        projections::current(store)
-    } else {
-        projections::views(store, query).map(std::sync::Arc::new)
-    }
-}
-
-/// [`shared_views`] narrowed by a filter; copied only when the filter narrows something.
-fn filtered_views(
-    state: &AppState,
-    query: &Query,
-    what: &str,
-    filter: &listing::Filter,
-) -> Result<std::sync::Arc<projections::State>, ApiError> {
-    let mut views = blocking(|| shared_views(&*state.store, query))?;
-    let narrows = filter.body.is_some()
-        || filter.status.is_some()
-        || filter.from.is_some()
-        || filter.to.is_some();
-    if narrows {
-        let owned = std::sync::Arc::make_mut(&mut views);
-        listing::filter_views(&mut owned.views, what, filter).map_err(|e| bad("query", e))?;
-    }
-    Ok(views)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DeadlineQuery {
-    as_of: Option<String>,
-    known_at: Option<String>,
-    within: Option<String>,
-    body: Option<String>,
-    status: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    limit: Option<String>,
-    after: Option<String>,
-    q: Option<String>,
-}
-
-async fn deadlines(
-    State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
-    q: Result<UrlQuery<DeadlineQuery>, axum::extract::rejection::QueryRejection>,
-) -> Listing {
-    let UrlQuery(q) = q.map_err(|e| bad("query", e.body_text()))?;
-    let as_of: Option<NaiveDate> = q
-        .as_of
-        .as_deref()
-        .map(crate::domain::parse_day)
-        .transpose()
-        .map_err(|e| bad("as_of", e.to_string()))?;
-    let within = q
-        .within
-        .as_deref()
-        .map(crate::workflows::definition::parse_span)
-        .transpose()
-        .map_err(|e| bad("within", e))?;
-    let known_at = q
-        .known_at
-        .as_deref()
-        .map(parse_instant)
-        .transpose()
-        .map_err(|e| bad("known_at", e))?;
-    let day_of = |v: &Option<String>, field: &str| {
-        v.as_deref()
-            .map(crate::domain::parse_day)
-            .transpose()
-            .map_err(|e| bad(field, e.to_string()))
-    };
-    let filter = listing::Filter {
-        body: q.body.clone(),
-        status: q.status.clone(),
-        from: day_of(&q.from, "from")?,
-        to: day_of(&q.to, "to")?,
-        on: as_of,
-    };
-    let views = filtered_views(
-        &state,
-        &Query {
-            as_of,
-            known_at,
-            ..Query::default()
-        },
-        "deadlines",
-        &filter,
-    )?;
-    let day = as_of.unwrap_or_else(|| Utc::now().date_naive());
-    let rows = listing::deadlines(&views.views, day, within).1;
-    let (headers, rows) = paged::page(rows, &paging_of!(q), "/api/deadlines", raw.as_deref())?;
-    Ok((headers, Json(Value::Array(rows))))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Window {
-    from: Option<String>,
-    to: Option<String>,
-    body: Option<String>,
-    status: Option<String>,
-    limit: Option<String>,
-    after: Option<String>,
-    q: Option<String>,
-}
-
-async fn reminders(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    RawQuery(raw): RawQuery,
-    q: Result<UrlQuery<Window>, axum::extract::rejection::QueryRejection>,
-) -> Listing {
-    let UrlQuery(q) = q.map_err(|e| bad("query", e.body_text()))?;
-    let from = q
-        .from
-        .as_deref()
-        .map(parse_instant)
-        .transpose()
-        .map_err(|e| bad("from", e))?;
-    let to =
-        q.to.as_deref()
-            .map(parse_instant)
-            .transpose()
-            .map_err(|e| bad("to", e))?;
-    let mut views = blocking(|| projections::views(&*state.store, &Query::default()))?.views;
-    let filter = listing::Filter {
-        body: q.body.clone(),
-        status: q.status.clone(),
-        ..Default::default()
-    };
-    listing::filter_views(&mut views, "reminders", &filter).map_err(|e| bad("query", e))?;
-    let mut rows = listing::reminders(&views, from, to, None).1;
-    if caller.role < Role::Admin {
-        for r in &mut rows {
-            if let Some(o) = r.as_object_mut() {
-                o.remove("recipient");
-            }
-        }
-    }
-    let (headers, rows) = paged::page(rows, &paging_of!(q), "/api/reminders", raw.as_deref())?;
-    Ok((headers, Json(Value::Array(rows))))
 }
 
 #[derive(Deserialize)]
@@ -690,7 +425,6 @@ fn futures_stream(
     Rx(rx)
 }
 
-/// Records a batch of JSON Lines with the rules of `accord record`.
 /// The ids that make a POST retried under one `Idempotency-Key` record its events once: each
 /// event without an id gets one from the key, the caller and its line, so the retry's events are
 /// duplicates of the first's (across restarts and nodes, as ids are in the log). The same key
@@ -718,6 +452,7 @@ fn idempotent_ids(
     Ok(())
 }
 
+/// Records a batch of JSON Lines with the rules of `accord record`.
 async fn record(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -824,153 +559,4 @@ async fn verify(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
     let mut v = serde_json::to_value(&report).expect("a report is JSON");
     v["intact"] = report.intact().into();
     Ok(Json(v))
-}
-
-async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let m = &state.metrics;
-    let head = state.store.head().seq;
-    let views = blocking(|| projections::views(&*state.store, &Query::default()))?;
-    let lag = head.saturating_sub(views.seq);
-    let (sent, failed) = views
-        .views
-        .work
-        .reminders
-        .values()
-        .fold((0, 0), |(s, f), r| match r.status {
-            projections::work::ReminderStatus::Sent => (s + 1, f),
-            projections::work::ReminderStatus::Failed => (s, f + 1),
-            _ => (s, f),
-        });
-    let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, value: String| {
-        out.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-        ));
-    };
-    metric(
-        "accord_log_head_seq",
-        "gauge",
-        "Seq of the last recorded event.",
-        head.to_string(),
-    );
-    metric(
-        "accord_projection_lag_events",
-        "gauge",
-        "Events recorded but not yet folded into the projections.",
-        lag.to_string(),
-    );
-    metric(
-        "accord_events_recorded_total",
-        "counter",
-        "Events recorded over HTTP by this process.",
-        m.events_recorded.load(Ordering::Relaxed).to_string(),
-    );
-    metric(
-        "accord_reminders_sent",
-        "gauge",
-        "Reminders recorded as sent.",
-        sent.to_string(),
-    );
-    metric(
-        "accord_reminders_failed",
-        "gauge",
-        "Reminders recorded as failed for good.",
-        failed.to_string(),
-    );
-    metric(
-        "accord_http_requests_total",
-        "counter",
-        "HTTP requests answered.",
-        m.requests.load(Ordering::Relaxed).to_string(),
-    );
-    metric(
-        "accord_http_client_errors_total",
-        "counter",
-        "HTTP requests answered 4xx.",
-        m.client_errors.load(Ordering::Relaxed).to_string(),
-    );
-    metric(
-        "accord_http_server_errors_total",
-        "counter",
-        "HTTP requests answered 5xx.",
-        m.server_errors.load(Ordering::Relaxed).to_string(),
-    );
-    out.push_str("# HELP accord_http_request_duration_seconds Time to answer HTTP requests.\n# TYPE accord_http_request_duration_seconds histogram\n");
-    for (i, le) in BUCKETS_MS.iter().enumerate() {
-        out.push_str(&format!(
-            "accord_http_request_duration_seconds_bucket{{le=\"{}\"}} {}\n",
-            *le as f64 / 1000.0,
-            m.buckets[i].load(Ordering::Relaxed)
-        ));
-    }
-    let count = m.requests.load(Ordering::Relaxed);
-    out.push_str(&format!(
-        "accord_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}\naccord_http_request_duration_seconds_sum {}\naccord_http_request_duration_seconds_count {count}\n",
-        m.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6
-    ));
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CalendarQuery {
-    body: Option<String>,
-    /// Calendar clients that cannot send headers may pass the token here.
-    token: Option<String>,
-}
-
-/// `GET /calendar.ics[?body=MC]`: public when configured, else any valid token (header or
-/// `token` parameter).
-async fn calendar(
-    State(state): State<AppState>,
-    headers: axum::http::HeaderMap,
-    q: Result<UrlQuery<CalendarQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, ApiError> {
-    let UrlQuery(q) = q.map_err(|e| bad("query", e.body_text()))?;
-    if !state.public_calendar {
-        let header_token = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        // In the address (where calendar applications keep it, and logs may show it) only a
-        // feed token, which reads nothing else; in the header, any token.
-        let allowed = match (header_token, q.token.as_deref()) {
-            (Some(t), _) => state.check_token(t).is_some(),
-            (None, Some(t)) => state.check_token(t).is_some_and(|(_, r)| r == Role::Feed),
-            (None, None) => false,
-        };
-        if !allowed {
-            return Err(ApiError(
-                StatusCode::UNAUTHORIZED,
-                json!({"error": "unauthorized", "message": "a feed token (accord token add NAME --role feed) in ?token=, or any token in the Authorization header"}),
-            ));
-        }
-    }
-    let state_now = blocking(|| shared_views(&*state.store, &Query::default()))?;
-    let views = &state_now.views;
-    let body = q
-        .body
-        .as_deref()
-        .map(|b| {
-            crate::domain::Body::parse(b)
-                .ok()
-                .filter(|b| views.reporting.knows_body(b.code()))
-                .ok_or_else(|| {
-                    bad(
-                        "body",
-                        format!(
-                            "expected a body the log knows: {}",
-                            views.reporting.body_codes().join(", ")
-                        ),
-                    )
-                })
-        })
-        .transpose()?;
-    let text = blocking(|| crate::calendar::feed(&*state.store, views, body, &state.public_url))?;
-    Ok((
-        [(header::CONTENT_TYPE, "text/calendar; charset=utf-8")],
-        text,
-    )
-        .into_response())
 }

@@ -1,0 +1,163 @@
+//! What other programs read: the Prometheus metrics and the calendar feed.
+
+use std::sync::atomic::Ordering;
+
+use axum::extract::{Query as UrlQuery, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::listings::shared_views;
+use super::tokens::Role;
+use super::{bad, blocking, ApiError, AppState, BUCKETS_MS};
+use crate::projections::{self, Query};
+
+pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let m = &state.metrics;
+    let head = state.store.head().seq;
+    let views = blocking(|| projections::views(&*state.store, &Query::default()))?;
+    let lag = head.saturating_sub(views.seq);
+    let (sent, failed) = views
+        .views
+        .work
+        .reminders
+        .values()
+        .fold((0, 0), |(s, f), r| match r.status {
+            projections::work::ReminderStatus::Sent => (s + 1, f),
+            projections::work::ReminderStatus::Failed => (s, f + 1),
+            _ => (s, f),
+        });
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: String| {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    };
+    metric(
+        "accord_log_head_seq",
+        "gauge",
+        "Seq of the last recorded event.",
+        head.to_string(),
+    );
+    metric(
+        "accord_projection_lag_events",
+        "gauge",
+        "Events recorded but not yet folded into the projections.",
+        lag.to_string(),
+    );
+    metric(
+        "accord_events_recorded_total",
+        "counter",
+        "Events recorded over HTTP by this process.",
+        m.events_recorded.load(Ordering::Relaxed).to_string(),
+    );
+    metric(
+        "accord_reminders_sent",
+        "gauge",
+        "Reminders recorded as sent.",
+        sent.to_string(),
+    );
+    metric(
+        "accord_reminders_failed",
+        "gauge",
+        "Reminders recorded as failed for good.",
+        failed.to_string(),
+    );
+    metric(
+        "accord_http_requests_total",
+        "counter",
+        "HTTP requests answered.",
+        m.requests.load(Ordering::Relaxed).to_string(),
+    );
+    metric(
+        "accord_http_client_errors_total",
+        "counter",
+        "HTTP requests answered 4xx.",
+        m.client_errors.load(Ordering::Relaxed).to_string(),
+    );
+    metric(
+        "accord_http_server_errors_total",
+        "counter",
+        "HTTP requests answered 5xx.",
+        m.server_errors.load(Ordering::Relaxed).to_string(),
+    );
+    out.push_str("# HELP accord_http_request_duration_seconds Time to answer HTTP requests.\n# TYPE accord_http_request_duration_seconds histogram\n");
+    for (i, le) in BUCKETS_MS.iter().enumerate() {
+        out.push_str(&format!(
+            "accord_http_request_duration_seconds_bucket{{le=\"{}\"}} {}\n",
+            *le as f64 / 1000.0,
+            m.buckets[i].load(Ordering::Relaxed)
+        ));
+    }
+    let count = m.requests.load(Ordering::Relaxed);
+    out.push_str(&format!(
+        "accord_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}\naccord_http_request_duration_seconds_sum {}\naccord_http_request_duration_seconds_count {count}\n",
+        m.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6
+    ));
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CalendarQuery {
+    body: Option<String>,
+    /// Calendar clients that cannot send headers may pass the token here.
+    token: Option<String>,
+}
+
+/// `GET /calendar.ics[?body=MC]`: public when configured, else any valid token (header or
+/// `token` parameter).
+pub(super) async fn calendar(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    q: Result<UrlQuery<CalendarQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let UrlQuery(q) = q.map_err(|e| bad("query", e.body_text()))?;
+    if !state.public_calendar {
+        let header_token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        // In the address (where calendar applications keep it, and logs may show it) only a
+        // feed token, which reads nothing else; in the header, any token.
+        let allowed = match (header_token, q.token.as_deref()) {
+            (Some(t), _) => state.check_token(t).is_some(),
+            (None, Some(t)) => state.check_token(t).is_some_and(|(_, r)| r == Role::Feed),
+            (None, None) => false,
+        };
+        if !allowed {
+            return Err(ApiError(
+                StatusCode::UNAUTHORIZED,
+                json!({"error": "unauthorized", "message": "a feed token (accord token add NAME --role feed) in ?token=, or any token in the Authorization header"}),
+            ));
+        }
+    }
+    let state_now = blocking(|| shared_views(&*state.store, &Query::default()))?;
+    let views = &state_now.views;
+    let body = q
+        .body
+        .as_deref()
+        .map(|b| {
+            crate::domain::Body::parse(b)
+                .ok()
+                .filter(|b| views.reporting.knows_body(b.code()))
+                .ok_or_else(|| {
+                    bad(
+                        "body",
+                        format!(
+                            "expected a body the log knows: {}",
+                            views.reporting.body_codes().join(", ")
+                        ),
+                    )
+                })
+        })
+        .transpose()?;
+    let text = blocking(|| crate::calendar::feed(&*state.store, views, body, &state.public_url))?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/calendar; charset=utf-8")],
+        text,
+    )
+        .into_response())
+}
