@@ -87,6 +87,69 @@ pub struct Decisions {
     pub mandates: BTreeMap<String, MandateRow>,
 }
 
+/// A mandate's status after a change to `to`: a superseded mandate stays superseded, unless
+/// the change itself supersedes.
+fn changed(current: MandateStatus, to: MandateStatus) -> MandateStatus {
+    if to == MandateStatus::Superseded || current != MandateStatus::Superseded {
+        to
+    } else {
+        current
+    }
+}
+
+/// Whether a report submitted on a mandate in this status makes it reported.
+fn report_moves(current: MandateStatus) -> bool {
+    current < MandateStatus::Reported || current == MandateStatus::Elapsed
+}
+
+/// Each mandate's status and nothing else, with each decision's mandates: what a status count
+/// needs, small enough to fold for many days at once. It follows the same rules as
+/// [`Decisions::apply`].
+#[derive(Clone, Debug, Default)]
+pub struct MandateStatuses {
+    pub status: std::collections::HashMap<String, MandateStatus>,
+    mandates_of: std::collections::HashMap<String, Vec<String>>,
+}
+
+impl MandateStatuses {
+    pub fn apply(&mut self, e: &DomainEvent) {
+        match e {
+            DomainEvent::DecisionAdopted(d) => {
+                let ids: Vec<String> = d
+                    .mandates
+                    .iter()
+                    .map(|m| mandate_id(&d.symbol, &m.paragraph.0))
+                    .collect();
+                for id in &ids {
+                    self.status.insert(id.clone(), MandateStatus::Active);
+                }
+                for other in &d.supersedes {
+                    for id in self.mandates_of.get(other).into_iter().flatten() {
+                        if let Some(s) = self.status.get_mut(id) {
+                            *s = MandateStatus::Superseded;
+                        }
+                    }
+                }
+                self.mandates_of.insert(d.symbol.clone(), ids);
+            }
+            DomainEvent::MandateStatusChanged(m) => {
+                let id = mandate_id(&m.decision, &m.paragraph.0);
+                if let Some(s) = self.status.get_mut(&id) {
+                    *s = changed(*s, m.status);
+                }
+            }
+            DomainEvent::ReportSubmitted(r) => {
+                for id in &r.reports_on {
+                    if let Some(s) = self.status.get_mut(id).filter(|s| report_moves(**s)) {
+                        *s = changed(*s, MandateStatus::Reported);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 impl Decisions {
     fn set_status(&mut self, id: &str, status: MandateStatus, since: ApproxDate) {
         if let Some(m) = self.mandates.get_mut(id) {
@@ -95,8 +158,9 @@ impl Decisions {
             {
                 m.reported_on = Some(since);
             }
-            if m.status != MandateStatus::Superseded {
-                m.status = status;
+            // The rule of `changed`, and the day of the change with it.
+            if status == MandateStatus::Superseded || m.status != MandateStatus::Superseded {
+                m.status = changed(m.status, status);
                 m.since = since;
             }
         }
@@ -169,20 +233,14 @@ impl Decisions {
             }
             DomainEvent::MandateStatusChanged(m) => {
                 let id = mandate_id(&m.decision, &m.paragraph.0);
-                if m.status == MandateStatus::Superseded {
-                    if let Some(row) = self.mandates.get_mut(&id) {
-                        row.status = MandateStatus::Superseded;
-                        row.since = env.occurred;
-                    }
-                } else {
-                    self.set_status(&id, m.status, env.occurred);
-                }
+                self.set_status(&id, m.status, env.occurred);
             }
             DomainEvent::ReportSubmitted(r) => {
                 for id in &r.reports_on {
-                    let open = self.mandates.get(id).is_some_and(|m| {
-                        m.status < MandateStatus::Reported || m.status == MandateStatus::Elapsed
-                    });
+                    let open = self
+                        .mandates
+                        .get(id)
+                        .is_some_and(|m| report_moves(m.status));
                     if open {
                         self.set_status(id, MandateStatus::Reported, env.occurred);
                     }

@@ -480,14 +480,14 @@ fn fold(store: &dyn EventStore, q: &Query, progress: Progress) -> Result<State, 
     Ok(state)
 }
 
-/// The decisions and mandates as of each of `days` (ascending, as known at `known_at`), from one pass over
-/// the log: for this read model, what [`views`] answers with each day as `as_of`, without
-/// folding the whole log once per day. Only the event types it reads are decoded.
-pub fn decisions_as_of_each(
+/// Each mandate's status as of each of `days` (ascending, as known at `known_at`), from one
+/// pass over the log: what [`views`] answers with each day as `as_of`, for the statuses alone,
+/// without folding the whole log once per day. Only the event types they follow are decoded.
+pub fn mandate_statuses_as_of_each(
     store: &dyn EventStore,
     known_at: Option<DateTime<Utc>>,
     days: &[NaiveDate],
-) -> Result<Vec<decisions::Decisions>, StoreError> {
+) -> Result<Vec<decisions::MandateStatuses>, StoreError> {
     const READ: [&str; 3] = ["DecisionAdopted", "MandateStatusChanged", "ReportSubmitted"];
     let k = match known_at {
         Some(t) => seq_known_at(store, t)?,
@@ -495,7 +495,8 @@ pub fn decisions_as_of_each(
     };
     debug_assert!(days.windows(2).all(|w| w[0] <= w[1]), "days in order");
     let corrections = Corrections::load(store, k)?;
-    let mut out: Vec<decisions::Decisions> = days.iter().map(|_| Default::default()).collect();
+    let mut out: Vec<decisions::MandateStatuses> =
+        days.iter().map(|_| Default::default()).collect();
     for env in store.read_from(1) {
         let env = env?;
         if env.seq > k {
@@ -510,7 +511,7 @@ pub fn decisions_as_of_each(
         };
         if let Some(event) = corrections.effective(&env)? {
             for state in &mut out[first..] {
-                state.apply(&env, &event);
+                state.apply(&event);
             }
         }
     }
