@@ -43,14 +43,13 @@ pub fn simulate(
     if every_days < 1 {
         return Err(BadInput("--every must be at least 1d".into()).into());
     }
-    let scratch_dir = tempfile::tempdir().context("failed to make a scratch directory")?;
-    let scratch = SledStore::open(&scratch_dir.path().join("sled"))
-        .context("failed to open the scratch store")?;
-    copy(store, &scratch)?;
-    let rt = runtime()?;
+    let Scratch {
+        _dir,
+        store: scratch,
+        rt,
+        mut engine,
+    } = Scratch::of(store, config)?;
     let _inside = rt.enter();
-    let mut engine = engine(config, scratch_dir.path())?;
-    engine.mailer = Mailer::Outbox(scratch_dir.path().join("outbox"));
     // The scheduler's records copied from the store count by their date, like any event: the
     // simulation decides afresh what would have been sent.
     engine.own_after = store.head().seq;
@@ -91,14 +90,13 @@ pub fn dry_run(
     at: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<(projections::Views, std::collections::HashSet<String>)> {
-    let scratch_dir = tempfile::tempdir().context("failed to make a scratch directory")?;
-    let scratch = SledStore::open(&scratch_dir.path().join("sled"))
-        .context("failed to open the scratch store")?;
-    copy(store, &scratch)?;
-    let rt = runtime()?;
+    let Scratch {
+        _dir,
+        store: scratch,
+        rt,
+        engine,
+    } = Scratch::of(store, config)?;
     let _inside = rt.enter();
-    let mut engine = engine(config, scratch_dir.path())?;
-    engine.mailer = Mailer::Outbox(scratch_dir.path().join("outbox"));
     let mut sent = std::collections::HashSet::new();
     let mut t = at;
     loop {
@@ -111,6 +109,39 @@ pub fn dry_run(
     }
     let views = projections::views(&scratch, &Query::default())?.views;
     Ok((views, sent))
+}
+
+/// A scratch copy of the log with a scheduler over it that renders into a scratch outbox; all
+/// of it goes when dropped.
+struct Scratch {
+    engine: crate::scheduler::Engine,
+    store: SledStore,
+    rt: tokio::runtime::Runtime,
+    /// Last, so the store is closed before its directory goes.
+    _dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    fn of(store: &dyn EventStore, config: &Config) -> Result<Scratch> {
+        let dir = tempfile::tempdir().context("failed to make a scratch directory")?;
+        let scratch = SledStore::open(&dir.path().join("sled"))
+            .context("failed to open the scratch store")?;
+        copy(store, &scratch)?;
+        let rt = runtime()?;
+        // The configured mailer is made, and dropped for the scratch outbox, in the runtime.
+        let engine = {
+            let _inside = rt.enter();
+            let mut engine = engine(config, dir.path())?;
+            engine.mailer = Mailer::Outbox(dir.path().join("outbox"));
+            engine
+        };
+        Ok(Scratch {
+            engine,
+            store: scratch,
+            rt,
+            _dir: dir,
+        })
+    }
 }
 
 fn copy(store: &dyn EventStore, scratch: &dyn EventStore) -> Result<()> {
