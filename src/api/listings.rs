@@ -28,36 +28,36 @@ pub(super) struct Axes {
     q: Option<String>,
 }
 
+/// A day parameter, if given; a bad one names its field.
+fn day_param(v: &Option<String>, field: &str) -> Result<Option<NaiveDate>, ApiError> {
+    v.as_deref()
+        .map(crate::domain::parse_day)
+        .transpose()
+        .map_err(|e| bad(field, e.to_string()))
+}
+
+/// An instant parameter, if given; a bad one names its field.
+fn instant_param(v: &Option<String>, field: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+    v.as_deref()
+        .map(parse_instant)
+        .transpose()
+        .map_err(|e| bad(field, e))
+}
+
 fn filter_of(q: &Axes) -> Result<listing::Filter, ApiError> {
-    let day = |v: &Option<String>, field: &str| {
-        v.as_deref()
-            .map(crate::domain::parse_day)
-            .transpose()
-            .map_err(|e| bad(field, e.to_string()))
-    };
     Ok(listing::Filter {
         body: q.body.clone(),
         status: q.status.clone(),
-        from: day(&q.from, "from")?,
-        to: day(&q.to, "to")?,
+        from: day_param(&q.from, "from")?,
+        to: day_param(&q.to, "to")?,
         on: None,
     })
 }
 
 fn axes(q: &Axes) -> Result<Query, ApiError> {
     Ok(Query {
-        as_of: q
-            .as_of
-            .as_deref()
-            .map(crate::domain::parse_day)
-            .transpose()
-            .map_err(|e| bad("as_of", e.to_string()))?,
-        known_at: q
-            .known_at
-            .as_deref()
-            .map(parse_instant)
-            .transpose()
-            .map_err(|e| bad("known_at", e))?,
+        as_of: day_param(&q.as_of, "as_of")?,
+        known_at: instant_param(&q.known_at, "known_at")?,
         ..Query::default()
     })
 }
@@ -181,35 +181,19 @@ pub(super) async fn deadlines(
     q: Result<UrlQuery<DeadlineQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Listing {
     let UrlQuery(q) = q.map_err(|e| bad("query", e.body_text()))?;
-    let as_of: Option<NaiveDate> = q
-        .as_of
-        .as_deref()
-        .map(crate::domain::parse_day)
-        .transpose()
-        .map_err(|e| bad("as_of", e.to_string()))?;
+    let as_of = day_param(&q.as_of, "as_of")?;
     let within = q
         .within
         .as_deref()
         .map(crate::workflows::definition::parse_span)
         .transpose()
         .map_err(|e| bad("within", e))?;
-    let known_at = q
-        .known_at
-        .as_deref()
-        .map(parse_instant)
-        .transpose()
-        .map_err(|e| bad("known_at", e))?;
-    let day_of = |v: &Option<String>, field: &str| {
-        v.as_deref()
-            .map(crate::domain::parse_day)
-            .transpose()
-            .map_err(|e| bad(field, e.to_string()))
-    };
+    let known_at = instant_param(&q.known_at, "known_at")?;
     let filter = listing::Filter {
         body: q.body.clone(),
         status: q.status.clone(),
-        from: day_of(&q.from, "from")?,
-        to: day_of(&q.to, "to")?,
+        from: day_param(&q.from, "from")?,
+        to: day_param(&q.to, "to")?,
         on: as_of,
     };
     let views = filtered_views(

@@ -18,6 +18,15 @@ fn statuses(what: &str) -> &'static [&'static str] {
     crate::listing::statuses(what)
 }
 
+/// The one untitled table of a listing, or none when it has no rows.
+fn one_table(headers: &[&str], rows: Vec<Vec<Value>>) -> Vec<Value> {
+    if rows.is_empty() {
+        vec![]
+    } else {
+        vec![section("", headers, rows)]
+    }
+}
+
 /// A sort key that orders by day, then by id (ISO days sort as text).
 fn key(day: impl std::fmt::Display, id: &str) -> String {
     format!("{day}\u{1f}{id}")
@@ -117,17 +126,12 @@ pub(super) async fn meetings(
     list.sort_by(|x, y| x.0.cmp(&y.0));
     let w = p.window(list, false);
     let rows: Vec<Vec<Value>> = w.items.iter().flat_map(|m| meeting_rows(m)).collect();
-    let sections = if rows.is_empty() {
-        vec![]
-    } else {
-        vec![section(
-            "",
-            &[
-                "Meeting", "Body", "Dates", "Status", "Venue", "Title", "Moves",
-            ],
-            rows,
-        )]
-    };
+    let sections = one_table(
+        &[
+            "Meeting", "Body", "Dates", "Status", "Venue", "Title", "Moves",
+        ],
+        rows,
+    );
     let filters = p.fields(
         bodies(all.values().map(|m| m.body.code())),
         statuses("meetings"),
@@ -324,15 +328,10 @@ pub(super) async fn groups(
             ]
         })
         .collect();
-    let sections = if rows.is_empty() {
-        vec![]
-    } else {
-        vec![section(
-            "",
-            &["Group", "Status", "Scope", "Area", "Leads", "Members"],
-            rows,
-        )]
-    };
+    let sections = one_table(
+        &["Group", "Status", "Scope", "Area", "Leads", "Members"],
+        rows,
+    );
     let filters = p.fields(vec![], statuses("groups"), true);
     table_page(
         "groups",
@@ -389,15 +388,10 @@ pub(super) async fn reports(
             ]
         })
         .collect();
-    let sections = if rows.is_empty() {
-        vec![]
-    } else {
-        vec![section(
-            "",
-            &["Report", "Status", "Drafted", "Endorsed", "Submitted"],
-            rows,
-        )]
-    };
+    let sections = one_table(
+        &["Report", "Status", "Drafted", "Endorsed", "Submitted"],
+        rows,
+    );
     let filters = p.fields(vec![], statuses("reports"), true);
     table_page(
         "reports",

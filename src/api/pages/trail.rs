@@ -197,7 +197,8 @@ pub(super) async fn trail(
             ]
         })
         .collect();
-    let note = chain_note(state.chain.status(&state.store));
+    // A short stretch of new records is verified here, off the async workers.
+    let note = chain_note(blocking(|| state.chain.status(&state.store)));
     // How many records match in all is not counted: the page only walks back far enough.
     let mut nav = context! { matched => (), ..p.nav("/trail", &w) };
     if let (Some(at), None) = (stopped_at, w.next.as_ref()) {
