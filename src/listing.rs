@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 mod filter;
-pub use filter::{filter_timeline, filter_views, known_bodies, statuses, Filter};
+pub use filter::{applies, filter_timeline, filter_views, known_bodies, statuses, Filter};
 
 use crate::projections::timeline::Entry;
 use crate::projections::Views;
@@ -358,6 +358,18 @@ pub fn reminders(
         })
         .collect();
     rows.sort_by_key(|r| (r.fire_at, r.reminder.clone()));
+    // Steps that go as one message share its Message-ID.
+    let mut sharing: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for r in &rows {
+        if let Some(m) = &r.rendered {
+            *sharing.entry(m.message_id.as_str()).or_default() += 1;
+        }
+    }
+    let together = |r: &crate::projections::work::ReminderRow| {
+        r.rendered
+            .as_ref()
+            .map_or(0, |m| sharing[m.message_id.as_str()].saturating_sub(1))
+    };
     let mut t = Table::new(&["FIRE AT (UTC)", "STATUS", "TO", "DEADLINE", "NOTE"]);
     let mut js = Vec::new();
     for r in rows {
@@ -371,11 +383,25 @@ pub fn reminders(
             ReminderStatus::Cancelled => "cancelled",
             ReminderStatus::Skipped => "skipped",
         };
-        let note = match (&r.rendered, &r.reason) {
+        let mut note = match (&r.rendered, &r.reason) {
             (Some(m), None) if m.late => "late".to_string(),
             (_, Some(reason)) => reason.clone(),
             _ => String::new(),
         };
+        match together(r) {
+            0 => {}
+            n => {
+                let with = format!(
+                    "one email with {n} other step{}",
+                    if n == 1 { "" } else { "s" }
+                );
+                note = if note.is_empty() {
+                    with
+                } else {
+                    format!("{note}; {with}")
+                };
+            }
+        }
         t.push(vec![
             r.fire_at.0.format("%Y-%m-%d %H:%M").to_string(),
             status.to_string(),
@@ -391,6 +417,7 @@ pub fn reminders(
             if would(&r.reminder) {
                 if let Some(m) = &r.rendered {
                     o.insert("subject".into(), m.subject.clone().into());
+                    o.insert("message_id".into(), m.message_id.clone().into());
                 }
             }
         }

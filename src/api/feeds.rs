@@ -13,10 +13,14 @@ use super::tokens::Role;
 use super::{bad, blocking, ApiError, AppState, BUCKETS_MS};
 use crate::projections::{self, Query};
 
+/// `GET /metrics`: Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format 0.0.4.", content_type = "text/plain; version=0.0.4", body = String)),
+    security(("bearer" = [])))]
 pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let m = &state.metrics;
     let head = state.store.head().seq;
-    let views = blocking(|| projections::views(&*state.store, &Query::default()))?;
+    let views = blocking(|| shared_views(&*state.store, &Query::default()))?;
     let lag = head.saturating_sub(views.seq);
     let (sent, failed) = views
         .views
@@ -98,16 +102,28 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, A
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }
 
-#[derive(Deserialize)]
+/// The query of the calendar feed.
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct CalendarQuery {
+    /// Only this governing body's meetings and deadlines (one the log knows).
+    #[param(example = "MC")]
     body: Option<String>,
-    /// Calendar clients that cannot send headers may pass the token here.
+    /// A feed token (`accord token add NAME --role feed`), for calendar applications that
+    /// cannot send headers.
     token: Option<String>,
 }
 
-/// `GET /calendar.ics[?body=MC]`: public when configured, else any valid token (header or
-/// `token` parameter).
+/// `GET /calendar.ics[?body=MC]`: public when configured, else any valid token in the header
+/// or a feed token in the `token` parameter.
+#[utoipa::path(get, path = "/calendar.ics", tag = "feeds", params(CalendarQuery),
+    responses(
+        (status = 200, description = "Meetings, segments and deadlines, RFC 5545.", content_type = "text/calendar", body = String),
+        (status = 400, description = "A body the log does not know, named in `field`.", body = super::openapi::ErrorBody),
+        (status = 401, description = "No token, or a token other than a feed token in the address (unless the feed is public).", body = super::openapi::ErrorBody),
+    ),
+    security((), ("bearer" = []), ("feed_token" = [])))]
 pub(super) async fn calendar(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,

@@ -14,17 +14,37 @@ use crate::projections::{self, Query};
 use crate::store::{EventStore, StoreError};
 use axum::http::StatusCode;
 
-#[derive(Deserialize, Default)]
+/// The query of a read-model listing: both time axes, filters and paging.
+#[derive(Deserialize, Default, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct Axes {
+    /// What had happened by this domain date.
+    #[param(value_type = Option<String>, format = Date, example = "2021-03-31")]
     as_of: Option<String>,
+    /// What the log held at this recording instant (RFC 3339; a day is its start, UTC).
+    #[param(value_type = Option<String>, format = DateTime, example = "2021-04-01T00:00:00Z")]
     known_at: Option<String>,
+    /// Only rows of this governing body (one the log knows).
+    #[param(example = "MC")]
     body: Option<String>,
+    /// Only rows with this status.
     status: Option<String>,
+    /// Only rows whose date ends on or after this day.
+    #[param(value_type = Option<String>, format = Date, example = "2021-01-01")]
     from: Option<String>,
+    /// Only rows whose date starts on or before this day.
+    #[param(value_type = Option<String>, format = Date, example = "2021-12-31")]
     to: Option<String>,
+    /// Rows per page (1000 unless given).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 10000, example = 100)]
     limit: Option<String>,
+    /// The id of the last row of the previous page; the `Link` header (rel="next") gives the
+    /// next page's address.
+    #[param(example = "mc-cop-4")]
     after: Option<String>,
+    /// Only rows whose id or title holds every word (any case).
+    #[param(example = "cop")]
     q: Option<String>,
 }
 
@@ -66,20 +86,6 @@ pub(crate) fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
     crate::domain::parse_instant(s)
 }
 
-fn what(name: &str) -> Option<What> {
-    Some(match name {
-        "meetings" => What::Meetings,
-        "decisions" => What::Decisions,
-        "mandates" => What::Mandates,
-        "groups" => What::Groups,
-        "reports" => What::Reports,
-        "activities" => What::Activities,
-        "agreements" => What::Agreements,
-        "timeline" => What::Timeline,
-        _ => return None,
-    })
-}
-
 /// The paging fields of a listing query.
 macro_rules! paging_of {
     ($q:expr) => {
@@ -94,19 +100,53 @@ macro_rules! paging_of {
 /// A listing answer: one page of rows, with a `Link` header to the next.
 type Listing = Result<(axum::http::HeaderMap, Json<Value>), ApiError>;
 
-pub(super) async fn list(
-    State(state): State<AppState>,
-    UrlPath(name): UrlPath<String>,
-    RawQuery(raw): RawQuery,
+/// The answer to an address under `/api/` that names no listing.
+pub(super) async fn unknown(UrlPath(name): UrlPath<String>) -> ApiError {
+    ApiError(
+        StatusCode::NOT_FOUND,
+        json!({"error": "not_found", "message": format!("no listing `{name}`")}),
+    )
+}
+
+/// One listing handler per read model, each documented with the rows it answers.
+macro_rules! listings {
+    ($($handler:ident $path:literal $name:literal $what:ident $row:ident;)*) => {$(
+        #[doc = concat!("`GET ", $path, "`: one page of the listing.")]
+        #[utoipa::path(get, path = $path, tag = "listings", params(Axes),
+            responses(
+                (status = 200, description = "One page of rows in the listing's order; a `Link: <…>; rel=\"next\"` header names the next page when there is one.", body = Vec<super::openapi::$row>),
+                (status = 400, description = "A bad parameter, named in `field`; valid values listed in `message`.", body = super::openapi::ErrorBody),
+            ),
+            security(("bearer" = [])))]
+        pub(super) async fn $handler(
+            State(state): State<AppState>,
+            RawQuery(raw): RawQuery,
+            q: Result<UrlQuery<Axes>, axum::extract::rejection::QueryRejection>,
+        ) -> Listing {
+            list(state, $name, What::$what, raw, q).await
+        }
+    )*};
+}
+
+listings! {
+    meetings "/api/meetings" "meetings" Meetings MeetingRow;
+    decisions "/api/decisions" "decisions" Decisions DecisionRow;
+    mandates "/api/mandates" "mandates" Mandates MandateRow;
+    groups "/api/groups" "groups" Groups GroupRow;
+    reports "/api/reports" "reports" Reports ReportListing;
+    activities "/api/activities" "activities" Activities ActivityRow;
+    agreements "/api/agreements" "agreements" Agreements AgreementRow;
+    timeline "/api/timeline" "timeline" Timeline Entry;
+}
+
+async fn list(
+    state: AppState,
+    name: &'static str,
+    w: What,
+    raw: Option<String>,
     q: Result<UrlQuery<Axes>, axum::extract::rejection::QueryRejection>,
 ) -> Listing {
     let UrlQuery(q) = q.map_err(|e| bad("query", e.body_text()))?;
-    let Some(w) = what(&name) else {
-        return Err(ApiError(
-            StatusCode::NOT_FOUND,
-            json!({"error": "not_found", "message": format!("no listing `{name}`")}),
-        ));
-    };
     let query = axes(&q)?;
     let filter = filter_of(&q)?;
     let rows = if w == What::Timeline {
@@ -116,7 +156,7 @@ pub(super) async fn list(
             .map_err(|e| bad("query", e))?;
         listing::timeline_rows(&entries).1
     } else {
-        let views = filtered_views(&state, &query, &name, &filter)?;
+        let views = filtered_views(&state, &query, name, &filter)?;
         listing::rows(&views.views, w).1
     };
     let (headers, rows) = paged::page(
@@ -160,21 +200,47 @@ fn filtered_views(
     Ok(views)
 }
 
-#[derive(Deserialize)]
+/// The query of the deadline listing.
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct DeadlineQuery {
+    /// The day to judge from (today unless given).
+    #[param(value_type = Option<String>, format = Date, example = "2021-09-20")]
     as_of: Option<String>,
+    /// What the log held at this recording instant (RFC 3339; a day is its start, UTC).
+    #[param(value_type = Option<String>, format = DateTime, example = "2021-04-01T00:00:00Z")]
     known_at: Option<String>,
+    /// Only deadlines due within this span of the day (days `d` or weeks `w`).
+    #[param(pattern = "^[0-9]+(d|w)$", example = "90d")]
     within: Option<String>,
+    /// Only deadlines of this governing body (one the log knows).
+    #[param(example = "MC")]
     body: Option<String>,
+    /// Only deadlines with this status.
     status: Option<String>,
+    /// Only deadlines due on or after this day.
+    #[param(value_type = Option<String>, format = Date, example = "2021-01-01")]
     from: Option<String>,
+    /// Only deadlines due on or before this day.
+    #[param(value_type = Option<String>, format = Date, example = "2021-12-31")]
     to: Option<String>,
+    /// Rows per page (1000 unless given).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 10000, example = 100)]
     limit: Option<String>,
+    /// The id of the last row of the previous page.
     after: Option<String>,
+    /// Only deadlines whose id or step holds every word (any case).
     q: Option<String>,
 }
 
+/// `GET /api/deadlines`: deadlines with their status as of a day.
+#[utoipa::path(get, path = "/api/deadlines", tag = "listings", params(DeadlineQuery),
+    responses(
+        (status = 200, description = "One page of deadlines, soonest first; a `Link` header (rel=\"next\") names the next page.", body = Vec<super::openapi::DeadlineListing>),
+        (status = 400, description = "A bad parameter, named in `field`.", body = super::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub(super) async fn deadlines(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -212,18 +278,38 @@ pub(super) async fn deadlines(
     Ok((headers, Json(Value::Array(rows))))
 }
 
-#[derive(Deserialize)]
+/// The query of the reminder listing.
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct Window {
+    /// Reminders firing at or after this instant (RFC 3339; a day is its start, UTC).
+    #[param(value_type = Option<String>, format = DateTime, example = "2021-12-01T00:00:00Z")]
     from: Option<String>,
+    /// Reminders firing at or before this instant.
+    #[param(value_type = Option<String>, format = DateTime, example = "2021-12-31T00:00:00Z")]
     to: Option<String>,
+    /// Only reminders about this governing body's deadlines.
+    #[param(example = "MC")]
     body: Option<String>,
+    /// Only reminders with this status.
     status: Option<String>,
+    /// Rows per page (1000 unless given).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 10000, example = 100)]
     limit: Option<String>,
+    /// The id of the last row of the previous page.
     after: Option<String>,
+    /// Only reminders whose id holds every word (any case).
     q: Option<String>,
 }
 
+/// `GET /api/reminders`: reminders by fire time; recipients for admins only.
+#[utoipa::path(get, path = "/api/reminders", tag = "listings", params(Window),
+    responses(
+        (status = 200, description = "One page of reminders by fire time; `recipient` only for admin tokens.", body = Vec<super::openapi::ReminderListing>),
+        (status = 400, description = "A bad parameter, named in `field`.", body = super::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub(super) async fn reminders(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -242,14 +328,13 @@ pub(super) async fn reminders(
             .map(parse_instant)
             .transpose()
             .map_err(|e| bad("to", e))?;
-    let mut views = blocking(|| projections::views(&*state.store, &Query::default()))?.views;
     let filter = listing::Filter {
         body: q.body.clone(),
         status: q.status.clone(),
         ..Default::default()
     };
-    listing::filter_views(&mut views, "reminders", &filter).map_err(|e| bad("query", e))?;
-    let mut rows = listing::reminders(&views, from, to, None).1;
+    let views = filtered_views(&state, &Query::default(), "reminders", &filter)?;
+    let mut rows = listing::reminders(&views.views, from, to, None).1;
     if caller.role < Role::Admin {
         for r in &mut rows {
             if let Some(o) = r.as_object_mut() {

@@ -277,23 +277,36 @@ fn require(caller: &Caller, role: Role) -> Result<(), ApiError> {
     }
 }
 
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process answers.", content_type = "text/plain", body = String)),
+    security(()))]
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
 /// The router with every route, its limits and its middleware.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/events", get(events).post(record))
         .route("/api/events/export", get(export))
         .route("/api/verify", get(verify))
-        .route(
-            "/api/openapi.json",
-            get(|| async { Json(openapi::document()) }),
-        )
+        .route("/api/openapi.json", get(openapi::serve))
         .route("/api/deadlines", get(listings::deadlines))
         .route("/api/reminders", get(listings::reminders))
-        .route("/api/{what}", get(listings::list))
+        .route("/api/meetings", get(listings::meetings))
+        .route("/api/decisions", get(listings::decisions))
+        .route("/api/mandates", get(listings::mandates))
+        .route("/api/groups", get(listings::groups))
+        .route("/api/reports", get(listings::reports))
+        .route("/api/activities", get(listings::activities))
+        .route("/api/agreements", get(listings::agreements))
+        .route("/api/timeline", get(listings::timeline))
+        .route("/api/{what}", get(listings::unknown))
         .route("/metrics", get(feeds::metrics))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/calendar.ics", get(feeds::calendar))
         .merge(api)
         .merge(pages::routes(state.clone()))
@@ -304,13 +317,23 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-#[derive(Deserialize)]
+/// The query of the audit trail.
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct Page {
+    /// The first seq of the page (1 unless given); an answer's `next` is the next page's.
+    #[param(minimum = 1, example = 1)]
     since: Option<u64>,
-    limit: Option<usize>,
+    /// Records per page (100 unless given).
+    #[param(minimum = 1, maximum = 10000, example = 100)]
+    limit: Option<u32>,
+    /// Only the records of this stream.
+    #[param(example = "meeting/mc-cop-4")]
     stream: Option<String>,
+    /// Only records of this event type.
     #[serde(rename = "type")]
+    #[param(rename = "type", example = "DecisionAdopted")]
     ty: Option<String>,
 }
 
@@ -339,13 +362,19 @@ pub fn redacted(env: &crate::envelope::Envelope, role: Role) -> Value {
 }
 
 /// The audit trail, a page at a time: `next` is the `since` of the following page.
+#[utoipa::path(get, path = "/api/events", tag = "trail", params(Page),
+    responses(
+        (status = 200, description = "Records from `since` on, and the `since` of the next page (null at the end). Below admin, reminders' recipients and messages are redacted and the record marked `redacted`.", body = openapi::EventsPage),
+        (status = 400, description = "A bad parameter, named in `field`.", body = openapi::ErrorBody),
+    ),
+    security(("bearer" = [])))]
 async fn events(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     q: Result<UrlQuery<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let UrlQuery(q) = q.map_err(|e| bad("query", e.body_text()))?;
-    let limit = q.limit.unwrap_or(100);
+    let limit = q.limit.unwrap_or(100) as usize;
     if !(1..=10_000).contains(&limit) {
         return Err(bad("limit", "from 1 to 10000"));
     }
@@ -373,6 +402,12 @@ async fn events(
 
 /// The JSON Lines export, streamed as it is read: every byte as hashed, so admins only (it holds
 /// reminders' recipients).
+#[utoipa::path(get, path = "/api/events/export", tag = "trail",
+    responses(
+        (status = 200, description = "Every record as JSON Lines, exactly as hashed, streamed.", content_type = "application/x-ndjson", body = String),
+        (status = 403, description = "Not an admin token.", body = openapi::ErrorBody),
+    ),
+    security(("bearer" = [])))]
 async fn export(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> Response {
     if let Err(e) = require(&caller, Role::Admin) {
         return e.into_response();
@@ -453,6 +488,17 @@ fn idempotent_ids(
 }
 
 /// Records a batch of JSON Lines with the rules of `accord record`.
+#[utoipa::path(post, path = "/api/events", tag = "trail",
+    params(("Idempotency-Key" = Option<String>, Header, description = "A key for this request: a retry under the same key records its events once (events without an id get ids from it); the same key with other content is a 409.")),
+    request_body(content = String, content_type = "application/x-ndjson", description = "One event per line, as `accord record` takes them."),
+    responses(
+        (status = 200, description = "Recorded events, and duplicates of events already recorded.", body = openapi::Recorded),
+        (status = 400, description = "Bad input: `line` and `field` say where. Nothing written.", body = openapi::ErrorBody),
+        (status = 403, description = "The token may not record (a reader).", body = openapi::ErrorBody),
+        (status = 409, description = "An expected position does not hold, or an id is recorded with other content. Nothing written.", body = openapi::ErrorBody),
+        (status = 413, description = "The body is over 16 MiB. Nothing written.", body = openapi::ErrorBody),
+    ),
+    security(("bearer" = [])))]
 async fn record(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -545,6 +591,12 @@ async fn record(
     ))
 }
 
+/// The chain's status: every record's hash and link checked.
+#[utoipa::path(get, path = "/api/verify", tag = "trail",
+    responses(
+        (status = 200, description = "The verification report.", body = openapi::Verified),
+    ),
+    security(("bearer" = [])))]
 async fn verify(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let store = state.store.clone();
     let report =

@@ -77,6 +77,26 @@ fn meeting_passes(f: &Filter, m: &crate::projections::meetings::MeetingRow) -> b
     (own && dated) || (f.status.is_some() && parts)
 }
 
+/// Whether a filter field applies to a listing: `status` where rows have one, `body` where rows
+/// belong to a body.
+pub fn applies(what: &str, field: &str) -> bool {
+    match field {
+        "status" => !matches!(what, "decisions" | "activities" | "agreements" | "timeline"),
+        "body" => !matches!(what, "groups" | "reports" | "activities" | "agreements"),
+        _ => true,
+    }
+}
+
+/// A filter given to a listing it does not apply to.
+fn check_applies(what: &str, f: &Filter) -> Result<(), String> {
+    for (field, given) in [("status", f.status.is_some()), ("body", f.body.is_some())] {
+        if given && !applies(what, field) {
+            return Err(format!("`{field}` does not apply to {what}"));
+        }
+    }
+    Ok(())
+}
+
 /// The statuses each listing shows, as a status filter takes them.
 pub fn statuses(what: &str) -> &'static [&'static str] {
     match what {
@@ -155,8 +175,8 @@ fn check_values(views: &Views, what: &str, f: &Filter) -> Result<(), String> {
 /// (a status for decisions, a body for groups), or a value it does not know, is an error that
 /// says so.
 pub fn filter_views(views: &mut Views, what: &str, f: &Filter) -> Result<(), String> {
+    check_applies(what, f)?;
     check_values(views, what, f)?;
-    let no = |name: &str| Err(format!("`{name}` does not apply to {what}"));
     let body_ok = |b: Option<String>| f.body.is_none() || b == f.body;
     match what {
         "meetings" => {
@@ -167,9 +187,6 @@ pub fn filter_views(views: &mut Views, what: &str, f: &Filter) -> Result<(), Str
             });
         }
         "decisions" => {
-            if f.status.is_some() {
-                return no("status");
-            }
             let bodies: HashMap<String, Option<String>> = views
                 .decisions
                 .decisions
@@ -204,9 +221,6 @@ pub fn filter_views(views: &mut Views, what: &str, f: &Filter) -> Result<(), Str
                 .retain(|k, _| keep.contains(k.as_str()));
         }
         "groups" => {
-            if f.body.is_some() {
-                return no("body");
-            }
             views.groups.0.retain(|_, g| {
                 f.status_is(if g.dissolved.is_some() {
                     "dissolved"
@@ -216,21 +230,12 @@ pub fn filter_views(views: &mut Views, what: &str, f: &Filter) -> Result<(), Str
             });
         }
         "reports" => {
-            if f.body.is_some() {
-                return no("body");
-            }
             views
                 .reports
                 .reports
                 .retain(|_, r| f.status_is(r.status()) && f.dates(&r.drafted.on));
         }
         "activities" | "agreements" => {
-            if f.body.is_some() {
-                return no("body");
-            }
-            if f.status.is_some() {
-                return no("status");
-            }
             views.reports.activities.retain(|_, a| f.dates(&a.on));
             views.reports.agreements.retain(|_, a| f.dates(&a.signed));
         }
@@ -282,9 +287,7 @@ pub fn filter_views(views: &mut Views, what: &str, f: &Filter) -> Result<(), Str
 /// Keeps the timeline entries that pass the filter: the body through each entry's meeting or
 /// decision; status does not apply.
 pub fn filter_timeline(views: &Views, entries: &mut Vec<Entry>, f: &Filter) -> Result<(), String> {
-    if f.status.is_some() {
-        return Err("`status` does not apply to timeline".into());
-    }
+    check_applies("timeline", f)?;
     check_values(views, "timeline", f)?;
     entries.retain(|e| {
         let body = if let Some(m) = e.stream.strip_prefix("meeting/") {

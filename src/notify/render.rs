@@ -73,35 +73,72 @@ pub struct RenderedMessage {
     pub ics: Option<String>,
 }
 
-/// An all-day VEVENT on the deadline's day.
-pub fn ics(d: &DeadlineRow, now: DateTime<Utc>) -> String {
-    let day = d.due.0.format("%Y%m%d");
-    let next = (d.due.0 + chrono::Days::new(1)).format("%Y%m%d");
-    let mut s = String::new();
-    for line in [
+/// A calendar with an all-day VEVENT on each deadline's day.
+pub fn ics(deadlines: &[&DeadlineRow], now: DateTime<Utc>) -> String {
+    let mut lines = vec![
         "BEGIN:VCALENDAR".to_string(),
         "VERSION:2.0".to_string(),
         "PRODID:-//Accord//Deadlines//EN".to_string(),
         "METHOD:PUBLISH".to_string(),
-        "BEGIN:VEVENT".to_string(),
-        format!("UID:{}@accord", escape_ics(&d.deadline)),
-        format!("DTSTAMP:{}", now.format("%Y%m%dT%H%M%SZ")),
-        format!("DTSTART;VALUE=DATE:{day}"),
-        format!("DTEND;VALUE=DATE:{next}"),
-        format!("SUMMARY:{}", escape_ics(&format!("Due: {}", d.what))),
-        format!(
-            "DESCRIPTION:{}",
-            escape_ics(&format!("Deadline {} ({})", d.deadline, d.workflow))
-        ),
-        "END:VEVENT".to_string(),
-        "END:VCALENDAR".to_string(),
-    ] {
-        s.push_str(&fold(&line));
+    ];
+    for d in deadlines {
+        let day = d.due.0.format("%Y%m%d");
+        let next = (d.due.0 + chrono::Days::new(1)).format("%Y%m%d");
+        lines.extend([
+            "BEGIN:VEVENT".to_string(),
+            format!("UID:{}@accord", escape_ics(&d.deadline)),
+            format!("DTSTAMP:{}", now.format("%Y%m%dT%H%M%SZ")),
+            format!("DTSTART;VALUE=DATE:{day}"),
+            format!("DTEND;VALUE=DATE:{next}"),
+            format!("SUMMARY:{}", escape_ics(&format!("Due: {}", d.what))),
+            format!(
+                "DESCRIPTION:{}",
+                escape_ics(&format!("Deadline {} ({})", d.deadline, d.workflow))
+            ),
+            "END:VEVENT".to_string(),
+        ]);
     }
-    s
+    lines.push("END:VCALENDAR".to_string());
+    lines.iter().map(|l| fold(l)).collect()
 }
 
-fn deadline_ctx(views: &Views, d: &DeadlineRow, today: chrono::NaiveDate) -> minijinja::Value {
+/// Several steps as one phrase: "Notify parties of the dates and venue, and issue the
+/// provisional agenda". A step after the first starts lower-case unless it opens with an
+/// acronym or a name ("UNEP", "COP").
+pub fn steps_phrase(whats: &[&str]) -> String {
+    let lower = |w: &str| {
+        let mut cs = w.chars();
+        match (cs.next(), cs.next()) {
+            (Some(a), Some(b)) if a.is_uppercase() && b.is_lowercase() => {
+                a.to_lowercase().chain(w[a.len_utf8()..].chars()).collect()
+            }
+            _ => w.to_string(),
+        }
+    };
+    match whats {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [a, b] => format!("{a} and {}", lower(b)),
+        [first @ .., last] => {
+            let mut s = first[0].to_string();
+            for w in &first[1..] {
+                s.push_str(", ");
+                s.push_str(&lower(w));
+            }
+            s.push_str(", and ");
+            s.push_str(&lower(last));
+            s
+        }
+    }
+}
+
+/// A deadline as templates see it; `what` is its step, or the steps of the message it leads.
+fn deadline_ctx(
+    views: &Views,
+    d: &DeadlineRow,
+    what: &str,
+    today: chrono::NaiveDate,
+) -> minijinja::Value {
     let meeting = d
         .meeting
         .as_deref()
@@ -147,7 +184,7 @@ fn deadline_ctx(views: &Views, d: &DeadlineRow, today: chrono::NaiveDate) -> min
     });
     context! {
         id => d.deadline.clone(),
-        what => d.what.clone(),
+        what => what,
         due => d.due.to_string(),
         due_long => describe_date(&crate::domain::ApproxDate::Day(d.due.0)),
         days_left => (d.due.0 - today).num_days(),
@@ -158,16 +195,20 @@ fn deadline_ctx(views: &Views, d: &DeadlineRow, today: chrono::NaiveDate) -> min
     }
 }
 
-/// Renders a reminder at `now`: subject, text, optional HTML and, for deadlines, an `.ics`.
+/// Renders one message at `now` for reminders of one workflow to one recipient: subject, text,
+/// optional HTML and, for deadlines, an `.ics`. Several deadline reminders (steps of one
+/// meeting due the same day) make one message: templates see them all as `deadlines`, and
+/// `deadline` is the first with `what` naming every step.
 pub fn render_reminder(
     r: &Renderer,
     views: &Views,
     defs: &Definitions,
-    reminder: &ReminderRow,
+    reminders: &[&ReminderRow],
     recipient_name: &str,
     dashboard_url: &str,
     now: DateTime<Utc>,
 ) -> Result<RenderedMessage, String> {
+    let reminder = reminders.first().ok_or("no reminder to render")?;
     let wf = defs
         .get(&reminder.workflow, reminder.workflow_version)
         .ok_or_else(|| {
@@ -180,19 +221,31 @@ pub fn render_reminder(
     let recipient = context! { id => reminder.recipient.clone(), name => recipient_name };
     let (ctx, ics_text) = match reminder.kind {
         ReminderKind::Deadline => {
-            let id = reminder.deadline.as_deref().unwrap_or_default();
-            let d = views
-                .work
-                .deadlines
-                .get(id)
-                .ok_or_else(|| format!("deadline {id} is not recorded"))?;
+            let rows = reminders
+                .iter()
+                .map(|rem| {
+                    let id = rem.deadline.as_deref().unwrap_or_default();
+                    views
+                        .work
+                        .deadlines
+                        .get(id)
+                        .ok_or_else(|| format!("deadline {id} is not recorded"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let whats: Vec<&str> = rows.iter().map(|d| d.what.as_str()).collect();
+            let all = steps_phrase(&whats);
+            let deadlines: Vec<_> = rows
+                .iter()
+                .map(|d| deadline_ctx(views, d, &d.what, today))
+                .collect();
             let ctx = context! {
                 workflow => context! { name => wf.name.clone(), title => wf.title.clone() },
-                deadline => deadline_ctx(views, d, today),
+                deadline => deadline_ctx(views, rows[0], &all, today),
+                deadlines => deadlines,
                 recipient => recipient,
                 dashboard_url => dashboard_url,
             };
-            (ctx, Some(ics(d, now)))
+            (ctx, Some(ics(&rows, now)))
         }
         ReminderKind::Digest => {
             let until = today + chrono::Days::new(wf.window_days as u64);
@@ -210,7 +263,7 @@ pub fn render_reminder(
             items.sort_by_key(|d| (d.due, d.deadline.clone()));
             let items: Vec<_> = items
                 .into_iter()
-                .map(|d| deadline_ctx(views, d, today))
+                .map(|d| deadline_ctx(views, d, &d.what, today))
                 .collect();
             // What of theirs is late: missed, or open past its day, over the last year.
             let year_ago = today - chrono::Days::new(365);
@@ -229,7 +282,7 @@ pub fn render_reminder(
             overdue.sort_by_key(|d| (d.due, d.deadline.clone()));
             let overdue: Vec<_> = overdue
                 .into_iter()
-                .map(|d| deadline_ctx(views, d, today))
+                .map(|d| deadline_ctx(views, d, &d.what, today))
                 .collect();
             let ctx = context! {
                 workflow => context! { name => wf.name.clone(), title => wf.title.clone() },
@@ -260,4 +313,22 @@ pub fn render_reminder(
         html,
         ics: ics_text,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::steps_phrase;
+
+    #[test]
+    fn steps_read_as_one_sentence() {
+        assert_eq!(steps_phrase(&["Issue the agenda"]), "Issue the agenda");
+        assert_eq!(
+            steps_phrase(&["Notify parties", "Issue the agenda"]),
+            "Notify parties and issue the agenda"
+        );
+        assert_eq!(
+            steps_phrase(&["Notify parties", "UNEP posts the note", "Issue the agenda"]),
+            "Notify parties, UNEP posts the note, and issue the agenda"
+        );
+    }
 }

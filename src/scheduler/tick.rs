@@ -4,10 +4,11 @@
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use super::{attempted, due, outcome, reconcile};
-use crate::domain::{ApproxDate, DomainEvent, ReminderFailed};
+use super::{attempted, due, outcome, reconcile, SendJob};
+use crate::domain::{ApproxDate, DomainEvent, ReminderFailed, ReminderKind};
 use crate::input::Proposed;
 use crate::notify::{render_reminder, Contacts, Mailer, Outgoing, Renderer, Sender};
+use crate::projections::work::ReminderRow;
 use crate::projections::{self, Views};
 use crate::store::{EventStore, Outcome, StoreError};
 use crate::workflows::Definitions;
@@ -252,128 +253,204 @@ impl Engine {
                 .get(&j.reminder)
                 .is_some_and(|r| r.attempts > 0)
         });
-        for job in jobs {
+        for batch in batches(&state.views, jobs) {
             if unreachable {
-                report.deferred += 1;
+                report.deferred += batch.len();
                 continue;
             }
-            let Some(r) = state.views.work.reminders.get(&job.reminder) else {
-                continue;
-            };
-            // The Message-ID of the first attempt stays the message's, whatever the domain
-            // configured since.
-            let message_id = r.rendered.as_ref().map_or_else(
-                || {
-                    format!(
-                        "{}.{}@{}",
-                        r.reminder,
-                        r.fire_at.0.timestamp(),
-                        self.sender.message_id_domain
-                    )
-                },
-                |m| m.message_id.clone(),
-            );
-            let contact = self.contacts.0.get(&r.recipient).cloned();
-            let Some(contact) = contact else {
-                let e = DomainEvent::ReminderFailed(ReminderFailed {
-                    reminder: crate::domain::Key(r.reminder.clone()),
-                    attempt: job.attempt,
-                    reason: crate::domain::Text(format!(
-                        "no contact `{}` in the contacts directory (config/contacts.toml)",
-                        r.recipient
-                    )),
-                    permanent: true,
-                    retry_at: None,
-                });
-                report.failed.push(r.reminder.clone());
-                report.recorded += record(store, &state.views, vec![e], now)?;
-                continue;
-            };
-            // A resend after a crash, or a retry after a transient failure, sends the message
-            // recorded at the first attempt: same content, same Date, same Message-ID.
-            let (message, date) = match (&r.rendered, job.resend) {
-                (Some(m), _) => (
-                    crate::notify::RenderedMessage {
-                        subject: m.subject.clone(),
-                        text: m.text.clone(),
-                        html: m.html.clone(),
-                        ics: m.ics.clone(),
-                    },
-                    m.date.0,
-                ),
-                _ => match render_reminder(
-                    &self.renderer,
-                    &state.views,
-                    &self.defs,
-                    r,
-                    &contact.name,
-                    &self.dashboard_url,
-                    now,
-                ) {
-                    Ok(m) => (m, now),
-                    Err(reason) => {
-                        let e = outcome(
-                            &r.reminder,
-                            job.attempt,
-                            &message_id,
-                            Err(crate::notify::SendError {
-                                permanent: true,
-                                unreachable: false,
-                                reason,
-                            }),
-                            now,
-                        );
-                        report.failed.push(r.reminder.clone());
-                        report.recorded += record(store, &state.views, vec![e], now)?;
-                        continue;
-                    }
-                },
-            };
-            crash_if(self.fault, Fault::BeforeAttempt);
-            if !job.resend {
-                let e = attempted(
-                    &r.reminder,
-                    job.attempt,
-                    &message_id,
-                    date,
-                    &message,
-                    job.late,
-                );
-                report.recorded += record(store, &state.views, vec![e], now)?;
-            }
-            let out = Outgoing {
-                to: contact,
-                message_id: message_id.clone(),
-                date,
-                subject: message.subject,
-                text: message.text,
-                html: message.html,
-                ics: message.ics,
-            };
-            crash_if(self.fault, Fault::AfterAttempt);
-            let result = self.mailer.send(&self.sender, &out).await;
-            if result.is_ok() {
-                crash_if(self.fault, Fault::AfterSend);
-            }
-            match &result {
-                Ok(()) => report.sent.push(r.reminder.clone()),
-                Err(e) => {
-                    unreachable |= e.unreachable;
-                    tracing::warn!(reminder = %r.reminder, reason = %e.reason, permanent = e.permanent, "send failed");
-                    report.failed.push(r.reminder.clone());
-                }
-            }
-            let e = outcome(&r.reminder, job.attempt, &message_id, result, now);
-            // The retry is due before anything the plan knew of, perhaps: wake for it.
-            if let DomainEvent::ReminderFailed(ReminderFailed {
-                retry_at: Some(t), ..
-            }) = &e
-            {
-                let t = t.0.min(r.expires_at.0);
-                report.next_wakeup = Some(report.next_wakeup.map_or(t, |w| w.min(t)));
-            }
-            report.recorded += record(store, &state.views, vec![e], now)?;
+            unreachable = self
+                .send_batch(store, &state.views, &batch, now, &mut report)
+                .await?;
         }
         Ok(report)
     }
+
+    /// Sends one message for a batch of due reminders (one reminder, or steps going together)
+    /// and records each reminder's attempt before the send and its outcome after, each set in
+    /// one append. Returns whether the mail server could not be reached.
+    async fn send_batch(
+        &self,
+        store: &dyn EventStore,
+        views: &Views,
+        batch: &[SendJob],
+        now: DateTime<Utc>,
+        report: &mut TickReport,
+    ) -> Result<bool, StoreError> {
+        let rows: Vec<&ReminderRow> = batch
+            .iter()
+            .filter_map(|j| views.work.reminders.get(&j.reminder))
+            .collect();
+        let Some(lead) = rows.first() else {
+            return Ok(false);
+        };
+        let ids = || batch.iter().map(|j| j.reminder.clone());
+        // The Message-ID of the first attempt stays the message's, whatever the domain
+        // configured since.
+        let message_id = lead.rendered.as_ref().map_or_else(
+            || {
+                format!(
+                    "{}.{}@{}",
+                    lead.reminder,
+                    lead.fire_at.0.timestamp(),
+                    self.sender.message_id_domain
+                )
+            },
+            |m| m.message_id.clone(),
+        );
+        let failed = |reason: String| {
+            batch
+                .iter()
+                .map(|j| {
+                    let e = crate::notify::SendError {
+                        permanent: true,
+                        unreachable: false,
+                        reason: reason.clone(),
+                    };
+                    outcome(&j.reminder, j.attempt, &message_id, Err(e), now)
+                })
+                .collect::<Vec<_>>()
+        };
+        let Some(contact) = self.contacts.0.get(&lead.recipient).cloned() else {
+            let events = failed(format!(
+                "no contact `{}` in the contacts directory (config/contacts.toml)",
+                lead.recipient
+            ));
+            report.failed.extend(ids());
+            report.recorded += record(store, views, events, now)?;
+            return Ok(false);
+        };
+        // A resend after a crash, or a retry after a transient failure, sends the message
+        // recorded at the first attempt: same content, same Date, same Message-ID.
+        let (message, date) = match &lead.rendered {
+            Some(m) => (
+                crate::notify::RenderedMessage {
+                    subject: m.subject.clone(),
+                    text: m.text.clone(),
+                    html: m.html.clone(),
+                    ics: m.ics.clone(),
+                },
+                m.date.0,
+            ),
+            None => match render_reminder(
+                &self.renderer,
+                views,
+                &self.defs,
+                &rows,
+                &contact.name,
+                &self.dashboard_url,
+                now,
+            ) {
+                Ok(m) => (m, now),
+                Err(reason) => {
+                    report.failed.extend(ids());
+                    report.recorded += record(store, views, failed(reason), now)?;
+                    return Ok(false);
+                }
+            },
+        };
+        crash_if(self.fault, Fault::BeforeAttempt);
+        let attempts: Vec<DomainEvent> = batch
+            .iter()
+            .filter(|j| !j.resend)
+            .map(|j| attempted(&j.reminder, j.attempt, &message_id, date, &message, j.late))
+            .collect();
+        report.recorded += record(store, views, attempts, now)?;
+        let out = Outgoing {
+            to: contact,
+            message_id: message_id.clone(),
+            date,
+            subject: message.subject,
+            text: message.text,
+            html: message.html,
+            ics: message.ics,
+        };
+        crash_if(self.fault, Fault::AfterAttempt);
+        let result = self.mailer.send(&self.sender, &out).await;
+        let mut unreachable = false;
+        match &result {
+            Ok(()) => {
+                crash_if(self.fault, Fault::AfterSend);
+                report.sent.extend(ids());
+            }
+            Err(e) => {
+                unreachable = e.unreachable;
+                tracing::warn!(reminder = %lead.reminder, steps = batch.len(), reason = %e.reason, permanent = e.permanent, "send failed");
+                report.failed.extend(ids());
+            }
+        }
+        // The steps of one message are retried together, when the first of them is.
+        let lead_outcome = outcome(
+            &lead.reminder,
+            batch[0].attempt,
+            &message_id,
+            result.clone(),
+            now,
+        );
+        let retry = match &lead_outcome {
+            DomainEvent::ReminderFailed(ReminderFailed { retry_at, .. }) => *retry_at,
+            _ => None,
+        };
+        if let Some(t) = retry {
+            // The retry is due before anything the plan knew of, perhaps: wake for it.
+            let t = t.0.min(lead.expires_at.0);
+            report.next_wakeup = Some(report.next_wakeup.map_or(t, |w| w.min(t)));
+        }
+        let outcomes = batch
+            .iter()
+            .map(|j| {
+                let mut e = outcome(&j.reminder, j.attempt, &message_id, result.clone(), now);
+                if let DomainEvent::ReminderFailed(f) = &mut e {
+                    f.retry_at = f.retry_at.and(retry);
+                }
+                e
+            })
+            .collect();
+        report.recorded += record(store, views, outcomes, now)?;
+        Ok(unreachable)
+    }
+}
+
+/// Due sends grouped into messages, in the order of each message's first job. A message
+/// already rendered (a resend, a retry) goes again as it was, once, for all whose attempt
+/// recorded it. First tries of deadline reminders to one recipient, of one workflow, for one
+/// meeting, due the same day and firing at the same instant go as one message: the notice
+/// and the provisional agenda of a meeting, say.
+fn batches(views: &Views, jobs: Vec<SendJob>) -> Vec<Vec<SendJob>> {
+    #[derive(PartialEq, Eq, Hash)]
+    enum Key {
+        Rendered(String),
+        Steps(String, String, u32, String, i64, chrono::NaiveDate),
+        Alone(String),
+    }
+    let mut out: Vec<Vec<SendJob>> = Vec::new();
+    let mut index: std::collections::HashMap<Key, usize> = std::collections::HashMap::new();
+    for job in jobs {
+        let Some(r) = views.work.reminders.get(&job.reminder) else {
+            continue;
+        };
+        let deadline = r
+            .deadline
+            .as_deref()
+            .and_then(|d| views.work.deadlines.get(d));
+        let key = match (&r.rendered, r.kind, deadline) {
+            (Some(m), _, _) => Key::Rendered(m.message_id.clone()),
+            (None, ReminderKind::Deadline, Some(d)) if d.meeting.is_some() => Key::Steps(
+                r.recipient.clone(),
+                r.workflow.clone(),
+                r.workflow_version,
+                d.meeting.clone().unwrap_or_default(),
+                r.fire_at.0.timestamp(),
+                d.due.0,
+            ),
+            _ => Key::Alone(job.reminder.clone()),
+        };
+        match index.get(&key) {
+            Some(&i) => out[i].push(job),
+            None => {
+                index.insert(key, out.len());
+                out.push(vec![job]);
+            }
+        }
+    }
+    out
 }

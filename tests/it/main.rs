@@ -15,6 +15,8 @@ mod history;
 mod lifecycle;
 mod load;
 mod nodes;
+mod one_email;
+mod openapi;
 mod operator;
 mod outside_faults;
 mod real_history;

@@ -326,7 +326,7 @@ fn real_smtp_delivery_headers_body_and_calendar() {
 }
 
 /// The decoded text of the message's text/calendar part.
-fn calendar_part(raw: &str) -> String {
+pub(super) fn calendar_part(raw: &str) -> String {
     use base64::Engine;
     let at = raw
         .find("Content-Type: text/calendar")
@@ -1195,7 +1195,11 @@ fn a_dry_run_lists_what_real_ticks_then_send() {
     let cfg = config(
         &a,
         Some(server.port),
-        &["pre-session-documents.toml", "weekly-digest.toml"],
+        &[
+            "pre-session-documents.toml",
+            "agenda-and-notice.toml",
+            "weekly-digest.toml",
+        ],
     );
     let iso =
         |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -1214,9 +1218,12 @@ fn a_dry_run_lists_what_real_ticks_then_send() {
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let rows: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    // Steps that go as one email share its Message-ID: one message each.
+    let mut ids = std::collections::HashSet::new();
     let listed: Vec<(String, String)> = rows
         .iter()
         .filter(|r| r["status"] == "would send")
+        .filter(|r| ids.insert(r["message_id"].as_str().unwrap().to_string()))
         .map(|r| {
             (
                 r["recipient"].as_str().unwrap().to_string(),
@@ -1228,6 +1235,11 @@ fn a_dry_run_lists_what_real_ticks_then_send() {
         rows.iter()
             .any(|r| r["status"] == "would send" && r["kind"] == "digest"),
         "the weekly digests are listed: {rows:#?}"
+    );
+    let would = rows.iter().filter(|r| r["status"] == "would send").count();
+    assert!(
+        would > listed.len(),
+        "the notice and the agenda of the meeting go as one email: {rows:#?}"
     );
     // Real ticks through the same window, at the instants the scheduler asks for.
     let mut now = start;
@@ -1309,7 +1321,7 @@ fn a_dry_run_lists_what_real_ticks_then_send() {
 }
 
 /// A subject header as written, with RFC 2047 encoded words (`=?utf-8?b?…?=`) decoded.
-fn decode_subject(raw: &str) -> String {
+pub(super) fn decode_subject(raw: &str) -> String {
     use base64::Engine;
     raw.split(' ')
         .map(|w| {
