@@ -38,6 +38,75 @@ pub struct Envelope {
     pub hash: String,
 }
 
+/// A record as a fold reads it: the envelope with `data` left null, and the data as the JSON
+/// text it was recorded as, so the event decodes straight into its type without an
+/// intermediate JSON value.
+#[derive(Debug)]
+pub struct Skimmed {
+    pub env: Envelope,
+    pub data: Box<serde_json::value::RawValue>,
+}
+
+/// The members of a record, the data borrowed as text.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SkimRecord<'a> {
+    seq: u64,
+    id: String,
+    recorded_at: String,
+    #[serde(rename = "type")]
+    ty: String,
+    version: u32,
+    stream: String,
+    position: u64,
+    occurred: ApproxDate,
+    actor: String,
+    #[serde(default)]
+    correlation_id: Option<String>,
+    #[serde(default)]
+    causation_id: Option<String>,
+    #[serde(borrow)]
+    data: &'a serde_json::value::RawValue,
+    prev_hash: String,
+    hash: String,
+}
+
+impl Skimmed {
+    /// Reads a record's JSON text.
+    pub fn parse(bytes: &[u8]) -> serde_json::Result<Skimmed> {
+        let r: SkimRecord = serde_json::from_slice(bytes)?;
+        Ok(Skimmed {
+            data: r.data.to_owned(),
+            env: Envelope {
+                seq: r.seq,
+                id: r.id,
+                recorded_at: r.recorded_at,
+                ty: r.ty,
+                version: r.version,
+                stream: r.stream,
+                position: r.position,
+                occurred: r.occurred,
+                actor: r.actor,
+                correlation_id: r.correlation_id,
+                causation_id: r.causation_id,
+                data: Value::Null,
+                prev_hash: r.prev_hash,
+                hash: r.hash,
+            },
+        })
+    }
+
+    /// A record already read whole.
+    pub fn of(mut env: Envelope) -> Skimmed {
+        let text = serde_json::to_string(&env.data).expect("data is JSON");
+        env.data = Value::Null;
+        Skimmed {
+            data: serde_json::value::RawValue::from_string(text).expect("data is JSON"),
+            env,
+        }
+    }
+}
+
 impl Envelope {
     /// The hash this record should carry, computed from its other members.
     pub fn compute_hash(&self) -> String {

@@ -348,7 +348,18 @@ impl std::ops::Deref for Shared {
 }
 
 fn views_for(state: &AppState, a: &Axes) -> Result<Shared, PageError> {
-    blocking(|| super::shared_views(&*state.store, &a.query))
+    views_of(state, a, crate::projections::Parts::ALL)
+}
+
+/// As [`views_for`] for a page that reads only the views of `parts`: a fold to another day or
+/// instant folds and copies only those.
+fn views_of(
+    state: &AppState,
+    a: &Axes,
+    parts: crate::projections::Parts,
+) -> Result<Shared, PageError> {
+    let query = crate::projections::Query { parts, ..a.query };
+    blocking(|| super::shared_views(&*state.store, &query))
         .map(Shared)
         .map_err(|e| PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }

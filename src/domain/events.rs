@@ -1280,6 +1280,29 @@ macro_rules! catalogue {
                 }
             }
 
+            /// As [`DomainEvent::decode`], from the data's JSON text: data of the current
+            /// version decodes straight into its type; anything else (an earlier version to
+            /// upcast, data that does not decode) goes the way of `decode`, with its errors.
+            pub fn decode_text(
+                ty: &str,
+                version: u32,
+                text: &serde_json::value::RawValue,
+            ) -> Result<Self, DecodeError> {
+                match ty {
+                    $(stringify!($name) if version == $ver => {
+                        if let Ok(e) = serde_json::from_str::<$name>(text.get()) {
+                            return Ok(DomainEvent::$name(e));
+                        }
+                    })*
+                    _ => {}
+                }
+                let data: Value = serde_json::from_str(text.get()).map_err(|e| DecodeError::Field {
+                    path: "data".to_string(),
+                    message: e.to_string(),
+                })?;
+                Self::decode(ty, version, &data)
+            }
+
             /// The stream the event belongs to: one stream per meeting, decision, group,
             /// report and agreement.
             pub fn stream(&self) -> String {

@@ -122,8 +122,8 @@ pub fn mandate_mix(
         .zip(ends.chunks(YEARS_PER_PASS))
     {
         let states = crate::projections::mandate_statuses_as_of_each(store, known_at, ends)?;
-        for (year, statuses) in years.iter().zip(&states) {
-            out.insert(year.to_string(), status_mix(views, statuses, scope));
+        for (day, year) in years.iter().enumerate() {
+            out.insert(year.to_string(), status_mix(views, states.on(day), scope));
         }
     }
     Ok(out)
@@ -131,15 +131,15 @@ pub fn mandate_mix(
 
 /// How many mandates are in each status, in the scope's body (a decision's meeting and that
 /// meeting's body never change, so they are read from the views as known now).
-fn status_mix(
+fn status_mix<'a>(
     views: &Views,
-    statuses: &crate::projections::decisions::MandateStatuses,
+    statuses: impl Iterator<Item = (&'a str, crate::domain::MandateStatus)>,
     scope: &Scope,
 ) -> BTreeMap<String, u64> {
     let mut mix = BTreeMap::new();
-    for (id, status) in &statuses.status {
+    for (id, status) in statuses {
         let in_scope = scope.body.is_none() || {
-            let symbol = id.rsplit_once('#').map_or(id.as_str(), |(s, _)| s);
+            let symbol = id.rsplit_once('#').map_or(id, |(s, _)| s);
             let body = views
                 .decisions
                 .decisions

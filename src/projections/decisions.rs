@@ -102,51 +102,104 @@ fn report_moves(current: MandateStatus) -> bool {
     current < MandateStatus::Reported || current == MandateStatus::Elapsed
 }
 
-/// Each mandate's status and nothing else, with each decision's mandates: what a status count
-/// needs, small enough to fold for many days at once. It follows the same rules as
-/// [`Decisions::apply`].
+/// Each mandate's status on each of a list of days, with each decision's mandates: what a
+/// status count needs, for many days in one pass. It follows the same rules as
+/// [`Decisions::apply`], an event applying to every day from the first by which it counts.
 #[derive(Clone, Debug, Default)]
 pub struct MandateStatuses {
-    pub status: std::collections::HashMap<String, MandateStatus>,
-    mandates_of: std::collections::HashMap<String, Vec<String>>,
+    days: usize,
+    index: std::collections::HashMap<String, usize>,
+    ids: Vec<String>,
+    /// Per mandate, its status on each day: none before its decision counts.
+    status: Vec<Vec<Option<MandateStatus>>>,
+    /// Per decision, its mandates as each adoption (from its first day) gave them.
+    mandates_of: std::collections::HashMap<String, Vec<(usize, Vec<usize>)>>,
 }
 
 impl MandateStatuses {
-    pub fn apply(&mut self, e: &DomainEvent) {
+    /// Statuses on `days` days, none known yet.
+    pub fn new(days: usize) -> MandateStatuses {
+        MandateStatuses {
+            days,
+            ..MandateStatuses::default()
+        }
+    }
+
+    fn intern(&mut self, id: String) -> usize {
+        if let Some(&i) = self.index.get(&id) {
+            return i;
+        }
+        let i = self.ids.len();
+        self.index.insert(id.clone(), i);
+        self.ids.push(id);
+        self.status.push(vec![None; self.days]);
+        i
+    }
+
+    /// Applies an event that counts from day `first` (an index into the days) on.
+    pub fn apply(&mut self, e: &DomainEvent, first: usize) {
         match e {
             DomainEvent::DecisionAdopted(d) => {
-                let ids: Vec<String> = d
+                let ids: Vec<usize> = d
                     .mandates
                     .iter()
-                    .map(|m| mandate_id(&d.symbol, &m.paragraph.0))
+                    .map(|m| self.intern(mandate_id(&d.symbol, &m.paragraph.0)))
                     .collect();
-                for id in &ids {
-                    self.status.insert(id.clone(), MandateStatus::Active);
+                for &i in &ids {
+                    for s in &mut self.status[i][first..] {
+                        *s = Some(MandateStatus::Active);
+                    }
                 }
                 for other in &d.supersedes {
-                    for id in self.mandates_of.get(other).into_iter().flatten() {
-                        if let Some(s) = self.status.get_mut(id) {
-                            *s = MandateStatus::Superseded;
+                    let Some(adoptions) = self.mandates_of.get(other) else {
+                        continue;
+                    };
+                    for day in first..self.days {
+                        // The mandates of the last adoption of `other` that counts by then.
+                        let Some((_, of)) = adoptions.iter().rev().find(|(f, _)| *f <= day) else {
+                            continue;
+                        };
+                        for &i in of {
+                            if let Some(s) = &mut self.status[i][day] {
+                                *s = MandateStatus::Superseded;
+                            }
                         }
                     }
                 }
-                self.mandates_of.insert(d.symbol.clone(), ids);
+                self.mandates_of
+                    .entry(d.symbol.clone())
+                    .or_default()
+                    .push((first, ids));
             }
             DomainEvent::MandateStatusChanged(m) => {
                 let id = mandate_id(&m.decision, &m.paragraph.0);
-                if let Some(s) = self.status.get_mut(&id) {
-                    *s = changed(*s, m.status);
+                if let Some(&i) = self.index.get(&id) {
+                    for s in self.status[i][first..].iter_mut().flatten() {
+                        *s = changed(*s, m.status);
+                    }
                 }
             }
             DomainEvent::ReportSubmitted(r) => {
                 for id in &r.reports_on {
-                    if let Some(s) = self.status.get_mut(id).filter(|s| report_moves(**s)) {
-                        *s = changed(*s, MandateStatus::Reported);
+                    if let Some(&i) = self.index.get(id) {
+                        for s in self.status[i][first..].iter_mut().flatten() {
+                            if report_moves(*s) {
+                                *s = changed(*s, MandateStatus::Reported);
+                            }
+                        }
                     }
                 }
             }
             _ => {}
         }
+    }
+
+    /// Each mandate known on day `day` (an index into the days), with its status then.
+    pub fn on(&self, day: usize) -> impl Iterator<Item = (&str, MandateStatus)> + '_ {
+        self.ids
+            .iter()
+            .zip(&self.status)
+            .filter_map(move |(id, s)| s.get(day).copied().flatten().map(|s| (id.as_str(), s)))
     }
 }
 

@@ -17,6 +17,9 @@ pub mod groups;
 pub mod meetings;
 pub mod reporting;
 pub mod reports;
+mod stored;
+#[cfg(test)]
+mod tests;
 pub mod timeline;
 pub mod work;
 
@@ -26,11 +29,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::DomainEvent;
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, Skimmed};
 use crate::store::{EventStore, StoreError};
 
 /// Bump when a fold changes: stored states of another version are dropped and rebuilt.
-pub const PROJECTION_VERSION: u32 = 5;
+pub const PROJECTION_VERSION: u32 = 6;
 
 /// All read models together.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -46,12 +49,97 @@ pub struct Views {
 
 impl Views {
     pub fn apply(&mut self, env: &Envelope, e: &DomainEvent) {
-        self.meetings.apply(env, e);
-        self.decisions.apply(env, e);
-        self.groups.apply(env, e);
-        self.reports.apply(env, e);
-        self.work.apply(env, e);
-        self.reporting.apply(e);
+        self.apply_parts(env, e, Parts::ALL);
+    }
+
+    /// Applies an event to the views of `parts` only.
+    pub fn apply_parts(&mut self, env: &Envelope, e: &DomainEvent, parts: Parts) {
+        if parts.has(Parts::MEETINGS) {
+            self.meetings.apply(env, e);
+        }
+        if parts.has(Parts::DECISIONS) {
+            self.decisions.apply(env, e);
+        }
+        if parts.has(Parts::GROUPS) {
+            self.groups.apply(env, e);
+        }
+        if parts.has(Parts::REPORTS) {
+            self.reports.apply(env, e);
+        }
+        if parts.has(Parts::WORK) {
+            self.work.apply(env, e);
+        }
+        if parts.has(Parts::REPORTING) {
+            self.reporting.apply(e);
+        }
+    }
+
+    /// A copy of the views of `parts`, the others empty.
+    fn copy_parts(&self, parts: Parts) -> Views {
+        let take = |p: Parts| parts.has(p);
+        Views {
+            meetings: if take(Parts::MEETINGS) {
+                self.meetings.clone()
+            } else {
+                Default::default()
+            },
+            decisions: if take(Parts::DECISIONS) {
+                self.decisions.clone()
+            } else {
+                Default::default()
+            },
+            groups: if take(Parts::GROUPS) {
+                self.groups.clone()
+            } else {
+                Default::default()
+            },
+            reports: if take(Parts::REPORTS) {
+                self.reports.clone()
+            } else {
+                Default::default()
+            },
+            work: if take(Parts::WORK) {
+                self.work.clone()
+            } else {
+                Default::default()
+            },
+            reporting: if take(Parts::REPORTING) {
+                self.reporting.clone()
+            } else {
+                Default::default()
+            },
+        }
+    }
+}
+
+/// Which views a query reads: a fold for some folds and copies only those, the others left
+/// empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Parts(u8);
+
+impl Parts {
+    pub const MEETINGS: Parts = Parts(1);
+    pub const DECISIONS: Parts = Parts(2);
+    pub const GROUPS: Parts = Parts(4);
+    pub const REPORTS: Parts = Parts(8);
+    pub const WORK: Parts = Parts(16);
+    pub const REPORTING: Parts = Parts(32);
+    pub const ALL: Parts = Parts(63);
+
+    /// Both sets.
+    pub const fn and(self, other: Parts) -> Parts {
+        Parts(self.0 | other.0)
+    }
+
+    /// Whether every view of `other` is in this set.
+    pub fn has(self, other: Parts) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl Default for Parts {
+    fn default() -> Parts {
+        Parts::ALL
     }
 }
 
@@ -62,6 +150,10 @@ pub struct State {
     pub seq: u64,
     /// The latest day from which an event folded here counts "as of".
     pub max_counts_from: Option<NaiveDate>,
+    /// The seq up to which the corrections it was folded with were recorded (its own seq
+    /// unless given).
+    #[serde(default)]
+    pub corrected_at: Option<u64>,
     pub views: Views,
 }
 
@@ -80,6 +172,8 @@ pub struct Query {
     /// See [`Query::occurred_by`]: 0 for a store's own scheduler; a simulation on a copy gives
     /// the copy's last seq, so that only its own ticks' records count whatever their date.
     pub own_after: u64,
+    /// The views the query reads (all unless narrowed).
+    pub parts: Parts,
 }
 
 impl Query {
@@ -172,23 +266,23 @@ enum Effect {
 }
 
 impl Corrections {
-    /// Reads the corrections recorded up to seq `k`.
+    /// Reads the corrections recorded up to seq `k` (and, to judge stored states, which
+    /// events the later ones correct).
     pub fn load(store: &dyn EventStore, k: u64) -> Result<Self, StoreError> {
         let mut c = Corrections::default();
         for (seq, event) in all_corrections(store)?.iter().cloned() {
-            if seq > k {
-                break;
-            }
             let env_seq = seq;
             match event {
                 DomainEvent::EventRetracted(r) => {
                     c.list.push((env_seq, r.seq));
-                    c.effect.insert(r.seq, Effect::Retracted);
+                    if seq <= k {
+                        c.effect.insert(r.seq, Effect::Retracted);
+                    }
                 }
                 DomainEvent::EventAmended(a) => {
                     c.list.push((env_seq, a.seq));
                     // A retraction wins over any amendment.
-                    if !matches!(c.effect.get(&a.seq), Some(Effect::Retracted)) {
+                    if seq <= k && !matches!(c.effect.get(&a.seq), Some(Effect::Retracted)) {
                         c.effect
                             .insert(a.seq, Effect::Amended(serde_json::Value::Object(a.data)));
                     }
@@ -199,9 +293,32 @@ impl Corrections {
         Ok(c)
     }
 
-    /// Whether a state folded to `j` is still right for a query up to `k`.
-    fn valid(&self, j: u64, k: u64) -> bool {
-        !self.list.iter().any(|&(c, t)| c > j && c <= k && t <= j)
+    /// Whether a state folded to `j` with the corrections known at `m` is right for a query
+    /// up to `k`: no correction recorded between `m` and `k` corrects an event at or before `j`.
+    fn valid(&self, j: u64, m: u64, k: u64) -> bool {
+        let (lo, hi) = (m.min(k), m.max(k));
+        !self.list.iter().any(|&(c, t)| c > lo && c <= hi && t <= j)
+    }
+
+    /// As [`Corrections::effective`], for a record read by `skim_from`.
+    pub fn effective_skimmed(&self, s: &Skimmed) -> Result<Option<DomainEvent>, StoreError> {
+        let env = &s.env;
+        if env.stream == "corrections" {
+            return Ok(None);
+        }
+        match self.effect.get(&env.seq) {
+            Some(Effect::Retracted) => Ok(None),
+            Some(Effect::Amended(data)) => {
+                crate::domain::as_recorded(|| DomainEvent::decode(&env.ty, env.version, data))
+                    .map(Some)
+                    .map_err(|e| corrupt(env.seq, e))
+            }
+            None => crate::domain::as_recorded(|| {
+                DomainEvent::decode_text(&env.ty, env.version, &s.data)
+            })
+            .map(Some)
+            .map_err(|e| corrupt(env.seq, e)),
+        }
     }
 
     /// The event to fold for `env`, or `None` when retracted or itself a correction.
@@ -270,33 +387,14 @@ struct SnapMeta {
     version: u32,
     seq: u64,
     max_counts_from: Option<NaiveDate>,
+    #[serde(default)]
+    corrected_at: Option<u64>,
 }
 
 fn snap_key(prefix: &[u8], seq: u64) -> Vec<u8> {
     let mut k = prefix.to_vec();
     k.extend_from_slice(&seq.to_be_bytes());
     k
-}
-
-/// First byte of a stored state compressed with LZ4 (with its size); plain JSON starts with `{`.
-const LZ4_STATE: u8 = 0xC4;
-
-fn load_state(store: &dyn EventStore, key: &[u8]) -> Option<State> {
-    let bytes = store.cache().get(key).ok()??;
-    let s: State = match bytes.split_first() {
-        Some((&LZ4_STATE, packed)) => {
-            serde_json::from_slice(&lz4_flex::decompress_size_prepended(packed).ok()?).ok()?
-        }
-        _ => serde_json::from_slice(&bytes).ok()?,
-    };
-    (s.version == PROJECTION_VERSION).then_some(s)
-}
-
-fn save_state(store: &dyn EventStore, key: &[u8], s: &State) -> Result<(), StoreError> {
-    let json = serde_json::to_vec(s).expect("state is JSON");
-    let mut packed = vec![LZ4_STATE];
-    packed.extend_from_slice(&lz4_flex::compress_prepend_size(&json));
-    store.cache().put(key, &packed)
 }
 
 /// Drops every stored state: the next query rebuilds from the log.
@@ -315,9 +413,18 @@ fn forget(store: &dyn EventStore) {
     }
 }
 
-fn usable(s_seq: u64, s_max: Option<NaiveDate>, k: u64, q: &Query, c: &Corrections) -> bool {
+/// Whether a stored state at `s_seq`, folded with the corrections known at `s_corrected`
+/// (its own seq unless given), can start a fold for this query up to `k`.
+fn usable(
+    s_seq: u64,
+    s_corrected: Option<u64>,
+    s_max: Option<NaiveDate>,
+    k: u64,
+    q: &Query,
+    c: &Corrections,
+) -> bool {
     s_seq <= k
-        && c.valid(s_seq, k)
+        && c.valid(s_seq, s_corrected.unwrap_or(s_seq), k)
         && match (q.counts_by(), s_max) {
             (Some(d), Some(m)) => m <= d,
             _ => true,
@@ -364,15 +471,25 @@ fn start_state(
     c: &Corrections,
 ) -> Result<State, StoreError> {
     if let Some(live) = remembered(store) {
-        if usable(live.seq, live.max_counts_from, k, q, c) {
+        if usable(live.seq, live.corrected_at, live.max_counts_from, k, q, c) {
+            if q.parts != Parts::ALL {
+                // A copy of the views asked for; the live state stays.
+                return Ok(State {
+                    version: live.version,
+                    seq: live.seq,
+                    max_counts_from: live.max_counts_from,
+                    corrected_at: live.corrected_at,
+                    views: live.views.copy_parts(q.parts),
+                });
+            }
             // Forget it first, so the state moves out of the Arc without a copy unless a
             // reader still holds it.
             forget(store);
             return Ok(std::sync::Arc::try_unwrap(live).unwrap_or_else(|a| (*a).clone()));
         }
     }
-    if let Some(live) = load_state(store, LIVE) {
-        if usable(live.seq, live.max_counts_from, k, q, c) {
+    if let Some(live) = stored::load(store, LIVE, q.parts) {
+        if usable(live.seq, live.corrected_at, live.max_counts_from, k, q, c) {
             return Ok(live);
         }
     }
@@ -392,8 +509,8 @@ fn start_state(
     }
     metas.sort_by_key(|m| std::cmp::Reverse(m.seq));
     for m in metas {
-        if usable(m.seq, m.max_counts_from, k, q, c) {
-            if let Some(s) = load_state(store, &snap_key(SNAP, m.seq)) {
+        if usable(m.seq, m.corrected_at, m.max_counts_from, k, q, c) {
+            if let Some(s) = stored::load(store, &snap_key(SNAP, m.seq), q.parts) {
                 return Ok(s);
             }
         }
@@ -422,7 +539,8 @@ pub fn views_with_progress(
     progress: Progress,
 ) -> Result<State, StoreError> {
     let state = fold(store, q, progress)?;
-    if q.as_of.is_none() && q.known_at.is_none() && q.occurred_by.is_none() {
+    if q.as_of.is_none() && q.known_at.is_none() && q.occurred_by.is_none() && q.parts == Parts::ALL
+    {
         remember(store, std::sync::Arc::new(state.clone()));
     }
     Ok(state)
@@ -436,18 +554,31 @@ fn fold(store: &dyn EventStore, q: &Query, progress: Progress) -> Result<State, 
     };
     let corrections = Corrections::load(store, k)?;
     let mut state = start_state(store, k, q, &corrections)?;
+    // What the start folded agrees with the corrections known at `k` (it was usable), and
+    // what follows is folded with them.
+    state.corrected_at = Some(k);
     let unfiltered = q.as_of.is_none() && q.occurred_by.is_none();
+    // A state of some views only is never stored.
+    let storable = unfiltered && q.parts == Parts::ALL;
     let mut last_snap = state.seq;
     let base = state.seq;
+    let mut folded = 0u64;
     if state.seq < k {
-        for env in store.read_from(state.seq + 1) {
-            let env = env?;
+        // As of a day, a store may pass over records that cannot count by then.
+        let records = match (q.as_of, q.occurred_by) {
+            (Some(day), None) => store.skim_counting_from(state.seq + 1, day),
+            _ => store.skim_from(state.seq + 1),
+        };
+        for skimmed in records {
+            let skimmed = skimmed?;
+            folded += 1;
+            let env = &skimmed.env;
             if env.seq > k {
                 break;
             }
-            if q.counts(&env) {
-                if let Some(event) = corrections.effective(&env)? {
-                    state.views.apply(&env, &event);
+            if q.counts(env) {
+                if let Some(event) = corrections.effective_skimmed(&skimmed)? {
+                    state.views.apply_parts(env, &event, q.parts);
                 }
             }
             if unfiltered {
@@ -455,11 +586,8 @@ fn fold(store: &dyn EventStore, q: &Query, progress: Progress) -> Result<State, 
                 state.max_counts_from = Some(state.max_counts_from.map_or(cf, |m| m.max(cf)));
             }
             state.seq = env.seq;
-            // A state may be reused only if it holds no correction from beyond its own seq.
-            if unfiltered
-                && state.seq - last_snap >= spacing(state.seq)
-                && corrections.valid(state.seq, k)
-            {
+            // A stored state says which corrections it was folded with: those known at `k`.
+            if storable && state.seq - last_snap >= spacing(state.seq) {
                 save_snapshot(store, &state)?;
                 last_snap = state.seq;
             }
@@ -468,12 +596,15 @@ fn fold(store: &dyn EventStore, q: &Query, progress: Progress) -> Result<State, 
             }
         }
     }
+    tracing::debug!(from = base, to = k, folded, as_of = ?q.as_of, known_at = ?q.known_at, "fold");
+    // Records passed over at the end count for nothing: the state stands at `k`.
+    state.seq = state.seq.max(k);
     progress(k - base, k - base);
     // Checkpoint only when the fold went further: a query that folded nothing writes nothing.
-    if unfiltered && q.known_at.is_none() && state.seq > base {
-        save_state(store, LIVE, &state)?;
+    if storable && q.known_at.is_none() && state.seq > base {
+        stored::save(store, LIVE, &state)?;
     }
-    if !unfiltered {
+    if !storable {
         // A filtered fold is not a prefix state: never stored, never reused.
         state.max_counts_from = None;
     }
@@ -487,7 +618,7 @@ pub fn mandate_statuses_as_of_each(
     store: &dyn EventStore,
     known_at: Option<DateTime<Utc>>,
     days: &[NaiveDate],
-) -> Result<Vec<decisions::MandateStatuses>, StoreError> {
+) -> Result<decisions::MandateStatuses, StoreError> {
     const READ: [&str; 3] = ["DecisionAdopted", "MandateStatusChanged", "ReportSubmitted"];
     let k = match known_at {
         Some(t) => seq_known_at(store, t)?,
@@ -495,10 +626,10 @@ pub fn mandate_statuses_as_of_each(
     };
     debug_assert!(days.windows(2).all(|w| w[0] <= w[1]), "days in order");
     let corrections = Corrections::load(store, k)?;
-    let mut out: Vec<decisions::MandateStatuses> =
-        days.iter().map(|_| Default::default()).collect();
-    for env in store.read_from(1) {
-        let env = env?;
+    let mut out = decisions::MandateStatuses::new(days.len());
+    for skimmed in store.skim_from(1) {
+        let skimmed = skimmed?;
+        let env = &skimmed.env;
         if env.seq > k {
             break;
         }
@@ -509,21 +640,20 @@ pub fn mandate_statuses_as_of_each(
         let Some(first) = days.iter().position(|d| env.occurred.is_past_as_of(*d)) else {
             continue;
         };
-        if let Some(event) = corrections.effective(&env)? {
-            for state in &mut out[first..] {
-                state.apply(&event);
-            }
+        if let Some(event) = corrections.effective_skimmed(&skimmed)? {
+            out.apply(&event, first);
         }
     }
     Ok(out)
 }
 
 fn save_snapshot(store: &dyn EventStore, s: &State) -> Result<(), StoreError> {
-    save_state(store, &snap_key(SNAP, s.seq), s)?;
+    stored::save(store, &snap_key(SNAP, s.seq), s)?;
     let meta = SnapMeta {
         version: s.version,
         seq: s.seq,
         max_counts_from: s.max_counts_from,
+        corrected_at: s.corrected_at,
     };
     store.cache().put(
         &snap_key(META, s.seq),

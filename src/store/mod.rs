@@ -226,6 +226,30 @@ pub trait EventStore: Send + Sync {
     /// Events with seq >= `from`, in seq order.
     fn read_from(&self, from: u64) -> Box<dyn Iterator<Item = Result<Envelope>> + '_>;
 
+    /// As [`EventStore::read_from`], each record's data left as its JSON text: what folds
+    /// read, decoding each event straight into its type.
+    fn skim_from(
+        &self,
+        from: u64,
+    ) -> Box<dyn Iterator<Item = Result<crate::envelope::Skimmed>> + '_> {
+        Box::new(
+            self.read_from(from)
+                .map(|r| r.map(crate::envelope::Skimmed::of)),
+        )
+    }
+
+    /// As [`EventStore::skim_from`] for a fold as of `day`: only the records that count by
+    /// then (their `occurred` window elapsed) are needed, so a store may pass over others
+    /// without reading them. Every record that counts is given, in seq order.
+    fn skim_counting_from(
+        &self,
+        from: u64,
+        day: chrono::NaiveDate,
+    ) -> Box<dyn Iterator<Item = Result<crate::envelope::Skimmed>> + '_> {
+        let _ = day;
+        self.skim_from(from)
+    }
+
     /// One event by seq.
     fn get(&self, seq: u64) -> Result<Option<Envelope>>;
 

@@ -100,6 +100,30 @@ fn key_chunk(seq: u64) -> [u8; 9] {
     k
 }
 
+/// The zone of the chunk starting at `first`: the earliest day from which one of its records
+/// counts "as of" (its `occurred` window elapsed), so an as-of fold skips chunks that cannot
+/// count without decoding them.
+fn key_zone(first: u64) -> [u8; 9] {
+    let mut k = [b'z'; 9];
+    k[1..].copy_from_slice(&first.to_be_bytes());
+    k
+}
+
+fn zone_of<'a>(records: impl IntoIterator<Item = &'a Envelope>) -> [u8; 4] {
+    use chrono::Datelike;
+    let min = records
+        .into_iter()
+        .map(|r| r.occurred.counts_from())
+        .min()
+        .unwrap_or(chrono::NaiveDate::MIN);
+    min.num_days_from_ce().to_be_bytes()
+}
+
+fn zone_day(v: &[u8]) -> Option<chrono::NaiveDate> {
+    let days = i32::from_be_bytes(v.try_into().ok()?);
+    chrono::NaiveDate::from_num_days_from_ce_opt(days)
+}
+
 fn key_id(id: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(id.len() + 1);
     k.push(b'i');
@@ -175,6 +199,43 @@ fn pack_chunk(framed: &[u8]) -> Vec<u8> {
 
 /// Decodes a chunk that starts at `first`, checking each record's checksum and seq.
 fn decode_chunk(first: u64, bytes: &[u8]) -> Result<Vec<Envelope>> {
+    decode_chunk_where(first, bytes, |_| true)
+}
+
+/// The records of a chunk that starts at `first` whose seq `want` accepts, each checked
+/// (checksum, seq); the others are skipped unread.
+fn decode_chunk_where(
+    first: u64,
+    bytes: &[u8],
+    want: impl Fn(u64) -> bool,
+) -> Result<Vec<Envelope>> {
+    frames_where(first, bytes, want, |body| {
+        let env: Envelope = crate::domain::as_recorded(|| serde_json::from_slice(body))?;
+        Ok((env.seq, env))
+    })
+}
+
+/// A chunk's records read for a fold: each checked, its data left as text.
+fn skim_chunk(first: u64, bytes: &[u8]) -> Result<Vec<crate::envelope::Skimmed>> {
+    frames_where(
+        first,
+        bytes,
+        |_| true,
+        |body| {
+            let s = crate::domain::as_recorded(|| crate::envelope::Skimmed::parse(body))?;
+            Ok((s.env.seq, s))
+        },
+    )
+}
+
+/// The records of a chunk that starts at `first` whose seq `want` accepts, each checked
+/// (checksum, seq) and read by `parse`; the others are skipped unread.
+fn frames_where<T>(
+    first: u64,
+    bytes: &[u8],
+    want: impl Fn(u64) -> bool,
+    parse: impl Fn(&[u8]) -> serde_json::Result<(u64, T)>,
+) -> Result<Vec<T>> {
     let unpacked;
     let bytes = match bytes.split_first() {
         Some((&LZ4_CHUNK, packed)) => {
@@ -189,8 +250,8 @@ fn decode_chunk(first: u64, bytes: &[u8]) -> Result<Vec<Envelope>> {
     };
     let mut out = Vec::new();
     let mut rest = bytes;
+    let mut seq = first;
     while !rest.is_empty() {
-        let seq = first + out.len() as u64;
         let corrupt = |reason: String| StoreError::Corrupt {
             at: format!("seq {seq}"),
             reason,
@@ -203,16 +264,19 @@ fn decode_chunk(first: u64, bytes: &[u8]) -> Result<Vec<Envelope>> {
         let body = rest
             .get(8..8 + len)
             .ok_or_else(|| corrupt("record cut short".into()))?;
-        if crc32fast::hash(body) != crc {
-            return Err(corrupt("record checksum does not match".into()));
+        if want(seq) {
+            if crc32fast::hash(body) != crc {
+                return Err(corrupt("record checksum does not match".into()));
+            }
+            let (carried, record) =
+                parse(body).map_err(|e| corrupt(format!("record is not a valid envelope: {e}")))?;
+            if carried != seq {
+                return Err(corrupt(format!("record carries seq {carried}")));
+            }
+            out.push(record);
         }
-        let env: Envelope = crate::domain::as_recorded(|| serde_json::from_slice(body))
-            .map_err(|e| corrupt(format!("record is not a valid envelope: {e}")))?;
-        if env.seq != seq {
-            return Err(corrupt(format!("record carries seq {}", env.seq)));
-        }
-        out.push(env);
         rest = &rest[8 + len..];
+        seq += 1;
     }
     Ok(out)
 }
@@ -711,23 +775,30 @@ impl SledStore {
 
     /// The records at these seqs (ascending), each chunk decoded once for a run of seqs in it.
     fn records_at(&self, seqs: impl IntoIterator<Item = u64>) -> Result<Vec<Envelope>> {
-        let mut out = Vec::new();
-        let mut chunk: Option<(u64, Vec<Envelope>)> = None;
-        for seq in seqs {
-            let hit = matches!(&chunk, Some((first, recs)) if seq >= *first && seq < first + recs.len() as u64);
-            if !hit {
-                chunk = self.find_chunk(seq)?;
-            }
+        let seqs: Vec<u64> = seqs.into_iter().collect();
+        let mut out = Vec::with_capacity(seqs.len());
+        let mut i = 0;
+        while i < seqs.len() {
+            let seq = seqs[i];
             let missing = || StoreError::Corrupt {
                 at: format!("seq {seq}"),
                 reason: "indexed but not stored".into(),
             };
-            let (first, recs) = chunk.as_ref().ok_or_else(missing)?;
-            let env = recs
-                .get((seq - first) as usize)
-                .cloned()
-                .ok_or_else(missing)?;
-            out.push(env);
+            let (first, raw) = self.find_chunk_raw(seq)?.ok_or_else(missing)?;
+            // The asked seqs this chunk may hold (seqs rise; a chunk holds at most CHUNK
+            // records from `first`), each decoded alone; those it held are a prefix of them.
+            let end = first + CHUNK as u64;
+            let run = seqs[i..]
+                .iter()
+                .take_while(|&&s| s >= first && s < end)
+                .count();
+            let wanted = &seqs[i..i + run];
+            let recs = decode_chunk_where(first, &raw, |s| wanted.binary_search(&s).is_ok())?;
+            if recs.first().map(|e| e.seq) != Some(seq) {
+                return Err(missing());
+            }
+            i += recs.len();
+            out.extend(recs);
         }
         Ok(out)
     }
@@ -760,6 +831,7 @@ impl SledStore {
                 run.1.extend_from_slice(&r.seq.to_be_bytes());
             }
             batch.insert(&key_chunk(chunk[0].seq), pack_chunk(&bytes));
+            batch.insert(&key_zone(chunk[0].seq), &zone_of(chunk));
         }
         for (stream, (first, seqs)) in runs {
             let last = first + (seqs.len() / 8) as u64 - 1;
@@ -826,7 +898,31 @@ impl SledStore {
         e
     }
 
-    fn find_chunk(&self, seq: u64) -> Result<Option<(u64, Vec<Envelope>)>> {
+    /// The records from `from` on, each chunk read by `decode`.
+    fn chunks_from<'a, T: 'a>(
+        &'a self,
+        from: u64,
+        decode: ChunkReader<'a, T>,
+        seq_of: fn(&T) -> u64,
+    ) -> Box<dyn Iterator<Item = Result<T>> + 'a> {
+        let from = from.max(1);
+        let start = match self.log.range(key_chunk(0)..=key_chunk(from)).next_back() {
+            Some(Ok((k, _))) => k.to_vec(),
+            Some(Err(e)) => return Box::new(std::iter::once(Err(e.into()))),
+            None => key_chunk(0).to_vec(),
+        };
+        Box::new(LogIter {
+            inner: self.log.range(start..=key_chunk(u64::MAX).to_vec()),
+            pending: VecDeque::new(),
+            from,
+            failed: false,
+            decode,
+            seq_of,
+        })
+    }
+
+    /// The chunk holding `seq`: its first seq and its stored bytes.
+    fn find_chunk_raw(&self, seq: u64) -> Result<Option<(u64, sled::IVec)>> {
         let Some((k, v)) = self
             .log
             .range(key_chunk(0)..=key_chunk(seq))
@@ -835,8 +931,7 @@ impl SledStore {
         else {
             return Ok(None);
         };
-        let first = be_u64(&k[1..])?;
-        Ok(Some((first, decode_chunk(first, &v)?)))
+        Ok(Some((be_u64(&k[1..])?, v)))
     }
 }
 
@@ -874,24 +969,41 @@ impl EventStore for SledStore {
     }
 
     fn read_from(&self, from: u64) -> Box<dyn Iterator<Item = Result<Envelope>> + '_> {
-        let from = from.max(1);
-        let start = match self.log.range(key_chunk(0)..=key_chunk(from)).next_back() {
-            Some(Ok((k, _))) => k.to_vec(),
-            Some(Err(e)) => return Box::new(std::iter::once(Err(e.into()))),
-            None => key_chunk(0).to_vec(),
-        };
-        Box::new(LogIter {
-            inner: self.log.range(start..=key_chunk(u64::MAX).to_vec()),
-            pending: VecDeque::new(),
-            from,
-            failed: false,
-        })
+        self.chunks_from(from, Box::new(decode_chunk), |e: &Envelope| e.seq)
     }
 
+    fn skim_from(
+        &self,
+        from: u64,
+    ) -> Box<dyn Iterator<Item = Result<crate::envelope::Skimmed>> + '_> {
+        self.chunks_from(from, Box::new(skim_chunk), |s| s.env.seq)
+    }
+
+    fn skim_counting_from(
+        &self,
+        from: u64,
+        day: chrono::NaiveDate,
+    ) -> Box<dyn Iterator<Item = Result<crate::envelope::Skimmed>> + '_> {
+        let decode = move |first: u64, bytes: &[u8]| {
+            match self.log.get(key_zone(first))?.as_deref().and_then(zone_day) {
+                Some(min) if min > day => Ok(Vec::new()),
+                Some(_) => skim_chunk(first, bytes),
+                None => {
+                    // A chunk written before zones were kept: read it, and note its zone.
+                    let recs = skim_chunk(first, bytes)?;
+                    let zone = zone_of(recs.iter().map(|s| &s.env));
+                    let _ = self.log.insert(key_zone(first), &zone);
+                    Ok(recs)
+                }
+            }
+        };
+        self.chunks_from(from, Box::new(decode), |s| s.env.seq)
+    }
     fn get(&self, seq: u64) -> Result<Option<Envelope>> {
-        Ok(self
-            .find_chunk(seq)?
-            .and_then(|(first, recs)| recs.into_iter().nth((seq - first) as usize)))
+        let Some((first, raw)) = self.find_chunk_raw(seq)? else {
+            return Ok(None);
+        };
+        Ok(decode_chunk_where(first, &raw, |s| s == seq)?.pop())
     }
 
     fn read_stream(&self, stream: &str) -> Result<Vec<Envelope>> {
@@ -1136,15 +1248,22 @@ fn describe_sled(dir: &Path, e: sled::Error) -> String {
     }
 }
 
-struct LogIter {
+/// Reads the records of a chunk (its first seq, its stored bytes), or passes over it.
+type ChunkReader<'a, T> = Box<dyn FnMut(u64, &[u8]) -> Result<Vec<T>> + 'a>;
+
+/// Records in seq order from `from`, a chunk decoded at a time by `decode` (which may pass
+/// over a chunk whose records are not wanted).
+struct LogIter<'a, T> {
     inner: sled::Iter,
-    pending: VecDeque<Envelope>,
+    pending: VecDeque<T>,
     from: u64,
     failed: bool,
+    decode: ChunkReader<'a, T>,
+    seq_of: fn(&T) -> u64,
 }
 
-impl Iterator for LogIter {
-    type Item = Result<Envelope>;
+impl<T> Iterator for LogIter<'_, T> {
+    type Item = Result<T>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -1152,7 +1271,7 @@ impl Iterator for LogIter {
                 return None;
             }
             if let Some(e) = self.pending.pop_front() {
-                if e.seq >= self.from {
+                if (self.seq_of)(&e) >= self.from {
                     return Some(Ok(e));
                 }
                 continue;
@@ -1163,7 +1282,7 @@ impl Iterator for LogIter {
                 .map_err(StoreError::from)
                 .and_then(|(k, v)| {
                     let first = be_u64(&k[1..])?;
-                    decode_chunk(first, &v)
+                    (self.decode)(first, &v)
                 });
             match step {
                 Ok(recs) => self.pending.extend(recs),

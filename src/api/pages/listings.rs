@@ -8,10 +8,11 @@ use minijinja::{context, Value};
 
 use super::detail::{self, decision_href, group_href, meeting_href, report_href};
 use super::paging::Paging;
-use super::{axes, erased_serialize, section, table_page, views_for, PageQuery};
+use super::{axes, erased_serialize, section, table_page, views_for, views_of, PageQuery};
 use crate::api::{AppState, Caller};
 use crate::projections::decisions::MandateRow;
 use crate::projections::meetings::MeetingRow;
+use crate::projections::Parts;
 
 /// The statuses each listing filters by, as `accord show --status` takes them.
 fn statuses(what: &str) -> &'static [&'static str] {
@@ -97,7 +98,7 @@ pub(super) async fn meetings(
     let a = try_page!(axes(&q));
     let p = try_page!(Paging::of(&q.rest));
     try_page!(p.check_status(statuses("meetings")));
-    let views = try_page!(views_for(&state, &a));
+    let views = try_page!(views_of(&state, &a, Parts::MEETINGS));
     let all = &views.meetings.0;
     let status_of = |m: &MeetingRow| {
         p.has_status(m.status.name()) || m.segments.iter().any(|s| p.has_status(s.status.name()))

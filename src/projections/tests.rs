@@ -1,0 +1,104 @@
+//! Stored states, the zones an as-of fold passes over and folds of some views answer exactly
+//! as a fold from the first record: on a generated log with corrections spread through it,
+//! for days and recording instants across it.
+
+use super::*;
+use crate::store::SledStore;
+
+/// The answer to `q` from the first record, with no stored or remembered state.
+fn from_scratch(store: &dyn EventStore, q: &Query) -> Views {
+    drop_states(store).unwrap();
+    views(store, q).unwrap().views
+}
+
+#[test]
+fn stored_states_zones_and_partial_folds_answer_as_a_fold_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let mut text = Vec::new();
+    crate::generate::generate(21_000, 11, &mut text).unwrap();
+    let batch = crate::input::parse_batch(std::str::from_utf8(&text).unwrap()).unwrap();
+    let mut rest = batch.into_iter();
+    let mut instants = Vec::new();
+    loop {
+        let part: Vec<_> = rest.by_ref().take(7_000).collect();
+        if part.is_empty() {
+            break;
+        }
+        store.append(part).unwrap();
+        instants.push(crate::domain::parse_instant(&store.head().recorded_at.unwrap()).unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(3));
+    }
+    let corrections = all_corrections(&store).unwrap().len();
+    assert!(corrections > 20, "{corrections} corrections");
+    let days = [
+        "1966-06-30",
+        "1975-01-01",
+        "1990-12-31",
+        "2010-06-30",
+        "2030-01-01",
+    ]
+    .map(|d| d.parse::<NaiveDate>().unwrap());
+    let mut queries = Vec::new();
+    for known_at in [None, Some(instants[0]), Some(instants[1])] {
+        queries.push(Query {
+            known_at,
+            ..Query::default()
+        });
+        for day in days {
+            queries.push(Query {
+                as_of: Some(day),
+                known_at,
+                ..Query::default()
+            });
+        }
+    }
+    let want: Vec<Views> = queries.iter().map(|q| from_scratch(&store, q)).collect();
+    // A current fold stores snapshots along the way, folded with every correction.
+    views(&store, &Query::default()).unwrap();
+    let stored = store.cache().keys_with_prefix(META).unwrap().len();
+    assert!(stored >= 2, "{stored} snapshots");
+    for (q, want) in queries.iter().zip(&want) {
+        assert!(views(&store, q).unwrap().views == *want, "{q:?}");
+        let meetings = Query {
+            parts: Parts::MEETINGS,
+            ..*q
+        };
+        let got = views(&store, &meetings).unwrap().views;
+        assert!(got.meetings == want.meetings, "{meetings:?}");
+        assert!(
+            got.decisions.decisions.is_empty(),
+            "only the meetings are folded"
+        );
+    }
+    // After a correction of an early event, stored states folded before it no longer serve
+    // a query that knows of it, and still serve one that does not.
+    let early = store
+        .read_from(1)
+        .map(Result::unwrap)
+        .find(|e| e.ty == "MeetingScheduled")
+        .unwrap();
+    let before = crate::domain::parse_instant(&store.head().recorded_at.unwrap()).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(3));
+    let retract = crate::input::parse_batch(&format!(
+        r#"{{"type":"EventRetracted","occurred":"2026-01-01","actor":"t","data":{{"seq":{},"reason":"typo"}}}}"#,
+        early.seq
+    ))
+    .unwrap();
+    store.append(retract).unwrap();
+    for q in [
+        Query::default(),
+        Query {
+            known_at: Some(before),
+            ..Query::default()
+        },
+        Query {
+            as_of: Some(days[3]),
+            ..Query::default()
+        },
+    ] {
+        let got = views(&store, &q).unwrap().views;
+        assert!(got == from_scratch(&store, &q), "{q:?}");
+        views(&store, &Query::default()).unwrap();
+    }
+}
