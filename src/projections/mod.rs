@@ -5,13 +5,17 @@
 //! fold starts from the newest stored state that is valid for the query and folds forward:
 //! - the live state (checkpointed after every current query) and periodic snapshots are kept in
 //!   the store's cache, tagged with `PROJECTION_VERSION`; another version drops them all;
-//! - a state at seq `j` serves a query up to seq `k >= j` unless a correction recorded in
-//!   `(j, k]` corrects an event at or before `j`;
-//! - it serves an `as_of` query only when every event it folded counts as of that date.
+//! - a state at seq `j`, folded with the corrections recorded up to `m`, serves a query up to
+//!   seq `k >= j` unless a correction recorded between `m` and `k` corrects an event at or
+//!   before `j`;
+//! - it serves an `as_of` query only when every event it folded counts as of that date, and an
+//!   `as_of` fold may pass over records that cannot count by then;
+//! - a query may name the views it reads (`Query::parts`): only those are loaded and folded.
 //!
 //! Corrections known at the query's instant apply: a retracted event is skipped, an amended one
 //! is folded with its corrected data. The trail keeps both.
 
+mod corrections;
 pub mod decisions;
 pub mod groups;
 pub mod meetings;
@@ -23,13 +27,14 @@ mod tests;
 pub mod timeline;
 pub mod work;
 
-use std::collections::HashMap;
+use corrections::corrupt;
+pub use corrections::{decode, Corrections};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::DomainEvent;
-use crate::envelope::{Envelope, Skimmed};
+use crate::envelope::Envelope;
 use crate::store::{EventStore, StoreError};
 
 /// Bump when a fold changes: stored states of another version are dropped and rebuilt.
@@ -215,140 +220,6 @@ impl Query {
                     || env.recorded_at_time().is_some_and(|at| at <= t)
             })
     }
-}
-
-/// Every correction of an open store, decoded, kept in memory while the log's head stays put:
-/// reading the corrections stream decodes a chunk per correction.
-#[allow(clippy::type_complexity)]
-static CORRECTIONS_IN_MEMORY: std::sync::Mutex<
-    Option<(u64, u64, std::sync::Arc<Vec<(u64, DomainEvent)>>)>,
-> = std::sync::Mutex::new(None);
-
-fn all_corrections(
-    store: &dyn EventStore,
-) -> Result<std::sync::Arc<Vec<(u64, DomainEvent)>>, StoreError> {
-    let head = store.head().seq;
-    {
-        let guard = CORRECTIONS_IN_MEMORY
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if let Some((id, at, list)) = guard.as_ref() {
-            if *id == store.instance() && *at == head {
-                return Ok(list.clone());
-            }
-        }
-    }
-    let mut list = Vec::new();
-    for env in store.read_stream("corrections")? {
-        if env.seq <= head {
-            list.push((env.seq, decode(&env)?));
-        }
-    }
-    let list = std::sync::Arc::new(list);
-    *CORRECTIONS_IN_MEMORY
-        .lock()
-        .unwrap_or_else(|p| p.into_inner()) = Some((store.instance(), head, list.clone()));
-    Ok(list)
-}
-
-/// What corrections say about earlier events, as known up to some seq.
-#[derive(Debug, Default)]
-pub struct Corrections {
-    /// (seq of the correction, seq it corrects).
-    list: Vec<(u64, u64)>,
-    effect: HashMap<u64, Effect>,
-}
-
-#[derive(Debug)]
-enum Effect {
-    Retracted,
-    Amended(serde_json::Value),
-}
-
-impl Corrections {
-    /// Reads the corrections recorded up to seq `k` (and, to judge stored states, which
-    /// events the later ones correct).
-    pub fn load(store: &dyn EventStore, k: u64) -> Result<Self, StoreError> {
-        let mut c = Corrections::default();
-        for (seq, event) in all_corrections(store)?.iter().cloned() {
-            let env_seq = seq;
-            match event {
-                DomainEvent::EventRetracted(r) => {
-                    c.list.push((env_seq, r.seq));
-                    if seq <= k {
-                        c.effect.insert(r.seq, Effect::Retracted);
-                    }
-                }
-                DomainEvent::EventAmended(a) => {
-                    c.list.push((env_seq, a.seq));
-                    // A retraction wins over any amendment.
-                    if seq <= k && !matches!(c.effect.get(&a.seq), Some(Effect::Retracted)) {
-                        c.effect
-                            .insert(a.seq, Effect::Amended(serde_json::Value::Object(a.data)));
-                    }
-                }
-                _ => {}
-            }
-        }
-        Ok(c)
-    }
-
-    /// Whether a state folded to `j` with the corrections known at `m` is right for a query
-    /// up to `k`: no correction recorded between `m` and `k` corrects an event at or before `j`.
-    fn valid(&self, j: u64, m: u64, k: u64) -> bool {
-        let (lo, hi) = (m.min(k), m.max(k));
-        !self.list.iter().any(|&(c, t)| c > lo && c <= hi && t <= j)
-    }
-
-    /// As [`Corrections::effective`], for a record read by `skim_from`.
-    pub fn effective_skimmed(&self, s: &Skimmed) -> Result<Option<DomainEvent>, StoreError> {
-        let env = &s.env;
-        if env.stream == "corrections" {
-            return Ok(None);
-        }
-        match self.effect.get(&env.seq) {
-            Some(Effect::Retracted) => Ok(None),
-            Some(Effect::Amended(data)) => {
-                crate::domain::as_recorded(|| DomainEvent::decode(&env.ty, env.version, data))
-                    .map(Some)
-                    .map_err(|e| corrupt(env.seq, e))
-            }
-            None => crate::domain::as_recorded(|| {
-                DomainEvent::decode_text(&env.ty, env.version, &s.data)
-            })
-            .map(Some)
-            .map_err(|e| corrupt(env.seq, e)),
-        }
-    }
-
-    /// The event to fold for `env`, or `None` when retracted or itself a correction.
-    pub fn effective(&self, env: &Envelope) -> Result<Option<DomainEvent>, StoreError> {
-        if env.stream == "corrections" {
-            return Ok(None);
-        }
-        match self.effect.get(&env.seq) {
-            Some(Effect::Retracted) => Ok(None),
-            Some(Effect::Amended(data)) => {
-                crate::domain::as_recorded(|| DomainEvent::decode(&env.ty, env.version, data))
-                    .map(Some)
-                    .map_err(|e| corrupt(env.seq, e))
-            }
-            None => decode(env).map(Some),
-        }
-    }
-}
-
-fn corrupt(seq: u64, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt {
-        at: format!("seq {seq}"),
-        reason: format!("recorded data no longer decodes: {e}"),
-    }
-}
-
-/// Decodes a recorded event.
-pub fn decode(env: &Envelope) -> Result<DomainEvent, StoreError> {
-    crate::domain::as_recorded(|| DomainEvent::decode(&env.ty, env.version, &env.data))
-        .map_err(|e| corrupt(env.seq, e))
 }
 
 /// The last seq recorded at or before `t` (0 if none): binary search on the monotone

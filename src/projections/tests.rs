@@ -2,6 +2,7 @@
 //! as a fold from the first record: on a generated log with corrections spread through it,
 //! for days and recording instants across it.
 
+use super::corrections::all_corrections;
 use super::*;
 use crate::store::SledStore;
 
