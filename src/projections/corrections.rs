@@ -92,27 +92,25 @@ impl Corrections {
 
     /// As [`Corrections::effective`], for a record read by `skim_from`.
     pub fn effective_skimmed(&self, s: &Skimmed) -> Result<Option<DomainEvent>, StoreError> {
-        let env = &s.env;
-        if env.stream == "corrections" {
-            return Ok(None);
-        }
-        match self.effect.get(&env.seq) {
-            Some(Effect::Retracted) => Ok(None),
-            Some(Effect::Amended(data)) => {
-                crate::domain::as_recorded(|| DomainEvent::decode(&env.ty, env.version, data))
-                    .map(Some)
-                    .map_err(|e| corrupt(env.seq, e))
-            }
-            None => crate::domain::as_recorded(|| {
-                DomainEvent::decode_text(&env.ty, env.version, &s.data)
+        self.effective_by(&s.env, || {
+            crate::domain::as_recorded(|| {
+                DomainEvent::decode_text(&s.env.ty, s.env.version, &s.data)
             })
-            .map(Some)
-            .map_err(|e| corrupt(env.seq, e)),
-        }
+            .map_err(|e| corrupt(s.env.seq, e))
+        })
     }
 
     /// The event to fold for `env`, or `None` when retracted or itself a correction.
     pub fn effective(&self, env: &Envelope) -> Result<Option<DomainEvent>, StoreError> {
+        self.effective_by(env, || decode(env))
+    }
+
+    /// The event to fold for `env`: none, the amended data, or the record's own (`recorded`).
+    fn effective_by(
+        &self,
+        env: &Envelope,
+        recorded: impl FnOnce() -> Result<DomainEvent, StoreError>,
+    ) -> Result<Option<DomainEvent>, StoreError> {
         if env.stream == "corrections" {
             return Ok(None);
         }
@@ -123,7 +121,7 @@ impl Corrections {
                     .map(Some)
                     .map_err(|e| corrupt(env.seq, e))
             }
-            None => decode(env).map(Some),
+            None => recorded().map(Some),
         }
     }
 }
