@@ -257,17 +257,6 @@ pub fn serve(
         },
         _ => None,
     };
-    // A server answers from the whole log for as long as it runs: it starts only on a log
-    // that verifies (`open` checked only its end).
-    let report = crate::verify::verify_store(&*store, &mut |_| {});
-    if let Some(bad) = &report.first_bad {
-        return Err(super::CheckFailed(format!(
-            "not serving: the store is corrupt at seq {}: {} ({} records before it verify; \
-             `accord export --intact-prefix` rescues them)",
-            bad.seq, bad.reason, report.records
-        ))
-        .into());
-    }
     let addr = listen.unwrap_or_else(|| config.server.listen.clone());
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(&addr)
@@ -280,14 +269,14 @@ pub fn serve(
             engine.mailer.describe()
         );
         let signalled = shutdown_signal().context("failed to install the signal handlers")?;
+        tokio::pin!(signalled);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut state = crate::api::AppState::new(store.clone(), data.to_path_buf());
         state.public_calendar = config.server.public_calendar;
         state.https = tls.is_some() || config.server.public_url.starts_with("https://");
         state.trusted_proxies = config.server.trusted_proxies.clone();
         state.public_url = config.server.public_url.clone();
-        // The trail's chain status starts from the whole-chain check just made.
-        state.chain.seed(report.last_seq, &report.last_hash);
+        let chain = state.chain.clone();
         let app = crate::api::router(state)
             .into_make_service_with_connect_info::<crate::api::tls::Peer>();
         let mut http_stop = stop_rx.clone();
@@ -310,13 +299,41 @@ pub fn serve(
                     .await
             }),
         };
+        // The whole chain is checked while the server already answers (`open` checked only
+        // its end); the scheduler, which acts on the log, starts once it verifies, and a log
+        // that does not verify stops the server.
+        let verifying = {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || crate::verify::verify_store(&*store, &mut |_| {}))
+        };
+        let report = tokio::select! {
+            r = verifying => r.context("the chain check failed")?,
+            _ = &mut signalled => {
+                eprintln!("accord: shutting down");
+                let _ = stop_tx.send(true);
+                let _ = http.await;
+                return Ok(0);
+            }
+        };
+        if let Some(bad) = &report.first_bad {
+            let _ = stop_tx.send(true);
+            let _ = http.await;
+            return Err(super::CheckFailed(format!(
+                "not serving: the store is corrupt at seq {}: {} ({} records before it verify; \
+                 `accord export --intact-prefix` rescues them)",
+                bad.seq, bad.reason, report.records
+            ))
+            .into());
+        }
+        // The trail's chain status starts from this whole-chain check.
+        chain.seed(report.last_seq, &report.last_hash);
         let scheduler = scheduler_loop(&engine, &*store, stop_rx);
         tokio::pin!(scheduler);
         let broken = watch_broken(&*store);
         tokio::pin!(broken);
         tokio::select! {
             r = &mut scheduler => r?,
-            _ = signalled => {
+            _ = &mut signalled => {
                 eprintln!("accord: shutting down");
                 let _ = stop_tx.send(true);
                 scheduler.await?;
