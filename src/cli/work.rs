@@ -302,22 +302,26 @@ pub fn serve(
         // The whole chain is checked while the server already answers (`open` checked only
         // its end); the scheduler, which acts on the log, starts once it verifies, and a log
         // that does not verify stops the server.
-        let verifying = {
+        // A thread of its own, not the runtime's: a shutdown does not wait for the check.
+        let (done, verifying) = tokio::sync::oneshot::channel();
+        {
             let store = store.clone();
-            tokio::task::spawn_blocking(move || crate::verify::verify_store(&*store, &mut |_| {}))
-        };
+            std::thread::spawn(move || {
+                let _ = done.send(crate::verify::verify_store(&*store, &mut |_| {}));
+            });
+        }
         let report = tokio::select! {
-            r = verifying => r.context("the chain check failed")?,
+            r = verifying => r.context("the chain check stopped")?,
             _ = &mut signalled => {
                 eprintln!("accord: shutting down");
                 let _ = stop_tx.send(true);
-                let _ = http.await;
+                let _ = drain(http).await;
                 return Ok(0);
             }
         };
         if let Some(bad) = &report.first_bad {
             let _ = stop_tx.send(true);
-            let _ = http.await;
+            let _ = drain(http).await;
             return Err(super::CheckFailed(format!(
                 "not serving: the store is corrupt at seq {}: {} ({} records before it verify; \
                  `accord export --intact-prefix` rescues them)",
@@ -351,23 +355,34 @@ pub fn serve(
             );
         }
         let _ = stop_tx.send(true);
-        // In-flight requests get 30 seconds (ACCORD_SHUTDOWN_GRACE_SECS) to finish; a client
-        // that never finishes its request does not keep the process alive.
-        let grace = std::env::var("ACCORD_SHUTDOWN_GRACE_SECS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(30);
-        match tokio::time::timeout(std::time::Duration::from_secs(grace), http).await {
-            Ok(joined) => joined
-                .context("the HTTP server task failed")?
-                .context("the HTTP server failed")?,
-            Err(_) => eprintln!("accord: requests still open after {grace} s; closing them"),
-        }
+        drain(http)
+            .await
+            .context("the HTTP server task failed")?
+            .context("the HTTP server failed")?;
         if let Some(why) = failed {
             anyhow::bail!("the store failed: {why}");
         }
         Ok::<u8, anyhow::Error>(0)
     })
+}
+
+/// Waits for the HTTP server to finish after it was told to stop: in-flight requests get 30
+/// seconds (ACCORD_SHUTDOWN_GRACE_SECS); a client that never finishes its request does not
+/// keep the process alive.
+async fn drain<T: Default>(
+    http: tokio::task::JoinHandle<std::io::Result<T>>,
+) -> std::result::Result<std::io::Result<T>, tokio::task::JoinError> {
+    let grace = std::env::var("ACCORD_SHUTDOWN_GRACE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    match tokio::time::timeout(std::time::Duration::from_secs(grace), http).await {
+        Ok(joined) => joined,
+        Err(_) => {
+            eprintln!("accord: requests still open after {grace} s; closing them");
+            Ok(Ok(T::default()))
+        }
+    }
 }
 
 /// Resolves once the store says it can no longer write.

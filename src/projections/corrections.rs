@@ -14,9 +14,11 @@ static CORRECTIONS_IN_MEMORY: std::sync::Mutex<
     Option<(u64, u64, std::sync::Arc<Vec<(u64, DomainEvent)>>)>,
 > = std::sync::Mutex::new(None);
 
-pub(super) fn all_corrections(
-    store: &dyn EventStore,
-) -> Result<std::sync::Arc<Vec<(u64, DomainEvent)>>, StoreError> {
+/// The corrections of a log, decoded, by seq.
+pub(super) type CorrectionList = std::sync::Arc<Vec<(u64, DomainEvent)>>;
+
+/// Every correction recorded up to the head, with that head.
+pub(super) fn all_corrections(store: &dyn EventStore) -> Result<(u64, CorrectionList), StoreError> {
     let head = store.head().seq;
     {
         let guard = CORRECTIONS_IN_MEMORY
@@ -24,7 +26,7 @@ pub(super) fn all_corrections(
             .unwrap_or_else(|p| p.into_inner());
         if let Some((id, at, list)) = guard.as_ref() {
             if *id == store.instance() && *at == head {
-                return Ok(list.clone());
+                return Ok((head, list.clone()));
             }
         }
     }
@@ -38,7 +40,7 @@ pub(super) fn all_corrections(
     *CORRECTIONS_IN_MEMORY
         .lock()
         .unwrap_or_else(|p| p.into_inner()) = Some((store.instance(), head, list.clone()));
-    Ok(list)
+    Ok((head, list))
 }
 
 /// What corrections say about earlier events, as known up to some seq.
@@ -46,6 +48,8 @@ pub(super) fn all_corrections(
 pub struct Corrections {
     /// (seq of the correction, seq it corrects).
     list: Vec<(u64, u64)>,
+    /// The seq up to which `list` holds every correction.
+    covers: u64,
     effect: HashMap<u64, Effect>,
 }
 
@@ -59,8 +63,12 @@ impl Corrections {
     /// Reads the corrections recorded up to seq `k` (and, to judge stored states, which
     /// events the later ones correct).
     pub fn load(store: &dyn EventStore, k: u64) -> Result<Self, StoreError> {
-        let mut c = Corrections::default();
-        for (seq, event) in all_corrections(store)?.iter().cloned() {
+        let (covers, all) = all_corrections(store)?;
+        let mut c = Corrections {
+            covers,
+            ..Corrections::default()
+        };
+        for (seq, event) in all.iter().cloned() {
             let env_seq = seq;
             match event {
                 DomainEvent::EventRetracted(r) => {
@@ -87,6 +95,10 @@ impl Corrections {
     /// up to `k`: no correction recorded between `m` and `k` corrects an event at or before `j`.
     pub(super) fn valid(&self, j: u64, m: u64, k: u64) -> bool {
         let (lo, hi) = (m.min(k), m.max(k));
+        // A state folded with corrections this list may not hold (stored since it was read).
+        if hi > self.covers.max(k) {
+            return false;
+        }
         !self.list.iter().any(|&(c, t)| c > lo && c <= hi && t <= j)
     }
 

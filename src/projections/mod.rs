@@ -434,11 +434,15 @@ fn fold(store: &dyn EventStore, q: &Query, progress: Progress) -> Result<State, 
     let mut last_snap = state.seq;
     let base = state.seq;
     let mut folded = 0u64;
+    let skipping = match (q.as_of, q.occurred_by) {
+        (Some(day), None) => Some(day),
+        _ => None,
+    };
     if state.seq < k {
         // As of a day, a store may pass over records that cannot count by then.
-        let records = match (q.as_of, q.occurred_by) {
-            (Some(day), None) => store.skim_counting_from(state.seq + 1, day),
-            _ => store.skim_from(state.seq + 1),
+        let records = match skipping {
+            Some(day) => store.skim_counting_from(state.seq + 1, day),
+            None => store.skim_from(state.seq + 1),
         };
         for skimmed in records {
             let skimmed = skimmed?;
@@ -468,8 +472,10 @@ fn fold(store: &dyn EventStore, q: &Query, progress: Progress) -> Result<State, 
         }
     }
     tracing::debug!(from = base, to = k, folded, as_of = ?q.as_of, known_at = ?q.known_at, "fold");
-    // Records passed over at the end count for nothing: the state stands at `k`.
-    state.seq = state.seq.max(k);
+    // Records passed over at the end of an as-of fold count for nothing: it stands at `k`.
+    if skipping.is_some() {
+        state.seq = state.seq.max(k);
+    }
     progress(k - base, k - base);
     // Checkpoint only when the fold went further: a query that folded nothing writes nothing.
     if storable && q.known_at.is_none() && state.seq > base {

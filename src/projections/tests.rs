@@ -30,7 +30,7 @@ fn stored_states_zones_and_partial_folds_answer_as_a_fold_from_the_start() {
         instants.push(crate::domain::parse_instant(&store.head().recorded_at.unwrap()).unwrap());
         std::thread::sleep(std::time::Duration::from_millis(3));
     }
-    let corrections = all_corrections(&store).unwrap().len();
+    let corrections = all_corrections(&store).unwrap().1.len();
     assert!(corrections > 20, "{corrections} corrections");
     let days = [
         "1966-06-30",

@@ -654,6 +654,7 @@ impl SledStore {
         let mut removed = 0usize;
         for (k, v) in &tail {
             batch.remove(k.as_ref());
+            batch.remove(&key_zone(be_u64(&k[1..])?));
             for env in decode_chunk(be_u64(&k[1..])?, v).unwrap_or_default() {
                 batch.remove(key_id(&env.id));
                 let f = first.entry(env.stream.clone()).or_insert(env.position);
@@ -774,8 +775,10 @@ impl SledStore {
     }
 
     /// The records at these seqs (ascending), each chunk decoded once for a run of seqs in it.
+    /// The records at `seqs`, which rise strictly.
     fn records_at(&self, seqs: impl IntoIterator<Item = u64>) -> Result<Vec<Envelope>> {
         let seqs: Vec<u64> = seqs.into_iter().collect();
+        debug_assert!(seqs.windows(2).all(|w| w[0] < w[1]), "seqs rise");
         let mut out = Vec::with_capacity(seqs.len());
         let mut i = 0;
         while i < seqs.len() {
