@@ -317,17 +317,8 @@ pub(super) async fn reminders(
     q: Result<UrlQuery<Window>, axum::extract::rejection::QueryRejection>,
 ) -> Listing {
     let UrlQuery(q) = q.map_err(|e| bad("query", e.body_text()))?;
-    let from = q
-        .from
-        .as_deref()
-        .map(parse_instant)
-        .transpose()
-        .map_err(|e| bad("from", e))?;
-    let to =
-        q.to.as_deref()
-            .map(parse_instant)
-            .transpose()
-            .map_err(|e| bad("to", e))?;
+    let from = instant_param(&q.from, "from")?;
+    let to = instant_param(&q.to, "to")?;
     let filter = listing::Filter {
         body: q.body.clone(),
         status: q.status.clone(),
