@@ -1045,6 +1045,7 @@ fn evaluate(
             to,
             body,
             as_of: None,
+            rows: None,
         },
         known_at,
     )?;

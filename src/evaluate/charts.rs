@@ -66,27 +66,6 @@ fn counts(v: &Value, keys: &[&str]) -> Vec<(String, f64)> {
         .collect()
 }
 
-/// Days bucketed into the spans people talk of.
-fn spans_of(days: impl Iterator<Item = i64>) -> Vec<(String, f64)> {
-    const SPANS: [(&str, i64); 5] = [
-        ("within 30 days", 30),
-        ("31 to 90 days", 90),
-        ("91 to 180 days", 180),
-        ("181 to 365 days", 365),
-        ("over a year", i64::MAX),
-    ];
-    let mut n = [0u64; 5];
-    for d in days {
-        let i = SPANS.iter().position(|(_, up)| d <= *up).unwrap_or(4);
-        n[i] += 1;
-    }
-    SPANS
-        .iter()
-        .zip(n)
-        .map(|((l, _), c)| (l.to_string(), c as f64))
-        .collect()
-}
-
 /// The chart of one indicator's headline figures.
 fn chart(i: &Indicator) -> String {
     let v = &i.value;
@@ -102,16 +81,18 @@ fn chart(i: &Indicator) -> String {
             bars("Mandates by outcome", rows, false)
         }
         "follow_up" => {
-            let days = v["by_decision"]
-                .as_object()
+            let rows = v["by_span"]
+                .as_array()
                 .into_iter()
                 .flatten()
-                .filter_map(|(_, d)| d["days"].as_i64());
-            bars(
-                "Decisions by days to their first follow-up",
-                spans_of(days),
-                about,
-            )
+                .map(|s| {
+                    (
+                        s["span"].as_str().unwrap_or("").to_string(),
+                        num(&s["decisions"]),
+                    )
+                })
+                .collect();
+            bars("Decisions by days to their first follow-up", rows, about)
         }
         "report_cycle" => bars(
             "Median days per step",
@@ -183,14 +164,12 @@ pub fn html_body(e: &Evaluation, limit: Option<(usize, &str)>) -> String {
     for i in &e.indicators {
         let mut body = String::new();
         for mut t in tables::tables(&i.value) {
-            let more = match limit {
-                Some((n, _)) if t.rows.len() > n => {
-                    let more = t.rows.len() - n;
-                    t.rows.truncate(n);
-                    more
-                }
-                _ => 0,
-            };
+            // Rows the evaluation left out of its lists, and rows beyond the limit here.
+            let mut more = i.left_out.get(t.key.as_str()).copied().unwrap_or(0);
+            if let Some((n, _)) = limit {
+                more += t.rows.len().saturating_sub(n);
+                t.rows.truncate(n);
+            }
             body.push_str(&tables::html(&t, esc));
             if let (true, Some((_, csv))) = (more > 0, limit) {
                 body.push_str(&format!(

@@ -6,6 +6,8 @@ use serde_json::Value;
 
 /// One table: a caption, the column headers and the rows, every cell text.
 pub struct Table {
+    /// The key of the indicator's value it shows (empty for the figures).
+    pub key: String,
     pub caption: String,
     pub headers: Vec<String>,
     pub rows: Vec<Vec<String>>,
@@ -73,6 +75,7 @@ pub fn tables(value: &Value) -> Vec<Table> {
         return Vec::new();
     };
     let mut figures = Table {
+        key: String::new(),
         caption: String::new(),
         headers: vec!["Figure".into(), "Value".into()],
         rows: Vec::new(),
@@ -94,6 +97,7 @@ pub fn tables(value: &Value) -> Vec<Table> {
                 }
                 let cols = columns(records.iter().copied());
                 out.push(Table {
+                    key: key.clone(),
                     caption: words(key),
                     headers: cols.iter().map(|c| words(c)).collect(),
                     rows: record_rows(&records, &cols),
@@ -115,6 +119,7 @@ pub fn tables(value: &Value) -> Vec<Table> {
                     })
                     .collect();
                 out.push(Table {
+                    key: key.clone(),
                     caption: words(key),
                     headers,
                     rows,
@@ -123,6 +128,7 @@ pub fn tables(value: &Value) -> Vec<Table> {
             Value::Object(map) if !map.is_empty() => {
                 let approximate = map.get("approximate").and_then(Value::as_bool) == Some(true);
                 out.push(Table {
+                    key: key.clone(),
                     caption: words(key),
                     headers: vec![String::new(), "Value".into()],
                     rows: map

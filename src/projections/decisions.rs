@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use chrono::NaiveDate;
+
 use crate::domain::{ApproxDate, Day, DomainEvent, MandateAction, MandateStatus};
 use crate::envelope::Envelope;
 
@@ -85,6 +87,33 @@ pub fn mandate_id(symbol: &str, paragraph: &str) -> String {
 pub struct Decisions {
     pub decisions: BTreeMap<String, DecisionRow>,
     pub mandates: BTreeMap<String, MandateRow>,
+    /// Every change to mandates' statuses in the order folded, each with the day from which it
+    /// counts: the statuses as of any day, read from the view (see [`MandateStatuses::replay`]).
+    #[serde(default)]
+    #[schemars(skip)]
+    pub changes: Vec<MandateChange>,
+}
+
+/// A change to mandates' statuses, with the first day it counts "as of".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MandateChange {
+    pub counts_from: NaiveDate,
+    pub change: Change,
+}
+
+/// What changed mandates' statuses.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Change {
+    /// A decision adopted with these mandates, superseding the mandates of those decisions.
+    Adopted {
+        decision: String,
+        mandates: Vec<String>,
+        supersedes: Vec<String>,
+    },
+    /// A mandate's status set.
+    Status { mandate: String, to: MandateStatus },
+    /// A report submitted on these mandates.
+    Reported { mandates: Vec<String> },
 }
 
 /// A mandate's status after a change to `to`: a superseded mandate stays superseded, unless
@@ -97,61 +126,106 @@ fn changed(current: MandateStatus, to: MandateStatus) -> MandateStatus {
     }
 }
 
+/// What an event changes of mandates' statuses, if anything.
+fn change_of(e: &DomainEvent) -> Option<Change> {
+    Some(match e {
+        DomainEvent::DecisionAdopted(d) => Change::Adopted {
+            decision: d.symbol.clone(),
+            mandates: d
+                .mandates
+                .iter()
+                .map(|m| mandate_id(&d.symbol, &m.paragraph.0))
+                .collect(),
+            supersedes: d.supersedes.clone(),
+        },
+        DomainEvent::MandateStatusChanged(m) => Change::Status {
+            mandate: mandate_id(&m.decision, &m.paragraph.0),
+            to: m.status,
+        },
+        DomainEvent::ReportSubmitted(r) if !r.reports_on.is_empty() => Change::Reported {
+            mandates: r.reports_on.clone(),
+        },
+        _ => return None,
+    })
+}
+
 /// Whether a report submitted on a mandate in this status makes it reported.
 fn report_moves(current: MandateStatus) -> bool {
     current < MandateStatus::Reported || current == MandateStatus::Elapsed
 }
 
 /// Each mandate's status on each of a list of days, with each decision's mandates: what a
-/// status count needs, for many days in one pass. It follows the same rules as
-/// [`Decisions::apply`], an event applying to every day from the first by which it counts.
+/// status count needs, for many days in one pass over the view's changes. It follows the same
+/// rules as [`Decisions::apply`], a change applying to every day from the first by which it
+/// counts.
 #[derive(Clone, Debug, Default)]
-pub struct MandateStatuses {
+pub struct MandateStatuses<'a> {
     days: usize,
-    index: std::collections::HashMap<String, usize>,
-    ids: Vec<String>,
-    /// Per mandate, its status on each day: none before its decision counts.
-    status: Vec<Vec<Option<MandateStatus>>>,
+    index: foldhash::HashMap<&'a str, usize>,
+    ids: Vec<&'a str>,
+    /// Per mandate, its status on each day (`days` to a mandate): none before its decision
+    /// counts.
+    status: Vec<Option<MandateStatus>>,
     /// Per decision, its mandates as each adoption (from its first day) gave them.
-    mandates_of: std::collections::HashMap<String, Vec<(usize, Vec<usize>)>>,
+    mandates_of: foldhash::HashMap<&'a str, Vec<(usize, Vec<usize>)>>,
 }
 
-impl MandateStatuses {
+impl<'a> MandateStatuses<'a> {
     /// Statuses on `days` days, none known yet.
-    pub fn new(days: usize) -> MandateStatuses {
+    pub fn new(days: usize) -> MandateStatuses<'a> {
         MandateStatuses {
             days,
             ..MandateStatuses::default()
         }
     }
 
-    fn intern(&mut self, id: String) -> usize {
-        if let Some(&i) = self.index.get(&id) {
+    fn intern(&mut self, id: &'a str) -> usize {
+        if let Some(&i) = self.index.get(id) {
             return i;
         }
         let i = self.ids.len();
-        self.index.insert(id.clone(), i);
+        self.index.insert(id, i);
         self.ids.push(id);
-        self.status.push(vec![None; self.days]);
+        self.status.resize(self.status.len() + self.days, None);
         i
     }
 
-    /// Applies an event that counts from day `first` (an index into the days) on.
-    pub fn apply(&mut self, e: &DomainEvent, first: usize) {
-        match e {
-            DomainEvent::DecisionAdopted(d) => {
-                let ids: Vec<usize> = d
-                    .mandates
-                    .iter()
-                    .map(|m| self.intern(mandate_id(&d.symbol, &m.paragraph.0)))
-                    .collect();
+    /// The statuses on each of `days` (ascending) after `changes`, each applied from the first
+    /// day by which it counts.
+    pub fn replay(changes: &'a [MandateChange], days: &[NaiveDate]) -> MandateStatuses<'a> {
+        debug_assert!(days.windows(2).all(|w| w[0] <= w[1]), "days in order");
+        let mut out = MandateStatuses::new(days.len());
+        let adopted = changes
+            .iter()
+            .filter(|c| matches!(c.change, Change::Adopted { .. }))
+            .count();
+        out.index.reserve(adopted * 2);
+        out.mandates_of.reserve(adopted);
+        for c in changes {
+            let first = days.partition_point(|d| *d < c.counts_from);
+            if first < days.len() {
+                out.apply(&c.change, first);
+            }
+        }
+        out
+    }
+
+    /// Applies a change that counts from day `first` (an index into the days) on.
+    fn apply(&mut self, change: &'a Change, first: usize) {
+        match change {
+            Change::Adopted {
+                decision,
+                mandates,
+                supersedes,
+            } => {
+                let ids: Vec<usize> = mandates.iter().map(|m| self.intern(m.as_str())).collect();
                 for &i in &ids {
-                    for s in &mut self.status[i][first..] {
+                    for s in &mut self.status[i * self.days..][first..self.days] {
                         *s = Some(MandateStatus::Active);
                     }
                 }
-                for other in &d.supersedes {
-                    let Some(adoptions) = self.mandates_of.get(other) else {
+                for other in supersedes {
+                    let Some(adoptions) = self.mandates_of.get(other.as_str()) else {
                         continue;
                     };
                     for day in first..self.days {
@@ -160,29 +234,34 @@ impl MandateStatuses {
                             continue;
                         };
                         for &i in of {
-                            if let Some(s) = &mut self.status[i][day] {
+                            if let Some(s) = &mut self.status[i * self.days + day] {
                                 *s = MandateStatus::Superseded;
                             }
                         }
                     }
                 }
                 self.mandates_of
-                    .entry(d.symbol.clone())
+                    .entry(decision.as_str())
                     .or_default()
                     .push((first, ids));
             }
-            DomainEvent::MandateStatusChanged(m) => {
-                let id = mandate_id(&m.decision, &m.paragraph.0);
-                if let Some(&i) = self.index.get(&id) {
-                    for s in self.status[i][first..].iter_mut().flatten() {
-                        *s = changed(*s, m.status);
+            Change::Status { mandate, to } => {
+                if let Some(&i) = self.index.get(mandate.as_str()) {
+                    for s in self.status[i * self.days..][first..self.days]
+                        .iter_mut()
+                        .flatten()
+                    {
+                        *s = changed(*s, *to);
                     }
                 }
             }
-            DomainEvent::ReportSubmitted(r) => {
-                for id in &r.reports_on {
-                    if let Some(&i) = self.index.get(id) {
-                        for s in self.status[i][first..].iter_mut().flatten() {
+            Change::Reported { mandates } => {
+                for id in mandates {
+                    if let Some(&i) = self.index.get(id.as_str()) {
+                        for s in self.status[i * self.days..][first..self.days]
+                            .iter_mut()
+                            .flatten()
+                        {
                             if report_moves(*s) {
                                 *s = changed(*s, MandateStatus::Reported);
                             }
@@ -190,16 +269,20 @@ impl MandateStatuses {
                     }
                 }
             }
-            _ => {}
         }
     }
 
-    /// Each mandate known on day `day` (an index into the days), with its status then.
-    pub fn on(&self, day: usize) -> impl Iterator<Item = (&str, MandateStatus)> + '_ {
-        self.ids
-            .iter()
-            .zip(&self.status)
-            .filter_map(move |(id, s)| s.get(day).copied().flatten().map(|s| (id.as_str(), s)))
+    /// The mandates, by index.
+    pub fn mandates(&self) -> impl Iterator<Item = &str> {
+        self.ids.iter().copied()
+    }
+
+    /// Each mandate known on day `day` (an index into the days), by index, with its status then.
+    pub fn on(&self, day: usize) -> impl Iterator<Item = (usize, MandateStatus)> + '_ {
+        self.status
+            .chunks(self.days.max(1))
+            .enumerate()
+            .filter_map(move |(i, s)| s.get(day).copied().flatten().map(|s| (i, s)))
     }
 }
 
@@ -220,6 +303,12 @@ impl Decisions {
     }
 
     pub fn apply(&mut self, env: &Envelope, e: &DomainEvent) {
+        if let Some(change) = change_of(e) {
+            self.changes.push(MandateChange {
+                counts_from: env.occurred.counts_from(),
+                change,
+            });
+        }
         match e {
             DomainEvent::DecisionAdopted(d) => {
                 let mut ids = Vec::new();

@@ -38,7 +38,7 @@ use crate::envelope::Envelope;
 use crate::store::{EventStore, StoreError};
 
 /// Bump when a fold changes: stored states of another version are dropped and rebuilt.
-pub const PROJECTION_VERSION: u32 = 6;
+pub const PROJECTION_VERSION: u32 = 7;
 
 /// All read models together.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -486,42 +486,6 @@ fn fold(store: &dyn EventStore, q: &Query, progress: Progress) -> Result<State, 
         state.max_counts_from = None;
     }
     Ok(state)
-}
-
-/// Each mandate's status as of each of `days` (ascending, as known at `known_at`), from one
-/// pass over the log: what [`views`] answers with each day as `as_of`, for the statuses alone,
-/// without folding the whole log once per day. Only the event types they follow are decoded.
-pub fn mandate_statuses_as_of_each(
-    store: &dyn EventStore,
-    known_at: Option<DateTime<Utc>>,
-    days: &[NaiveDate],
-) -> Result<decisions::MandateStatuses, StoreError> {
-    const READ: [&str; 3] = ["DecisionAdopted", "MandateStatusChanged", "ReportSubmitted"];
-    let k = match known_at {
-        Some(t) => seq_known_at(store, t)?,
-        None => store.head().seq,
-    };
-    debug_assert!(days.windows(2).all(|w| w[0] <= w[1]), "days in order");
-    let corrections = Corrections::load(store, k)?;
-    let mut out = decisions::MandateStatuses::new(days.len());
-    for skimmed in store.skim_from(1) {
-        let skimmed = skimmed?;
-        let env = &skimmed.env;
-        if env.seq > k {
-            break;
-        }
-        if !READ.contains(&env.ty.as_str()) {
-            continue;
-        }
-        // Days are in order and "past as of" holds for every day after the first that holds.
-        let Some(first) = days.iter().position(|d| env.occurred.is_past_as_of(*d)) else {
-            continue;
-        };
-        if let Some(event) = corrections.effective_skimmed(&skimmed)? {
-            out.apply(&event, first);
-        }
-    }
-    Ok(out)
 }
 
 fn save_snapshot(store: &dyn EventStore, s: &State) -> Result<(), StoreError> {

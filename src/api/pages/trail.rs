@@ -227,10 +227,11 @@ pub(super) async fn trail(
 }
 
 /// The evaluation a page's query asks for: as known at its instant, what had happened by its
-/// "as of" day, over an optional period and body.
+/// "as of" day, over an optional period and body, its lists cut to `rows` when given.
 fn evaluate(
     state: &AppState,
     q: &PageQuery,
+    rows: Option<usize>,
 ) -> Result<(super::Axes, crate::evaluate::Scope, Arc<KeptEvaluation>), PageError> {
     let a = axes(q)?;
     let day = |k: &str| -> Result<Option<NaiveDate>, PageError> {
@@ -251,6 +252,7 @@ fn evaluate(
         to: day("to")?,
         body,
         as_of: a.query.as_of,
+        rows,
     };
     let head = state.store.head().seq;
     let key = format!("{scope:?} {:?}", a.query);
@@ -290,7 +292,7 @@ pub(super) async fn evaluation(
     Extension(caller): Extension<Caller>,
     UrlQuery(q): UrlQuery<PageQuery>,
 ) -> Response {
-    let (a, scope, e) = try_page!(evaluate(&state, &q));
+    let (a, scope, e) = try_page!(evaluate(&state, &q, Some(EVALUATION_ROWS)));
     // The CSV of the same question.
     let asked = [
         ("as_of", a.as_of.clone()),
@@ -334,7 +336,7 @@ pub(super) async fn evaluation_csv(
     State(state): State<AppState>,
     UrlQuery(q): UrlQuery<PageQuery>,
 ) -> Response {
-    let (_, _, e) = try_page!(evaluate(&state, &q));
+    let (_, _, e) = try_page!(evaluate(&state, &q, None));
     (
         [
             (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
