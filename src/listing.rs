@@ -4,7 +4,9 @@
 use serde::Serialize;
 
 mod filter;
+mod items;
 pub use filter::{applies, filter_timeline, filter_views, known_bodies, statuses, Filter};
+pub use items::{items, Item};
 
 use crate::projections::timeline::Entry;
 use crate::projections::Views;
@@ -47,7 +49,6 @@ fn name<T: Serialize>(v: &T) -> String {
     }
 }
 
-/// Rows of one read model, as a table and as JSON values.
 /// The listing's name in paths and filters.
 pub fn path_name(what: What) -> &'static str {
     match what {
@@ -62,187 +63,18 @@ pub fn path_name(what: What) -> &'static str {
     }
 }
 
-/// The rows of a read model (not the timeline, which is folded on its own).
+/// The rows of a read model (not the timeline, which is folded on its own), as a table and as
+/// JSON values.
 pub fn rows(views: &Views, what: What) -> (Table, Vec<serde_json::Value>) {
-    let json = |x: &dyn erased::Json| x.json();
-    match what {
-        What::Meetings => {
-            let mut t = Table::new(&["MEETING", "BODY", "DATES", "STATUS", "VENUE", "TITLE"]);
-            let mut rows: Vec<_> = views.meetings.0.values().collect();
-            rows.sort_by_key(|m| (m.dates.start(), m.meeting.clone()));
-            let mut js = Vec::new();
-            for m in rows {
-                t.push(vec![
-                    m.meeting.clone(),
-                    m.body.code().to_string(),
-                    m.dates.to_string(),
-                    m.status.name().to_string(),
-                    opt(&m.venue),
-                    m.title.clone(),
-                ]);
-                for s in &m.segments {
-                    t.push(vec![
-                        format!("  {}", s.segment),
-                        String::new(),
-                        s.dates.to_string(),
-                        s.status.name().to_string(),
-                        opt(&s.venue),
-                        opt(&s.title),
-                    ]);
-                }
-                js.push(json(m));
-            }
-            (t, js)
+    let mut t = Table::new(items::headers(what));
+    let mut js = Vec::new();
+    for item in items(views, what) {
+        for cells in item.cells() {
+            t.push(cells);
         }
-        What::Decisions => {
-            let mut t = Table::new(&[
-                "SYMBOL",
-                "MEETING",
-                "ADOPTED",
-                "MANDATES",
-                "RELATIONS",
-                "TITLE",
-            ]);
-            let mut js = Vec::new();
-            for d in views.decisions.decisions.values() {
-                let rel = d.relations();
-                t.push(vec![
-                    d.symbol.clone(),
-                    d.meeting.clone(),
-                    d.adopted.to_string(),
-                    d.mandates.len().to_string(),
-                    rel,
-                    d.title.clone(),
-                ]);
-                js.push(json(d));
-            }
-            (t, js)
-        }
-        What::Mandates => {
-            let mut t = Table::new(&["MANDATE", "ACTION", "ADDRESSEE", "REPORT", "STATUS", "ASKS"]);
-            let mut js = Vec::new();
-            for m in views.decisions.mandates.values() {
-                let report = match (&m.report_at, &m.report_by) {
-                    (Some(at), _) => format!("at {at}"),
-                    (None, Some(by)) => format!("by {by}"),
-                    (None, None) => String::new(),
-                };
-                t.push(vec![
-                    m.mandate.clone(),
-                    name(&m.action),
-                    m.addressee.clone(),
-                    report,
-                    m.status.name().to_string(),
-                    m.asks.clone(),
-                ]);
-                js.push(json(m));
-            }
-            (t, js)
-        }
-        What::Groups => {
-            let mut t = Table::new(&["GROUP", "SCOPE", "STATUS", "AREA", "LEAD OFFICERS"]);
-            let mut js = Vec::new();
-            for g in views.groups.0.values() {
-                let leads: Vec<String> = g
-                    .lead_officers
-                    .iter()
-                    .map(|l| l.officer.to_string())
-                    .collect();
-                let status = if g.dissolved.is_some() {
-                    "dissolved"
-                } else {
-                    "active"
-                };
-                t.push(vec![
-                    g.group.clone(),
-                    name(&g.scope),
-                    status.to_string(),
-                    g.area.clone().unwrap_or_else(|| g.name.clone()),
-                    leads.join(", "),
-                ]);
-                js.push(json(g));
-            }
-            (t, js)
-        }
-        What::Reports => {
-            let mut t = Table::new(&[
-                "REPORT",
-                "DRAFTED",
-                "ENDORSED",
-                "SUBMITTED",
-                "STATUS",
-                "TITLE",
-            ]);
-            let mut js = Vec::new();
-            for r in views.reports.reports.values() {
-                let subs: Vec<String> = r.submitted.iter().map(|s| s.document.clone()).collect();
-                t.push(vec![
-                    r.report.clone(),
-                    r.drafted.on.to_string(),
-                    r.endorsed
-                        .as_ref()
-                        .map(|e| e.on.to_string())
-                        .unwrap_or_default(),
-                    subs.join(", "),
-                    r.status().to_string(),
-                    r.title.clone(),
-                ]);
-                let mut v = json(r);
-                v["status"] = r.status().into();
-                js.push(v);
-            }
-            (t, js)
-        }
-        What::Activities => {
-            let mut t = Table::new(&["ACTIVITY", "GROUP", "ON", "AREA", "TITLE"]);
-            let mut js = Vec::new();
-            let mut rows: Vec<_> = views.reports.activities.values().collect();
-            rows.sort_by_key(|a| (a.on.start(), a.activity.clone()));
-            for a in rows {
-                t.push(vec![
-                    a.activity.clone(),
-                    a.group.clone(),
-                    a.on.to_string(),
-                    opt(&a.area),
-                    a.title.clone(),
-                ]);
-                js.push(json(a));
-            }
-            (t, js)
-        }
-        What::Agreements => {
-            let mut t = Table::new(&["AGREEMENT", "SIGNED", "PARTIES", "BUDGET", "TITLE"]);
-            let mut js = Vec::new();
-            for a in views.reports.agreements.values() {
-                let parties: Vec<String> = a.parties.iter().map(name).collect();
-                t.push(vec![
-                    a.agreement.clone(),
-                    a.signed.to_string(),
-                    list(&parties),
-                    a.budget
-                        .as_ref()
-                        .map(|b| format!("{} {}", b.amount, b.currency))
-                        .unwrap_or_default(),
-                    a.title.clone(),
-                ]);
-                js.push(json(a));
-            }
-            (t, js)
-        }
-        What::Timeline => unreachable!("the timeline is not a stored view"),
+        js.push(item.json());
     }
-}
-
-mod erased {
-    //! A tiny object-safe "to JSON value" for the rows above.
-    pub trait Json {
-        fn json(&self) -> serde_json::Value;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn json(&self) -> serde_json::Value {
-            serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
-        }
-    }
+    (t, js)
 }
 
 /// The rows of a timeline.

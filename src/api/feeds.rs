@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::listings::shared_views;
+use super::listings::shared;
 use super::tokens::Role;
 use super::{bad, blocking, ApiError, AppState, BUCKETS_MS};
 use crate::projections::{self, Query};
@@ -20,7 +20,7 @@ use crate::projections::{self, Query};
 pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let m = &state.metrics;
     let head = state.store.head().seq;
-    let views = blocking(|| shared_views(&*state.store, &Query::default()))?;
+    let views = shared(&*state.store, &Query::default())?;
     let lag = head.saturating_sub(views.seq);
     let (sent, failed) = views
         .views
@@ -150,7 +150,7 @@ pub(super) async fn calendar(
             ));
         }
     }
-    let state_now = blocking(|| shared_views(&*state.store, &Query::default()))?;
+    let state_now = shared(&*state.store, &Query::default())?;
     let views = &state_now.views;
     let body = q
         .body

@@ -149,23 +149,24 @@ async fn list(
     let UrlQuery(q) = q.map_err(|e| bad("query", e.body_text()))?;
     let query = axes(&q)?;
     let filter = filter_of(&q)?;
-    let rows = if w == What::Timeline {
-        let views = blocking(|| shared_views(&*state.store, &query))?;
+    let path = format!("/api/{name}");
+    if w == What::Timeline {
+        let views = shared(&*state.store, &query)?;
         let mut entries = blocking(|| projections::timeline::timeline(&*state.store, &query))?;
         listing::filter_timeline(&views.views, &mut entries, &filter)
             .map_err(|e| bad("query", e))?;
-        listing::timeline_rows(&entries).1
-    } else {
-        let views = filtered_views(&state, &query, name, &filter)?;
-        listing::rows(&views.views, w).1
-    };
-    let (headers, rows) = paged::page(
-        rows,
-        &paging_of!(q),
-        &format!("/api/{name}"),
-        raw.as_deref(),
-    )?;
-    Ok((headers, Json(Value::Array(rows))))
+        let rows = listing::timeline_rows(&entries).1;
+        let (headers, rows) = paged::page_json(rows, "seq", &paging_of!(q), &path, raw.as_deref())?;
+        return Ok((headers, Json(Value::Array(rows))));
+    }
+    let views = filtered_views(&state, &query, name, &filter)?;
+    // Only the rows of the page are drawn.
+    let items = listing::items(&views.views, w);
+    let (headers, items) = paged::page(items, &paging_of!(q), &path, raw.as_deref())?;
+    Ok((
+        headers,
+        Json(Value::Array(items.iter().map(|i| i.json()).collect())),
+    ))
 }
 
 /// The views a query asks for: the shared current state when no axis is given (no copy, no
@@ -181,6 +182,20 @@ pub(crate) fn shared_views(
     }
 }
 
+/// [`shared_views`] for a request: the current views standing at the head are taken as they
+/// are, on the request's own thread; any other question folds where blocking is allowed.
+pub(crate) fn shared(
+    store: &dyn EventStore,
+    query: &Query,
+) -> Result<std::sync::Arc<projections::State>, StoreError> {
+    if query.as_of.is_none() && query.known_at.is_none() {
+        if let Some(live) = projections::current_at_head(store) {
+            return Ok(live);
+        }
+    }
+    blocking(|| shared_views(store, query))
+}
+
 /// [`shared_views`] narrowed by a filter; copied only when the filter narrows something.
 fn filtered_views(
     state: &AppState,
@@ -188,7 +203,7 @@ fn filtered_views(
     what: &str,
     filter: &listing::Filter,
 ) -> Result<std::sync::Arc<projections::State>, ApiError> {
-    let mut views = blocking(|| shared_views(&*state.store, query))?;
+    let mut views = shared(&*state.store, query)?;
     let narrows = filter.body.is_some()
         || filter.status.is_some()
         || filter.from.is_some()
@@ -274,7 +289,13 @@ pub(super) async fn deadlines(
     )?;
     let day = as_of.unwrap_or_else(|| Utc::now().date_naive());
     let rows = listing::deadlines(&views.views, day, within).1;
-    let (headers, rows) = paged::page(rows, &paging_of!(q), "/api/deadlines", raw.as_deref())?;
+    let (headers, rows) = paged::page_json(
+        rows,
+        "deadline",
+        &paging_of!(q),
+        "/api/deadlines",
+        raw.as_deref(),
+    )?;
     Ok((headers, Json(Value::Array(rows))))
 }
 
@@ -333,6 +354,12 @@ pub(super) async fn reminders(
             }
         }
     }
-    let (headers, rows) = paged::page(rows, &paging_of!(q), "/api/reminders", raw.as_deref())?;
+    let (headers, rows) = paged::page_json(
+        rows,
+        "reminder",
+        &paging_of!(q),
+        "/api/reminders",
+        raw.as_deref(),
+    )?;
     Ok((headers, Json(Value::Array(rows))))
 }

@@ -7,7 +7,7 @@
 pub mod chain;
 mod feeds;
 mod listings;
-pub(crate) use listings::{parse_instant, shared_views};
+pub(crate) use listings::{parse_instant, shared};
 pub mod openapi;
 pub mod paged;
 pub mod pages;

@@ -2,6 +2,8 @@
 //! the last row of the previous page), narrowed by `q` (words in the id or title), with the
 //! next page's address in a `Link: <…>; rel="next"` header so the body stays a plain array.
 
+use std::borrow::Cow;
+
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use serde_json::Value;
 
@@ -11,27 +13,49 @@ use super::ApiError;
 pub const DEFAULT_LIMIT: usize = 1000;
 pub const MAX_LIMIT: usize = 10_000;
 
-/// The fields that name a row, by listing.
-const IDS: [&str; 11] = [
-    "meeting",
-    "symbol",
-    "mandate",
-    "group",
-    "report",
-    "activity",
-    "agreement",
-    "deadline",
-    "reminder",
-    "seq",
-    "id",
-];
+/// A row a listing pages through: what names it (the `after` of the next page) and the title
+/// text search reads with it.
+pub trait Row {
+    fn id(&self) -> Cow<'_, str>;
+    fn title(&self) -> &str;
+}
 
-fn id_of(row: &Value) -> Option<String> {
-    IDS.iter().find_map(|k| match row.get(*k)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    })
+impl Row for crate::listing::Item<'_> {
+    fn id(&self) -> Cow<'_, str> {
+        Cow::Borrowed(crate::listing::Item::id(self))
+    }
+    fn title(&self) -> &str {
+        crate::listing::Item::title(self)
+    }
+}
+
+/// A JSON row named by one of its fields.
+struct Named(Value, &'static str);
+
+impl Row for Named {
+    fn id(&self) -> Cow<'_, str> {
+        match self.0.get(self.1) {
+            Some(Value::String(s)) => Cow::Borrowed(s),
+            Some(Value::Number(n)) => Cow::Owned(n.to_string()),
+            _ => Cow::Borrowed(""),
+        }
+    }
+    fn title(&self) -> &str {
+        self.0.get("title").and_then(Value::as_str).unwrap_or("")
+    }
+}
+
+/// [`page`] for JSON rows, each named by its field `id`.
+pub fn page_json(
+    rows: Vec<Value>,
+    id: &'static str,
+    p: &Paging,
+    path: &str,
+    raw_query: Option<&str>,
+) -> Result<(HeaderMap, Vec<Value>), ApiError> {
+    let named = rows.into_iter().map(|r| Named(r, id)).collect();
+    let (headers, rows) = page(named, p, path, raw_query)?;
+    Ok((headers, rows.into_iter().map(|n| n.0).collect()))
 }
 
 /// What a listing request asked for besides its filters.
@@ -50,12 +74,12 @@ fn bad(field: &str, message: String) -> ApiError {
 }
 
 /// One page of `rows` (already in their listing's order) and the `Link` header to the next.
-pub fn page(
-    rows: Vec<Value>,
+pub fn page<T: Row>(
+    rows: Vec<T>,
     p: &Paging,
     path: &str,
     raw_query: Option<&str>,
-) -> Result<(HeaderMap, Vec<Value>), ApiError> {
+) -> Result<(HeaderMap, Vec<T>), ApiError> {
     let limit = match p.limit.as_deref() {
         None => DEFAULT_LIMIT,
         Some(v) => match v.parse::<usize>() {
@@ -74,37 +98,31 @@ pub fn page(
             .split_whitespace()
             .map(str::to_lowercase)
             .collect();
-    let matches = |row: &Value| {
+    let matches = |row: &T| {
         words.is_empty() || {
-            let hay = format!(
-                "{} {}",
-                id_of(row).unwrap_or_default(),
-                row.get("title").and_then(Value::as_str).unwrap_or("")
-            )
-            .to_lowercase();
+            let hay = format!("{} {}", row.id(), row.title()).to_lowercase();
             words.iter().all(|w| hay.contains(w.as_str()))
         }
     };
-    let mut rows: Vec<Value> = rows.into_iter().filter(|r| matches(r)).collect();
+    let mut rows = rows.into_iter().filter(|r| matches(r));
     if let Some(after) = p.after.as_deref() {
-        let Some(at) = rows.iter().position(|r| id_of(r).as_deref() == Some(after)) else {
+        if !rows.by_ref().any(|r| r.id() == after) {
             return Err(bad(
                 "after",
                 format!("no row `{after}` in this listing (it is the id of a page's last row)"),
             ));
-        };
-        rows.drain(..=at);
+        }
     }
+    let page: Vec<T> = rows.by_ref().take(limit).collect();
     let mut headers = HeaderMap::new();
-    if rows.len() > limit {
-        rows.truncate(limit);
-        if let Some(last) = rows.last().and_then(id_of) {
+    if rows.next().is_some() {
+        if let Some(last) = page.last() {
             let mut query: Vec<(String, String)> =
                 url::form_urlencoded::parse(raw_query.unwrap_or("").as_bytes())
                     .into_owned()
                     .filter(|(k, _)| k != "after")
                     .collect();
-            query.push(("after".into(), last));
+            query.push(("after".into(), last.id().into_owned()));
             let qs = url::form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(query)
                 .finish();
@@ -113,7 +131,7 @@ pub fn page(
             }
         }
     }
-    Ok((headers, rows))
+    Ok((headers, page))
 }
 
 #[cfg(test)]
@@ -130,7 +148,14 @@ mod tests {
             limit: Some("2".into()),
             ..Paging::default()
         };
-        let (h, page1) = page(rows.clone(), &p, "/api/meetings", Some("limit=2")).unwrap();
+        let (h, page1) = page_json(
+            rows.clone(),
+            "meeting",
+            &p,
+            "/api/meetings",
+            Some("limit=2"),
+        )
+        .unwrap();
         assert_eq!(page1.len(), 2);
         let link = h[header::LINK].to_str().unwrap();
         assert_eq!(link, "</api/meetings?limit=2&after=m-1>; rel=\"next\"");
@@ -138,18 +163,24 @@ mod tests {
             after: Some("m-3".into()),
             ..p.clone()
         };
-        let (h, last) = page(rows.clone(), &p2, "/api/meetings", None).unwrap();
+        let (h, last) = page_json(rows.clone(), "meeting", &p2, "/api/meetings", None).unwrap();
         assert_eq!(last, vec![rows[4].clone()]);
         assert!(h.get(header::LINK).is_none());
         let cop = Paging {
             q: Some("cop".into()),
             ..Paging::default()
         };
-        assert_eq!(page(rows.clone(), &cop, "/", None).unwrap().1.len(), 3);
+        assert_eq!(
+            page_json(rows.clone(), "meeting", &cop, "/", None)
+                .unwrap()
+                .1
+                .len(),
+            3
+        );
         let gone = Paging {
             after: Some("m-9".into()),
             ..Paging::default()
         };
-        assert!(page(rows, &gone, "/", None).is_err());
+        assert!(page_json(rows, "meeting", &gone, "/", None).is_err());
     }
 }

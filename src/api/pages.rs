@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::tls::Peer;
 use super::tokens::Role;
-use super::{blocking, AppState, Caller};
+use super::{AppState, Caller};
 use crate::projections::{self, Query, Views};
 
 mod detail;
@@ -359,7 +359,7 @@ fn views_of(
     parts: crate::projections::Parts,
 ) -> Result<Shared, PageError> {
     let query = crate::projections::Query { parts, ..a.query };
-    blocking(|| super::shared_views(&*state.store, &query))
+    super::shared(&*state.store, &query)
         .map(Shared)
         .map_err(|e| PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }

@@ -325,14 +325,18 @@ fn remember(store: &dyn EventStore, state: std::sync::Arc<State>) {
 /// The current views (no axis given), shared: while the log's head stays put every caller
 /// gets the same state without a copy or a fold.
 pub fn current(store: &dyn EventStore) -> Result<std::sync::Arc<State>, StoreError> {
-    if let Some(live) = remembered(store) {
-        if live.seq == store.head().seq {
-            return Ok(live);
-        }
+    if let Some(live) = current_at_head(store) {
+        return Ok(live);
     }
     let live = std::sync::Arc::new(fold(store, &Query::default(), &mut |_, _| {})?);
     remember(store, live.clone());
     Ok(live)
+}
+
+/// The current views when the state kept in memory stands at the log's head: nothing to fold
+/// or decode.
+pub fn current_at_head(store: &dyn EventStore) -> Option<std::sync::Arc<State>> {
+    remembered(store).filter(|live| live.seq == store.head().seq)
 }
 
 fn start_state(

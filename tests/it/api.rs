@@ -14,7 +14,7 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    fn start(a: &Accord) -> Server {
+    pub(crate) fn start(a: &Accord) -> Server {
         Self::start_with(a, None)
     }
 

@@ -19,6 +19,7 @@ mod one_email;
 mod openapi;
 mod operator;
 mod outside_faults;
+mod paging;
 mod real_history;
 mod reminders;
 mod schema;

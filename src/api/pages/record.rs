@@ -416,7 +416,7 @@ fn form_views(
             format!("no form for `{ty}`"),
         ));
     }
-    blocking(|| projections::current(&*state.store))
+    crate::api::listings::shared(&*state.store, &projections::Query::default())
         .map_err(|e| super::PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 

@@ -1,0 +1,91 @@
+//! Paging through every API listing: following each `Link` header from the first page gives
+//! every row of the whole listing once, in order, whatever the rows share (decisions of one
+//! meeting, activities of one group, deadlines of one meeting).
+
+use super::api::{json, token, Server};
+use super::helpers::{root, Accord};
+
+/// The rows of a page and the address of the next, if any.
+fn get(url: &str, token: &str) -> (Vec<serde_json::Value>, Option<String>) {
+    let r = ureq::get(url)
+        .set("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap_or_else(|e| panic!("{url}: {e}"));
+    let next = r.header("link").map(|l| {
+        l.strip_prefix('<')
+            .and_then(|l| l.split_once(">; rel=\"next\""))
+            .unwrap_or_else(|| panic!("a Link header: {l}"))
+            .0
+            .to_string()
+    });
+    let rows = json(&r.into_string().unwrap());
+    (rows.as_array().unwrap().clone(), next)
+}
+
+#[test]
+fn following_the_links_gives_every_row_once_in_order() {
+    let a = Accord::new();
+    let generated = a.run(&["generate", "--events", "2500"]);
+    assert_eq!(generated.code, 0);
+    assert_eq!(a.record_text(&generated.stdout).code, 0);
+    let files: Vec<String> = std::fs::read_dir(root().join("workflows"))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().to_string();
+            name.ends_with(".toml").then_some(name)
+        })
+        .collect();
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    let cfg = super::reminders::config(&a, None, &files);
+    let tick = a.run(&["--config", cfg.to_str().unwrap(), "tick"]);
+    assert!(tick.code <= 1, "{}", tick.stderr);
+    let reader = token(&a, "reader", "reader");
+    let server = Server::start(&a);
+    let mut shared_a_key = 0;
+    for (listing, id, shared) in [
+        ("meetings", "meeting", "body"),
+        ("decisions", "symbol", "meeting"),
+        ("mandates", "mandate", "decision"),
+        ("groups", "group", "scope"),
+        ("reports", "report", "status"),
+        ("activities", "activity", "group"),
+        ("agreements", "agreement", "signed"),
+        ("timeline", "seq", "type"),
+        ("deadlines", "deadline", "meeting"),
+        ("reminders", "reminder", "deadline"),
+    ] {
+        let (whole, next) = get(&server.url(&format!("/api/{listing}?limit=10000")), &reader);
+        assert!(next.is_none(), "{listing}: one page holds it all");
+        let key = |r: &serde_json::Value| r[id].to_string();
+        let mut walked = Vec::new();
+        // Small pages, so that page ends fall between rows that share a value.
+        let limit = if listing == "timeline" { 50 } else { 3 };
+        let mut url = server.url(&format!("/api/{listing}?limit={limit}"));
+        let mut pages = 0;
+        loop {
+            let (rows, next) = get(&url, &reader);
+            assert!(rows.len() <= limit, "{listing}: a page of {}", rows.len());
+            walked.extend(rows);
+            pages += 1;
+            assert!(pages <= whole.len() + 1, "{listing}: the pages do not end");
+            match next {
+                Some(n) => url = server.url(&n),
+                None => break,
+            }
+        }
+        let want: Vec<String> = whole.iter().map(key).collect();
+        let got: Vec<String> = walked.iter().map(key).collect();
+        assert_eq!(got, want, "{listing}: the pages, one after another");
+        // The listing has rows sharing a value that once named a page.
+        let values: Vec<String> = whole.iter().map(|r| r[shared].to_string()).collect();
+        let distinct: std::collections::HashSet<&String> = values.iter().collect();
+        if distinct.len() < values.len() && !values.iter().all(|v| v == "null") {
+            shared_a_key += 1;
+        }
+        eprintln!("{listing}: {} rows in {pages} pages", whole.len());
+    }
+    assert!(
+        shared_a_key >= 4,
+        "only {shared_a_key} listings have rows sharing a value"
+    );
+}
