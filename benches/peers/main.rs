@@ -11,6 +11,9 @@ mod common;
 #[allow(dead_code)]
 mod cqrs_peer;
 mod measure;
+mod queries;
+mod scheduler;
+mod serving;
 
 use measure::{Mode, Row};
 

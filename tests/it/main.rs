@@ -3,6 +3,7 @@
 mod api;
 mod bad_input;
 mod browser;
+mod calendar;
 mod chain;
 mod corrections;
 mod crash;
