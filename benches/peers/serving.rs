@@ -159,6 +159,26 @@ pub(crate) fn http(
         }
         std::thread::sleep(Duration::from_millis(20));
     };
+    // The load meets a settled server: the check of the whole chain made at start is done.
+    let settled = Instant::now() + Duration::from_secs(600);
+    loop {
+        let metrics = ureq::get(&format!("http://{}/metrics", server.addr))
+            .set("Authorization", &format!("Bearer {token}"))
+            .call()
+            .ok()
+            .and_then(|r| r.into_string().ok())
+            .unwrap_or_default();
+        let value = |name: &str| {
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
+        };
+        if value("accord_chain_verified_seq ") >= value("accord_log_head_seq ") {
+            break;
+        }
+        assert!(Instant::now() < settled, "the chain check did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let mut bodies = Vec::new();
     for path in ["/api/deadlines", "/api/meetings"] {
         let url = format!("http://{}{path}", server.addr);

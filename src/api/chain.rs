@@ -47,6 +47,11 @@ impl ChainWatch {
         }
     }
 
+    /// The last seq of the verified prefix (0 before any).
+    pub fn verified(&self) -> u64 {
+        self.known().seq
+    }
+
     /// Checks the records after the verified prefix, up to the head: inline when few, else in
     /// a background thread (one at a time), and says where the chain stands.
     pub fn status(&self, store: &Arc<dyn EventStore>) -> Status {

@@ -45,6 +45,12 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, A
         head.to_string(),
     );
     metric(
+        "accord_chain_verified_seq",
+        "gauge",
+        "Seq of the last record of the chain's verified prefix (the whole chain once the check made at start is done).",
+        state.chain.verified().to_string(),
+    );
+    metric(
         "accord_projection_lag_events",
         "gauge",
         "Events recorded but not yet folded into the projections.",

@@ -182,14 +182,15 @@ pub(crate) fn shared_views(
     }
 }
 
-/// [`shared_views`] for a request: the current views standing at the head are taken as they
-/// are, on the request's own thread; any other question folds where blocking is allowed.
+/// [`shared_views`] for a request: the current views standing at the last durable record are
+/// taken as they are, on the request's own thread, without waiting on a writer; any other
+/// question folds (or reads the head) where blocking is allowed.
 pub(crate) fn shared(
     store: &dyn EventStore,
     query: &Query,
 ) -> Result<std::sync::Arc<projections::State>, StoreError> {
     if query.as_of.is_none() && query.known_at.is_none() {
-        if let Some(live) = projections::current_at_head(store) {
+        if let Some(live) = projections::current_without_waiting(store) {
             return Ok(live);
         }
     }

@@ -68,8 +68,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The verified prefix of the chain, for the trail's status line.
     pub chain: chain::ChainWatch,
-    /// The last evaluations drawn, by head seq and query: an evaluation folds the log once per
-    /// eight year-ends, so the same question at the same head is answered from here.
+    /// The last evaluations drawn, by head seq and query: an evaluation reads every decision and
+    /// mandate, so the same question at the same head is answered from here.
     pub(crate) evaluations: Arc<Mutex<Vec<Arc<KeptEvaluation>>>>,
 }
 

@@ -292,7 +292,7 @@ pub(super) fn evaluate(
         Indicator {
             id: "mandates",
             title: "Mandates issued and reported",
-            definition: "Each paragraph of a decision adopted in the period; reported on time when first reported by the end of the meeting (or of its last segment) it was to report at, or by its report-by day; late after it; timing uncertain when an approximate date straddles it; not reported when that occasion passed without a report. The status mix is taken at the end of each year of the period (the last eight years when the period is open).",
+            definition: "Each paragraph of a decision adopted in the period; reported on time when first reported by the end of the meeting (or of its last segment) it was to report at, or by its report-by day; late after it; timing uncertain when an approximate date straddles it; not reported when that occasion passed without a report. The status mix is taken at the end of each year of the period (the last eight years when the period is open); as of a day, it stops at that day.",
             counts: &["DecisionAdopted", "MandateStatusChanged", "ReportSubmitted", "MeetingHeld"],
             value: serde_json::json!({"total": totals, "by_decision": by_decision, "by_addressee": by_addressee, "status_by_year_end": mix()}),
             left_out: left_out([("by_decision", decisions_cut)]),

@@ -81,7 +81,8 @@ pub const OPEN_YEARS: usize = 8;
 
 /// The status mix of the mandates at the end of each year of `years_wanted` from the first
 /// adoption year, each as of that day, replayed from the changes the views hold (so as known
-/// when they were folded).
+/// when they were folded). As of a day (the scope's `as_of`), no later year end is known: the
+/// mix stops at that day's year, taken on that day.
 pub fn mandate_mix(
     views: &Views,
     years_wanted: std::ops::RangeInclusive<i32>,
@@ -98,11 +99,16 @@ pub fn mandate_mix(
     else {
         return out;
     };
-    let last_year = *years_wanted.end();
+    let last_year = scope
+        .as_of
+        .map_or(*years_wanted.end(), |d| (*years_wanted.end()).min(d.year()));
     let years: Vec<i32> = (first.max(*years_wanted.start())..=last_year.max(first)).collect();
     let ends: Vec<NaiveDate> = years
         .iter()
-        .map(|y| NaiveDate::from_ymd_opt(*y, 12, 31).expect("31 December"))
+        .map(|y| {
+            let end = NaiveDate::from_ymd_opt(*y, 12, 31).expect("31 December");
+            scope.as_of.map_or(end, |d| end.min(d))
+        })
         .collect();
     let states =
         crate::projections::decisions::MandateStatuses::replay(&views.decisions.changes, &ends);
@@ -184,6 +190,7 @@ pub fn run(
         .map(|t| t.year())
         .unwrap_or(reference.year())
         .max(1900);
+    let last_year = scope.as_of.map_or(last_year, |d| last_year.min(d.year()));
     // The year-end mix covers the period's years, or the last eight when it is open.
     let first_year = scope
         .from

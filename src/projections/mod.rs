@@ -325,7 +325,7 @@ fn remember(store: &dyn EventStore, state: std::sync::Arc<State>) {
 /// The current views (no axis given), shared: while the log's head stays put every caller
 /// gets the same state without a copy or a fold.
 pub fn current(store: &dyn EventStore) -> Result<std::sync::Arc<State>, StoreError> {
-    if let Some(live) = current_at_head(store) {
+    if let Some(live) = remembered(store).filter(|live| live.seq == store.head().seq) {
         return Ok(live);
     }
     let live = std::sync::Arc::new(fold(store, &Query::default(), &mut |_, _| {})?);
@@ -333,10 +333,12 @@ pub fn current(store: &dyn EventStore) -> Result<std::sync::Arc<State>, StoreErr
     Ok(live)
 }
 
-/// The current views when the state kept in memory stands at the log's head: nothing to fold
-/// or decode.
-pub fn current_at_head(store: &dyn EventStore) -> Option<std::sync::Arc<State>> {
-    remembered(store).filter(|live| live.seq == store.head().seq)
+/// The current views when the state kept in memory stands at the last durable record, as the
+/// store tells without waiting (a writer may hold its head): nothing to fold, decode or wait
+/// for. `None` when that cannot be told so, or the state is behind.
+pub fn current_without_waiting(store: &dyn EventStore) -> Option<std::sync::Arc<State>> {
+    let durable = store.durable_seq()?;
+    remembered(store).filter(|live| live.seq == durable)
 }
 
 fn start_state(

@@ -285,6 +285,12 @@ pub trait EventStore: Send + Sync {
     /// A receiver of the last durable seq, to wait for new events.
     fn subscribe(&self) -> tokio::sync::watch::Receiver<u64>;
 
+    /// The last seq known durable, read without waiting on a lock or a round trip, where the
+    /// store keeps one (`head` may wait for a writer); `None` where it does not.
+    fn durable_seq(&self) -> Option<u64> {
+        None
+    }
+
     /// Derived data kept beside the log (projection snapshots): a key-value space that can be
     /// dropped and rebuilt at any time.
     fn cache(&self) -> &dyn Cache;

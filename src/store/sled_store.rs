@@ -1085,6 +1085,10 @@ impl EventStore for SledStore {
         self.durable.subscribe()
     }
 
+    fn durable_seq(&self) -> Option<u64> {
+        Some(*self.durable.borrow())
+    }
+
     fn cache(&self) -> &dyn Cache {
         &*self.cache
     }

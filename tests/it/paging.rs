@@ -76,7 +76,7 @@ fn following_the_links_gives_every_row_once_in_order() {
         let want: Vec<String> = whole.iter().map(key).collect();
         let got: Vec<String> = walked.iter().map(key).collect();
         assert_eq!(got, want, "{listing}: the pages, one after another");
-        // The listing has rows sharing a value that once named a page.
+        // The listing has rows sharing a value that is not their id.
         let values: Vec<String> = whole.iter().map(|r| r[shared].to_string()).collect();
         let distinct: std::collections::HashSet<&String> = values.iter().collect();
         if distinct.len() < values.len() && !values.iter().all(|v| v == "null") {
