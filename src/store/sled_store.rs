@@ -1,7 +1,9 @@
 //! The embedded sled backend: three fixed trees, big-endian composite keys, group commit.
 //!
-//! Tree `log` holds everything that must change atomically, so one `apply_batch` records a
-//! whole batch or nothing:
+//! Tree `log` holds the records and their indexes. A batch is written in sled batches of up to
+//! 4,096 records, the head key `h` with the last one: records beyond the head belong to a batch
+//! that is not complete, readers never see them (they read up to the seq of the last complete
+//! batch), and `open` removes them if the process stopped before the head was written:
 //!
 //! | key | value |
 //! |---|---|
@@ -34,6 +36,9 @@ use crate::input::Proposed;
 
 /// Records per chunk value: measured to keep sled's per-key cost off the append path.
 pub const CHUNK: usize = 64;
+
+/// Chunks written in one sled batch (4,096 records): a larger append goes in parts.
+const SUB_BATCH: usize = 64;
 /// The store format written. Format 1 (uncompressed chunks) is read as well, and a format-1
 /// store is marked format 2 when opened: its old chunks stay as they are.
 const FORMAT: &[u8] = b"accord-sled-2";
@@ -356,6 +361,8 @@ pub struct SledStore {
     log: ManuallyDrop<sled::Tree>,
     cache: ManuallyDrop<SledCache>,
     writer: Mutex<Writer>,
+    /// The last seq of the last batch written whole (its head key included): what readers see.
+    committed: std::sync::atomic::AtomicU64,
     durable: tokio::sync::watch::Sender<u64>,
     /// `log.head`, open for rewriting, and the seq it names (`None`: not writable).
     mark: Mutex<Option<(std::fs::File, u64)>>,
@@ -474,6 +481,8 @@ impl SledStore {
             db: ManuallyDrop::new(db),
             log: ManuallyDrop::new(log),
             cache: ManuallyDrop::new(cache),
+            // A store opened for a rescue reads whatever its files hold.
+            committed: std::sync::atomic::AtomicU64::new(if strict { head.seq } else { u64::MAX }),
             writer: Mutex::new(Writer {
                 seq: head.seq,
                 hash: head.hash,
@@ -663,7 +672,15 @@ impl SledStore {
             }
         }
         for (stream, pos) in first {
-            batch.remove(key_stream_pos(&stream, pos));
+            // The tail's runs of the stream: one per part of the batch that was written.
+            let prefix = key_stream_prefix(&stream);
+            for kv in log.range(key_stream_pos(&stream, pos)..) {
+                let (k, _) = kv?;
+                if !k.starts_with(&prefix) {
+                    break;
+                }
+                batch.remove(k);
+            }
             if pos > 1 {
                 batch.insert(key_stream_head(&stream), &(pos - 1).to_be_bytes());
             } else {
@@ -727,13 +744,21 @@ impl SledStore {
         }
     }
 
+    /// The last seq readers may see: that of the last batch written whole.
+    fn visible(&self) -> u64 {
+        self.committed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// The seqs of one stream's events, in position order, from its index.
     fn stream_seqs(&self, stream: &str) -> Result<Vec<u64>> {
+        let limit = self.visible();
         let mut seqs = Vec::new();
         for kv in self.log.scan_prefix(key_stream_prefix(stream)) {
             let (_, v) = kv?;
             seqs.extend(index_seqs(stream, &v)?);
         }
+        // Seqs rise with positions: those of a batch being written come last.
+        seqs.retain(|&s| s <= limit);
         Ok(seqs)
     }
 
@@ -771,13 +796,17 @@ impl SledStore {
             return Ok(None);
         };
         let (_, v) = kv?;
-        Ok(index_seqs(stream, &v)?.last().copied())
+        match index_seqs(stream, &v)?.last().copied() {
+            Some(seq) if seq > self.visible() => Ok(self.stream_seqs(stream)?.last().copied()),
+            last => Ok(last),
+        }
     }
 
     /// The records at these seqs (ascending), each chunk decoded once for a run of seqs in it.
     /// The records at `seqs`, which rise strictly.
     fn records_at(&self, seqs: impl IntoIterator<Item = u64>) -> Result<Vec<Envelope>> {
-        let seqs: Vec<u64> = seqs.into_iter().collect();
+        let limit = self.visible();
+        let seqs: Vec<u64> = seqs.into_iter().take_while(|&s| s <= limit).collect();
         debug_assert!(seqs.windows(2).all(|w| w[0] < w[1]), "seqs rise");
         let mut out = Vec::with_capacity(seqs.len());
         let mut i = 0;
@@ -814,16 +843,26 @@ impl SledStore {
             .map(|p| p.unwrap_or(0))
     }
 
-    /// Writes records (already sealed, consecutive, chained) and their indexes in one batch,
-    /// then flushes. `writer` must be the locked writer state.
+    /// Writes records (already sealed, consecutive, chained) and their indexes, in sled
+    /// batches of [`SUB_BATCH`] chunks with the head key in the last; readers see them once the
+    /// last is written. `writer` must be the locked writer state.
     fn commit(&self, writer: &mut Writer, records: &[Envelope]) -> Result<()> {
         let Some(last) = records.last() else {
             return Ok(());
         };
         let mut batch = sled::Batch::default();
-        // Per stream: the first position this batch gives it, and the seqs in position order.
+        // Per stream: the first position this sled batch gives it, and the seqs in position
+        // order.
         let mut runs: HashMap<&str, (u64, Vec<u8>)> = HashMap::new();
-        for chunk in records.chunks(CHUNK) {
+        let index = |batch: &mut sled::Batch, runs: &mut HashMap<&str, (u64, Vec<u8>)>| {
+            for (stream, (first, seqs)) in runs.drain() {
+                let last = first + (seqs.len() / 8) as u64 - 1;
+                batch.insert(key_stream_pos(stream, first), seqs);
+                batch.insert(key_stream_head(stream), &last.to_be_bytes());
+            }
+        };
+        let chunks = records.len().div_ceil(CHUNK);
+        for (n, chunk) in records.chunks(CHUNK).enumerate() {
             let mut bytes = Vec::with_capacity(chunk.len() * 512);
             for r in chunk {
                 frame(&mut bytes, r.to_canonical().as_bytes());
@@ -835,12 +874,19 @@ impl SledStore {
             }
             batch.insert(&key_chunk(chunk[0].seq), pack_chunk(&bytes));
             batch.insert(&key_zone(chunk[0].seq), &zone_of(chunk));
+            // A large batch goes in parts: sled holds a whole part in memory while writing it.
+            if (n + 1) % SUB_BATCH == 0 && n + 1 < chunks {
+                index(&mut batch, &mut runs);
+                self.log
+                    .apply_batch(std::mem::take(&mut batch))
+                    .map_err(|e| StoreError::Io(describe_sled(&self.dir, e)))?;
+                #[cfg(test)]
+                if tests::STOP_AFTER_PARTS.with(|s| s.get()) == (n + 1) / SUB_BATCH {
+                    return Err(StoreError::Io("stopped between parts".into()));
+                }
+            }
         }
-        for (stream, (first, seqs)) in runs {
-            let last = first + (seqs.len() / 8) as u64 - 1;
-            batch.insert(key_stream_pos(stream, first), seqs);
-            batch.insert(key_stream_head(stream), &last.to_be_bytes());
-        }
+        index(&mut batch, &mut runs);
         let head = StoredHead {
             seq: last.seq,
             hash: last.hash.clone(),
@@ -853,6 +899,8 @@ impl SledStore {
         writer.seq = last.seq;
         writer.hash = last.hash.clone();
         writer.recorded_at = Some(last.recorded_at.clone());
+        self.committed
+            .store(last.seq, std::sync::atomic::Ordering::Release);
         Ok(())
     }
 
@@ -909,19 +957,22 @@ impl SledStore {
         seq_of: fn(&T) -> u64,
     ) -> Box<dyn Iterator<Item = Result<T>> + 'a> {
         let from = from.max(1);
+        let limit = self.visible();
         let start = match self.log.range(key_chunk(0)..=key_chunk(from)).next_back() {
             Some(Ok((k, _))) => k.to_vec(),
             Some(Err(e)) => return Box::new(std::iter::once(Err(e.into()))),
             None => key_chunk(0).to_vec(),
         };
-        Box::new(LogIter {
-            inner: self.log.range(start..=key_chunk(u64::MAX).to_vec()),
+        let records = LogIter {
+            inner: self.log.range(start..=key_chunk(limit).to_vec()),
             pending: VecDeque::new(),
             from,
             failed: false,
             decode,
             seq_of,
-        })
+        };
+        // Records of a batch being written are not read.
+        Box::new(records.take_while(move |r| r.as_ref().map_or(true, |t| seq_of(t) <= limit)))
     }
 
     /// The chunk holding `seq`: its first seq and its stored bytes.
@@ -1003,6 +1054,9 @@ impl EventStore for SledStore {
         self.chunks_from(from, Box::new(decode), |s| s.env.seq)
     }
     fn get(&self, seq: u64) -> Result<Option<Envelope>> {
+        if seq > self.visible() {
+            return Ok(None);
+        }
         let Some((first, raw)) = self.find_chunk_raw(seq)? else {
             return Ok(None);
         };
@@ -1078,7 +1132,8 @@ impl EventStore for SledStore {
     }
 
     fn find_id(&self, id: &str) -> Result<Option<u64>> {
-        self.log.get(key_id(id))?.map(|v| be_u64(&v)).transpose()
+        let seq = self.log.get(key_id(id))?.map(|v| be_u64(&v)).transpose()?;
+        Ok(seq.filter(|&s| s <= self.visible()))
     }
 
     fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
@@ -1329,138 +1384,4 @@ impl Cache for SledCache {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// An id entry a batch left without its records (the disk filled while sled wrote it) is
-    /// not a recorded id: the batch records whole when it is appended again.
-    #[test]
-    fn an_id_left_by_a_torn_batch_is_not_a_duplicate() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
-        let line = r#"{"id":"torn-1","type":"MeetingScheduled","occurred":"2021-03","actor":"t","data":{"meeting":"m-1","body":"MC","kind":"cop","title":"A meeting","dates":"2021-11"}}"#;
-        store
-            .log
-            .insert(key_id("torn-1"), &7u64.to_be_bytes())
-            .unwrap();
-        let out = store
-            .append(crate::input::parse_batch(line).unwrap())
-            .unwrap();
-        assert!(
-            matches!(&out[0], Outcome::Recorded(e) if e.seq == 1),
-            "{out:?}"
-        );
-        assert_eq!(store.find_id("torn-1").unwrap(), Some(1));
-    }
-
-    fn record(seq: u64) -> Envelope {
-        let mut env = Envelope {
-            seq,
-            id: format!("e{seq}"),
-            recorded_at: "2026-01-01T00:00:00.000000Z".into(),
-            ty: "MeetingHeld".into(),
-            version: 1,
-            stream: "meeting/x".into(),
-            position: seq,
-            occurred: serde_json::from_value(serde_json::json!("2021-05")).expect("a date"),
-            actor: "test".into(),
-            correlation_id: None,
-            causation_id: None,
-            data: serde_json::json!({"meeting": "x"}),
-            prev_hash: ZERO_HASH.into(),
-            hash: String::new(),
-        };
-        env.seal();
-        env
-    }
-
-    #[test]
-    fn reads_format_1_and_compressed_chunks_and_refuses_a_damaged_one() {
-        let records = [record(5), record(6)];
-        let mut framed = Vec::new();
-        for r in &records {
-            frame(&mut framed, r.to_canonical().as_bytes());
-        }
-        assert_eq!(framed[0], 0, "a format-1 chunk starts with a length");
-        assert_eq!(decode_chunk(5, &framed).unwrap(), records);
-        let packed = pack_chunk(&framed);
-        assert_eq!(decode_chunk(5, &packed).unwrap(), records);
-        let mut damaged = packed.clone();
-        let last = damaged.len() - 3;
-        damaged[last] ^= 0xFF;
-        assert!(matches!(
-            decode_chunk(5, &damaged),
-            Err(StoreError::Corrupt { .. })
-        ));
-    }
-
-    /// Set in the child process of `panics_elsewhere_reach_the_hook_while_stores_open`.
-    const HOOK_CHILD: &str = "ACCORD_TEST_HOOK_CHILD";
-
-    /// A panic on a thread that is not opening a store reaches the process's panic hook, however
-    /// many stores other threads open meanwhile (the quiet hook once swapped around each open
-    /// swallowed them). Runs in a child process of this test binary, so that its hook is the
-    /// first one and no other test shares the process.
-    #[test]
-    fn panics_elsewhere_reach_the_hook_while_stores_open() {
-        const PANICS: usize = 2000;
-        if std::env::var_os(HOOK_CHILD).is_none() {
-            let out = std::process::Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "--exact",
-                    "store::sled_store::tests::panics_elsewhere_reach_the_hook_while_stores_open",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
-                .env(HOOK_CHILD, "1")
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout).to_string()
-                + &String::from_utf8_lossy(&out.stderr);
-            assert!(out.status.success(), "child failed: {text}");
-            assert!(text.contains("1 passed"), "the child ran no test: {text}");
-            assert!(
-                text.contains(&format!("hook saw {PANICS} of {PANICS} panics")),
-                "{text}"
-            );
-            return;
-        }
-        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-        static SEEN: AtomicUsize = AtomicUsize::new(0);
-        std::panic::set_hook(Box::new(|info| {
-            let text = info
-                .payload()
-                .downcast_ref::<&str>()
-                .copied()
-                .unwrap_or_default();
-            if text == "elsewhere" {
-                SEEN.fetch_add(1, Ordering::SeqCst);
-            }
-        }));
-        let done = AtomicBool::new(false);
-        let opened = AtomicUsize::new(0);
-        std::thread::scope(|scope| {
-            scope.spawn(|| {
-                while !done.load(Ordering::SeqCst) {
-                    let dir = tempfile::tempdir().unwrap();
-                    drop(SledStore::open(dir.path()).unwrap());
-                    opened.fetch_add(1, Ordering::SeqCst);
-                }
-            });
-            // Wait for the first open to be under way, then panic while opens go on.
-            while opened.load(Ordering::SeqCst) == 0 {
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-            for _ in 0..PANICS {
-                let _ = std::panic::catch_unwind(|| std::panic::panic_any("elsewhere"));
-                std::thread::sleep(std::time::Duration::from_micros(200));
-            }
-            done.store(true, Ordering::SeqCst);
-        });
-        let seen = SEEN.load(Ordering::SeqCst);
-        let opened = opened.load(Ordering::SeqCst);
-        println!("hook saw {seen} of {PANICS} panics while {opened} stores opened");
-        assert_eq!(seen, PANICS);
-        assert!(opened > 1, "only {opened} store opened during the panics");
-    }
-}
+mod tests;

@@ -1,0 +1,220 @@
+//! The sled backend's own tests: torn batches, older formats, damaged chunks, and a large
+//! batch stopped between its parts.
+
+use super::*;
+
+/// An id entry a batch left without its records (the disk filled while sled wrote it) is
+/// not a recorded id: the batch records whole when it is appended again.
+#[test]
+fn an_id_left_by_a_torn_batch_is_not_a_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let line = r#"{"id":"torn-1","type":"MeetingScheduled","occurred":"2021-03","actor":"t","data":{"meeting":"m-1","body":"MC","kind":"cop","title":"A meeting","dates":"2021-11"}}"#;
+    store
+        .log
+        .insert(key_id("torn-1"), &7u64.to_be_bytes())
+        .unwrap();
+    let out = store
+        .append(crate::input::parse_batch(line).unwrap())
+        .unwrap();
+    assert!(
+        matches!(&out[0], Outcome::Recorded(e) if e.seq == 1),
+        "{out:?}"
+    );
+    assert_eq!(store.find_id("torn-1").unwrap(), Some(1));
+}
+
+fn record(seq: u64) -> Envelope {
+    let mut env = Envelope {
+        seq,
+        id: format!("e{seq}"),
+        recorded_at: "2026-01-01T00:00:00.000000Z".into(),
+        ty: "MeetingHeld".into(),
+        version: 1,
+        stream: "meeting/x".into(),
+        position: seq,
+        occurred: serde_json::from_value(serde_json::json!("2021-05")).expect("a date"),
+        actor: "test".into(),
+        correlation_id: None,
+        causation_id: None,
+        data: serde_json::json!({"meeting": "x"}),
+        prev_hash: ZERO_HASH.into(),
+        hash: String::new(),
+    };
+    env.seal();
+    env
+}
+
+#[test]
+fn reads_format_1_and_compressed_chunks_and_refuses_a_damaged_one() {
+    let records = [record(5), record(6)];
+    let mut framed = Vec::new();
+    for r in &records {
+        frame(&mut framed, r.to_canonical().as_bytes());
+    }
+    assert_eq!(framed[0], 0, "a format-1 chunk starts with a length");
+    assert_eq!(decode_chunk(5, &framed).unwrap(), records);
+    let packed = pack_chunk(&framed);
+    assert_eq!(decode_chunk(5, &packed).unwrap(), records);
+    let mut damaged = packed.clone();
+    let last = damaged.len() - 3;
+    damaged[last] ^= 0xFF;
+    assert!(matches!(
+        decode_chunk(5, &damaged),
+        Err(StoreError::Corrupt { .. })
+    ));
+}
+
+/// Set in the child process of `panics_elsewhere_reach_the_hook_while_stores_open`.
+const HOOK_CHILD: &str = "ACCORD_TEST_HOOK_CHILD";
+
+/// A panic on a thread that is not opening a store reaches the process's panic hook, however
+/// many stores other threads open meanwhile (the quiet hook once swapped around each open
+/// swallowed them). Runs in a child process of this test binary, so that its hook is the
+/// first one and no other test shares the process.
+#[test]
+fn panics_elsewhere_reach_the_hook_while_stores_open() {
+    const PANICS: usize = 2000;
+    if std::env::var_os(HOOK_CHILD).is_none() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "store::sled_store::tests::panics_elsewhere_reach_the_hook_while_stores_open",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(HOOK_CHILD, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "child failed: {text}");
+        assert!(text.contains("1 passed"), "the child ran no test: {text}");
+        assert!(
+            text.contains(&format!("hook saw {PANICS} of {PANICS} panics")),
+            "{text}"
+        );
+        return;
+    }
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    static SEEN: AtomicUsize = AtomicUsize::new(0);
+    std::panic::set_hook(Box::new(|info| {
+        let text = info
+            .payload()
+            .downcast_ref::<&str>()
+            .copied()
+            .unwrap_or_default();
+        if text == "elsewhere" {
+            SEEN.fetch_add(1, Ordering::SeqCst);
+        }
+    }));
+    let done = AtomicBool::new(false);
+    let opened = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::SeqCst) {
+                let dir = tempfile::tempdir().unwrap();
+                drop(SledStore::open(dir.path()).unwrap());
+                opened.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        // Wait for the first open to be under way, then panic while opens go on.
+        while opened.load(Ordering::SeqCst) == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        for _ in 0..PANICS {
+            let _ = std::panic::catch_unwind(|| std::panic::panic_any("elsewhere"));
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        done.store(true, Ordering::SeqCst);
+    });
+    let seen = SEEN.load(Ordering::SeqCst);
+    let opened = opened.load(Ordering::SeqCst);
+    println!("hook saw {seen} of {PANICS} panics while {opened} stores opened");
+    assert_eq!(seen, PANICS);
+    assert!(opened > 1, "only {opened} store opened during the panics");
+}
+
+thread_local! {
+    /// Makes this thread's large commits stop after this many parts (0: never), as a crash
+    /// would.
+    pub(super) static STOP_AFTER_PARTS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// A batch stopped after two of its three parts (of 4,096 records; the head goes with the last)
+/// is seen by no reader, and is gone once the store opens again, every run of its streams'
+/// index with it; the batch then records whole, each stream's positions following on across
+/// the parts.
+#[test]
+fn a_large_batch_stopped_between_its_parts_is_unseen_and_rolled_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = Vec::new();
+    crate::generate::generate(10_000, 3, &mut text).unwrap();
+    let all = crate::input::parse_batch(std::str::from_utf8(&text).unwrap()).unwrap();
+    let (first, rest) = all.split_at(1_000);
+    let store = SledStore::open(dir.path()).unwrap();
+    store.append(first.to_vec()).unwrap();
+    let before = store.head();
+    let ids: Vec<String> = rest.iter().filter_map(|p| p.id.clone()).collect();
+    assert!(!ids.is_empty(), "generated events carry ids");
+    STOP_AFTER_PARTS.with(|s| s.set(2));
+    assert!(store.append(rest.to_vec()).is_err());
+    STOP_AFTER_PARTS.with(|s| s.set(0));
+    // Two parts are in sled's tree, but no reader sees them.
+    let part_end = before.seq + (SUB_BATCH * CHUNK) as u64;
+    assert!(store.log.get(key_chunk(part_end + 1)).unwrap().is_some());
+    assert_eq!(store.head(), before);
+    assert_eq!(store.read_from(1).count() as u64, before.seq);
+    assert_eq!(store.get(before.seq + 1).unwrap(), None);
+    assert_eq!(store.find_id(&ids[0]).unwrap(), None);
+    let streams: std::collections::BTreeSet<String> =
+        first.iter().map(|p| p.stream.clone()).collect();
+    for s in &streams {
+        assert!(
+            store
+                .read_stream(s)
+                .unwrap()
+                .iter()
+                .all(|e| e.seq <= before.seq),
+            "{s}"
+        );
+    }
+    drop(store);
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.head(), before);
+    assert_eq!(store.log.get(key_chunk(before.seq + 1)).unwrap(), None);
+    assert_eq!(store.log.get(key_chunk(part_end + 1)).unwrap(), None);
+    // No run of a stream's index names a record beyond the head.
+    for kv in store.log.scan_prefix(b"s") {
+        let (k, v) = kv.unwrap();
+        for seq in v.chunks(8) {
+            let seq = be_u64(seq).unwrap();
+            assert!(
+                seq <= before.seq,
+                "{:?} names seq {seq}",
+                String::from_utf8_lossy(&k)
+            );
+        }
+    }
+    assert_eq!(store.find_id(&ids[0]).unwrap(), None);
+    store.append(rest.to_vec()).unwrap();
+    assert_eq!(store.head().seq, 10_000);
+    // Every stream's positions run 1, 2, 3… across the parts, and some stream spans them.
+    let mut spanning = 0;
+    let streams: std::collections::BTreeSet<String> =
+        all.iter().map(|p| p.stream.clone()).collect();
+    for s in &streams {
+        let events = store.read_stream(s).unwrap();
+        let positions: Vec<u64> = events.iter().map(|e| e.position).collect();
+        assert_eq!(
+            positions,
+            (1..=events.len() as u64).collect::<Vec<_>>(),
+            "{s}"
+        );
+        if events.iter().any(|e| e.seq <= part_end) && events.iter().any(|e| e.seq > part_end) {
+            spanning += 1;
+        }
+    }
+    assert!(spanning > 0, "no stream spans the parts");
+    assert_eq!(store.read_from(1).count(), 10_000);
+}
