@@ -7,14 +7,18 @@ use super::*;
 use crate::projections::{views, Query};
 use crate::store::{EventStore, SledStore};
 
+/// A generated history of `n` events, parsed as `accord record` parses it.
+fn generated(n: usize, seed: u64) -> Vec<crate::input::Proposed> {
+    let mut text = Vec::new();
+    crate::generate::generate(n, seed, &mut text).unwrap();
+    crate::input::parse_batch(std::str::from_utf8(&text).unwrap()).unwrap()
+}
+
 #[test]
 fn the_status_mix_replayed_from_the_views_answers_as_a_fold_per_year() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
-    let mut text = Vec::new();
-    crate::generate::generate(1200, 8, &mut text).unwrap();
-    let batch = crate::input::parse_batch(std::str::from_utf8(&text).unwrap()).unwrap();
-    let mut batch = batch.into_iter();
+    let mut batch = generated(1200, 8).into_iter();
     store.append(batch.by_ref().take(600).collect()).unwrap();
     let earlier = store.head().recorded_at.unwrap();
     std::thread::sleep(std::time::Duration::from_millis(5));
@@ -92,10 +96,7 @@ fn the_status_mix_replayed_from_the_views_answers_as_a_fold_per_year() {
 fn a_cut_evaluation_lists_the_first_rows_of_the_whole_one_and_the_same_figures() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
-    let mut text = Vec::new();
-    crate::generate::generate(3000, 5, &mut text).unwrap();
-    let batch = crate::input::parse_batch(std::str::from_utf8(&text).unwrap()).unwrap();
-    store.append(batch).unwrap();
+    store.append(generated(3000, 5)).unwrap();
     const ROWS: usize = 7;
     for body in [None, Some("MC".to_string())] {
         let scope = Scope {
