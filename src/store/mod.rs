@@ -322,4 +322,9 @@ pub trait Cache: Send + Sync {
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()>;
     fn remove_prefix(&self, prefix: &[u8]) -> Result<()>;
     fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>>;
+    /// At most `limit` entries whose key starts with `prefix`, from the key `from` on (`from`
+    /// itself included), in key order.
+    fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// Writes `puts` and removes `removes`, all or none.
+    fn write_batch(&self, puts: &[(Vec<u8>, Vec<u8>)], removes: &[Vec<u8>]) -> Result<()>;
 }

@@ -967,6 +967,52 @@ impl Cache for PgCache {
                 .collect())
         })
     }
+
+    fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let from = from.max(prefix);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        offload(|| {
+            Ok(conn(&self.pool, &self.shared)?
+                .query(
+                    "SELECT key, value FROM cache WHERE key >= $1 \
+                     AND ($2::bytea IS NULL OR key < $2) ORDER BY key LIMIT $3",
+                    &[&from, &prefix_end(prefix), &limit],
+                )
+                .map_err(self.shared.err("reading the cache"))?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect())
+        })
+    }
+
+    fn write_batch(&self, puts: &[(Vec<u8>, Vec<u8>)], removes: &[Vec<u8>]) -> Result<()> {
+        offload(|| {
+            let mut c = conn(&self.pool, &self.shared)?;
+            let err = self.shared.err("writing the cache");
+            let mut tx = c.transaction().map_err(&err)?;
+            if !removes.is_empty() {
+                tx.execute("DELETE FROM cache WHERE key = ANY($1)", &[&removes])
+                    .map_err(&err)?;
+            }
+            // One statement per thousand entries, each key once (the last value wins).
+            let mut last: std::collections::HashMap<&[u8], &[u8]> = Default::default();
+            for (k, v) in puts {
+                last.insert(k, v);
+            }
+            let entries: Vec<(&[u8], &[u8])> = last.into_iter().collect();
+            for part in entries.chunks(1000) {
+                let keys: Vec<&[u8]> = part.iter().map(|(k, _)| *k).collect();
+                let values: Vec<&[u8]> = part.iter().map(|(_, v)| *v).collect();
+                tx.execute(
+                    "INSERT INTO cache (key, value) SELECT * FROM UNNEST($1::bytea[], $2::bytea[]) \
+                     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                    &[&keys, &values],
+                )
+                .map_err(&err)?;
+            }
+            tx.commit().map_err(&err)
+        })
+    }
 }
 
 #[cfg(test)]

@@ -437,4 +437,25 @@ impl Cache for MemoryCache {
             .cloned()
             .collect())
     }
+    fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut found: Vec<(Vec<u8>, Vec<u8>)> = map
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix) && k.as_slice() >= from)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        found.sort();
+        found.truncate(limit);
+        Ok(found)
+    }
+    fn write_batch(&self, puts: &[(Vec<u8>, Vec<u8>)], removes: &[Vec<u8>]) -> Result<()> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for k in removes {
+            map.remove(k);
+        }
+        for (k, v) in puts {
+            map.insert(k.clone(), v.clone());
+        }
+        Ok(())
+    }
 }

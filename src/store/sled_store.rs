@@ -716,6 +716,30 @@ impl Cache for SledCache {
             .map(|k| k.map(|k| k.to_vec()).map_err(StoreError::from))
             .collect()
     }
+
+    fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.0
+            .range(from.max(prefix)..)
+            .take_while(|kv| kv.as_ref().map_or(true, |(k, _)| k.starts_with(prefix)))
+            .take(limit)
+            .map(|kv| {
+                kv.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .map_err(StoreError::from)
+            })
+            .collect()
+    }
+
+    fn write_batch(&self, puts: &[(Vec<u8>, Vec<u8>)], removes: &[Vec<u8>]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for k in removes {
+            batch.remove(k.as_slice());
+        }
+        for (k, v) in puts {
+            batch.insert(k.as_slice(), v.as_slice());
+        }
+        self.0.apply_batch(batch)?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{ApproxDate, Body, DomainEvent, MeetingKind, Mode, Slug};
 use crate::envelope::Envelope;
 
+pub mod index;
 mod plan;
 
 pub use plan::made_exact_within;
@@ -298,6 +299,32 @@ impl Meetings {
                     self.change(env, meeting, segment, change);
                 }
             }
+        }
+    }
+
+    /// The ids of meetings or segments an event names: every event `apply` folds into a row
+    /// names the row's meeting or one of its segments here, which is what lets
+    /// [`index`] fold one meeting from its own events.
+    pub fn named(e: &DomainEvent) -> Vec<&str> {
+        use DomainEvent as E;
+        match e {
+            E::MeetingScheduled(m) => vec![m.meeting.as_str()],
+            E::MeetingSplit(m) => vec![m.meeting.as_str()],
+            E::DocumentPosted(d) => vec![d.meeting.as_str()],
+            E::ReportSubmitted(r) => vec![r.meeting.as_str()],
+            E::DecisionAdopted(d) => {
+                let mut v = vec![d.meeting.as_str()];
+                v.extend(d.segment.as_ref().map(|s| s.as_str()));
+                v
+            }
+            _ => match change_of(e) {
+                Some((meeting, segment, _)) => {
+                    let mut v = vec![meeting.as_str()];
+                    v.extend(segment.map(|s| s.as_str()));
+                    v
+                }
+                None => Vec::new(),
+            },
         }
     }
 
