@@ -5,7 +5,10 @@ use serde::Serialize;
 
 mod filter;
 mod items;
-pub use filter::{applies, filter_timeline, filter_views, known_bodies, statuses, Filter};
+pub use filter::{
+    applies, check_filter, filter_timeline, filter_views, known_bodies, meeting_kept, statuses,
+    Filter,
+};
 pub use items::{items, Item};
 
 use crate::projections::timeline::Entry;

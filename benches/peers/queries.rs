@@ -124,7 +124,8 @@ pub(crate) fn queries(rows: &mut Vec<Row>, dir: &Path, n: usize, peer_fold_secs:
 }
 
 /// A page of 100 meetings as of a random date and as known at a random instant, and one meeting
-/// as of a random date, as the API and the dashboard ask for them: the meetings alone folded.
+/// as of a random date, as the API and the dashboard ask for them: from the meetings index,
+/// each meeting folded from its own events. The index is built first, from the whole log.
 fn meetings(
     rows: &mut Vec<Row>,
     store: &SledStore,
@@ -133,25 +134,22 @@ fn meetings(
     date: &mut dyn FnMut() -> NaiveDate,
     instant: &mut dyn FnMut() -> DateTime<Utc>,
 ) {
-    use accord::listing::{items, What};
-    use accord::projections::Parts;
-    let meetings = |q: Query| {
-        projections::views(
-            store,
-            &Query {
-                parts: Parts::MEETINGS,
-                ..q
-            },
-        )
-        .expect("meetings")
-    };
+    use accord::projections::meetings::index;
+    let started = Instant::now();
+    index::catch_up(store).expect("index");
+    let built = started.elapsed().as_secs_f64();
+    eprintln!(
+        "  meetings index built from the {} log in {built:.1} s",
+        label(n)
+    );
     let page = |q: Query| {
         let started = Instant::now();
-        let s = meetings(q);
-        let page: Vec<_> = items(&s.views, What::Meetings)
+        let r = index::Reader::new(store, &q).expect("index");
+        let page: Vec<_> = r
+            .first(&|_| true, None, 100)
+            .expect("page")
             .iter()
-            .take(100)
-            .map(|i| i.json())
+            .map(|m| serde_json::to_value(m).expect("row"))
             .collect();
         std::hint::black_box(page.len());
         started.elapsed().as_secs_f64() * 1e3
@@ -168,8 +166,8 @@ fn meetings(
     let mut one = |q: Query| {
         let id = &ids[pick.below(ids.len() as u64) as usize];
         let started = Instant::now();
-        let s = meetings(q);
-        std::hint::black_box(s.views.meetings.find(id).is_some());
+        let r = index::Reader::new(store, &q).expect("index");
+        std::hint::black_box(r.find(id).expect("meeting").is_some());
         started.elapsed().as_secs_f64() * 1e3
     };
     let as_of = |d: NaiveDate| Query {

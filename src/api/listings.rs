@@ -159,6 +159,16 @@ async fn list(
         let (headers, rows) = paged::page_json(rows, "seq", &paging_of!(q), &path, raw.as_deref())?;
         return Ok((headers, Json(Value::Array(rows))));
     }
+    if w == What::Meetings && (query.as_of.is_some() || query.known_at.is_some()) {
+        let paging = paging_of!(q);
+        let rows = meetings_at(&state, &query, &filter, &paging)?;
+        let items: Vec<listing::Item> = rows.iter().map(listing::Item::Meeting).collect();
+        let (headers, items) = paged::page(items, &paging, &path, raw.as_deref())?;
+        return Ok((
+            headers,
+            Json(Value::Array(items.iter().map(|i| i.json()).collect())),
+        ));
+    }
     let views = filtered_views(&state, &query, name, &filter)?;
     // Only the rows of the page are drawn.
     let items = listing::items(&views.views, w);
@@ -167,6 +177,31 @@ async fn list(
         headers,
         Json(Value::Array(items.iter().map(|i| i.json()).collect())),
     ))
+}
+
+/// The meetings of a page as of a date or as known at an instant, from the meetings index:
+/// the meeting `after` names, then one more than the page's rows, each folded from its own
+/// events. The filter's values are checked against the current views.
+fn meetings_at(
+    state: &AppState,
+    query: &Query,
+    filter: &listing::Filter,
+    paging: &paged::Paging,
+) -> Result<Vec<projections::meetings::MeetingRow>, ApiError> {
+    let limit = paged::limit_of(paging)?;
+    let current = shared(&*state.store, &Query::default())?;
+    listing::check_filter(&current.views, "meetings", filter).map_err(|e| bad("query", e))?;
+    let kept = listing::meeting_kept(filter);
+    let text = paged::text_matches(paging);
+    let keep = |m: &projections::meetings::MeetingRow| kept(m) && text(&m.meeting, &m.title);
+    let store = &*state.store;
+    Ok(blocking(|| {
+        projections::meetings::index::Reader::new(store, query)?.first(
+            &keep,
+            paging.after.as_deref(),
+            limit + 1,
+        )
+    })?)
 }
 
 /// The views a query asks for: the shared current state when no axis is given (no copy, no

@@ -73,6 +73,36 @@ fn bad(field: &str, message: String) -> ApiError {
     )
 }
 
+/// The rows a page asks for: `limit`, or the default.
+pub fn limit_of(p: &Paging) -> Result<usize, ApiError> {
+    match p.limit.as_deref() {
+        None => Ok(DEFAULT_LIMIT),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+            _ => Err(bad(
+                "limit",
+                format!("`{v}` is not a number from 1 to {MAX_LIMIT}"),
+            )),
+        },
+    }
+}
+
+/// Whether a row (its id and title) holds every word of the text search `q`.
+pub fn text_matches(p: &Paging) -> impl Fn(&str, &str) -> bool {
+    let words: Vec<String> =
+        p.q.as_deref()
+            .unwrap_or("")
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect();
+    move |id, title| {
+        words.is_empty() || {
+            let hay = format!("{id} {title}").to_lowercase();
+            words.iter().all(|w| hay.contains(w.as_str()))
+        }
+    }
+}
+
 /// One page of `rows` (already in their listing's order) and the `Link` header to the next.
 pub fn page<T: Row>(
     rows: Vec<T>,
@@ -80,30 +110,9 @@ pub fn page<T: Row>(
     path: &str,
     raw_query: Option<&str>,
 ) -> Result<(HeaderMap, Vec<T>), ApiError> {
-    let limit = match p.limit.as_deref() {
-        None => DEFAULT_LIMIT,
-        Some(v) => match v.parse::<usize>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => {
-                return Err(bad(
-                    "limit",
-                    format!("`{v}` is not a number from 1 to {MAX_LIMIT}"),
-                ))
-            }
-        },
-    };
-    let words: Vec<String> =
-        p.q.as_deref()
-            .unwrap_or("")
-            .split_whitespace()
-            .map(str::to_lowercase)
-            .collect();
-    let matches = |row: &T| {
-        words.is_empty() || {
-            let hay = format!("{} {}", row.id(), row.title()).to_lowercase();
-            words.iter().all(|w| hay.contains(w.as_str()))
-        }
-    };
+    let limit = limit_of(p)?;
+    let matches = text_matches(p);
+    let matches = |row: &T| matches(&row.id(), row.title());
     let mut rows = rows.into_iter().filter(|r| matches(r));
     if let Some(after) = p.after.as_deref() {
         if !rows.by_ref().any(|r| r.id() == after) {

@@ -171,20 +171,32 @@ fn check_values(views: &Views, what: &str, f: &Filter) -> Result<(), String> {
     Ok(())
 }
 
+/// Refuses a filter that does not apply to `what`, or names a value `views` do not know.
+pub fn check_filter(views: &Views, what: &str, f: &Filter) -> Result<(), String> {
+    check_applies(what, f)?;
+    check_values(views, what, f)
+}
+
+/// Whether a meeting passes the filter (its body or one of a joint meeting's, its status and
+/// dates, or a segment's).
+pub fn meeting_kept(f: &Filter) -> impl Fn(&crate::projections::meetings::MeetingRow) -> bool + '_ {
+    move |m| {
+        let body_ok = |b: &str| f.body.as_deref().is_none_or(|x| x == b);
+        (body_ok(m.body.code()) || m.bodies.iter().any(|b| body_ok(b.code())))
+            && meeting_passes(f, m)
+    }
+}
+
 /// Keeps the rows of `what` that pass the filter. A filter that does not apply to a listing
 /// (a status for decisions, a body for groups), or a value it does not know, is an error that
 /// says so.
 pub fn filter_views(views: &mut Views, what: &str, f: &Filter) -> Result<(), String> {
-    check_applies(what, f)?;
-    check_values(views, what, f)?;
+    check_filter(views, what, f)?;
     let body_ok = |b: Option<String>| f.body.is_none() || b == f.body;
     match what {
         "meetings" => {
-            views.meetings.0.retain(|_, m| {
-                (body_ok(Some(m.body.code().to_string()))
-                    || m.bodies.iter().any(|b| body_ok(Some(b.code().to_string()))))
-                    && meeting_passes(f, m)
-            });
+            let kept = meeting_kept(f);
+            views.meetings.0.retain(|_, m| kept(m));
         }
         "decisions" => {
             let bodies: HashMap<String, Option<String>> = views

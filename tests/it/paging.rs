@@ -89,3 +89,82 @@ fn following_the_links_gives_every_row_once_in_order() {
         "only {shared_a_key} listings have rows sharing a value"
     );
 }
+
+/// The meetings listing as of a date and as known at an instant (read from the meetings
+/// index) pages through the same rows, in the same order, as `accord show` folds them, with a
+/// body filter and a text search.
+#[test]
+fn meetings_as_of_a_date_page_as_the_whole_fold_lists_them() {
+    let a = Accord::new();
+    let generated = a.run(&["generate", "--events", "3000"]);
+    assert_eq!(generated.code, 0);
+    let lines: Vec<&str> = generated.stdout.lines().collect();
+    let (first, second) = lines.split_at(lines.len() / 2);
+    assert_eq!(a.record_text(&(first.join("\n") + "\n")).code, 0);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let between = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert_eq!(a.record_text(&(second.join("\n") + "\n")).code, 0);
+    let reader = token(&a, "reader", "reader");
+    let server = Server::start(&a);
+    let mut compared = 0;
+    for axes in [
+        vec![("as_of", "1990-06-30")],
+        vec![("as_of", "2001-01-01"), ("known_at", between.as_str())],
+        vec![("known_at", between.as_str())],
+    ] {
+        for (body, q) in [(None, None), (Some("MC"), None), (None, Some("minamata"))] {
+            let mut args = vec!["show", "meetings", "--format", "json"];
+            let mut query: Vec<(&str, &str)> = axes.clone();
+            for (k, v) in &axes {
+                args.push(if *k == "as_of" {
+                    "--as-of"
+                } else {
+                    "--known-at"
+                });
+                args.push(v);
+            }
+            if let Some(b) = body {
+                args.extend(["--body", b]);
+                query.push(("body", b));
+            }
+            if let Some(q) = q {
+                query.push(("q", q));
+            }
+            let shown = a.run(&args);
+            assert!(shown.code <= 1, "{}", shown.stderr);
+            let whole = json(&shown.stdout);
+            let want: Vec<serde_json::Value> = whole
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| {
+                    q.is_none_or(|q| {
+                        format!("{} {}", r["meeting"], r["title"])
+                            .to_lowercase()
+                            .contains(q)
+                    })
+                })
+                .cloned()
+                .collect();
+            let qs = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(query.iter().chain([&("limit", "4")]))
+                .finish();
+            let mut url = server.url(&format!("/api/meetings?{qs}"));
+            let mut walked = Vec::new();
+            loop {
+                let (rows, next) = get(&url, &reader);
+                assert!(rows.len() <= 4);
+                walked.extend(rows);
+                assert!(walked.len() <= want.len() + 4, "the pages do not end");
+                match next {
+                    Some(n) => url = server.url(&n),
+                    None => break,
+                }
+            }
+            assert_eq!(walked, want, "{query:?}");
+            compared += want.len();
+        }
+    }
+    assert!(compared > 100, "only {compared} rows compared");
+}
