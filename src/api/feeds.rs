@@ -22,6 +22,8 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, A
     let head = state.store.head().seq;
     let views = shared(&*state.store, &Query::default())?;
     let lag = head.saturating_sub(views.seq);
+    let store = state.store.clone();
+    let indexed = blocking(move || projections::meetings::index::indexed_seq(&*store))?;
     let (sent, failed) = views
         .views
         .work
@@ -49,6 +51,12 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, A
         "gauge",
         "Seq of the last record of the chain's verified prefix (the whole chain once the check made at start is done).",
         state.chain.verified().to_string(),
+    );
+    metric(
+        "accord_meetings_index_seq",
+        "gauge",
+        "Seq of the last record the meetings index holds (it answers meetings as of a date; caught up in the background at start and by each such question).",
+        indexed.to_string(),
     );
     metric(
         "accord_projection_lag_events",

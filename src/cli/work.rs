@@ -331,6 +331,16 @@ pub fn serve(
         }
         // The trail's chain status starts from this whole-chain check.
         chain.seed(report.last_seq, &report.last_hash);
+        // The meetings index is brought up to the head in the background, so that the first
+        // question about meetings as of a date does not wait for it to be built.
+        {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                if let Err(e) = crate::projections::meetings::index::catch_up(&*store) {
+                    tracing::warn!("the meetings index could not be caught up: {e}");
+                }
+            });
+        }
         let scheduler = scheduler_loop(&engine, &*store, stop_rx);
         tokio::pin!(scheduler);
         let broken = watch_broken(&*store);

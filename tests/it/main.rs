@@ -15,6 +15,7 @@ mod helpers;
 mod history;
 mod lifecycle;
 mod load;
+mod meetings_index;
 mod nodes;
 mod one_email;
 mod openapi;

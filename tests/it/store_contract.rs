@@ -78,6 +78,7 @@ contract!(
     subscribe_wakes_on_append,
     works_from_threads_and_inside_tokio,
     cache_puts_gets_and_removes_by_prefix,
+    cache_scans_in_key_order_and_writes_a_batch_whole,
     export_verifies_independently,
 );
 
@@ -556,6 +557,43 @@ fn cache_puts_gets_and_removes_by_prefix(s: &dyn EventStore) {
     assert_eq!(c.get(b"proj0").unwrap().as_deref(), Some(&b"beside"[..]));
     c.remove_prefix(b"").unwrap();
     assert_eq!(c.keys_with_prefix(b"").unwrap(), Vec::<Vec<u8>>::new());
+}
+
+fn cache_scans_in_key_order_and_writes_a_batch_whole(s: &dyn EventStore) {
+    let c = s.cache();
+    let entry = |k: &[u8], v: &[u8]| (k.to_vec(), v.to_vec());
+    c.put(b"idx/gone", b"old").unwrap();
+    c.put(b"idx/b", b"stale").unwrap();
+    c.write_batch(
+        &[
+            entry(b"idx/c", b"3"),
+            entry(b"idx/a", b"1"),
+            entry(b"idx/b", b"2"),
+            entry(&[b'i', b'd', b'x', b'/', 0xff], &[0, 255]),
+            entry(b"idy", b"beside"),
+        ],
+        &[b"idx/gone".to_vec(), b"idx/none".to_vec()],
+    )
+    .unwrap();
+    assert_eq!(c.get(b"idx/gone").unwrap(), None);
+    let all = c.scan(b"idx/", b"idx/", usize::MAX).unwrap();
+    assert_eq!(
+        all,
+        [
+            entry(b"idx/a", b"1"),
+            entry(b"idx/b", b"2"),
+            entry(b"idx/c", b"3"),
+            entry(&[b'i', b'd', b'x', b'/', 0xff], &[0, 255]),
+        ]
+    );
+    // From a key on, within the prefix, at most `limit`.
+    assert_eq!(c.scan(b"idx/", b"idx/b", 2).unwrap(), all[1..3]);
+    assert_eq!(c.scan(b"idx/", b"idx/bb", 10).unwrap(), all[2..]);
+    assert_eq!(c.scan(b"idx/", b"", 1).unwrap(), all[..1]);
+    assert_eq!(c.scan(b"idx/", b"idz", 10).unwrap(), Vec::new());
+    assert_eq!(c.scan(b"nothing/", b"nothing/", 10).unwrap(), Vec::new());
+    c.write_batch(&[], &[b"idx/a".to_vec()]).unwrap();
+    assert_eq!(c.scan(b"idx/", b"idx/", 1).unwrap(), all[1..2]);
 }
 
 fn export_verifies_independently(s: &dyn EventStore) {

@@ -141,6 +141,16 @@ pub fn catch_up(store: &dyn EventStore) -> Result<u64, StoreError> {
     Ok(from)
 }
 
+/// The seq of the last record the index holds (0 when it is not built).
+pub fn indexed_seq(store: &dyn EventStore) -> Result<u64, StoreError> {
+    Ok(store
+        .cache()
+        .get(MARK)?
+        .and_then(|b| serde_json::from_slice::<Mark>(&b).ok())
+        .filter(|m| m.version == PROJECTION_VERSION)
+        .map_or(0, |m| m.seq))
+}
+
 /// Whether the log still holds the record the index was built to.
 fn still_holds(store: &dyn EventStore, m: &Mark) -> Result<bool, StoreError> {
     if m.seq == 0 {
