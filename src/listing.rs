@@ -125,6 +125,19 @@ pub fn cycle_standing(
     views.reporting.standing(body, cycle, d.report, d.due.0)
 }
 
+/// The views [`deadlines`] reads, and with a body or status filter what `filter_views` reads
+/// besides (the meetings, to find a deadline's body; the bodies registered): a question about
+/// deadlines folds or decodes only these.
+pub fn deadline_parts(filtered: bool) -> crate::projections::Parts {
+    use crate::projections::Parts;
+    let read = Parts::WORK.and(Parts::REPORTING);
+    if filtered {
+        read.and(Parts::MEETINGS)
+    } else {
+        read
+    }
+}
+
 /// Deadlines due within `within` days of `day` (all when `None`), by due date, with their
 /// status as of `day`: open, tentative, met, missed or cancelled.
 pub fn deadlines(

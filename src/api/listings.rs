@@ -211,7 +211,7 @@ pub(crate) fn shared_views(
     query: &Query,
 ) -> Result<std::sync::Arc<projections::State>, StoreError> {
     if query.as_of.is_none() && query.known_at.is_none() {
-        projections::current(store)
+        projections::current_parts(store, query.parts)
     } else {
         projections::views(store, query).map(std::sync::Arc::new)
     }
@@ -313,11 +313,13 @@ pub(super) async fn deadlines(
         to: day_param(&q.to, "to")?,
         on: as_of,
     };
+    let narrows = filter.body.is_some() || filter.status.is_some();
     let views = filtered_views(
         &state,
         &Query {
             as_of,
             known_at,
+            parts: listing::deadline_parts(narrows),
             ..Query::default()
         },
         "deadlines",

@@ -303,6 +303,16 @@ pub fn serve(
         // its end); the scheduler, which acts on the log, starts once it verifies, and a log
         // that does not verify stops the server.
         // A thread of its own, not the runtime's: a shutdown does not wait for the check.
+        // The whole current state is loaded beside the first requests, which meanwhile decode
+        // only the views they ask for.
+        {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                if let Err(e) = crate::projections::current(&*store) {
+                    tracing::warn!("the current views could not be loaded: {e}");
+                }
+            });
+        }
         let (done, verifying) = tokio::sync::oneshot::channel();
         {
             let store = store.clone();

@@ -333,6 +333,27 @@ pub fn current(store: &dyn EventStore) -> Result<std::sync::Arc<State>, StoreErr
     Ok(live)
 }
 
+/// The current views of `parts` (the others may be empty): the state kept in memory when it
+/// stands at the head (it holds every view), else a fold of those views alone from the stored
+/// state, not kept. A server that has just started answers its first questions so, decoding
+/// only the views each asks for, while the whole state is loaded beside them.
+pub fn current_parts(
+    store: &dyn EventStore,
+    parts: Parts,
+) -> Result<std::sync::Arc<State>, StoreError> {
+    if parts == Parts::ALL {
+        return current(store);
+    }
+    if let Some(live) = remembered(store).filter(|live| live.seq == store.head().seq) {
+        return Ok(live);
+    }
+    let q = Query {
+        parts,
+        ..Query::default()
+    };
+    Ok(std::sync::Arc::new(fold(store, &q, &mut |_, _| {})?))
+}
+
 /// The current views when the state kept in memory stands at the last durable record, as the
 /// store tells without waiting (a writer may hold its head): nothing to fold, decode or wait
 /// for. `None` when that cannot be told so, or the state is behind.

@@ -61,7 +61,13 @@ pub(super) fn save(store: &dyn EventStore, key: &[u8], s: &State) -> Result<(), 
 
 /// Reads the `parts` of a stored state (the others left empty), if it is of this version.
 pub(super) fn load(store: &dyn EventStore, key: &[u8], parts: Parts) -> Option<State> {
+    let started = std::time::Instant::now();
     let bytes = store.cache().get(key).ok()??;
+    tracing::debug!(
+        bytes = bytes.len(),
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        "stored state read"
+    );
     let s = match bytes.split_first() {
         Some((&SECTIONS, rest)) => load_sections(rest, parts)?,
         Some((&LZ4_STATE, packed)) => {
@@ -84,6 +90,7 @@ fn load_sections(bytes: &[u8], parts: Parts) -> Option<State> {
         if part != HEAD && !parts.has(Parts(part)) {
             continue;
         }
+        let started = std::time::Instant::now();
         match Parts(part) {
             _ if part == HEAD => head = Some(read(packed)?),
             Parts::MEETINGS => views.meetings = read(packed)?,
@@ -94,6 +101,12 @@ fn load_sections(bytes: &[u8], parts: Parts) -> Option<State> {
             Parts::REPORTING => views.reporting = read(packed)?,
             _ => return None,
         }
+        tracing::debug!(
+            part,
+            bytes = len,
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "stored view decoded"
+        );
     }
     let head = head?;
     Some(State {

@@ -22,6 +22,7 @@ mod openapi;
 mod operator;
 mod outside_faults;
 mod paging;
+mod partial_views;
 mod real_history;
 mod reminders;
 mod schema;
