@@ -3,7 +3,7 @@
 //! meeting, activities of one group, deadlines of one meeting).
 
 use super::api::{json, token, Server};
-use super::helpers::{root, Accord};
+use super::helpers::Accord;
 
 /// The rows of a page and the address of the next, if any.
 fn get(url: &str, token: &str) -> (Vec<serde_json::Value>, Option<String>) {
@@ -28,17 +28,7 @@ fn following_the_links_gives_every_row_once_in_order() {
     let generated = a.run(&["generate", "--events", "2500"]);
     assert_eq!(generated.code, 0);
     assert_eq!(a.record_text(&generated.stdout).code, 0);
-    let files: Vec<String> = std::fs::read_dir(root().join("workflows"))
-        .unwrap()
-        .filter_map(|e| {
-            let name = e.unwrap().file_name().to_string_lossy().to_string();
-            name.ends_with(".toml").then_some(name)
-        })
-        .collect();
-    let files: Vec<&str> = files.iter().map(String::as_str).collect();
-    let cfg = super::reminders::config(&a, None, &files);
-    let tick = a.run(&["--config", cfg.to_str().unwrap(), "tick"]);
-    assert!(tick.code <= 1, "{}", tick.stderr);
+    super::reminders::tick_with_every_workflow(&a);
     let reader = token(&a, "reader", "reader");
     let server = Server::start(&a);
     let mut shared_a_key = 0;

@@ -7,24 +7,14 @@ use accord::listing::{self, Filter};
 use accord::projections::{self, Query};
 use accord::store::SledStore;
 
-use super::helpers::{future_meeting, history, root, Accord};
+use super::helpers::{future_meeting, history, Accord};
 
 #[test]
 fn the_deadlines_from_their_views_alone_are_those_of_the_whole_state() {
     let a = Accord::new();
     a.record(&history());
     let start = future_meeting(&a);
-    let files: Vec<String> = std::fs::read_dir(root().join("workflows"))
-        .unwrap()
-        .filter_map(|e| {
-            let name = e.unwrap().file_name().to_string_lossy().to_string();
-            name.ends_with(".toml").then_some(name)
-        })
-        .collect();
-    let files: Vec<&str> = files.iter().map(String::as_str).collect();
-    let cfg = super::reminders::config(&a, None, &files);
-    let tick = a.run(&["--config", cfg.to_str().unwrap(), "tick"]);
-    assert!(tick.code <= 1, "{}", tick.stderr);
+    super::reminders::tick_with_every_workflow(&a);
     let store = SledStore::open(&a.data()).unwrap();
     let whole = projections::views(&store, &Query::default()).unwrap().views;
     assert!(
