@@ -173,10 +173,7 @@ pub(crate) fn http(
                 .lines()
                 .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
         };
-        // And the meetings index it catches up in the background after that check.
-        if value("accord_chain_verified_seq ") >= value("accord_log_head_seq ")
-            && value("accord_meetings_index_seq ") >= value("accord_log_head_seq ")
-        {
+        if value("accord_chain_verified_seq ") >= value("accord_log_head_seq ") {
             break;
         }
         assert!(Instant::now() < settled, "the chain check did not finish");

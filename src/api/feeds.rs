@@ -55,7 +55,7 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, A
     metric(
         "accord_meetings_index_seq",
         "gauge",
-        "Seq of the last record the meetings index holds (it answers meetings as of a date; caught up in the background at start and by each such question).",
+        "Seq of the last record the meetings index holds (it answers meetings as of a date; built by the first such question and caught up by each later one).",
         indexed.to_string(),
     );
     metric(

@@ -303,16 +303,6 @@ pub fn serve(
         // its end); the scheduler, which acts on the log, starts once it verifies, and a log
         // that does not verify stops the server.
         // A thread of its own, not the runtime's: a shutdown does not wait for the check.
-        // The whole current state is loaded beside the first requests, which meanwhile decode
-        // only the views they ask for.
-        {
-            let store = store.clone();
-            std::thread::spawn(move || {
-                if let Err(e) = crate::projections::current(&*store) {
-                    tracing::warn!("the current views could not be loaded: {e}");
-                }
-            });
-        }
         let (done, verifying) = tokio::sync::oneshot::channel();
         {
             let store = store.clone();
@@ -341,13 +331,13 @@ pub fn serve(
         }
         // The trail's chain status starts from this whole-chain check.
         chain.seed(report.last_seq, &report.last_hash);
-        // The meetings index is brought up to the head in the background, so that the first
-        // question about meetings as of a date does not wait for it to be built.
+        // Then the whole current state is loaded in the background; requests meanwhile fold
+        // only the views they ask for.
         {
             let store = store.clone();
             std::thread::spawn(move || {
-                if let Err(e) = crate::projections::meetings::index::catch_up(&*store) {
-                    tracing::warn!("the meetings index could not be caught up: {e}");
+                if let Err(e) = crate::projections::current(&*store) {
+                    tracing::warn!("the current views could not be loaded: {e}");
                 }
             });
         }

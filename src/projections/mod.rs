@@ -328,24 +328,35 @@ pub fn current(store: &dyn EventStore) -> Result<std::sync::Arc<State>, StoreErr
     if let Some(live) = remembered(store).filter(|live| live.seq == store.head().seq) {
         return Ok(live);
     }
+    // One such fold at a time: callers that arrive meanwhile take the state it keeps, rather
+    // than each decoding the whole stored state beside it.
+    static FOLDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = FOLDING.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(live) = remembered(store).filter(|live| live.seq == store.head().seq) {
+        return Ok(live);
+    }
     let live = std::sync::Arc::new(fold(store, &Query::default(), &mut |_, _| {})?);
     remember(store, live.clone());
     Ok(live)
 }
 
-/// The current views of `parts` (the others may be empty): the state kept in memory when it
-/// stands at the head (it holds every view), else a fold of those views alone from the stored
-/// state, not kept. A server that has just started answers its first questions so, decoding
-/// only the views each asks for, while the whole state is loaded beside them.
+/// The current views of `parts` (the others may be empty): the state kept in memory, brought
+/// to the head (it holds every view); before any is kept, a fold of those views alone from the
+/// stored state, not kept. A server that has just started answers its first questions so,
+/// decoding only the views each asks for, while the whole state is loaded beside them.
 pub fn current_parts(
     store: &dyn EventStore,
     parts: Parts,
 ) -> Result<std::sync::Arc<State>, StoreError> {
-    if parts == Parts::ALL {
+    // Once a state is kept, it is brought forward whole and kept again, as `current` does.
+    if parts == Parts::ALL || remembered(store).is_some() {
         return current(store);
     }
-    if let Some(live) = remembered(store).filter(|live| live.seq == store.head().seq) {
-        return Ok(live);
+    // Before: one such fold at a time, each decoding the stored state's views it names.
+    static COLD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = COLD.lock().unwrap_or_else(|p| p.into_inner());
+    if remembered(store).is_some() {
+        return current(store);
     }
     let q = Query {
         parts,
