@@ -37,9 +37,15 @@ const SEGMENT: &[u8] = b"proj/idx/s/";
 /// Records indexed per write.
 const STEP: usize = 4096;
 
+/// Bump when what the index files, or how it bounds a meeting's start, changes: an index of
+/// another format is rebuilt.
+const FORMAT: u32 = 2;
+
 #[derive(Serialize, Deserialize)]
 struct Mark {
     version: u32,
+    #[serde(default)]
+    format: u32,
     seq: u64,
     hash: String,
 }
@@ -111,7 +117,10 @@ pub fn catch_up(store: &dyn EventStore) -> Result<u64, StoreError> {
         .and_then(|b| serde_json::from_slice::<Mark>(&b).ok());
     let mut from = match mark {
         Some(m)
-            if m.version == PROJECTION_VERSION && m.seq <= head.seq && still_holds(store, &m)? =>
+            if m.version == PROJECTION_VERSION
+                && m.format == FORMAT
+                && m.seq <= head.seq
+                && still_holds(store, &m)? =>
         {
             m.seq
         }
@@ -147,7 +156,7 @@ pub fn indexed_seq(store: &dyn EventStore) -> Result<u64, StoreError> {
         .cache()
         .get(MARK)?
         .and_then(|b| serde_json::from_slice::<Mark>(&b).ok())
-        .filter(|m| m.version == PROJECTION_VERSION)
+        .filter(|m| m.version == PROJECTION_VERSION && m.format == FORMAT)
         .map_or(0, |m| m.seq))
 }
 
@@ -186,6 +195,7 @@ impl<'a> Writer<'a> {
     fn write(&mut self, seq: u64, hash: &str) -> Result<(), StoreError> {
         let mark = Mark {
             version: PROJECTION_VERSION,
+            format: FORMAT,
             seq,
             hash: hash.to_string(),
         };
@@ -244,13 +254,25 @@ impl<'a> Writer<'a> {
                     .insert(seg.segment.0.clone(), Some(m.meeting.0.clone()));
             }
         }
-        let mut meetings: Vec<String> = Vec::new();
-        for name in names {
-            let m = self.meeting_of(name)?;
-            if !meetings.contains(&m) {
-                meetings.push(m);
+        // Filed under each id named, and under the meeting a named segment belongs to; a
+        // meeting's fold also reads what is filed under the segments its split names then.
+        let mut files: Vec<String> = Vec::new();
+        let mut bounded: Vec<String> = Vec::new();
+        for name in &names.meetings {
+            files.push(name.to_string());
+            bounded.push(name.to_string());
+        }
+        for name in &names.either {
+            files.push(name.to_string());
+            if let Some(m) = self.meeting_of(name)? {
+                files.push(m.clone());
+                bounded.push(m);
             }
         }
+        files.sort();
+        files.dedup();
+        bounded.sort();
+        bounded.dedup();
         let entry = serde_json::to_vec(&Entry {
             ty: Cow::Borrowed(&s.env.ty),
             version: s.env.version,
@@ -262,18 +284,20 @@ impl<'a> Writer<'a> {
         let earliest = earliest_day(e);
         let scheduled = matches!(e, DomainEvent::MeetingScheduled(_))
             .then(|| (s.env.seq, days(s.env.occurred.counts_from())));
-        for m in meetings {
+        for f in &files {
             self.puts.push((
-                key(EVENTS, &[m.as_bytes(), &[0], &s.env.seq.to_be_bytes()]),
+                key(EVENTS, &[f.as_bytes(), &[0], &s.env.seq.to_be_bytes()]),
                 entry.clone(),
             ));
-            self.bound(&m, earliest, scheduled)?;
+        }
+        for m in &bounded {
+            self.bound(m, earliest, scheduled)?;
         }
         Ok(())
     }
 
-    /// The meeting a name stands for: the meeting of a segment, or the name itself.
-    fn meeting_of(&mut self, name: &str) -> Result<String, StoreError> {
+    /// The meeting a segment id belongs to, as the splits indexed so far say.
+    fn meeting_of(&mut self, name: &str) -> Result<Option<String>, StoreError> {
         if !self.segments.contains_key(name) {
             let found = self
                 .store
@@ -282,9 +306,7 @@ impl<'a> Writer<'a> {
                 .map(|b| String::from_utf8_lossy(&b).into_owned());
             self.segments.insert(name.to_string(), found);
         }
-        Ok(self.segments[name]
-            .clone()
-            .unwrap_or_else(|| name.to_string()))
+        Ok(self.segments[name].clone().filter(|m| m != name))
     }
 
     /// Lowers a meeting's bound by an event's earliest day and scheduling.
@@ -330,14 +352,17 @@ impl<'a> Writer<'a> {
     }
 }
 
-/// The earliest day any date in an event's data starts: every date a meeting row takes is
-/// one of its events' dates (a split meeting's, the earliest of its segments').
+/// The first of January of the year of the earliest day any date in an event's data starts:
+/// every date a meeting row takes is one of its events' dates, or a split meeting's span of
+/// its segments', which starts with the earliest of them or, open-ended, on the first of
+/// January of its year.
 fn earliest_day(e: &DomainEvent) -> Option<i32> {
     fn walk(v: &serde_json::Value, min: &mut Option<i32>) {
         match v {
             serde_json::Value::String(s) => {
                 if let Ok(d) = s.parse::<ApproxDate>() {
-                    let d = days(d.start());
+                    let start = d.start();
+                    let d = days(start.with_ordinal(1).unwrap_or(start));
                     *min = Some(min.map_or(d, |m| m.min(d)));
                 }
             }
@@ -387,15 +412,18 @@ impl<'a> Reader<'a> {
     /// The meeting with this id, or the meeting one of whose segments has it (as the whole
     /// view's `find` answers).
     pub fn find(&self, id: &str) -> Result<Option<MeetingRow>, StoreError> {
-        if let Some(row) = self.fold(id)? {
+        let mut view = self.view(id)?;
+        if let Some(row) = view.0.remove(id) {
             return Ok(Some(row));
         }
         match self.store.cache().get(&key(SEGMENT, &[id.as_bytes()]))? {
             Some(m) if m != id.as_bytes() => {
                 let meeting = String::from_utf8_lossy(&m).into_owned();
-                Ok(self
-                    .fold(&meeting)?
-                    .filter(|r| r.segments.iter().any(|s| s.segment == id)))
+                let mut view = self.view(&meeting)?;
+                if view.1.get(id) != Some(&meeting) {
+                    return Ok(None);
+                }
+                Ok(view.0.remove(&meeting))
             }
             _ => Ok(None),
         }
@@ -403,20 +431,57 @@ impl<'a> Reader<'a> {
 
     /// One meeting folded from its own events.
     fn fold(&self, meeting: &str) -> Result<Option<MeetingRow>, StoreError> {
-        let prefix = events_prefix(meeting);
-        let mut view = Meetings::default();
+        Ok(self.view(meeting)?.0.remove(meeting))
+    }
+
+    /// The view holding one meeting, folded from what is filed under it and, when it was
+    /// split, under each of its segments.
+    fn view(&self, meeting: &str) -> Result<Meetings, StoreError> {
+        let own = self.filed(meeting)?;
+        let view = self.apply(&own)?;
+        let segments: Vec<&String> = view
+            .1
+            .iter()
+            .filter(|(s, m)| *m == meeting && *s != meeting)
+            .map(|(s, _)| s)
+            .collect();
+        if segments.is_empty() {
+            return Ok(view);
+        }
+        let mut all: BTreeMap<u64, Vec<u8>> = own.into_iter().collect();
+        for s in segments {
+            all.extend(self.filed(s)?);
+        }
+        self.apply(&all.into_iter().collect::<Vec<_>>())
+    }
+
+    /// The records filed under an id, by seq, up to the query's seq.
+    fn filed(&self, id: &str) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let prefix = events_prefix(id);
+        let mut out = Vec::new();
         for (k, v) in self.store.cache().scan(&prefix, &prefix, usize::MAX)? {
             let seq = k[prefix.len()..]
                 .try_into()
                 .map(u64::from_be_bytes)
-                .map_err(|_| corrupt(meeting, "a key without its seq"))?;
+                .map_err(|_| corrupt(id, "a key without its seq"))?;
             if seq > self.k {
                 break;
             }
-            let entry: Entry = serde_json::from_slice(&v).map_err(|e| corrupt(meeting, e))?;
+            out.push((seq, v));
+        }
+        Ok(out)
+    }
+
+    /// A view folded from these records (in seq order) as the query counts them, with the
+    /// corrections known at its instant.
+    fn apply(&self, records: &[(u64, Vec<u8>)]) -> Result<Meetings, StoreError> {
+        let mut view = Meetings::default();
+        for (seq, v) in records {
+            let at = format!("seq {seq}");
+            let entry: Entry = serde_json::from_slice(v).map_err(|e| corrupt(&at, e))?;
             let skimmed = Skimmed {
                 env: Envelope {
-                    seq,
+                    seq: *seq,
                     id: String::new(),
                     recorded_at: String::new(),
                     ty: entry.ty.into_owned(),
@@ -440,7 +505,7 @@ impl<'a> Reader<'a> {
                 view.apply(&skimmed.env, &event);
             }
         }
-        Ok(view.0.remove(meeting))
+        Ok(view)
     }
 
     /// Whether a meeting surely does not exist for this query, by its bound alone.

@@ -218,6 +218,21 @@ impl MeetingRow {
     }
 }
 
+/// The ids an event names (see [`Meetings::named`]).
+#[derive(Debug, Default)]
+pub struct Named<'a> {
+    /// Meeting ids, taken as they are.
+    pub meetings: Vec<&'a str>,
+    /// Ids of a meeting, or else of a segment of one.
+    pub either: Vec<&'a str>,
+}
+
+impl Named<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.meetings.is_empty() && self.either.is_empty()
+    }
+}
+
 /// All meetings by id, and the meeting of each segment id.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Meetings(
@@ -302,30 +317,30 @@ impl Meetings {
         }
     }
 
-    /// The ids of meetings or segments an event names: every event `apply` folds into a row
-    /// names the row's meeting or one of its segments here, which is what lets
-    /// [`index`] fold one meeting from its own events.
-    pub fn named(e: &DomainEvent) -> Vec<&str> {
+    /// What an event names, as `apply` reads it: meeting ids it takes as they are, and ids
+    /// it looks up as a meeting or else a segment of one (`find_mut`). Every event `apply`
+    /// folds into a row names the row's meeting or one of its segments here, which is what
+    /// lets [`index`] fold one meeting from its own events.
+    pub fn named(e: &DomainEvent) -> Named<'_> {
         use DomainEvent as E;
+        let mut n = Named::default();
         match e {
-            E::MeetingScheduled(m) => vec![m.meeting.as_str()],
-            E::MeetingSplit(m) => vec![m.meeting.as_str()],
-            E::DocumentPosted(d) => vec![d.meeting.as_str()],
-            E::ReportSubmitted(r) => vec![r.meeting.as_str()],
+            E::MeetingScheduled(m) => n.meetings.push(m.meeting.as_str()),
+            E::MeetingSplit(m) => n.meetings.push(m.meeting.as_str()),
+            E::DocumentPosted(d) => n.either.push(d.meeting.as_str()),
+            E::ReportSubmitted(r) => n.either.push(r.meeting.as_str()),
             E::DecisionAdopted(d) => {
-                let mut v = vec![d.meeting.as_str()];
-                v.extend(d.segment.as_ref().map(|s| s.as_str()));
-                v
+                n.either.push(d.meeting.as_str());
+                n.either.extend(d.segment.as_ref().map(|s| s.as_str()));
             }
-            _ => match change_of(e) {
-                Some((meeting, segment, _)) => {
-                    let mut v = vec![meeting.as_str()];
-                    v.extend(segment.map(|s| s.as_str()));
-                    v
+            _ => {
+                if let Some((meeting, segment, _)) = change_of(e) {
+                    n.meetings.push(meeting.as_str());
+                    n.either.extend(segment.map(|s| s.as_str()));
                 }
-                None => Vec::new(),
-            },
+            }
         }
+        n
     }
 
     fn document(&mut self, env: &Envelope, id: &str, document: &str, kind: String) {

@@ -166,6 +166,7 @@ fn amendments_moves_and_a_rolled_back_log_answer_as_the_whole_view() {
             MARK,
             &serde_json::to_vec(&Mark {
                 version: PROJECTION_VERSION,
+                format: FORMAT,
                 seq: 3,
                 hash: "0".repeat(64),
             })
@@ -178,4 +179,81 @@ fn amendments_moves_and_a_rolled_back_log_answer_as_the_whole_view() {
         store.cache().scan(ORDER, ORDER, usize::MAX).unwrap().len(),
         kept
     );
+}
+
+/// A split meeting whose later segment is postponed open-ended starts, as the whole view has
+/// it, on the first of January of its earliest segment's year: the page walks far enough to
+/// find it before meetings that start later that year; and a meeting whose split is amended to
+/// other segments is found by the amended ones, as the whole view finds it.
+#[test]
+fn an_open_ended_segment_and_an_amended_split_answer_as_the_whole_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let line = |id: &str, ty: &str, occurred: &str, data: serde_json::Value| {
+        serde_json::json!({"id": id, "type": ty, "occurred": occurred,
+            "actor": "secretariat-officer", "data": data})
+        .to_string()
+    };
+    let scheduled = |id: &str, dates: &str| {
+        line(
+            id,
+            "MeetingScheduled",
+            "2023-06-01",
+            serde_json::json!({"meeting": id,
+            "body": "MC", "kind": "cop", "title": format!("Meeting {id}"), "dates": dates}),
+        )
+    };
+    let split = |id: &str, meeting: &str, a: (&str, &str), b: (&str, &str)| {
+        line(
+            id,
+            "MeetingSplit",
+            "2023-09-01",
+            serde_json::json!({"meeting": meeting,
+            "segments": [{"segment": a.0, "dates": a.1, "mode": "online"},
+                         {"segment": b.0, "dates": b.1, "mode": "in_person"}]}),
+        )
+    };
+    let lines = [
+        scheduled("mtg-a", "2024-03-01"),
+        scheduled("mtg-b", "2024-04-01"),
+        scheduled("mtg-m", "2024-11-25/2024-11-29"),
+        split(
+            "split-1",
+            "mtg-m",
+            ("mtg-m.1", "2024-11-25"),
+            ("mtg-m.2", "2024-11-28/2024-11-29"),
+        ),
+        line(
+            "later",
+            "MeetingPostponed",
+            "2024-10-01",
+            serde_json::json!({"meeting": "mtg-m",
+            "segment": "mtg-m.2", "dates": "2025..", "tentative": true, "reason": "Funding"}),
+        ),
+        scheduled("mtg-n", "2025-05-05/2025-05-09"),
+        split(
+            "split-2",
+            "mtg-n",
+            ("mtg-n.1", "2025-05-05"),
+            ("mtg-n.2", "2025-05-06/2025-05-09"),
+        ),
+        line(
+            "fix",
+            "EventAmended",
+            "2025-01-10",
+            serde_json::json!({"seq": 7,
+            "reason": "Segments renamed", "data": {"meeting": "mtg-n",
+            "segments": [{"segment": "mtg-n.3", "dates": "2025-05-05", "mode": "online"},
+                         {"segment": "mtg-n.4", "dates": "2025-05-07/2025-05-09", "mode": "in_person"}]}}),
+        ),
+    ];
+    append(&store, &lines.join("\n"));
+    let whole = views(&store, &Query::default()).unwrap().views;
+    assert_eq!(
+        whole.meetings.find("mtg-m").unwrap().dates,
+        "2024..".parse().unwrap(),
+        "the split meeting's span is open-ended"
+    );
+    assert!(whole.meetings.find("mtg-n.3").is_some());
+    check(&store, &queries(&["2024-12-31", "2030-01-01"], &[]), 2);
 }
