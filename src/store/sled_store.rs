@@ -36,7 +36,13 @@ mod format;
 mod recovery;
 
 pub use format::CHUNK;
+
+mod cache;
+mod read;
+
+use cache::SledCache;
 use format::*;
+use read::{ChunkReader, LogIter};
 use recovery::*;
 
 struct Writer {
@@ -103,8 +109,6 @@ pub struct SledStore {
     /// process (see [`EventStore::broken`]).
     broken: Mutex<Option<String>>,
 }
-
-struct SledCache(sled::Tree);
 
 /// How long closing the store may take. sled flushes when its last handle goes; after a write
 /// of its files failed (a full disk), that flush waits forever. Every acknowledged append was
@@ -648,102 +652,5 @@ thread_local! {
     static OPENING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Records in seq order from `from`, a chunk decoded at a time by `decode` (which may pass
-/// over a chunk whose records are not wanted).
-struct LogIter<'a, T> {
-    inner: sled::Iter,
-    pending: VecDeque<T>,
-    from: u64,
-    failed: bool,
-    decode: ChunkReader<'a, T>,
-    seq_of: fn(&T) -> u64,
-}
-
-impl<T> Iterator for LogIter<'_, T> {
-    type Item = Result<T>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if self.failed {
-                return None;
-            }
-            if let Some(e) = self.pending.pop_front() {
-                if (self.seq_of)(&e) >= self.from {
-                    return Some(Ok(e));
-                }
-                continue;
-            }
-            let step = self
-                .inner
-                .next()?
-                .map_err(StoreError::from)
-                .and_then(|(k, v)| {
-                    let first = be_u64(&k[1..])?;
-                    (self.decode)(first, &v)
-                });
-            match step {
-                Ok(recs) => self.pending.extend(recs),
-                Err(e) => {
-                    self.failed = true;
-                    return Some(Err(e));
-                }
-            }
-        }
-    }
-}
-
-impl Cache for SledCache {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.0.get(key)?.map(|v| v.to_vec()))
-    }
-
-    fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.0.insert(key, value)?;
-        Ok(())
-    }
-
-    fn remove_prefix(&self, prefix: &[u8]) -> Result<()> {
-        for k in self.keys_with_prefix(prefix)? {
-            self.0.remove(k)?;
-        }
-        Ok(())
-    }
-
-    fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>> {
-        self.0
-            .scan_prefix(prefix)
-            .keys()
-            .map(|k| k.map(|k| k.to_vec()).map_err(StoreError::from))
-            .collect()
-    }
-
-    fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.0
-            .range(from.max(prefix)..)
-            .take_while(|kv| kv.as_ref().map_or(true, |(k, _)| k.starts_with(prefix)))
-            .take(limit)
-            .map(|kv| {
-                kv.map(|(k, v)| (k.to_vec(), v.to_vec()))
-                    .map_err(StoreError::from)
-            })
-            .collect()
-    }
-
-    fn write_batch(&self, puts: &[(Vec<u8>, Vec<u8>)], removes: &[Vec<u8>]) -> Result<()> {
-        let mut batch = sled::Batch::default();
-        for k in removes {
-            batch.remove(k.as_slice());
-        }
-        for (k, v) in puts {
-            batch.insert(k.as_slice(), v.as_slice());
-        }
-        self.0.apply_batch(batch)?;
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests;
-
-/// Reads the records of a chunk (its first seq, its stored bytes), or passes over it.
-type ChunkReader<'a, T> = Box<dyn FnMut(u64, &[u8]) -> Result<Vec<T>> + 'a>;

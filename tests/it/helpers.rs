@@ -371,3 +371,18 @@ pub fn assert_tick_code(r: &Run, now: &str) {
         assert!(r.stderr.contains("could not be made"), "{}", r.stderr);
     }
 }
+
+/// One `tick` of `a`'s log with every shipped workflow and no SMTP server.
+pub(super) fn tick_with_every_workflow(a: &Accord) {
+    let files: Vec<String> = std::fs::read_dir(root().join("workflows"))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().to_string();
+            name.ends_with(".toml").then_some(name)
+        })
+        .collect();
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    let cfg = super::reminders::config(a, None, &files);
+    let tick = a.run(&["--config", cfg.to_str().unwrap(), "tick"]);
+    assert!(tick.code <= 1, "{}", tick.stderr);
+}

@@ -28,7 +28,7 @@ fn following_the_links_gives_every_row_once_in_order() {
     let generated = a.run(&["generate", "--events", "2500"]);
     assert_eq!(generated.code, 0);
     assert_eq!(a.record_text(&generated.stdout).code, 0);
-    super::reminders::tick_with_every_workflow(&a);
+    super::helpers::tick_with_every_workflow(&a);
     let reader = token(&a, "reader", "reader");
     let server = Server::start(&a);
     let mut shared_a_key = 0;

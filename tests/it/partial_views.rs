@@ -14,7 +14,7 @@ fn the_deadlines_from_their_views_alone_are_those_of_the_whole_state() {
     let a = Accord::new();
     a.record(&history());
     let start = future_meeting(&a);
-    super::reminders::tick_with_every_workflow(&a);
+    super::helpers::tick_with_every_workflow(&a);
     let store = SledStore::open(&a.data()).unwrap();
     let whole = projections::views(&store, &Query::default()).unwrap().views;
     assert!(

@@ -37,21 +37,6 @@ pub(super) fn config(a: &Accord, smtp_port: Option<u16>, files: &[&str]) -> Path
     config_smtp(a, &smtp, files)
 }
 
-/// One `tick` of `a`'s log with every shipped workflow and no SMTP server.
-pub(super) fn tick_with_every_workflow(a: &Accord) {
-    let files: Vec<String> = std::fs::read_dir(super::helpers::root().join("workflows"))
-        .unwrap()
-        .filter_map(|e| {
-            let name = e.unwrap().file_name().to_string_lossy().to_string();
-            name.ends_with(".toml").then_some(name)
-        })
-        .collect();
-    let files: Vec<&str> = files.iter().map(String::as_str).collect();
-    let cfg = config(a, None, &files);
-    let tick = a.run(&["--config", cfg.to_str().unwrap(), "tick"]);
-    assert!(tick.code <= 1, "{}", tick.stderr);
-}
-
 /// Writes a config for `a` with this `[smtp]` section (or none) and the given workflows.
 pub(super) fn config_smtp(a: &Accord, smtp: &str, files: &[&str]) -> PathBuf {
     config_named(a, "accord.toml", smtp, files)

@@ -39,7 +39,7 @@ const STEP: usize = 4096;
 
 /// Bump when what the index files, or how it bounds a meeting's start, changes: an index of
 /// another format is rebuilt.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 #[derive(Serialize, Deserialize)]
 struct Mark {
@@ -71,6 +71,22 @@ struct Bound {
     start: i32,
     first: u64,
     counts: i32,
+    /// One of its events names an open-ended date: a split meeting's span may then start on
+    /// the first of January of its earliest segment's year.
+    #[serde(default)]
+    open: bool,
+}
+
+impl Bound {
+    /// The day the meeting's order key bounds its start by.
+    fn order_start(&self) -> i32 {
+        if !self.open {
+            return self.start;
+        }
+        NaiveDate::from_num_days_from_ce_opt(self.start)
+            .and_then(|d| d.with_ordinal(1))
+            .map_or(self.start, days)
+    }
 }
 
 fn days(d: NaiveDate) -> i32 {
@@ -90,7 +106,7 @@ fn key(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
 }
 
 fn order_key(b: &Bound, meeting: &str) -> Vec<u8> {
-    key(ORDER, &[&sortable(b.start), meeting.as_bytes()])
+    key(ORDER, &[&sortable(b.order_start()), meeting.as_bytes()])
 }
 
 fn events_prefix(meeting: &str) -> Vec<u8> {
@@ -313,7 +329,7 @@ impl<'a> Writer<'a> {
     fn bound(
         &mut self,
         meeting: &str,
-        earliest: Option<i32>,
+        (earliest, open): (Option<i32>, bool),
         scheduled: Option<(u64, i32)>,
     ) -> Result<(), StoreError> {
         if !self.bounds.contains_key(meeting) {
@@ -330,10 +346,12 @@ impl<'a> Writer<'a> {
             start: i32::MAX,
             first: u64::MAX,
             counts: i32::MAX,
+            open: false,
         });
         if let Some(d) = earliest {
             new.start = new.start.min(d);
         }
+        new.open |= open;
         if let Some((seq, counts)) = scheduled {
             new.first = new.first.min(seq);
             new.counts = new.counts.min(counts);
@@ -352,28 +370,30 @@ impl<'a> Writer<'a> {
     }
 }
 
-/// The first of January of the year of the earliest day any date in an event's data starts:
-/// every date a meeting row takes is one of its events' dates, or a split meeting's span of
-/// its segments', which starts with the earliest of them or, open-ended, on the first of
-/// January of its year.
-fn earliest_day(e: &DomainEvent) -> Option<i32> {
-    fn walk(v: &serde_json::Value, min: &mut Option<i32>) {
+/// The earliest day any date in an event's data starts, and whether one is open-ended: every
+/// date a meeting row takes is one of its events' dates, or a split meeting's span of its
+/// segments', which starts with the earliest of them or, when one is open-ended, on the first
+/// of January of that one's year.
+fn earliest_day(e: &DomainEvent) -> (Option<i32>, bool) {
+    fn walk(v: &serde_json::Value, min: &mut Option<i32>, open: &mut bool) {
         match v {
             serde_json::Value::String(s) => {
                 if let Ok(d) = s.parse::<ApproxDate>() {
-                    let start = d.start();
-                    let d = days(start.with_ordinal(1).unwrap_or(start));
-                    *min = Some(min.map_or(d, |m| m.min(d)));
+                    let start = days(d.start());
+                    *min = Some(min.map_or(start, |m| m.min(start)));
+                    *open |= d.end().is_none();
                 }
             }
-            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, min)),
-            serde_json::Value::Object(o) => o.values().for_each(|v| walk(v, min)),
+            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, min, open)),
+            serde_json::Value::Object(o) => o.values().for_each(|v| walk(v, min, open)),
             _ => {}
         }
     }
-    let mut min = None;
-    walk(&serde_json::to_value(e).ok()?, &mut min);
-    min
+    let (mut min, mut open) = (None, false);
+    if let Ok(v) = serde_json::to_value(e) {
+        walk(&v, &mut min, &mut open);
+    }
+    (min, open)
 }
 
 /// Reads meetings from the index for one query.
