@@ -8,10 +8,13 @@
 //! | key | value |
 //! |---|---|
 //! | `c` seq | a chunk: up to 64 consecutive records, each `len u32 BE, crc32 u32 BE, bytes` |
-//! | `i` id | seq of the event with that id |
-//! | `s` stream 0x00 first position | seqs (u64 BE each) of the positions a batch gave the stream |
-//! | `p` stream | last position of the stream |
+//! | `z` seq | the chunk's zone: the earliest day one of its records counts from |
+//! | `x` seq | the chunk's index entry: each record's id hash and stream |
 //! | `h` | the head: last seq, hash and recorded_at |
+//!
+//! Ids and streams are looked up in memory (`index.rs`): the index entries are read when first
+//! needed (about 40 bytes a record) and every append adds its own, so an append writes three
+//! keys per chunk and one head, however many streams and ids it holds.
 //!
 //! Tree `cache` holds projection snapshots (derived, droppable); tree `meta` the format version.
 //! An append returns only after its own `Db::flush` (sled's background flush is off); appends
@@ -26,7 +29,7 @@ use std::collections::{HashMap, VecDeque};
 use std::mem::ManuallyDrop;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
 use super::{rules, Cache, EventStore, Head, Outcome, Result, StoreError};
 use crate::envelope::{Envelope, ZERO_HASH};
@@ -38,10 +41,12 @@ mod recovery;
 pub use format::CHUNK;
 
 mod cache;
+mod index;
 mod read;
 
 use cache::SledCache;
 use format::*;
+use index::{id_hash, key_index, Index};
 use read::{ChunkReader, LogIter};
 use recovery::*;
 
@@ -108,6 +113,13 @@ pub struct SledStore {
     /// The first write failure of sled's files: sled refuses every later write in this
     /// process (see [`EventStore::broken`]).
     broken: Mutex<Option<String>>,
+    /// The ids and streams, once first asked (`None` until then). An append adds its records
+    /// and moves `committed` under its write lock, so a reader building it sees each batch
+    /// once, from the disk or from the append.
+    index: RwLock<Option<Index>>,
+    /// Whether the log carries index entries (an older store opened for a rescue does not:
+    /// its index is built from the records).
+    entries: bool,
 }
 
 /// How long closing the store may take. sled flushes when its last handle goes; after a write
@@ -177,31 +189,39 @@ impl SledStore {
             opened => opened?,
         };
         let meta = db.open_tree("meta")?;
-        match meta.get("format")? {
-            Some(v) if v.as_ref() == FORMAT => {}
-            Some(v) if v.as_ref() == FORMAT_1 => {
-                if strict {
-                    meta.insert("format", FORMAT)?;
-                }
-            }
+        let log = db.open_tree("log")?;
+        let cache = SledCache(db.open_tree("cache")?);
+        let current = match meta.get("format")? {
+            Some(v) if v.as_ref() == FORMAT => true,
+            Some(v) if v.as_ref() == FORMAT_2 || v.as_ref() == FORMAT_1 => false,
             Some(v) => {
                 return Err(StoreError::Corrupt {
                     at: "meta".into(),
                     reason: format!("unknown store format {:?}", String::from_utf8_lossy(&v)),
                 })
             }
-            None => {
-                if strict {
-                    meta.insert("format", FORMAT)?;
-                }
-            }
-        }
-        let log = db.open_tree("log")?;
-        let cache = SledCache(db.open_tree("cache")?);
+            // A new store, unless it holds records from before the format was kept.
+            None => log.scan_prefix(b"c").next().is_none(),
+        };
         let head = if strict {
             Self::roll_back_torn_batch(&log, dir)?;
             let head = Self::check_head(&log)?;
             Self::check_mark(&log, &head, dir)?;
+            if !current {
+                let started = std::time::Instant::now();
+                let records = index::write_entries(&log, head.seq)?;
+                meta.insert("format", FORMAT)?;
+                meta.flush()?;
+                tracing::info!(
+                    "{}: converted {records} records to store format {} in {:.1} s",
+                    dir.display(),
+                    String::from_utf8_lossy(FORMAT),
+                    started.elapsed().as_secs_f64()
+                );
+            } else if meta.get("format")?.is_none() {
+                meta.insert("format", FORMAT)?;
+            }
+            index::remove_old_keys(&log)?;
             head
         } else {
             Head {
@@ -228,6 +248,8 @@ impl SledStore {
             mark: Mutex::new(mark),
             dir: dir.to_path_buf(),
             broken: Mutex::new(None),
+            index: RwLock::new(None),
+            entries: strict || current,
         })
     }
 
@@ -236,57 +258,40 @@ impl SledStore {
         self.committed.load(std::sync::atomic::Ordering::Acquire)
     }
 
+    /// Runs `f` on the index of ids and streams, reading it from the log first if no one
+    /// has asked yet.
+    fn with_index<T>(&self, f: impl FnOnce(&Index) -> T) -> Result<T> {
+        if let Some(index) = self
+            .index
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            return Ok(f(index));
+        }
+        let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
+        if index.is_none() {
+            // `committed` moves under this lock: the index holds what it names, no more.
+            let limit = self.visible();
+            *index = Some(if self.entries {
+                Index::build(&self.log, limit)?
+            } else {
+                Index::build_from_records(&self.log, limit)?
+            });
+        }
+        Ok(f(index.as_ref().expect("built above")))
+    }
+
     /// The seqs of one stream's events, in position order, from its index.
     fn stream_seqs(&self, stream: &str) -> Result<Vec<u64>> {
         let limit = self.visible();
-        let mut seqs = Vec::new();
-        for kv in self.log.scan_prefix(key_stream_prefix(stream)) {
-            let (_, v) = kv?;
-            seqs.extend(index_seqs(stream, &v)?);
-        }
-        // Seqs rise with positions: those of a batch being written come last.
-        seqs.retain(|&s| s <= limit);
-        Ok(seqs)
-    }
-
-    /// The run of one stream's index that holds `position`: its first position and its seqs
-    /// (8 bytes each).
-    fn index_run(&self, stream: &str, position: u64) -> Result<(u64, sled::IVec)> {
-        let prefix = key_stream_prefix(stream);
-        let missing = || StoreError::Corrupt {
-            at: format!("stream index of `{stream}`"),
-            reason: format!("no entry for position {position}"),
-        };
-        let (k, v) = self
-            .log
-            .range(prefix.clone()..=key_stream_pos(stream, position))
-            .next_back()
-            .ok_or_else(missing)??;
-        let first = be_u64(&k[prefix.len()..])?;
-        index_value(stream, &v)?;
-        if position < first || position - first >= (v.len() / 8) as u64 {
-            return Err(missing());
-        }
-        Ok((first, v))
-    }
-
-    /// The seq of the event at `position` of one stream, from its index.
-    fn seq_at_position(&self, stream: &str, position: u64) -> Result<u64> {
-        let (first, v) = self.index_run(stream, position)?;
-        let at = (position - first) as usize * 8;
-        be_u64(&v[at..at + 8])
+        self.with_index(|i| i.stream(stream, limit).to_vec())
     }
 
     /// The seq of one stream's last event, from its index.
     fn last_seq_of(&self, stream: &str) -> Result<Option<u64>> {
-        let Some(kv) = self.log.scan_prefix(key_stream_prefix(stream)).next_back() else {
-            return Ok(None);
-        };
-        let (_, v) = kv?;
-        match index_seqs(stream, &v)?.last().copied() {
-            Some(seq) if seq > self.visible() => Ok(self.stream_seqs(stream)?.last().copied()),
-            last => Ok(last),
-        }
+        let limit = self.visible();
+        self.with_index(|i| i.stream(stream, limit).last().copied())
     }
 
     /// The records at these seqs (ascending), each chunk decoded once for a run of seqs in it.
@@ -323,11 +328,8 @@ impl SledStore {
     }
 
     fn stream_head(&self, stream: &str) -> Result<u64> {
-        self.log
-            .get(key_stream_head(stream))?
-            .map(|v| be_u64(&v))
-            .transpose()
-            .map(|p| p.unwrap_or(0))
+        let limit = self.visible();
+        self.with_index(|i| i.stream(stream, limit).len() as u64)
     }
 
     /// Writes records (already sealed, consecutive, chained) and their indexes, in sled
@@ -338,32 +340,17 @@ impl SledStore {
             return Ok(());
         };
         let mut batch = sled::Batch::default();
-        // Per stream: the first position this sled batch gives it, and the seqs in position
-        // order.
-        let mut runs: HashMap<&str, (u64, Vec<u8>)> = HashMap::new();
-        let index = |batch: &mut sled::Batch, runs: &mut HashMap<&str, (u64, Vec<u8>)>| {
-            for (stream, (first, seqs)) in runs.drain() {
-                let last = first + (seqs.len() / 8) as u64 - 1;
-                batch.insert(key_stream_pos(stream, first), seqs);
-                batch.insert(key_stream_head(stream), &last.to_be_bytes());
-            }
-        };
         let chunks = records.len().div_ceil(CHUNK);
         for (n, chunk) in records.chunks(CHUNK).enumerate() {
             let mut bytes = Vec::with_capacity(chunk.len() * 512);
             for r in chunk {
                 frame(&mut bytes, r.to_canonical().as_bytes());
-                batch.insert(key_id(&r.id), &r.seq.to_be_bytes());
-                let run = runs
-                    .entry(&r.stream)
-                    .or_insert_with(|| (r.position, Vec::new()));
-                run.1.extend_from_slice(&r.seq.to_be_bytes());
             }
+            batch.insert(&key_index(chunk[0].seq), index::entry(chunk));
             batch.insert(&key_chunk(chunk[0].seq), pack_chunk(&bytes));
             batch.insert(&key_zone(chunk[0].seq), &zone_of(chunk));
             // A large batch goes in parts: sled holds a whole part in memory while writing it.
             if (n + 1) % SUB_BATCH == 0 && n + 1 < chunks {
-                index(&mut batch, &mut runs);
                 self.log
                     .apply_batch(std::mem::take(&mut batch))
                     .map_err(|e| StoreError::Io(describe_sled(&self.dir, e)))?;
@@ -373,7 +360,6 @@ impl SledStore {
                 }
             }
         }
-        index(&mut batch, &mut runs);
         let head = StoredHead {
             seq: last.seq,
             hash: last.hash.clone(),
@@ -386,6 +372,10 @@ impl SledStore {
         writer.seq = last.seq;
         writer.hash = last.hash.clone();
         writer.recorded_at = Some(last.recorded_at.clone());
+        let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(index) = index.as_mut() {
+            index.add_records(records);
+        }
         self.committed
             .store(last.seq, std::sync::atomic::Ordering::Release);
         Ok(())
@@ -555,45 +545,13 @@ impl EventStore for SledStore {
     }
 
     fn read_stream_page(&self, stream: &str, since: u64, limit: usize) -> Result<Vec<Envelope>> {
-        // Seqs rise with positions in a stream: find the first position at or after `since` by
-        // bisection over the index, then read forward only as far as the page goes.
-        let last = self.stream_head(stream)?;
-        let (mut lo, mut hi) = (1, last + 1);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if self.seq_at_position(stream, mid)? < since {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        if lo > last || limit == 0 {
-            return Ok(Vec::new());
-        }
-        let (first, _) = self.index_run(stream, lo)?;
-        let skip = (lo - first) as usize;
-        let prefix = key_stream_prefix(stream);
-        let mut seqs = Vec::with_capacity(limit.min(4096));
-        for kv in self.log.range(key_stream_pos(stream, first)..) {
-            let (k, v) = kv?;
-            if !k.starts_with(&prefix) {
-                break;
-            }
-            let from = if be_u64(&k[prefix.len()..])? == first {
-                skip * 8
-            } else {
-                0
-            };
-            for s in index_value(stream, &v)?[from..]
-                .chunks(8)
-                .take(limit - seqs.len())
-            {
-                seqs.push(be_u64(s)?);
-            }
-            if seqs.len() == limit {
-                break;
-            }
-        }
+        // Seqs rise with positions in a stream: the page starts at the first seq >= `since`.
+        let visible = self.visible();
+        let seqs = self.with_index(|i| {
+            let seqs = i.stream(stream, visible);
+            let from = seqs.partition_point(|&s| s < since);
+            seqs[from..(from + limit).min(seqs.len())].to_vec()
+        })?;
         self.records_at(seqs)
     }
 
@@ -619,8 +577,22 @@ impl EventStore for SledStore {
     }
 
     fn find_id(&self, id: &str) -> Result<Option<u64>> {
-        let seq = self.log.get(key_id(id))?.map(|v| be_u64(&v)).transpose()?;
-        Ok(seq.filter(|&s| s <= self.visible()))
+        let limit = self.visible();
+        let hash = id_hash(id);
+        // Two ids may share a hash: the record says whose it is.
+        for seq in self.with_index(|i| i.seqs_of_hash(hash, limit))? {
+            match self.get(seq)? {
+                Some(e) if e.id == id => return Ok(Some(seq)),
+                Some(_) => {}
+                None => {
+                    return Err(StoreError::Corrupt {
+                        at: format!("seq {seq}"),
+                        reason: "indexed but not stored".into(),
+                    })
+                }
+            }
+        }
+        Ok(None)
     }
 
     fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {

@@ -6,6 +6,8 @@
 //! 2021-09-20T08:00:00Z), `export.jsonl` its export, and `views/*.json` what that build answered
 //! to `accord show VIEW --format json --as-of 2025-01-01`.
 //!
+//! Both sled stores are of earlier store formats, converted to the current one when opened.
+//!
 //! - `schema-v1/`: sled store format 2, `CoChairsAppointed` at schema version 1 (co-chairs as
 //!   bare officer ids; the current version 2 adds each co-chair's entity).
 //! - `sled-format-1/`: sled store format 1 (uncompressed chunks and snapshots), from the build
@@ -138,6 +140,26 @@ fn golden_sled_store(name: &str) {
     );
     let last: serde_json::Value = serde_json::from_str(after.lines().last().unwrap()).unwrap();
     assert_eq!(last["version"], 2);
+    // The store was converted to the current format when first opened: its stream positions
+    // and ids are found in the index it wrote.
+    let stream_before = golden
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["stream"] == last["stream"])
+        .map(|r| r["position"].as_u64().unwrap())
+        .max()
+        .expect("the task force's stream holds earlier events");
+    assert_eq!(last["position"].as_u64(), Some(stream_before + 1));
+    let old_id = old[0]["id"].as_str().unwrap();
+    let reused = line.replace("upgrade-1", old_id);
+    let r = a.record_text(&format!("{reused}\n"));
+    assert_eq!(r.code, 2, "{name}: an old id given again: {}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("already recorded at seq {}", old[0]["seq"])),
+        "{}",
+        r.stderr
+    );
     assert_eq!(a.run(&["verify"]).code, 0);
     let groups = a.show("groups", &[]);
     let tf = groups

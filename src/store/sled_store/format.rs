@@ -1,5 +1,5 @@
 //! The sled backend's bytes: its keys, chunk framing and compression, the zone of a chunk,
-//! the stream index's values, and the `log.head` mark beside sled's files.
+//! and the `log.head` mark beside sled's files.
 
 use std::path::Path;
 
@@ -13,9 +13,11 @@ pub const CHUNK: usize = 64;
 
 /// Chunks written in one sled batch (4,096 records): a larger append goes in parts.
 pub(super) const SUB_BATCH: usize = 64;
-/// The store format written. Format 1 (uncompressed chunks) is read as well, and a format-1
-/// store is marked format 2 when opened: its old chunks stay as they are.
-pub(super) const FORMAT: &[u8] = b"accord-sled-2";
+/// The store format written: compressed chunks, each with its zone and its index entry.
+/// Formats 1 (uncompressed chunks) and 2 (a key per id and per run of a stream) are converted
+/// when opened: the index entries are written, the old keys removed; chunks stay as they are.
+pub(super) const FORMAT: &[u8] = b"accord-sled-3";
+pub(super) const FORMAT_2: &[u8] = b"accord-sled-2";
 pub(super) const FORMAT_1: &[u8] = b"accord-sled-1";
 /// First byte of a compressed chunk value: the LZ4 block of the framed records follows (with
 /// its uncompressed size). A format-1 chunk starts with a record length, whose first byte is 0.
@@ -101,50 +103,6 @@ pub(super) fn zone_of<'a>(records: impl IntoIterator<Item = &'a Envelope>) -> [u
 pub(super) fn zone_day(v: &[u8]) -> Option<chrono::NaiveDate> {
     let days = i32::from_be_bytes(v.try_into().ok()?);
     chrono::NaiveDate::from_num_days_from_ce_opt(days)
-}
-
-pub(super) fn key_id(id: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(id.len() + 1);
-    k.push(b'i');
-    k.extend_from_slice(id.as_bytes());
-    k
-}
-
-pub(super) fn key_stream_pos(stream: &str, pos: u64) -> Vec<u8> {
-    let mut k = key_stream_prefix(stream);
-    k.extend_from_slice(&pos.to_be_bytes());
-    k
-}
-
-pub(super) fn key_stream_prefix(stream: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(stream.len() + 10);
-    k.push(b's');
-    k.extend_from_slice(stream.as_bytes());
-    k.push(0);
-    k
-}
-
-pub(super) fn key_stream_head(stream: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(stream.len() + 1);
-    k.push(b'p');
-    k.extend_from_slice(stream.as_bytes());
-    k
-}
-
-/// One value of a stream's index, checked to be a list of seqs (8 bytes each).
-pub(super) fn index_value<'a>(stream: &str, v: &'a [u8]) -> Result<&'a [u8]> {
-    if v.is_empty() || v.len() % 8 != 0 {
-        return Err(StoreError::Corrupt {
-            at: format!("stream index of `{stream}`"),
-            reason: format!("{} bytes is not a list of seqs", v.len()),
-        });
-    }
-    Ok(v)
-}
-
-/// The seqs one value of a stream's index holds.
-pub(super) fn index_seqs(stream: &str, v: &[u8]) -> Result<Vec<u64>> {
-    index_value(stream, v)?.chunks(8).map(be_u64).collect()
 }
 
 pub(super) fn be_u64(v: &[u8]) -> Result<u64> {

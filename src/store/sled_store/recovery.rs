@@ -3,7 +3,6 @@
 //! be read rescued without sled, and sled's panics and I/O errors turned into errors that say
 //! where.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use super::super::{Head, Result, StoreError};
@@ -135,13 +134,22 @@ impl SledStore {
     /// Removes what a batch left beyond the head: its head key is written in the same sled
     /// batch as its records, so records after the head belong to a batch that never completed
     /// and was never acknowledged (sled 0.34 can keep part of a batch when the disk fills in the
-    /// middle of writing it). Their chunks, ids and stream entries go; the stream heads go back.
+    /// middle of writing it). Their chunks go with their zones and index entries. (A store of
+    /// an earlier format then converts, its old indexes removed whole.)
     pub(super) fn roll_back_torn_batch(log: &sled::Tree, dir: &Path) -> Result<()> {
-        let Some(stored) = log.get(b"h")? else {
-            return Ok(());
-        };
-        let Ok(mut head) = serde_json::from_slice::<StoredHead>(&stored) else {
-            return Ok(());
+        let mut head = match log.get(b"h")? {
+            Some(stored) => match serde_json::from_slice::<StoredHead>(&stored) {
+                Ok(head) => head,
+                Err(_) => return Ok(()),
+            },
+            // No batch completed, unless `log.head` says one did (then the head key was lost,
+            // and the head's check refuses the log).
+            None if read_mark(dir).ok().flatten().is_none_or(|(m, _)| m == 0) => StoredHead {
+                seq: 0,
+                hash: ZERO_HASH.into(),
+                recorded_at: None,
+            },
+            None => return Ok(()),
         };
         let record = |seq: u64| -> Option<Envelope> {
             let (k, v) = log.range(key_chunk(0)..=key_chunk(seq)).next_back()?.ok()?;
@@ -172,36 +180,23 @@ impl SledStore {
         let tail: Vec<(sled::IVec, sled::IVec)> = log
             .range(key_chunk(head.seq + 1)..=key_chunk(u64::MAX))
             .collect::<std::result::Result<_, _>>()?;
-        if tail.is_empty() && !rewound {
+        // Zones and index entries past the head, whether or not their chunks landed.
+        let mut beside = Vec::new();
+        for key in [key_zone, super::key_index] {
+            for k in log.range(key(head.seq + 1)..=key(u64::MAX)).keys() {
+                beside.push(k?);
+            }
+        }
+        if tail.is_empty() && beside.is_empty() && !rewound {
             return Ok(());
         }
-        let mut first: HashMap<String, u64> = HashMap::new();
         let mut removed = 0usize;
         for (k, v) in &tail {
             batch.remove(k.as_ref());
-            batch.remove(&key_zone(be_u64(&k[1..])?));
-            for env in decode_chunk(be_u64(&k[1..])?, v).unwrap_or_default() {
-                batch.remove(key_id(&env.id));
-                let f = first.entry(env.stream.clone()).or_insert(env.position);
-                *f = (*f).min(env.position);
-                removed += 1;
-            }
+            removed += decode_chunk(be_u64(&k[1..])?, v).map_or(0, |r| r.len());
         }
-        for (stream, pos) in first {
-            // The tail's runs of the stream: one per part of the batch that was written.
-            let prefix = key_stream_prefix(&stream);
-            for kv in log.range(key_stream_pos(&stream, pos)..) {
-                let (k, _) = kv?;
-                if !k.starts_with(&prefix) {
-                    break;
-                }
-                batch.remove(k);
-            }
-            if pos > 1 {
-                batch.insert(key_stream_head(&stream), &(pos - 1).to_be_bytes());
-            } else {
-                batch.remove(key_stream_head(&stream));
-            }
+        for k in beside {
+            batch.remove(k);
         }
         log.apply_batch(batch)?;
         log.flush()?;
