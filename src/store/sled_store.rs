@@ -381,11 +381,11 @@ impl SledStore {
         Ok(())
     }
 
-    fn flush_and_announce(&self, seq: u64) -> Result<()> {
+    fn flush_and_announce(&self, seq: u64, hash: &str) -> Result<()> {
         self.db
             .flush()
             .map_err(|e| StoreError::Unconfirmed(describe_sled(&self.dir, e)))?;
-        self.write_mark(seq);
+        self.write_mark(seq, hash);
         self.durable.send_if_modified(|v| {
             if *v < seq {
                 *v = seq;
@@ -399,7 +399,7 @@ impl SledStore {
 
     /// Moves `log.head` to `seq` once it is durable. A failure only leaves the mark behind,
     /// which `open` accepts (the mark is a lower bound).
-    fn write_mark(&self, seq: u64) {
+    fn write_mark(&self, seq: u64, hash: &str) {
         let mut mark = self.mark.lock().unwrap_or_else(|p| p.into_inner());
         let Some((file, at)) = mark.as_mut() else {
             return;
@@ -407,11 +407,7 @@ impl SledStore {
         if *at >= seq {
             return;
         }
-        let hash = match self.get(seq) {
-            Ok(Some(env)) => env.hash,
-            _ => return,
-        };
-        match file.write_all_at(mark_line(seq, &hash).as_bytes(), 0) {
+        match file.write_all_at(mark_line(seq, hash).as_bytes(), 0) {
             Ok(()) => *at = seq,
             Err(e) => tracing::warn!("cannot update {}: {e}", self.dir.join(MARK_FILE).display()),
         }
@@ -476,9 +472,9 @@ impl EventStore for SledStore {
         checked.kept(records.last());
         self.commit(&mut writer, &records)
             .map_err(|e| self.note_failure(e))?;
-        let last = writer.seq;
+        let (last, hash) = (writer.seq, writer.hash.clone());
         drop(writer);
-        self.flush_and_announce(last)
+        self.flush_and_announce(last, &hash)
             .map_err(|e| self.note_failure(e))?;
         Ok(rules::outcomes(places, records))
     }
@@ -489,9 +485,9 @@ impl EventStore for SledStore {
         rules::check_import(&records, &head, &mut SledLookup(self))?;
         self.commit(&mut writer, &records)
             .map_err(|e| self.note_failure(e))?;
-        let last = writer.seq;
+        let (last, hash) = (writer.seq, writer.hash.clone());
         drop(writer);
-        self.flush_and_announce(last)
+        self.flush_and_announce(last, &hash)
             .map_err(|e| self.note_failure(e))
     }
 
