@@ -176,39 +176,77 @@ pub fn parse_value(line: usize, value: Value) -> Result<Proposed, InputError> {
 /// Parses a whole JSON Lines batch. Blank lines are skipped; an empty batch is refused.
 pub fn parse_batch(text: &str) -> Result<Vec<Proposed>, InputError> {
     let mut out = Vec::new();
-    for (i, l) in text.split('\n').enumerate() {
-        let n = i + 1;
-        if l.len() > MAX_LINE_BYTES {
-            return Err(InputError::new(
-                n,
-                "line",
-                format!("{} bytes, over the limit of {MAX_LINE_BYTES}", l.len()),
-            ));
-        }
-        let l = l.trim_end_matches('\r');
-        if l.trim().is_empty() {
-            continue;
-        }
-        let value: Value = serde_json::from_str(l).map_err(|e| {
-            InputError::new(
-                n,
-                "json",
-                format!("malformed JSON at column {}: {e}", e.column()),
-            )
-        })?;
-        out.push(parse_value(n, value)?);
-        if out.len() > MAX_BATCH_EVENTS {
-            return Err(InputError::new(
-                n,
-                "batch",
-                format!("more than {MAX_BATCH_EVENTS} events"),
-            ));
-        }
-    }
-    if out.is_empty() {
-        return Err(InputError::new(0, "batch", "no events: the batch is empty"));
+    for p in proposals(text) {
+        out.push(p?);
     }
     Ok(out)
+}
+
+/// Checks a whole batch as [`parse_batch`] does, keeping only the line of each event (by its
+/// index in the batch): a large batch is then read again a part at a time
+/// ([`proposals`]) without ever being held whole.
+pub fn check_batch(text: &str) -> Result<Vec<usize>, InputError> {
+    proposals(text).map(|p| p.map(|p| p.line)).collect()
+}
+
+/// The events of a batch, line by line, each checked as it is read; after the last, an error
+/// if the batch is empty or too large.
+pub fn proposals(text: &str) -> impl Iterator<Item = Result<Proposed, InputError>> + '_ {
+    let mut lines = text.split('\n').enumerate();
+    let mut count = 0usize;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let failed = |e: InputError, done: &mut bool| {
+            *done = true;
+            Some(Err(e))
+        };
+        for (i, l) in lines.by_ref() {
+            let n = i + 1;
+            if l.len() > MAX_LINE_BYTES {
+                return failed(
+                    InputError::new(
+                        n,
+                        "line",
+                        format!("{} bytes, over the limit of {MAX_LINE_BYTES}", l.len()),
+                    ),
+                    &mut done,
+                );
+            }
+            let l = l.trim_end_matches('\r');
+            if l.trim().is_empty() {
+                continue;
+            }
+            let value: Value = match serde_json::from_str(l) {
+                Ok(v) => v,
+                Err(e) => {
+                    return failed(
+                        InputError::new(
+                            n,
+                            "json",
+                            format!("malformed JSON at column {}: {e}", e.column()),
+                        ),
+                        &mut done,
+                    )
+                }
+            };
+            count += 1;
+            if count > MAX_BATCH_EVENTS {
+                return failed(
+                    InputError::new(n, "batch", format!("more than {MAX_BATCH_EVENTS} events")),
+                    &mut done,
+                );
+            }
+            return match parse_value(n, value) {
+                Ok(p) => Some(Ok(p)),
+                Err(e) => failed(e, &mut done),
+            };
+        }
+        done = true;
+        (count == 0).then(|| Err(InputError::new(0, "batch", "no events: the batch is empty")))
+    })
 }
 
 impl Proposed {

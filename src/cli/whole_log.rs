@@ -8,11 +8,20 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use super::*;
-use crate::store::{EventStore, Location, Outcome, StoreError};
+use crate::store::{EventStore, Location, StoreError, Written};
 
-pub(super) fn read_batches(
-    files: &[PathBuf],
-) -> Result<Vec<(String, Vec<crate::input::Proposed>)>> {
+/// A batch read and checked whole: its name, its text, and the line of each event.
+pub(super) struct Batch {
+    name: String,
+    text: String,
+    lines: Vec<usize>,
+}
+
+/// Events handed to the store at a time when a batch is recorded: the batch is read again a
+/// part at a time, so a large one is never held whole as events.
+const PART: usize = 4096;
+
+pub(super) fn read_batches(files: &[PathBuf]) -> Result<Vec<Batch>> {
     let stdin_only = files.is_empty() || files.iter().all(|f| f.as_os_str() == "-");
     let sources: Vec<PathBuf> = if stdin_only {
         vec![PathBuf::from("-")]
@@ -37,23 +46,26 @@ pub(super) fn read_batches(
             let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
             BadInput(format!("{name}: line {line}: not UTF-8 (byte {at})"))
         })?;
-        let batch =
-            crate::input::parse_batch(&text).map_err(|e| BadInput(format!("{name}: {e}")))?;
-        out.push((name, batch));
+        let lines =
+            crate::input::check_batch(&text).map_err(|e| BadInput(format!("{name}: {e}")))?;
+        out.push(Batch { name, text, lines });
     }
     Ok(out)
 }
 
-pub(super) fn record(
-    store: &dyn EventStore,
-    batches: Vec<(String, Vec<crate::input::Proposed>)>,
-) -> Result<u8> {
+pub(super) fn record(store: &dyn EventStore, batches: Vec<Batch>) -> Result<u8> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    for (name, batch) in batches {
-        let lines: Vec<usize> = batch.iter().map(|p| p.line).collect();
+    for Batch { name, text, lines } in batches {
         let line = |index: usize| lines.get(index).copied().unwrap_or(0);
-        let outcomes = store.append(batch).map_err(|e| match e {
+        // Checked whole above: read again, the text gives the same events.
+        let mut events = crate::input::proposals(&text)
+            .map(|p| p.expect("the text was checked whole above and reads the same again"));
+        let mut parts = std::iter::from_fn(|| {
+            let part: Vec<_> = events.by_ref().take(PART).collect();
+            (!part.is_empty()).then_some(part)
+        });
+        let outcomes = store.append_parts(&mut parts).map_err(|e| match e {
             StoreError::Conflict {
                 index,
                 stream,
@@ -85,11 +97,16 @@ pub(super) fn record(
         let (mut recorded, mut dups) = (0, 0);
         for o in outcomes {
             match o {
-                Outcome::Recorded(env) => {
+                Written::Recorded {
+                    seq,
+                    hash,
+                    ty,
+                    stream,
+                } => {
                     recorded += 1;
-                    writeln!(out, "{} {} {} {}", env.seq, env.hash, env.ty, env.stream)?;
+                    writeln!(out, "{seq} {hash} {ty} {stream}")?;
                 }
-                Outcome::Duplicate { id, seq } => {
+                Written::Duplicate { id, seq } => {
                     dups += 1;
                     writeln!(
                         out,

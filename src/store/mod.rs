@@ -40,6 +40,76 @@ pub enum Outcome {
     },
 }
 
+/// What became of each proposed event of a batch appended in parts
+/// ([`EventStore::append_parts`]): the record in brief (the whole record is not kept), or the
+/// duplicate.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Written {
+    Recorded {
+        seq: u64,
+        hash: String,
+        ty: String,
+        stream: String,
+    },
+    Duplicate {
+        id: String,
+        seq: u64,
+    },
+}
+
+impl From<Outcome> for Written {
+    fn from(o: Outcome) -> Written {
+        match o {
+            Outcome::Recorded(e) => Written::Recorded {
+                seq: e.seq,
+                hash: e.hash,
+                ty: e.ty,
+                stream: e.stream,
+            },
+            Outcome::Duplicate { id, seq } => Written::Duplicate { id, seq },
+        }
+    }
+}
+
+impl StoreError {
+    /// The error with the index of the event it names moved on by `by` (an error of one part
+    /// of a batch, told in the whole batch's terms).
+    pub fn shifted(self, by: usize) -> StoreError {
+        match self {
+            StoreError::Conflict {
+                index,
+                stream,
+                expected,
+                actual,
+            } => StoreError::Conflict {
+                index: index + by,
+                stream,
+                expected,
+                actual,
+            },
+            StoreError::Rejected { index, message } => StoreError::Rejected {
+                index: index + by,
+                message,
+            },
+            StoreError::Refused {
+                index,
+                field,
+                message,
+            } => StoreError::Refused {
+                index: index + by,
+                field,
+                message,
+            },
+            StoreError::IdConflict { index, id, seq } => StoreError::IdConflict {
+                index: index + by,
+                id,
+                seq,
+            },
+            other => other,
+        }
+    }
+}
+
 /// Errors of a store. Each variant says what the caller should do.
 #[derive(Debug, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum StoreError {
@@ -215,6 +285,15 @@ pub trait EventStore: Send + Sync {
     /// batch is durable. Expected positions are checked against the stream as it stands, and
     /// against earlier events of the same batch.
     fn append(&self, batch: Vec<Proposed>) -> Result<Vec<Outcome>>;
+
+    /// Appends one batch drawn from `parts` a part at a time, as atomically as
+    /// [`EventStore::append`] (all events less duplicates, or none; errors name an event by its
+    /// index in the whole batch), so that a backend that can need not hold the batch whole.
+    /// `parts` may be drawn while the store's writer lock is held: it must not call the store.
+    fn append_parts(&self, parts: &mut dyn Iterator<Item = Vec<Proposed>>) -> Result<Vec<Written>> {
+        let batch: Vec<Proposed> = parts.flatten().collect();
+        Ok(self.append(batch)?.into_iter().map(Written::from).collect())
+    }
 
     /// Appends records exported from another store, keeping seq, recorded_at and hashes. The
     /// first must follow this store's head in seq and chain.

@@ -275,6 +275,18 @@ pub(crate) fn seal_batch(
     rules: &mut Rules,
 ) -> Result<(Vec<Option<Outcome>>, Vec<Envelope>)> {
     let recorded_at = next_recorded_at(head.recorded_at.as_deref());
+    seal_batch_at(batch, head, &recorded_at, lookup, rules)
+}
+
+/// [`seal_batch`] at a given recording instant: that of the whole batch, when it is sealed a
+/// part at a time (`head` is then the last record of the part before).
+pub(crate) fn seal_batch_at(
+    batch: Vec<Proposed>,
+    head: &Head,
+    recorded_at: &str,
+    lookup: &mut dyn Lookup,
+    rules: &mut Rules,
+) -> Result<(Vec<Option<Outcome>>, Vec<Envelope>)> {
     let batch: Vec<(String, Proposed)> = batch
         .into_iter()
         .map(|mut p| {
@@ -293,15 +305,15 @@ pub(crate) fn seal_batch(
     }
     let mut seq = head.seq;
     let mut prev = head.hash.clone();
-    let mut in_batch: HashMap<String, u64> = HashMap::new();
-    let mut positions: HashMap<String, u64> = HashMap::new();
+    let mut in_batch: foldhash::HashMap<String, u64> = Default::default();
+    let mut positions: foldhash::HashMap<String, u64> = Default::default();
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut records: Vec<Envelope> = Vec::with_capacity(batch.len());
     for (index, (id, p)) in batch.into_iter().enumerate() {
         let existing = match in_batch.get(&id) {
             Some(s) => Some((*s, records.get((*s - head.seq - 1) as usize).cloned())),
-            // An id whose entry points past the head, or at no record, belongs to a batch that
-            // never completed (the disk filled while sled wrote it): it is not recorded.
+            // An id a backend finds past the head belongs to a batch that never completed (the
+            // disk filled while it was written): it is not recorded.
             None => match lookup.seq_of_id(&id)? {
                 Some(s) if s > head.seq => None,
                 Some(s) if !p.once => lookup.record(s)?.map(|r| (s, Some(r))),
@@ -358,7 +370,7 @@ pub(crate) fn seal_batch(
         let mut env = Envelope {
             seq,
             id,
-            recorded_at: recorded_at.clone(),
+            recorded_at: recorded_at.to_string(),
             ty: p.ty,
             version: p.version,
             stream: p.stream,
@@ -489,7 +501,8 @@ pub(crate) fn check_import(
 
 /// A correction must name an earlier event that is not itself a correction, and an
 /// amendment's data must be valid for that event's type and stream. `committed` is the last
-/// seq in the log; `pending` the records of the batch so far.
+/// seq before the batch (or before this part of it, the parts before read through `lookup`);
+/// `pending` the records sealed since, which follow on from it.
 fn check_correction(
     index: usize,
     event: &DomainEvent,
@@ -502,7 +515,11 @@ fn check_correction(
     };
     let reject = |message: String| StoreError::Rejected { index, message };
     let found = if target > committed {
-        pending.iter().find(|r| r.seq == target).cloned()
+        // The batch's records so far follow on from `committed`.
+        pending
+            .get((target - committed - 1) as usize)
+            .filter(|r| r.seq == target)
+            .cloned()
     } else {
         lookup.record(target)?
     };

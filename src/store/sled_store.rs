@@ -1,7 +1,8 @@
 //! The embedded sled backend: three fixed trees, big-endian composite keys, group commit.
 //!
 //! Tree `log` holds the records and their indexes. A batch is written in sled batches of up to
-//! 4,096 records, the head key `h` with the last one: records beyond the head belong to a batch
+//! 4,096 records, the head key `h` with the last one (a batch handed over in parts,
+//! `parts.rs`, writes it alone after its last part): records beyond the head belong to a batch
 //! that is not complete, readers never see them (they read up to the seq of the last complete
 //! batch), and `open` removes them if the process stopped before the head was written:
 //!
@@ -42,6 +43,7 @@ pub use format::CHUNK;
 
 mod cache;
 mod index;
+mod parts;
 mod read;
 
 use cache::SledCache;
@@ -339,6 +341,15 @@ impl SledStore {
         let Some(last) = records.last() else {
             return Ok(());
         };
+        self.write_records(records, Some(last))?;
+        self.publish(writer, last, |index| index.add_records(records));
+        Ok(())
+    }
+
+    /// Writes records (sealed, consecutive, chained) with their zones and index entries, in
+    /// sled batches of [`SUB_BATCH`] chunks; the head key naming `head` goes with the last.
+    /// Records past the head are read by no one, and removed at open if the process stops.
+    fn write_records(&self, records: &[Envelope], head: Option<&Envelope>) -> Result<()> {
         let mut batch = sled::Batch::default();
         let chunks = records.len().div_ceil(CHUNK);
         for (n, chunk) in records.chunks(CHUNK).enumerate() {
@@ -360,25 +371,31 @@ impl SledStore {
                 }
             }
         }
-        let head = StoredHead {
-            seq: last.seq,
-            hash: last.hash.clone(),
-            recorded_at: Some(last.recorded_at.clone()),
-        };
-        batch.insert(b"h", serde_json::to_vec(&head).expect("head is JSON"));
+        if let Some(last) = head {
+            let head = StoredHead {
+                seq: last.seq,
+                hash: last.hash.clone(),
+                recorded_at: Some(last.recorded_at.clone()),
+            };
+            batch.insert(b"h", serde_json::to_vec(&head).expect("head is JSON"));
+        }
         self.log
             .apply_batch(batch)
-            .map_err(|e| StoreError::Io(describe_sled(&self.dir, e)))?;
+            .map_err(|e| StoreError::Io(describe_sled(&self.dir, e)))
+    }
+
+    /// Shows readers the records written up to `last` (its head key written): the writer's
+    /// head moves there and `file` adds them to the index, if it is read yet.
+    fn publish(&self, writer: &mut Writer, last: &Envelope, file: impl FnOnce(&mut Index)) {
         writer.seq = last.seq;
         writer.hash = last.hash.clone();
         writer.recorded_at = Some(last.recorded_at.clone());
         let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
         if let Some(index) = index.as_mut() {
-            index.add_records(records);
+            file(index);
         }
         self.committed
             .store(last.seq, std::sync::atomic::Ordering::Release);
-        Ok(())
     }
 
     fn flush_and_announce(&self, seq: u64, hash: &str) -> Result<()> {
@@ -479,6 +496,13 @@ impl EventStore for SledStore {
         Ok(rules::outcomes(places, records))
     }
 
+    fn append_parts(
+        &self,
+        parts: &mut dyn Iterator<Item = Vec<Proposed>>,
+    ) -> Result<Vec<super::Written>> {
+        self.append_in_parts(parts)
+    }
+
     fn import(&self, records: Vec<Envelope>) -> Result<()> {
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let head = writer.head();
@@ -546,7 +570,7 @@ impl EventStore for SledStore {
         let seqs = self.with_index(|i| {
             let seqs = i.stream(stream, visible);
             let from = seqs.partition_point(|&s| s < since);
-            seqs[from..(from + limit).min(seqs.len())].to_vec()
+            seqs[from..from.saturating_add(limit).min(seqs.len())].to_vec()
         })?;
         self.records_at(seqs)
     }

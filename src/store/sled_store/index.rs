@@ -120,16 +120,31 @@ impl Index {
     pub(super) fn build(log: &sled::Tree, limit: u64) -> Result<Index> {
         let started = std::time::Instant::now();
         let mut index = Index::default();
+        // The entries follow on from seq 1 to the limit: a gap would misplace positions.
+        let mut next = 1;
+        let gap = |at: u64| StoreError::Corrupt {
+            at: format!("index entries at seq {at}"),
+            reason: "the chunks' index entries do not follow on; `accord export` and \
+                     `accord import` into an empty directory rebuild them"
+                .into(),
+        };
         for kv in log.range(key_index(0)..=key_index(limit)) {
             let (k, v) = kv?;
             let first = be_u64(&k[1..])?;
-            for (n, (hash, stream)) in read_entry(first, &v)?.into_iter().enumerate() {
-                let seq = first + n as u64;
-                if seq > limit {
+            if first != next {
+                return Err(gap(next));
+            }
+            for (hash, stream) in read_entry(first, &v)? {
+                if next > limit {
                     break;
                 }
-                index.add(seq, hash, stream);
+                index.add(next, hash, stream);
+                next += 1;
             }
+        }
+        // A store opened for a rescue has no limit to reach.
+        if limit != u64::MAX && next != limit + 1 {
+            return Err(gap(next));
         }
         tracing::debug!(
             streams = index.streams.len(),

@@ -131,9 +131,9 @@ impl SledStore {
         }
     }
 
-    /// Removes what a batch left beyond the head: its head key is written in the same sled
-    /// batch as its records, so records after the head belong to a batch that never completed
-    /// and was never acknowledged (sled 0.34 can keep part of a batch when the disk fills in the
+    /// Removes what a batch left beyond the head: its head key is written with or after its
+    /// last records, so records after the head belong to a batch that never completed and was
+    /// never acknowledged (sled 0.34 can keep part of a batch when the disk fills in the
     /// middle of writing it). Their chunks go with their zones and index entries. (A store of
     /// an earlier format then converts, its old indexes removed whole.)
     pub(super) fn roll_back_torn_batch(log: &sled::Tree, dir: &Path) -> Result<()> {
@@ -142,14 +142,16 @@ impl SledStore {
                 Ok(head) => head,
                 Err(_) => return Ok(()),
             },
-            // No batch completed, unless `log.head` says one did (then the head key was lost,
-            // and the head's check refuses the log).
-            None if read_mark(dir).ok().flatten().is_none_or(|(m, _)| m == 0) => StoredHead {
-                seq: 0,
-                hash: ZERO_HASH.into(),
-                recorded_at: None,
+            // No batch completed, if `log.head` is there to say none did; a mark that names
+            // a record, or does not read, leaves the log to the head's check, which refuses it.
+            None => match read_mark(dir) {
+                Ok(None) | Ok(Some((0, _))) => StoredHead {
+                    seq: 0,
+                    hash: ZERO_HASH.into(),
+                    recorded_at: None,
+                },
+                _ => return Ok(()),
             },
-            None => return Ok(()),
         };
         let record = |seq: u64| -> Option<Envelope> {
             let (k, v) = log.range(key_chunk(0)..=key_chunk(seq)).next_back()?.ok()?;

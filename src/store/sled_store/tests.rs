@@ -166,8 +166,8 @@ thread_local! {
 }
 
 /// A batch stopped after two of its three parts (of 4,096 records; the head goes with the last)
-/// is seen by no reader, and is gone once the store opens again, with its index entries; the batch then records whole, each stream's positions following on across
-/// the parts.
+/// is seen by no reader, and is gone once the store opens again, with its index entries; the
+/// batch then records whole, each stream's positions following on across the parts.
 #[test]
 fn a_large_batch_stopped_between_its_parts_is_unseen_and_rolled_back() {
     let dir = tempfile::tempdir().unwrap();
@@ -235,4 +235,116 @@ fn a_large_batch_stopped_between_its_parts_is_unseen_and_rolled_back() {
     }
     assert!(spanning > 0, "no stream spans the parts");
     assert_eq!(store.read_from(1).count(), 10_000);
+}
+
+/// A batch appended in parts records as the same batch appended whole (seqs, streams,
+/// positions; corrections naming records of earlier parts; one recording instant), a
+/// duplicate of an earlier part's event is reported with that event's seq, and a batch whose
+/// last part is refused leaves nothing: no record, index entry or zone past the head, no id.
+#[test]
+fn a_batch_in_parts_is_recorded_all_or_none() {
+    let mut text = Vec::new();
+    crate::generate::generate(6_000, 5, &mut text).unwrap();
+    let all = crate::input::parse_batch(std::str::from_utf8(&text).unwrap()).unwrap();
+    let parts_of = |batch: &[Proposed]| -> Vec<Vec<Proposed>> {
+        batch.chunks(1_000).map(|c| c.to_vec()).collect()
+    };
+
+    let whole_dir = tempfile::tempdir().unwrap();
+    let whole = SledStore::open(whole_dir.path()).unwrap();
+    whole.append(all.clone()).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    store.append(all[..10].to_vec()).unwrap();
+    let before = store.head();
+    // The last part gives an id of the first part with other content.
+    let mut refused = all[10..].to_vec();
+    let mut clash = refused[0].clone();
+    clash.occurred = serde_json::from_value(serde_json::json!("1999")).unwrap();
+    let at = refused.len();
+    refused.push(clash);
+    let err = store
+        .append_parts(&mut parts_of(&refused).into_iter())
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::IdConflict { index, .. } if *index == at),
+        "{err:?}"
+    );
+    assert_eq!(store.head(), before);
+    for prefix in [b"c", b"x", b"z"] {
+        for k in store.log.scan_prefix(prefix).keys() {
+            let k = k.unwrap();
+            assert!(be_u64(&k[1..]).unwrap() <= before.seq, "{k:?} left behind");
+        }
+    }
+    assert_eq!(
+        store.find_id(refused[0].id.as_deref().unwrap()).unwrap(),
+        None
+    );
+
+    // The same events again, with the first repeated at the end: recorded in parts.
+    let mut again = all[10..].to_vec();
+    again.push(all[10].clone());
+    let written = store
+        .append_parts(&mut parts_of(&again).into_iter())
+        .unwrap();
+    assert_eq!(written.len(), again.len());
+    assert_eq!(
+        written.last(),
+        Some(&crate::store::Written::Duplicate {
+            id: all[10].id.clone().unwrap(),
+            seq: 11
+        })
+    );
+    assert_eq!(store.head().seq, whole.head().seq);
+    let ours: Vec<Envelope> = store.read_from(1).collect::<Result<_>>().unwrap();
+    let theirs: Vec<Envelope> = whole.read_from(1).collect::<Result<_>>().unwrap();
+    for (a, b) in ours.iter().zip(&theirs) {
+        assert_eq!(
+            (a.seq, &a.id, &a.stream, a.position, &a.ty, &a.data),
+            (b.seq, &b.id, &b.stream, b.position, &b.ty, &b.data)
+        );
+    }
+    let instants: std::collections::BTreeSet<&str> =
+        ours[10..].iter().map(|e| e.recorded_at.as_str()).collect();
+    assert_eq!(instants.len(), 1, "one recording instant for the batch");
+    assert!(
+        ours.iter()
+            .any(|e| e.ty == "EventAmended" || e.ty == "EventRetracted"),
+        "the batch holds corrections"
+    );
+    let store = {
+        drop(store);
+        reopen(dir.path())
+    };
+    assert_eq!(store.head().seq, theirs.len() as u64);
+    for e in theirs.iter().step_by(97) {
+        assert_eq!(store.find_id(&e.id).unwrap(), Some(e.seq));
+        assert_eq!(
+            store.stream_head(&e.stream).unwrap(),
+            whole.stream_head(&e.stream).unwrap()
+        );
+    }
+}
+
+/// An index entry gone missing (a damaged tree) is refused, never read as a shorter stream
+/// or a missing id.
+#[test]
+fn a_gap_in_the_index_entries_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = Vec::new();
+    crate::generate::generate(200, 1, &mut text).unwrap();
+    let batch = crate::input::parse_batch(std::str::from_utf8(&text).unwrap()).unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    store.append(batch).unwrap();
+    let last = store.get(store.head().seq).unwrap().unwrap();
+    store.log.remove(key_index(1 + CHUNK as u64)).unwrap();
+    drop(store);
+    let store = reopen(dir.path());
+    let err = store.find_id(&last.id).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupt { at, .. } if at.contains("index entries")),
+        "{err:?}"
+    );
 }
