@@ -5,6 +5,8 @@
 //! Records hold integers only, so JCS reduces to sorted keys, no whitespace and JSON string
 //! escaping as `JSON.stringify` does it; any language's standard JSON library reproduces it.
 
+use std::fmt::Write;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -158,24 +160,22 @@ impl Envelope {
         member(out, "id", false);
         push_str(out, &self.id);
         member(out, "occurred", false);
-        write_canonical(
-            &serde_json::to_value(self.occurred).expect("a date is always JSON"),
-            out,
-        );
+        // A date serializes as its text.
+        push_str(out, &self.occurred.to_string());
         member(out, "position", false);
-        out.push_str(&self.position.to_string());
+        write!(out, "{}", self.position).expect("a String takes any text");
         member(out, "prev_hash", false);
         push_str(out, &self.prev_hash);
         member(out, "recorded_at", false);
         push_str(out, &self.recorded_at);
         member(out, "seq", false);
-        out.push_str(&self.seq.to_string());
+        write!(out, "{}", self.seq).expect("a String takes any text");
         member(out, "stream", false);
         push_str(out, &self.stream);
         member(out, "type", false);
         push_str(out, &self.ty);
         member(out, "version", false);
-        out.push_str(&self.version.to_string());
+        write!(out, "{}", self.version).expect("a String takes any text");
         out.push('}');
     }
 
@@ -220,6 +220,9 @@ fn write_canonical(v: &Value, out: &mut String) {
         // serde_json writes strings as JCS does: short escapes for \b \t \n \f \r \" \\,
         // lowercase \u00xx for other control characters, everything else verbatim.
         Value::String(s) => push_str(out, s),
+        Value::Number(n) if n.is_i64() || n.is_u64() => {
+            write!(out, "{n}").expect("a String takes any text")
+        }
         other => out.push_str(&serde_json::to_string(other).expect("a scalar is always JSON")),
     }
 }
@@ -276,22 +279,36 @@ fn push_str(out: &mut String, s: &str) {
 
 /// The first place a value holds a number that is not an integer, as a path (`data.budget`).
 pub fn find_non_integer(v: &Value, path: &str) -> Option<String> {
-    match v {
-        Value::Number(n) if !(n.is_i64() || n.is_u64()) => Some(path.to_string()),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(i, x)| find_non_integer(x, &format!("{path}[{i}]"))),
-        Value::Object(map) => map.iter().find_map(|(k, x)| {
-            let p = if path.is_empty() {
-                k.clone()
-            } else {
-                format!("{path}.{k}")
-            };
-            find_non_integer(x, &p)
-        }),
-        _ => None,
+    // One path grown and cut back as the walk goes, written out only when found.
+    fn walk(v: &Value, path: &mut String) -> bool {
+        match v {
+            Value::Number(n) => !(n.is_i64() || n.is_u64()),
+            Value::Array(items) => items.iter().enumerate().any(|(i, x)| {
+                let len = path.len();
+                write!(path, "[{i}]").expect("a String takes any text");
+                let found = walk(x, path);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+            Value::Object(map) => map.iter().any(|(k, x)| {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+                let found = walk(x, path);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+            _ => false,
+        }
     }
+    let mut at = path.to_string();
+    walk(v, &mut at).then_some(at)
 }
 
 #[cfg(test)]
