@@ -49,7 +49,6 @@ mod read;
 use cache::SledCache;
 use format::*;
 use index::{id_hash, key_index, Index};
-use read::{ChunkReader, LogIter};
 use recovery::*;
 
 struct Writer {
@@ -296,39 +295,6 @@ impl SledStore {
         self.with_index(|i| i.stream(stream, limit).last().copied())
     }
 
-    /// The records at these seqs (ascending), each chunk decoded once for a run of seqs in it.
-    /// The records at `seqs`, which rise strictly.
-    fn records_at(&self, seqs: impl IntoIterator<Item = u64>) -> Result<Vec<Envelope>> {
-        let limit = self.visible();
-        let seqs: Vec<u64> = seqs.into_iter().take_while(|&s| s <= limit).collect();
-        debug_assert!(seqs.windows(2).all(|w| w[0] < w[1]), "seqs rise");
-        let mut out = Vec::with_capacity(seqs.len());
-        let mut i = 0;
-        while i < seqs.len() {
-            let seq = seqs[i];
-            let missing = || StoreError::Corrupt {
-                at: format!("seq {seq}"),
-                reason: "indexed but not stored".into(),
-            };
-            let (first, raw) = self.find_chunk_raw(seq)?.ok_or_else(missing)?;
-            // The asked seqs this chunk may hold (seqs rise; a chunk holds at most CHUNK
-            // records from `first`), each decoded alone; those it held are a prefix of them.
-            let end = first + CHUNK as u64;
-            let run = seqs[i..]
-                .iter()
-                .take_while(|&&s| s >= first && s < end)
-                .count();
-            let wanted = &seqs[i..i + run];
-            let recs = decode_chunk_where(first, &raw, |s| wanted.binary_search(&s).is_ok())?;
-            if recs.first().map(|e| e.seq) != Some(seq) {
-                return Err(missing());
-            }
-            i += recs.len();
-            out.extend(recs);
-        }
-        Ok(out)
-    }
-
     fn stream_head(&self, stream: &str) -> Result<u64> {
         let limit = self.visible();
         self.with_index(|i| i.stream(stream, limit).len() as u64)
@@ -437,45 +403,6 @@ impl SledStore {
             broken.get_or_insert_with(|| m.clone());
         }
         e
-    }
-
-    /// The records from `from` on, each chunk read by `decode`.
-    fn chunks_from<'a, T: 'a>(
-        &'a self,
-        from: u64,
-        decode: ChunkReader<'a, T>,
-        seq_of: fn(&T) -> u64,
-    ) -> Box<dyn Iterator<Item = Result<T>> + 'a> {
-        let from = from.max(1);
-        let limit = self.visible();
-        let start = match self.log.range(key_chunk(0)..=key_chunk(from)).next_back() {
-            Some(Ok((k, _))) => k.to_vec(),
-            Some(Err(e)) => return Box::new(std::iter::once(Err(e.into()))),
-            None => key_chunk(0).to_vec(),
-        };
-        let records = LogIter {
-            inner: self.log.range(start..=key_chunk(limit).to_vec()),
-            pending: VecDeque::new(),
-            from,
-            failed: false,
-            decode,
-            seq_of,
-        };
-        // Records of a batch being written are not read.
-        Box::new(records.take_while(move |r| r.as_ref().map_or(true, |t| seq_of(t) <= limit)))
-    }
-
-    /// The chunk holding `seq`: its first seq and its stored bytes.
-    fn find_chunk_raw(&self, seq: u64) -> Result<Option<(u64, sled::IVec)>> {
-        let Some((k, v)) = self
-            .log
-            .range(key_chunk(0)..=key_chunk(seq))
-            .next_back()
-            .transpose()?
-        else {
-            return Ok(None);
-        };
-        Ok(Some((be_u64(&k[1..])?, v)))
     }
 }
 
