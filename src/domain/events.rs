@@ -57,22 +57,58 @@ impl<'de> Deserialize<'de> for Slug {
 #[schemars(transparent)]
 pub struct Text(#[schemars(length(min = 1, max = 4000))] pub String);
 
-impl<'de> Deserialize<'de> for Text {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+impl Text {
+    /// `s` as text, or why it cannot be.
+    pub fn new(s: String) -> Result<Text, &'static str> {
         if s.trim().is_empty() {
-            return Err(serde::de::Error::custom("must not be empty"));
+            return Err("must not be empty");
         }
         if s.chars().count() > 4000 {
-            return Err(serde::de::Error::custom("longer than 4000 characters"));
+            return Err("longer than 4000 characters");
         }
         Ok(Text(s))
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Text::new(String::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 
 impl fmt::Display for Text {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// The most characters a rendered message body kept with a send attempt may hold: a digest
+/// of a long list still fits, and the record stays well inside one input line.
+pub const MAX_BODY_CHARS: usize = 20_000;
+
+/// A rendered message body (text, HTML or calendar) kept with a send attempt: not empty, at
+/// most [`MAX_BODY_CHARS`] characters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(transparent)]
+pub struct MessageBody(#[schemars(length(min = 1, max = 20000))] pub String);
+
+impl MessageBody {
+    /// `s` as a body, or why it cannot be one.
+    pub fn new(s: String) -> Result<MessageBody, String> {
+        if s.trim().is_empty() {
+            return Err("must not be empty".into());
+        }
+        let chars = s.chars().count();
+        if chars > MAX_BODY_CHARS {
+            return Err(format!("longer than {MAX_BODY_CHARS} characters ({chars})"));
+        }
+        Ok(MessageBody(s))
+    }
+}
+
+impl<'de> Deserialize<'de> for MessageBody {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        MessageBody::new(String::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 
@@ -1146,11 +1182,11 @@ pub struct ReminderAttempted {
     /// The message's Date header, kept so a resend is identical.
     pub date: Instant,
     pub subject: Text,
-    pub text: Text,
+    pub text: MessageBody,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub html: Option<Text>,
+    pub html: Option<MessageBody>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ics: Option<Text>,
+    pub ics: Option<MessageBody>,
     /// Sent after its time, after a downtime.
     #[serde(default)]
     pub late: bool,

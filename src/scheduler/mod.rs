@@ -19,8 +19,8 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::{
     Day, DeadlineCancelled, DeadlineMet, DeadlineMissed, DeadlineSet, DomainEvent, Instant, Key,
-    ReminderAttempted, ReminderCancelled, ReminderFailed, ReminderKind, ReminderScheduled,
-    ReminderSent, ReminderSkipped, Slug, Text,
+    MessageBody, ReminderAttempted, ReminderCancelled, ReminderFailed, ReminderKind,
+    ReminderScheduled, ReminderSent, ReminderSkipped, Slug, Text,
 };
 use crate::projections::work::{DeadlineStatus, ReminderStatus};
 use crate::projections::Views;
@@ -37,8 +37,17 @@ fn key(s: impl Into<String>) -> Key {
     Key(s.into())
 }
 
+/// Text the scheduler records (a reason from a mail server, a step's description), cut to the
+/// 4,000 characters text may hold, so that no reply however long makes a record it cannot keep.
 fn text(s: impl Into<String>) -> Text {
-    Text(s.into())
+    let s: String = s.into();
+    if s.trim().is_empty() {
+        return Text("(none given)".into());
+    }
+    match s.char_indices().nth(3999) {
+        Some((cut, _)) => Text(format!("{}…", &s[..cut])),
+        None => Text(s),
+    }
 }
 
 /// The deterministic id of a reminder.
@@ -408,13 +417,40 @@ pub fn outcome(
     }
 }
 
+/// A rendered message as its attempt record keeps it.
+pub struct Kept {
+    subject: Text,
+    text: MessageBody,
+    html: Option<MessageBody>,
+    ics: Option<MessageBody>,
+}
+
+impl Kept {
+    /// `m` as its attempt record keeps it, or why it cannot be kept (a template that renders
+    /// nothing, or a message too long): such a message is not sent, and its reminders fail
+    /// with that reason while the tick goes on.
+    pub fn new(m: &crate::notify::RenderedMessage) -> Result<Kept, String> {
+        let part = |name: &str, s: &str| {
+            MessageBody::new(s.to_string())
+                .map_err(|e| format!("the rendered {name} cannot be kept: {e}"))
+        };
+        Ok(Kept {
+            subject: Text::new(m.subject.clone())
+                .map_err(|e| format!("the rendered subject cannot be kept: {e}"))?,
+            text: part("text", &m.text)?,
+            html: m.html.as_deref().map(|h| part("HTML", h)).transpose()?,
+            ics: m.ics.as_deref().map(|c| part("calendar", c)).transpose()?,
+        })
+    }
+}
+
 /// The attempt record for a rendered message.
 pub fn attempted(
     reminder: &str,
     attempt: u32,
     message_id: &str,
     date: DateTime<Utc>,
-    m: &crate::notify::RenderedMessage,
+    m: &Kept,
     late: bool,
 ) -> DomainEvent {
     DomainEvent::ReminderAttempted(ReminderAttempted {
@@ -422,10 +458,10 @@ pub fn attempted(
         attempt,
         message_id: key(message_id),
         date: Instant(date),
-        subject: text(m.subject.clone()),
-        text: text(m.text.clone()),
-        html: m.html.clone().map(text),
-        ics: m.ics.clone().map(text),
+        subject: m.subject.clone(),
+        text: m.text.clone(),
+        html: m.html.clone(),
+        ics: m.ics.clone(),
         late,
     })
 }

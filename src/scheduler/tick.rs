@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use super::{attempted, due, outcome, reconcile, SendJob};
+use super::{attempted, due, outcome, reconcile, Kept, SendJob};
 use crate::domain::{ApproxDate, DomainEvent, ReminderFailed, ReminderKind};
 use crate::input::Proposed;
 use crate::notify::{render_reminder, Contacts, Mailer, Outgoing, Renderer, Sender};
@@ -348,11 +348,19 @@ impl Engine {
                 }
             },
         };
+        let kept = match Kept::new(&message) {
+            Ok(k) => k,
+            Err(reason) => {
+                report.failed.extend(ids());
+                report.recorded += record(store, views, failed(reason), now)?;
+                return Ok(false);
+            }
+        };
         crash_if(self.fault, Fault::BeforeAttempt);
         let attempts: Vec<DomainEvent> = batch
             .iter()
             .filter(|j| !j.resend)
-            .map(|j| attempted(&j.reminder, j.attempt, &message_id, date, &message, j.late))
+            .map(|j| attempted(&j.reminder, j.attempt, &message_id, date, &kept, j.late))
             .collect();
         report.recorded += record(store, views, attempts, now)?;
         let out = Outgoing {

@@ -314,3 +314,122 @@ fn a_dry_run_lists_what_real_ticks_then_send() {
         iso(end)
     );
 }
+
+/// `count` MC sessions two days apart from 1 March 2021, recorded in one batch.
+fn sessions_every_other_day(a: &Accord, count: u64) {
+    let first = chrono::NaiveDate::from_ymd_opt(2021, 3, 1).unwrap();
+    let lines: String = (0..count)
+        .map(|n| {
+            let start = first + chrono::Days::new(2 * n);
+            let end = start + chrono::Days::new(1);
+            format!(
+                r#"{{"type":"MeetingScheduled","occurred":"2020-12-01","actor":"t","data":{{"meeting":"mc-cop-{m}","body":"MC","kind":"cop","title":"Session {m}","dates":"{start}/{end}","venue":"Geneva"}}}}"#,
+                m = n + 10
+            ) + "\n"
+        })
+        .collect();
+    assert_eq!(a.record_text(&lines).code, 0);
+}
+
+/// The text of the digest sent to the Minamata secretariat on `day` (`13 Dec 2021`).
+fn digest_text(a: &Accord, day: &str) -> String {
+    let mails = read_dir_mails(&a.data().join("outbox"));
+    let digest = mails
+        .iter()
+        .find(|m| {
+            m.header("subject")
+                .is_some_and(|s| s.starts_with("Accord:"))
+                && m.header("to").is_some_and(|t| t.contains("secretariat-mc"))
+                && m.header("date").is_some_and(|d| d.contains(day))
+        })
+        .unwrap_or_else(|| panic!("no digest of {day} to the Minamata secretariat"));
+    digest.raw.replace("=\r\n", "").replace("\r\n", "\n")
+}
+
+/// A digest of a long list shows the twenty latest of what is overdue and the twenty nearest
+/// of what is due, and says how many more wait on the dashboard: it stays a message a person
+/// reads, and one the log can keep.
+#[test]
+fn a_long_digest_shows_twenty_of_each_and_counts_the_rest() {
+    let a = Accord::new();
+    sessions_every_other_day(&a, 200);
+    let cfg = config(
+        &a,
+        None,
+        &["pre-session-documents.toml", "weekly-digest.toml"],
+    );
+    tick(&a, &cfg, "2021-12-06T07:30:00Z");
+    let r = tick(&a, &cfg, "2021-12-27T07:30:00Z");
+    assert!(sent_count(&r) > 0, "{}", r.stdout);
+    let body = digest_text(&a, "27 Dec 2021");
+    let listed = |from: &str, to: &str| {
+        let part = &body[body.find(from).unwrap()..body.find(to).unwrap()];
+        part.lines().filter(|l| l.starts_with("- 20")).count()
+    };
+    let overdue: usize = body
+        .split("Overdue (")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of what is overdue: {body}"));
+    assert!(overdue > 20, "{body}");
+    assert_eq!(listed("Overdue", "What is due"), 20, "{body}");
+    assert!(
+        body.contains(&format!(
+            "- and {} earlier, on the dashboard: ",
+            overdue - 20
+        )),
+        "{body}"
+    );
+    // The latest late steps are those listed: the day before the digest's is among them.
+    assert!(body.contains("- 2021-12-26  "), "{body}");
+    assert!(body.contains(": 1 day late"), "{body}");
+    assert_eq!(listed("What is due", "Dashboard:"), 20, "{body}");
+    assert!(body.contains("more, on the dashboard: "), "{body}");
+    assert!(body.contains("/upcoming"), "{body}");
+}
+
+/// A template that renders a message the log cannot keep (here, longer than the limit) fails
+/// that message's reminders with the reason, once; the tick goes on and sends the others.
+#[test]
+fn a_message_too_long_to_keep_fails_alone_with_its_reason() {
+    let a = Accord::new();
+    sessions_every_other_day(&a, 40);
+    let cfg = config(
+        &a,
+        None,
+        &["pre-session-documents.toml", "weekly-digest.toml"],
+    );
+    let templates = a.dir.path().join("workflows/templates");
+    std::fs::write(
+        templates.join("digest.txt.j2"),
+        "{% for i in range(25000) %}x{% endfor %}",
+    )
+    .unwrap();
+    std::fs::remove_file(templates.join("digest.html.j2")).unwrap();
+    tick(&a, &cfg, "2021-03-01T07:30:00Z");
+    let r = tick(&a, &cfg, "2021-03-08T07:30:00Z");
+    assert!(sent_count(&r) > 0, "the other reminders go: {}", r.stdout);
+    let rows = reminders(&a, &cfg);
+    let digests = by(&rows, "kind", "digest");
+    let failed: Vec<_> = digests.iter().filter(|r| r["status"] == "failed").collect();
+    assert!(!failed.is_empty(), "{digests:#?}");
+    for f in &failed {
+        let reason = f["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason
+                .contains("the rendered text cannot be kept: longer than 20000 characters (25000)"),
+            "{f:#}"
+        );
+    }
+    // Failed for good: the next tick does not try it again.
+    let again = tick(&a, &cfg, "2021-03-08T08:30:00Z");
+    assert!(
+        !failed
+            .iter()
+            .any(|f| again.stdout.contains(f["reminder"].as_str().unwrap())),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(a.run(&["verify"]).code, 0);
+}
