@@ -447,12 +447,7 @@ pub fn views_with_progress(
     q: &Query,
     progress: Progress,
 ) -> Result<State, StoreError> {
-    let state = fold(store, q, progress)?;
-    if q.as_of.is_none() && q.known_at.is_none() && q.occurred_by.is_none() && q.parts == Parts::ALL
-    {
-        remember(store, std::sync::Arc::new(state.clone()));
-    }
-    Ok(state)
+    fold(store, q, progress)
 }
 
 /// Folds from the best stored state to the query's point; checkpoints current folds.
@@ -470,6 +465,7 @@ fn fold(store: &dyn EventStore, q: &Query, progress: Progress) -> Result<State, 
     // A state of some views only is never stored.
     let storable = unfiltered && q.parts == Parts::ALL;
     let mut last_snap = state.seq;
+    let mut writer = stored::Writer::default();
     let base = state.seq;
     let mut folded = 0u64;
     let skipping = match (q.as_of, q.occurred_by) {
@@ -501,7 +497,7 @@ fn fold(store: &dyn EventStore, q: &Query, progress: Progress) -> Result<State, 
             state.seq = env.seq;
             // A stored state says which corrections it was folded with: those known at `k`.
             if storable && state.seq - last_snap >= spacing(state.seq) {
-                save_snapshot(store, &state)?;
+                save_snapshot(store, &mut writer, &state)?;
                 last_snap = state.seq;
             }
             if (state.seq - base) % 4096 == 0 {
@@ -517,7 +513,7 @@ fn fold(store: &dyn EventStore, q: &Query, progress: Progress) -> Result<State, 
     progress(k - base, k - base);
     // Checkpoint only when the fold went further: a query that folded nothing writes nothing.
     if storable && q.known_at.is_none() && state.seq > base {
-        stored::save(store, LIVE, &state)?;
+        writer.save(store, LIVE, &state)?;
     }
     if !storable {
         // A filtered fold is not a prefix state: never stored, never reused.
@@ -526,8 +522,12 @@ fn fold(store: &dyn EventStore, q: &Query, progress: Progress) -> Result<State, 
     Ok(state)
 }
 
-fn save_snapshot(store: &dyn EventStore, s: &State) -> Result<(), StoreError> {
-    stored::save(store, &snap_key(SNAP, s.seq), s)?;
+fn save_snapshot(
+    store: &dyn EventStore,
+    writer: &mut stored::Writer,
+    s: &State,
+) -> Result<(), StoreError> {
+    writer.save(store, &snap_key(SNAP, s.seq), s)?;
     let meta = SnapMeta {
         version: s.version,
         seq: s.seq,
