@@ -119,7 +119,17 @@ impl Index {
     /// Files every record of the log up to `limit` from the index entries.
     pub(super) fn build(log: &sled::Tree, limit: u64) -> Result<Index> {
         let started = std::time::Instant::now();
-        let mut index = Index::default();
+        // Room for every record at once: the maps are not grown (and refilled) step by step.
+        // A store opened for a rescue has no limit to size them by.
+        let records = match limit {
+            u64::MAX => 0,
+            n => usize::try_from(n).unwrap_or(0),
+        };
+        let mut index = Index {
+            ids: foldhash::HashMap::with_capacity_and_hasher(records, Default::default()),
+            clashes: Default::default(),
+            streams: foldhash::HashMap::with_capacity_and_hasher(records / 2, Default::default()),
+        };
         // The entries follow on from seq 1 to the limit: a gap would misplace positions.
         let mut next = 1;
         let gap = |at: u64| StoreError::Corrupt {
