@@ -89,7 +89,9 @@ pub(super) fn record(store: &dyn EventStore, batches: Vec<Batch>) -> Result<u8> 
                 line(index)
             ))),
             StoreError::IdConflict { index, id, seq } => anyhow::Error::new(BadInput(format!(
-                "{name}: line {}: id: `{id}` is already recorded at seq {seq} with other content                  (give this event a new id, or correct seq {seq} with EventAmended); nothing                  recorded from this file",
+                "{name}: line {}: id: `{id}` is already recorded at seq {seq} with other content \
+                 (give a new id, or correct seq {seq} with EventAmended); nothing recorded \
+                 from this file",
                 line(index)
             ))),
             other => anyhow::Error::new(other).context(format!("{name}: failed to record")),

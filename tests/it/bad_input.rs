@@ -125,7 +125,7 @@ pub fn cases() -> Vec<(&'static str, String, &'static str)> {
         (
             "a recorded id with other content",
             format!("{GOOD}\n{}", GOOD.replace("ok-1", "seed-001")),
-            "line 2: id: `seed-001` is already recorded at seq 1",
+            "line 2: id: `seed-001` is already recorded at seq 1 with other content (give a new id, or correct seq 1 with EventAmended); nothing recorded",
         ),
         (
             "a paragraph the decision does not have",

@@ -81,6 +81,18 @@ pub(super) fn key_chunk(seq: u64) -> [u8; 9] {
     k
 }
 
+/// The keys of the chunks, zones and index entries of records after `seq` (a batch never
+/// acknowledged), chunks first.
+pub(super) fn keys_after(log: &sled::Tree, seq: u64) -> Result<Vec<sled::IVec>> {
+    let mut keys = Vec::new();
+    for key in [key_chunk, key_zone, super::index::key_index] {
+        for k in log.range(key(seq + 1)..=key(u64::MAX)).keys() {
+            keys.push(k?);
+        }
+    }
+    Ok(keys)
+}
+
 /// The zone of the chunk starting at `first`: the earliest day from which one of its records
 /// counts "as of" (its `occurred` window elapsed), so an as-of fold skips chunks that cannot
 /// count without decoding them.

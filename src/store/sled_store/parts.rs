@@ -9,7 +9,7 @@
 
 use super::super::{rules, EventStore, Head, Result, Written};
 use super::format::*;
-use super::index::{id_hash, key_index};
+use super::index::id_hash;
 use super::{SledLookup, SledStore};
 use crate::envelope::Envelope;
 use crate::input::Proposed;
@@ -140,21 +140,17 @@ impl SledStore {
     /// Removes what a batch refused part-way wrote past the head `head` (its chunks, zones and
     /// index entries). Were that to fail, `open` removes them.
     fn remove_unpublished(&self, head: u64) {
-        let mut batch = sled::Batch::default();
-        let mut any = false;
-        for key in [key_chunk, key_zone, key_index] {
-            for k in self.log.range(key(head + 1)..=key(u64::MAX)).keys() {
-                match k {
-                    Ok(k) => {
-                        batch.remove(k);
-                        any = true;
-                    }
-                    Err(e) => {
-                        tracing::warn!("cannot read back a refused batch's records: {e}");
-                        return;
-                    }
-                }
+        let keys = match keys_after(&self.log, head) {
+            Ok(keys) => keys,
+            Err(e) => {
+                tracing::warn!("cannot read back a refused batch's records: {e}");
+                return;
             }
+        };
+        let mut batch = sled::Batch::default();
+        let any = !keys.is_empty();
+        for k in keys {
+            batch.remove(k);
         }
         if any {
             if let Err(e) = self.log.apply_batch(batch) {

@@ -179,25 +179,19 @@ impl SledStore {
             batch.insert(b"h", serde_json::to_vec(&head).expect("head is JSON"));
             rewound = true;
         }
-        let tail: Vec<(sled::IVec, sled::IVec)> = log
-            .range(key_chunk(head.seq + 1)..=key_chunk(u64::MAX))
-            .collect::<std::result::Result<_, _>>()?;
-        // Zones and index entries past the head, whether or not their chunks landed.
-        let mut beside = Vec::new();
-        for key in [key_zone, super::key_index] {
-            for k in log.range(key(head.seq + 1)..=key(u64::MAX)).keys() {
-                beside.push(k?);
-            }
-        }
-        if tail.is_empty() && beside.is_empty() && !rewound {
+        // Chunks past the head, and zones and index entries whether or not their chunks
+        // landed.
+        let past = keys_after(log, head.seq)?;
+        if past.is_empty() && !rewound {
             return Ok(());
         }
         let mut removed = 0usize;
-        for (k, v) in &tail {
-            batch.remove(k.as_ref());
-            removed += decode_chunk(be_u64(&k[1..])?, v).map_or(0, |r| r.len());
-        }
-        for k in beside {
+        for k in past {
+            if k.starts_with(b"c") {
+                if let Some(v) = log.get(&k)? {
+                    removed += decode_chunk(be_u64(&k[1..])?, &v).map_or(0, |r| r.len());
+                }
+            }
             batch.remove(k);
         }
         log.apply_batch(batch)?;
