@@ -15,6 +15,7 @@
 //! - [`config`] reads `config/accord.toml`; [`render`] prints tables, JSON and CSV;
 //!   [`cli`] is the `accord` command line.
 
+pub mod allocator;
 pub mod api;
 pub mod calendar;
 pub mod cli;

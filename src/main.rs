@@ -10,6 +10,7 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    accord::allocator::return_freed_memory_promptly();
     let cli = accord::cli::Cli::parse();
     if !matches!(cli.command, accord::cli::Command::Serve { .. }) {
         restore_sigpipe();

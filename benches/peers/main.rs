@@ -17,11 +17,12 @@ mod serving;
 
 use measure::{Mode, Row};
 
-/// The allocator the `accord` binary uses, so in-process figures match it.
+/// The allocator the `accord` binary uses, set as it sets it, so in-process figures match it.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    accord::allocator::return_freed_memory_promptly();
     let args: Vec<String> = std::env::args().collect();
     let mode = if !args.iter().any(|a| a == "--bench") {
         Mode::Smoke
