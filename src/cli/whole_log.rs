@@ -58,12 +58,28 @@ pub(super) fn record(store: &dyn EventStore, batches: Vec<Batch>) -> Result<u8> 
     let mut out = BufWriter::new(stdout.lock());
     for Batch { name, text, lines } in batches {
         let line = |index: usize| lines.get(index).copied().unwrap_or(0);
-        // Checked whole above: read again, the text gives the same events.
-        let mut events = crate::input::proposals(&text)
-            .map(|p| p.expect("the text was checked whole above and reads the same again"));
+        // Checked whole above: read again a part at a time, the text gives the same events,
+        // and once the last part is read the text is let go.
+        let starts = line_starts(&text, &lines);
+        let mut text = Some(text);
+        let mut next = 0;
         let mut parts = std::iter::from_fn(|| {
-            let part: Vec<_> = events.by_ref().take(PART).collect();
-            (!part.is_empty()).then_some(part)
+            let whole = text.as_deref().filter(|_| next < starts.len())?;
+            let end = (next + PART).min(starts.len());
+            let to = starts.get(end).copied().unwrap_or(whole.len());
+            let part: Vec<_> = crate::input::proposals(&whole[starts[next]..to])
+                .map(|p| p.expect("the text was checked whole above and reads the same again"))
+                .collect();
+            assert_eq!(
+                part.len(),
+                end - next,
+                "a part reads as many events as checked"
+            );
+            next = end;
+            if next == starts.len() {
+                text = None;
+            }
+            Some(part)
         });
         let outcomes = store.append_parts(&mut parts).map_err(|e| match e {
             StoreError::Conflict {
@@ -106,7 +122,7 @@ pub(super) fn record(store: &dyn EventStore, batches: Vec<Batch>) -> Result<u8> 
                     stream,
                 } => {
                     recorded += 1;
-                    writeln!(out, "{seq} {hash} {ty} {stream}")?;
+                    writeln!(out, "{seq} {} {ty} {stream}", hex::encode(hash))?;
                 }
                 Written::Duplicate { id, seq } => {
                     dups += 1;
@@ -121,6 +137,22 @@ pub(super) fn record(store: &dyn EventStore, batches: Vec<Batch>) -> Result<u8> 
         eprintln!("{name}: {recorded} recorded, {dups} duplicates");
     }
     Ok(0)
+}
+
+/// The byte at which each of `lines` (rising, 1-based) starts in `text`.
+fn line_starts(text: &str, lines: &[usize]) -> Vec<usize> {
+    let mut starts = Vec::with_capacity(lines.len());
+    let mut want = lines.iter().peekable();
+    let line_begins = std::iter::once(0).chain(text.match_indices('\n').map(|(at, _)| at + 1));
+    for (n, at) in line_begins.enumerate() {
+        while want.next_if(|&&l| l == n + 1).is_some() {
+            starts.push(at);
+        }
+        if want.peek().is_none() {
+            break;
+        }
+    }
+    starts
 }
 
 pub(super) fn log(
@@ -534,4 +566,16 @@ pub(super) fn migrate(source: &dyn EventStore, from: &Location, to: &Location) -
         end.hash
     );
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn line_starts_find_each_event_line() {
+        let text = "{\"a\":1}\r\n\n\n{\"b\":2}\n{\"c\":3}";
+        let starts = super::line_starts(text, &[1, 4, 5]);
+        assert_eq!(starts, vec![0, 11, 19]);
+        assert!(text[starts[1]..].starts_with("{\"b\""));
+        assert!(text[starts[2]..].starts_with("{\"c\""));
+    }
 }

@@ -41,15 +41,16 @@ pub enum Outcome {
 }
 
 /// What became of each proposed event of a batch appended in parts
-/// ([`EventStore::append_parts`]): the record in brief (the whole record is not kept), or the
-/// duplicate.
+/// ([`EventStore::append_parts`]): the record in brief (the whole record is not kept, and the
+/// brief holds no more than its stream on the heap), or the duplicate.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Written {
     Recorded {
         seq: u64,
-        hash: String,
-        ty: String,
-        stream: String,
+        /// The record's SHA-256.
+        hash: [u8; 32],
+        ty: std::borrow::Cow<'static, str>,
+        stream: Box<str>,
     },
     Duplicate {
         id: String,
@@ -57,15 +58,29 @@ pub enum Written {
     },
 }
 
+impl Written {
+    /// The brief of a record just written.
+    pub fn recorded(e: &Envelope) -> Written {
+        let mut hash = [0u8; 32];
+        // A record's hash is the hex its seal wrote; anything else leaves zeros, never a panic.
+        let _ = hex::decode_to_slice(&e.hash, &mut hash);
+        let ty = crate::domain::EVENT_TYPES
+            .iter()
+            .find(|(t, _)| *t == e.ty)
+            .map_or_else(|| e.ty.clone().into(), |(t, _)| (*t).into());
+        Written::Recorded {
+            seq: e.seq,
+            hash,
+            ty,
+            stream: e.stream.as_str().into(),
+        }
+    }
+}
+
 impl From<Outcome> for Written {
     fn from(o: Outcome) -> Written {
         match o {
-            Outcome::Recorded(e) => Written::Recorded {
-                seq: e.seq,
-                hash: e.hash,
-                ty: e.ty,
-                stream: e.stream,
-            },
+            Outcome::Recorded(e) => Written::recorded(&e),
             Outcome::Duplicate { id, seq } => Written::Duplicate { id, seq },
         }
     }

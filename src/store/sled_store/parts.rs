@@ -18,16 +18,41 @@ use crate::input::Proposed;
 /// parts of the batch already written past the head.
 struct Pending<'a> {
     store: &'a SledStore,
-    ids: foldhash::HashMap<String, u64>,
+    /// The seq of each id hash written by the batch; a hash written again keeps its later
+    /// seqs in `clashes`. A hit is confirmed by reading the record.
+    ids: foldhash::HashMap<u64, u64>,
+    clashes: Vec<(u64, u64)>,
     positions: foldhash::HashMap<String, u64>,
+}
+
+impl Pending<'_> {
+    fn file_id(&mut self, id: &str, seq: u64) {
+        let hash = id_hash(id);
+        match self.ids.entry(hash) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(seq);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => self.clashes.push((hash, seq)),
+        }
+    }
 }
 
 impl rules::Lookup for Pending<'_> {
     fn seq_of_id(&mut self, id: &str) -> Result<Option<u64>> {
-        match self.ids.get(id) {
-            Some(&seq) => Ok(Some(seq)),
-            None => self.store.find_id(id),
+        let hash = id_hash(id);
+        let candidates: Vec<u64> = self
+            .ids
+            .get(&hash)
+            .copied()
+            .into_iter()
+            .chain(self.clashes.iter().filter(|c| c.0 == hash).map(|c| c.1))
+            .collect();
+        for seq in candidates {
+            if self.record(seq)?.is_some_and(|r| r.id == id) {
+                return Ok(Some(seq));
+            }
         }
+        self.store.find_id(id)
     }
 
     fn stream_position(&mut self, stream: &str) -> Result<u64> {
@@ -69,12 +94,14 @@ impl SledStore {
         let mut pending = Pending {
             store: self,
             ids: Default::default(),
+            clashes: Vec::new(),
             positions: Default::default(),
         };
         let mut at = head.clone();
         let mut last: Option<Envelope> = None;
         let mut written = Vec::new();
-        let mut filed: Vec<(u64, u64, Box<str>)> = Vec::new();
+        // The id hash of each record written, in seq order; its stream is in `written`.
+        let mut filed: Vec<u64> = Vec::new();
         let mut offset = 0;
         let each_part = || -> Result<()> {
             for part in parts {
@@ -95,9 +122,9 @@ impl SledStore {
                 };
                 last = Some(end.clone());
                 for r in &records {
-                    pending.ids.insert(r.id.clone(), r.seq);
+                    pending.file_id(&r.id, r.seq);
                     pending.positions.insert(r.stream.clone(), r.position);
-                    filed.push((r.seq, id_hash(&r.id), r.stream.as_str().into()));
+                    filed.push(id_hash(&r.id));
                 }
                 written.extend(
                     rules::outcomes(places, records)
@@ -122,8 +149,12 @@ impl SledStore {
         let (seq, hash) = match &last {
             Some(last) => {
                 self.publish(&mut writer, last, |index| {
-                    for (seq, hash, stream) in &filed {
-                        index.add(*seq, *hash, stream);
+                    let records = written.iter().filter_map(|w| match w {
+                        Written::Recorded { seq, stream, .. } => Some((*seq, stream)),
+                        Written::Duplicate { .. } => None,
+                    });
+                    for ((seq, stream), hash) in records.zip(&filed) {
+                        index.add(seq, *hash, stream);
                     }
                 });
                 (last.seq, last.hash.clone())
