@@ -68,7 +68,14 @@ pub(super) fn record(store: &dyn EventStore, batches: Vec<Batch>) -> Result<u8> 
             let end = (next + PART).min(starts.len());
             let to = starts.get(end).copied().unwrap_or(whole.len());
             let part: Vec<_> = crate::input::proposals(&whole[starts[next]..to])
-                .map(|p| p.expect("the text was checked whole above and reads the same again"))
+                .zip(&lines[next..end])
+                .map(|(p, &line)| {
+                    let mut p =
+                        p.expect("the text was checked whole above and reads the same again");
+                    // Its line in the whole file, not in the part.
+                    p.line = line;
+                    p
+                })
                 .collect();
             assert_eq!(
                 part.len(),

@@ -721,6 +721,46 @@ pub mod v1 {
         }
     }
 
+    // `ReminderAttempted` version 1: the rendered bodies held at most 4,000 characters, as
+    // free text does.
+    /// A send is about to be tried: the rendered message, kept so a resend is identical.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct ReminderAttempted {
+        pub reminder: Key,
+        pub attempt: u32,
+        pub message_id: Key,
+        /// The message's Date header, kept so a resend is identical.
+        pub date: Instant,
+        pub subject: Text,
+        pub text: Text,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub html: Option<Text>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub ics: Option<Text>,
+        /// Sent after its time, after a downtime.
+        #[serde(default)]
+        pub late: bool,
+    }
+
+    impl From<ReminderAttempted> for super::ReminderAttempted {
+        fn from(old: ReminderAttempted) -> Self {
+            // Text of at most 4,000 characters, never empty: a body as it is.
+            let body = |t: Text| super::MessageBody(t.0);
+            super::ReminderAttempted {
+                reminder: old.reminder,
+                attempt: old.attempt,
+                message_id: old.message_id,
+                date: old.date,
+                subject: old.subject,
+                text: body(old.text),
+                html: old.html.map(body),
+                ics: old.ics.map(body),
+                late: old.late,
+            }
+        }
+    }
+
     impl From<CoChairsAppointed> for super::CoChairsAppointed {
         fn from(old: CoChairsAppointed) -> Self {
             super::CoChairsAppointed {
@@ -765,6 +805,11 @@ const UPCASTS: &[(&str, u32, Upcast)] = &[
         1,
         upcast_step::<v1::MeetingPostponed, MeetingPostponed>,
     ),
+    (
+        "ReminderAttempted",
+        1,
+        upcast_step::<v1::ReminderAttempted, ReminderAttempted>,
+    ),
 ];
 
 /// The JSON Schemas of the earlier versions still read, by type and version.
@@ -779,6 +824,11 @@ pub fn old_schemas() -> Vec<(&'static str, u32, schemars::Schema)> {
             "MeetingPostponed",
             1,
             schemars::schema_for!(v1::MeetingPostponed),
+        ),
+        (
+            "ReminderAttempted",
+            1,
+            schemars::schema_for!(v1::ReminderAttempted),
         ),
     ]
 }
@@ -1172,7 +1222,8 @@ pub struct ReminderScheduled {
     pub expires_at: Instant,
 }
 
-/// A send is about to be tried: the rendered message, kept so a resend is identical.
+/// A send is about to be tried: the rendered message, kept so a resend is identical (each body
+/// up to 20,000 characters).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReminderAttempted {
@@ -1389,7 +1440,7 @@ catalogue! {
     DeadlineMissed (1) => |e| format!("deadline/{}", e.deadline);
     DeadlineCancelled (1) => |e| format!("deadline/{}", e.deadline);
     ReminderScheduled (1) => |e| format!("reminder/{}", e.reminder);
-    ReminderAttempted (1) => |e| format!("reminder/{}", e.reminder);
+    ReminderAttempted (2) => |e| format!("reminder/{}", e.reminder);
     ReminderSent (1) => |e| format!("reminder/{}", e.reminder);
     ReminderFailed (1) => |e| format!("reminder/{}", e.reminder);
     ReminderCancelled (1) => |e| format!("reminder/{}", e.reminder);

@@ -62,8 +62,7 @@ impl Written {
     /// The brief of a record just written.
     pub fn recorded(e: &Envelope) -> Written {
         let mut hash = [0u8; 32];
-        // A record's hash is the hex its seal wrote; anything else leaves zeros, never a panic.
-        let _ = hex::decode_to_slice(&e.hash, &mut hash);
+        hex::decode_to_slice(&e.hash, &mut hash).expect("a sealed record's hash is 64 hex digits");
         let ty = crate::domain::EVENT_TYPES
             .iter()
             .find(|(t, _)| *t == e.ty)

@@ -7,7 +7,7 @@
 //! [`Pending`]. A refused part removes what the parts before it wrote; a process stopped
 //! before the head key is written leaves records that `open` removes, as for any batch.
 
-use super::super::{rules, EventStore, Head, Result, Written};
+use super::super::{rules, EventStore, Head, Result, StoreError, Written};
 use super::format::*;
 use super::index::id_hash;
 use super::{SledLookup, SledStore};
@@ -48,7 +48,14 @@ impl rules::Lookup for Pending<'_> {
             .chain(self.clashes.iter().filter(|c| c.0 == hash).map(|c| c.1))
             .collect();
         for seq in candidates {
-            if self.record(seq)?.is_some_and(|r| r.id == id) {
+            let Some(r) = self.record(seq)? else {
+                return Err(StoreError::Corrupt {
+                    at: format!("seq {seq}"),
+                    reason: "a record of this batch, written a part before, cannot be read back"
+                        .into(),
+                });
+            };
+            if r.id == id {
                 return Ok(Some(seq));
             }
         }

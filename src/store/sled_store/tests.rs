@@ -283,20 +283,27 @@ fn a_batch_in_parts_is_recorded_all_or_none() {
         None
     );
 
-    // The same events again, with the first repeated at the end: recorded in parts.
-    let mut again = all[10..].to_vec();
+    // The same events again, recorded in parts, with duplicates of earlier parts' events: a
+    // whole part of them, one inside a part, and one at the end.
+    let mut again = all[10..2010].to_vec();
+    again.extend_from_slice(&all[10..1010]);
+    again.extend_from_slice(&all[2010..3500]);
+    again.push(all[20].clone());
+    again.extend_from_slice(&all[3500..]);
     again.push(all[10].clone());
     let written = store
         .append_parts(&mut parts_of(&again).into_iter())
         .unwrap();
     assert_eq!(written.len(), again.len());
-    assert_eq!(
-        written.last(),
-        Some(&crate::store::Written::Duplicate {
-            id: all[10].id.clone().unwrap(),
-            seq: 11
-        })
-    );
+    let duplicate = |i: usize, seq: u64| crate::store::Written::Duplicate {
+        id: again[i].id.clone().unwrap(),
+        seq,
+    };
+    for (i, w) in written.iter().enumerate().take(3000).skip(2000) {
+        assert_eq!(w, &duplicate(i, 11 + i as u64 - 2000));
+    }
+    assert_eq!(written[4490], duplicate(4490, 21));
+    assert_eq!(written.last(), Some(&duplicate(again.len() - 1, 11)));
     assert_eq!(store.head().seq, whole.head().seq);
     let ours: Vec<Envelope> = store.read_from(1).collect::<Result<_>>().unwrap();
     let theirs: Vec<Envelope> = whole.read_from(1).collect::<Result<_>>().unwrap();
@@ -314,6 +321,28 @@ fn a_batch_in_parts_is_recorded_all_or_none() {
             .any(|e| e.ty == "EventAmended" || e.ty == "EventRetracted"),
         "the batch holds corrections"
     );
+    // Each record's brief, in order, says what was written.
+    let briefs: Vec<_> = written
+        .iter()
+        .filter(|w| matches!(w, crate::store::Written::Recorded { .. }))
+        .collect();
+    assert_eq!(briefs.len(), ours.len() - 10);
+    for (w, e) in briefs.into_iter().zip(&ours[10..]) {
+        assert_eq!(w, &crate::store::Written::recorded(e));
+        let crate::store::Written::Recorded { hash, .. } = w else {
+            unreachable!()
+        };
+        assert_eq!(hex::encode(hash), e.hash);
+    }
+    // The index in memory, filed by the append, and the one read again at open agree with
+    // the store that took the batch whole.
+    for e in theirs.iter().step_by(97).chain(theirs.last()) {
+        assert_eq!(store.find_id(&e.id).unwrap(), Some(e.seq));
+        assert_eq!(
+            store.stream_head(&e.stream).unwrap(),
+            whole.stream_head(&e.stream).unwrap()
+        );
+    }
     let store = {
         drop(store);
         reopen(dir.path())
