@@ -1,6 +1,7 @@
 //! The workflow files and what they decide: bad files refused with file and line, an
 //! instance kept on the version it started with, dry runs that list what real ticks then
-//! send, and digests that open with what is overdue.
+//! send, digests that open with what is overdue and list twenty of each kind, and messages
+//! too long to keep failing alone.
 
 use super::smtp::{available, read_dir_mails, SmtpServer};
 
@@ -315,8 +316,10 @@ fn a_dry_run_lists_what_real_ticks_then_send() {
     );
 }
 
-/// `count` MC sessions two days apart from 1 March 2021, recorded in one batch.
-fn sessions_every_other_day(a: &Accord, count: u64) {
+/// A store with `count` MC sessions two days apart from 1 March 2021, recorded in one batch,
+/// and a config running the pre-session documents and the weekly digest.
+fn sessions_every_other_day(count: u64) -> (Accord, std::path::PathBuf) {
+    let a = Accord::new();
     let first = chrono::NaiveDate::from_ymd_opt(2021, 3, 1).unwrap();
     let lines: String = (0..count)
         .map(|n| {
@@ -329,6 +332,12 @@ fn sessions_every_other_day(a: &Accord, count: u64) {
         })
         .collect();
     assert_eq!(a.record_text(&lines).code, 0);
+    let cfg = config(
+        &a,
+        None,
+        &["pre-session-documents.toml", "weekly-digest.toml"],
+    );
+    (a, cfg)
 }
 
 /// The text of the digest sent to the Minamata secretariat on `day` (`13 Dec 2021`).
@@ -351,13 +360,7 @@ fn digest_text(a: &Accord, day: &str) -> String {
 /// reads, and one the log can keep.
 #[test]
 fn a_long_digest_shows_twenty_of_each_and_counts_the_rest() {
-    let a = Accord::new();
-    sessions_every_other_day(&a, 200);
-    let cfg = config(
-        &a,
-        None,
-        &["pre-session-documents.toml", "weekly-digest.toml"],
-    );
+    let (a, cfg) = sessions_every_other_day(200);
     tick(&a, &cfg, "2021-12-06T07:30:00Z");
     let r = tick(&a, &cfg, "2021-12-27T07:30:00Z");
     assert!(sent_count(&r) > 0, "{}", r.stdout);
@@ -393,13 +396,7 @@ fn a_long_digest_shows_twenty_of_each_and_counts_the_rest() {
 /// that message's reminders with the reason, once; the tick goes on and sends the others.
 #[test]
 fn a_message_too_long_to_keep_fails_alone_with_its_reason() {
-    let a = Accord::new();
-    sessions_every_other_day(&a, 40);
-    let cfg = config(
-        &a,
-        None,
-        &["pre-session-documents.toml", "weekly-digest.toml"],
-    );
+    let (a, cfg) = sessions_every_other_day(40);
     let templates = a.dir.path().join("workflows/templates");
     std::fs::write(
         templates.join("digest.txt.j2"),
