@@ -148,23 +148,7 @@ fn digests_open_with_what_is_overdue() {
     tick(&a, &cfg, "2022-01-03T07:00:00Z");
     // COP-4.2's submission was due 2022-01-10; the Monday after, it is late.
     tick(&a, &cfg, "2022-01-17T07:00:00Z");
-    let mails = read_dir_mails(&a.data().join("outbox"));
-    let digest = mails
-        .iter()
-        .find(|m| {
-            m.header("subject")
-                .is_some_and(|s| s.starts_with("Accord:"))
-                && m.header("to").is_some_and(|t| t.contains("secretariat-mc"))
-                && m.header("date").is_some_and(|d| d.contains("17 Jan 2022"))
-        })
-        .unwrap_or_else(|| {
-            let seen: Vec<_> = mails
-                .iter()
-                .map(|m| (m.header("date"), m.header("subject")))
-                .collect();
-            panic!("no digest of 17 January to the Minamata secretariat: {seen:?}")
-        });
-    let body = digest.raw.replace("=\r\n", "").replace("\r\n", "\n");
+    let body = digest_text(&a, "17 Jan 2022");
     assert!(body.contains("Overdue (1):"), "{body}");
     assert!(
         body.contains("2022-01-10  Submit pre-session documents"),
@@ -351,7 +335,13 @@ fn digest_text(a: &Accord, day: &str) -> String {
                 && m.header("to").is_some_and(|t| t.contains("secretariat-mc"))
                 && m.header("date").is_some_and(|d| d.contains(day))
         })
-        .unwrap_or_else(|| panic!("no digest of {day} to the Minamata secretariat"));
+        .unwrap_or_else(|| {
+            let seen: Vec<_> = mails
+                .iter()
+                .map(|m| (m.header("date"), m.header("subject")))
+                .collect();
+            panic!("no digest of {day} to the Minamata secretariat: {seen:?}")
+        });
     digest.raw.replace("=\r\n", "").replace("\r\n", "\n")
 }
 
