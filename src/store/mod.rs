@@ -183,6 +183,18 @@ impl From<sled::Error> for StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// A boxed future that can move between threads: what the store's async methods return.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// The end of a task of the blocking pool: its value, or its panic carried on.
+fn finished<T>(r: std::result::Result<T, tokio::task::JoinError>) -> T {
+    match r {
+        Ok(out) => out,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("a store's task on the blocking pool did not finish: {e}"),
+    }
+}
+
 /// Where a store lives: a sled directory, or a PostgreSQL database named by a URL.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Location {
@@ -294,11 +306,29 @@ pub fn stream_from<'a>(
 }
 
 /// An append-only, hash-chained event log.
-pub trait EventStore: Send + Sync {
+pub trait EventStore: Send + Sync + 'static {
     /// Appends a batch atomically: all events (less duplicates) or none. Returns only once the
     /// batch is durable. Expected positions are checked against the stream as it stands, and
     /// against earlier events of the same batch.
     fn append(&self, batch: Vec<Proposed>) -> Result<Vec<Outcome>>;
+
+    /// [`EventStore::append`] for a caller on the async runtime (a request): a backend with
+    /// an async driver awaits the database, holding no thread meanwhile; by default the append
+    /// runs on the blocking pool. It starts at once, and runs to its end even if the future
+    /// is dropped.
+    fn append_async(
+        self: Arc<Self>,
+        batch: Vec<Proposed>,
+    ) -> BoxFuture<'static, Result<Vec<Outcome>>> {
+        let task = tokio::task::spawn_blocking(move || self.append(batch));
+        Box::pin(async move { finished(task.await) })
+    }
+
+    /// [`EventStore::head`] for a caller on the async runtime, as [`EventStore::append_async`].
+    fn head_async(self: Arc<Self>) -> BoxFuture<'static, Head> {
+        let task = tokio::task::spawn_blocking(move || self.head());
+        Box::pin(async move { finished(task.await) })
+    }
 
     /// Appends one batch drawn from `parts` a part at a time, as atomically as
     /// [`EventStore::append`] (all events less duplicates, or none; errors name an event by its

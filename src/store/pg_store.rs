@@ -24,75 +24,65 @@
 //! default) is the acknowledgement. A failed `COMMIT` is reported as `Unconfirmed`.
 //!
 //! **Waiting.** `subscribe` is a watch of the last durable seq, moved by this store's own
-//! appends and by a background thread that `LISTEN`s on the schema's channel (and reconnects
-//! after a restart of the server, then re-reads the head); `read_from` catches up.
+//! appends and by a task that `LISTEN`s on the schema's channel (and reconnects after a
+//! restart of the server, then re-reads the head); `read_from` catches up.
 //!
-//! The client is the synchronous `postgres` crate behind an r2d2 pool that checks each
-//! connection before handing it out, so a restarted server costs one failed check, not an
-//! error. The crate drives its own small runtime; calls from inside a tokio runtime are moved
-//! off it (see [`offload`]).
+//! **The client is asynchronous**: `tokio-postgres` behind a `deadpool-postgres` pool of
+//! eight connections that checks each before handing it out, so a restarted server costs one
+//! failed check, not an error. The connections live on a small runtime of the store's own
+//! ([`runtime::StoreRuntime`]). An async caller awaits the database ([`EventStore::append_async`],
+//! [`EventStore::head_async`]): it holds no thread while the database answers or while it
+//! waits for a free connection. A synchronous caller waits for the same work. The life-cycle
+//! rules are synchronous (one `decide` for both backends): within a write transaction they run
+//! under `block_in_place` on the store's runtime, never on the caller's.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use postgres::fallible_iterator::FallibleIterator;
-use postgres::{GenericClient, IsolationLevel, NoTls, Transaction};
-use r2d2_postgres::PostgresConnectionManager;
+use tokio_postgres::GenericClient;
+use tokio_postgres::{IsolationLevel, NoTls};
 
-use super::{rules, Cache, EventStore, Head, Outcome, Result, StoreError};
+use super::{rules, BoxFuture, Cache, EventStore, Head, Outcome, Result, StoreError};
 use crate::envelope::{sha256_hex, Envelope};
 use crate::input::Proposed;
 
-type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
-type Conn = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
+type Pool = deadpool_postgres::Pool;
+type Conn = deadpool_postgres::Object;
 
 mod cache;
 mod listen;
 mod lookup;
+mod reads;
+mod runtime;
 mod schema;
 
 use cache::PgCache;
-use listen::spawn_listener;
-use lookup::{find_id, get, TxLookup};
+use listen::listen_forever;
+use lookup::TxLookup;
+use runtime::{Runner, StoreRuntime, Work};
 use schema::{check_head, migrate};
 
 /// Events fetched per query by `read_from`.
 const PAGE: i64 = 1000;
 /// Events written per `INSERT`.
 const INSERT_ROWS: usize = 2000;
-
-/// Runs blocking database work where blocking is allowed. The `postgres` crate blocks on a
-/// runtime of its own, which tokio forbids on a thread that is running a runtime: on a
-/// multi-threaded runtime the work runs under `block_in_place`, on a current-thread runtime
-/// on a scoped thread; outside any runtime it runs here.
-fn offload<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Err(_) => f(),
-        Ok(h) => match h.runtime_flavor() {
-            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
-            _ => std::thread::scope(|s| {
-                s.spawn(f)
-                    .join()
-                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
-            }),
-        },
-    }
-}
+/// Connections in the pool.
+const POOL_SIZE: usize = 8;
 
 /// Names a database for messages: database, host and port, never the password.
 pub(crate) fn describe_url(url: &str) -> String {
-    match url.parse::<postgres::Config>() {
+    match url.parse::<tokio_postgres::Config>() {
         Ok(c) => describe(&c),
         Err(_) => "PostgreSQL (an unreadable URL)".to_string(),
     }
 }
 
-fn describe(c: &postgres::Config) -> String {
+fn describe(c: &tokio_postgres::Config) -> String {
     let host = match c.get_hosts().first() {
-        Some(postgres::config::Host::Tcp(h)) => h.clone(),
-        Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
         None => "localhost".to_string(),
     };
     let port = c.get_ports().first().copied().unwrap_or(5432);
@@ -102,7 +92,7 @@ fn describe(c: &postgres::Config) -> String {
 
 /// A database error as one line: the server's message and SQLSTATE when it sent one, else
 /// the error and its causes (such as the refused connection).
-fn explain(e: &postgres::Error) -> String {
+fn explain(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         return format!("{} (SQLSTATE {})", db.message(), db.code().code());
     }
@@ -140,7 +130,7 @@ fn decode(seq: i64, bytes: &[u8]) -> Result<Envelope> {
     Ok(env)
 }
 
-/// What the store and its listener thread share.
+/// What the store, its tasks and its cache share.
 struct Shared {
     /// Where the store is, for messages.
     at: String,
@@ -151,7 +141,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn err(&self, what: &str) -> impl Fn(postgres::Error) -> StoreError + '_ {
+    fn err(&self, what: &str) -> impl Fn(tokio_postgres::Error) -> StoreError + '_ {
         let what = what.to_string();
         move |e| StoreError::Io(format!("{}: {what}: {}", self.at, explain(&e)))
     }
@@ -176,10 +166,15 @@ impl Shared {
         }
         self.announce_seq(head.seq);
     }
+
+    /// The last head this store saw, for when the database cannot be asked.
+    fn last_head(&self) -> Head {
+        self.head.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
-/// The PostgreSQL event store. Any number of processes may open the same schema.
-pub struct PgStore {
+/// What the store's tasks work with.
+struct Inner {
     instance: u64,
     pool: Pool,
     shared: Arc<Shared>,
@@ -187,16 +182,26 @@ pub struct PgStore {
     append_lock: i64,
     /// The `LISTEN`/`NOTIFY` channel of this schema.
     channel: String,
-    cache: PgCache,
-    config: postgres::Config,
+    config: tokio_postgres::Config,
     /// The session advisory lock that makes one node of this schema the scheduler.
     scheduler_lock: i64,
     /// The session holding `scheduler_lock`, while this store holds it.
-    lease: Mutex<Option<postgres::Client>>,
+    lease: tokio::sync::Mutex<Option<tokio_postgres::Client>>,
 }
 
-fn read_head<C: GenericClient>(c: &mut C) -> std::result::Result<Head, postgres::Error> {
-    let row = c.query_one("SELECT seq, hash, recorded_at FROM head", &[])?;
+/// The PostgreSQL event store. Any number of processes may open the same schema.
+pub struct PgStore {
+    inner: Arc<Inner>,
+    cache: PgCache,
+    runner: Runner,
+    /// Last, so that the connections end after everything that uses them.
+    _runtime: StoreRuntime,
+}
+
+async fn read_head<C: GenericClient>(c: &C) -> std::result::Result<Head, tokio_postgres::Error> {
+    let row = c
+        .query_one("SELECT seq, hash, recorded_at FROM head", &[])
+        .await?;
     Ok(Head {
         seq: row.get::<_, i64>(0) as u64,
         hash: row.get(1),
@@ -204,11 +209,24 @@ fn read_head<C: GenericClient>(c: &mut C) -> std::result::Result<Head, postgres:
     })
 }
 
+/// Connects once, outside the pool, with the store's settings; the connection is driven by a
+/// task of the current runtime.
+async fn connect(config: &tokio_postgres::Config, at: &str) -> Result<tokio_postgres::Client> {
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|e| StoreError::Io(format!("{at}: cannot connect: {}", explain(&e))))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
 impl PgStore {
     /// Opens the database named by `url` (creating or upgrading the schema in its
     /// `search_path`), and checks that the head matches the last record.
     pub fn open(url: &str) -> Result<Self> {
-        let mut config: postgres::Config = url
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Io(format!("invalid PostgreSQL URL: {e}")))?;
         if config.get_connect_timeout().is_none() {
@@ -218,42 +236,54 @@ impl PgStore {
             config.application_name("accord");
         }
         let at = describe(&config);
-        let (schema, head) = offload(|| -> Result<(String, Head)> {
-            // One direct connection first: its error says why the server cannot be reached.
-            let mut c = config
-                .connect(NoTls)
-                .map_err(|e| StoreError::Io(format!("{at}: cannot connect: {}", explain(&e))))?;
-            let err = |what: &'static str| {
-                let at = at.clone();
-                move |e: postgres::Error| StoreError::Io(format!("{at}: {what}: {}", explain(&e)))
-            };
-            let schema: Option<String> = c
-                .query_one("SELECT current_schema()", &[])
-                .map_err(err("reading the current schema"))?
-                .get(0);
-            let schema = schema.ok_or_else(|| {
-                StoreError::Io(format!(
-                    "{at}: the search_path names no existing schema to keep the log in"
-                ))
-            })?;
-            migrate(&mut c, lock_key(&schema, "migrate")).map_err(|e| {
-                StoreError::Io(format!(
-                    "{at}: applying the schema migrations in `{schema}`: {e}"
-                ))
-            })?;
-            let head = check_head(&mut c, &at)?;
-            Ok((schema, head))
+        let (runtime, runner) = StoreRuntime::new()?;
+        let (schema, head) = runner.wait(Work::Read, {
+            let (config, at) = (config.clone(), at.clone());
+            async move {
+                // One direct connection first: its error says why the server cannot be reached.
+                let c = connect(&config, &at).await?;
+                let err = |what: &'static str| {
+                    let at = at.clone();
+                    move |e: tokio_postgres::Error| {
+                        StoreError::Io(format!("{at}: {what}: {}", explain(&e)))
+                    }
+                };
+                let schema: Option<String> = c
+                    .query_one("SELECT current_schema()", &[])
+                    .await
+                    .map_err(err("reading the current schema"))?
+                    .get(0);
+                let schema = schema.ok_or_else(|| {
+                    StoreError::Io(format!(
+                        "{at}: the search_path names no existing schema to keep the log in"
+                    ))
+                })?;
+                let mut c = c;
+                migrate(&mut c, lock_key(&schema, "migrate"))
+                    .await
+                    .map_err(|e| {
+                        StoreError::Io(format!(
+                            "{at}: applying the schema migrations in `{schema}`: {e}"
+                        ))
+                    })?;
+                let head = check_head(&c, &at).await?;
+                Ok((schema, head))
+            }
         })?;
-        let pool = offload(|| {
-            r2d2::Pool::builder()
-                .max_size(8)
-                .min_idle(Some(1))
-                .connection_timeout(Duration::from_secs(10))
-                .test_on_check_out(true)
-                .error_handler(Box::new(PoolErrors(at.clone())))
-                .build(PostgresConnectionManager::new(config.clone(), NoTls))
-        })
-        .map_err(|e| StoreError::Io(format!("{at}: cannot connect: {e}")))?;
+        let manager = deadpool_postgres::Manager::from_config(
+            config.clone(),
+            NoTls,
+            deadpool_postgres::ManagerConfig {
+                recycling_method: deadpool_postgres::RecyclingMethod::Verified,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| StoreError::Io(format!("{at}: cannot make the connection pool: {e}")))?;
         let (durable, _) = tokio::sync::watch::channel(head.seq);
         let shared = Arc::new(Shared {
             at: at.clone(),
@@ -262,59 +292,101 @@ impl PgStore {
             stop: AtomicBool::new(false),
         });
         let channel = format!("accord_{}", &sha256_hex(schema.as_bytes())[..16]);
-        spawn_listener(config.clone(), channel.clone(), shared.clone())?;
-        Ok(PgStore {
+        runner.detach(listen_forever(
+            config.clone(),
+            channel.clone(),
+            shared.clone(),
+        ));
+        let inner = Arc::new(Inner {
             instance: super::next_instance(),
-            cache: PgCache {
-                pool: pool.clone(),
-                shared: shared.clone(),
-            },
-            pool,
-            shared,
+            pool: pool.clone(),
+            shared: shared.clone(),
             append_lock: lock_key(&schema, "append"),
             channel,
             config,
             scheduler_lock: lock_key(&schema, "scheduler"),
-            lease: Mutex::new(None),
+            lease: tokio::sync::Mutex::new(None),
+        });
+        Ok(PgStore {
+            cache: PgCache {
+                pool,
+                shared,
+                runner: runner.clone(),
+            },
+            inner,
+            runner,
+            _runtime: runtime,
         })
     }
 
-    fn conn(&self) -> Result<Conn> {
-        conn(&self.pool, &self.shared)
+    /// Runs `work` on the store's runtime with its shared parts, and waits for it.
+    fn wait<T: Send + 'static, F>(
+        &self,
+        what: Work,
+        work: impl FnOnce(Arc<Inner>) -> F,
+    ) -> Result<T>
+    where
+        F: std::future::Future<Output = Result<T>> + Send + 'static,
+    {
+        self.runner.wait(what, work(self.inner.clone()))
     }
 
-    /// One write transaction: lock, read the head, let `plan` say what to write, write it,
-    /// move the head, notify, commit; returns the plan's answer and the records written.
-    /// Nothing is written if `plan` fails.
-    fn write<T>(
+    fn page(&self, from: u64) -> Result<Vec<Envelope>> {
+        self.wait(Work::Read, |inner| async move { inner.page(from).await })
+    }
+}
+
+impl Inner {
+    async fn conn(&self) -> Result<Conn> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Io(format!("{}: no connection: {e}", self.shared.at)))
+    }
+
+    /// One write transaction: lock, read the head, let `plan` say what to write (under
+    /// `block_in_place`: the rules are synchronous, and ask the transaction their questions
+    /// through [`TxLookup`]), write it, move the head, notify, commit; returns the plan's
+    /// answer and the records written. Nothing is written if `plan` fails.
+    async fn write<T>(
         &self,
-        plan: impl FnOnce(&mut Transaction<'_>, &Head) -> Result<(T, Vec<Envelope>)>,
+        plan: impl FnOnce(&mut TxLookup<'_>, &Head) -> Result<(T, Vec<Envelope>)>,
     ) -> Result<(T, Vec<Envelope>)> {
         let err = |what| self.shared.err(what);
-        let mut c = self.conn()?;
-        let mut tx = c
+        let mut c = self.conn().await?;
+        let tx = c
             .build_transaction()
             .isolation_level(IsolationLevel::ReadCommitted)
             .start()
+            .await
             .map_err(err("starting a write transaction"))?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&self.append_lock])
+            .await
             .map_err(err("taking the append lock"))?;
-        let head = read_head(&mut tx).map_err(err("reading the head"))?;
-        let (out, records) = plan(&mut tx, &head)?;
+        let head = read_head(&*tx).await.map_err(err("reading the head"))?;
+        let (out, records, rows) = tokio::task::block_in_place(|| {
+            let mut lookup = TxLookup::new(&tx, &self.shared);
+            let (out, records) = plan(&mut lookup, &head)?;
+            let rows: Vec<Vec<u8>> = records
+                .iter()
+                .map(|r| r.to_canonical().into_bytes())
+                .collect();
+            Ok::<_, StoreError>((out, records, rows))
+        })?;
         let Some(last) = records.last() else {
             return Ok((out, records));
         };
-        for rows in records.chunks(INSERT_ROWS) {
-            let seqs: Vec<i64> = rows.iter().map(|r| sql_seq(r.seq)).collect();
-            let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-            let streams: Vec<&str> = rows.iter().map(|r| r.stream.as_str()).collect();
-            let positions: Vec<i64> = rows.iter().map(|r| r.position as i64).collect();
-            let bytes: Vec<Vec<u8>> = rows.iter().map(|r| r.to_canonical().into_bytes()).collect();
+        for (part, bytes) in records.chunks(INSERT_ROWS).zip(rows.chunks(INSERT_ROWS)) {
+            let seqs: Vec<i64> = part.iter().map(|r| sql_seq(r.seq)).collect();
+            let ids: Vec<&str> = part.iter().map(|r| r.id.as_str()).collect();
+            let streams: Vec<&str> = part.iter().map(|r| r.stream.as_str()).collect();
+            let positions: Vec<i64> = part.iter().map(|r| r.position as i64).collect();
             tx.execute(
                 "INSERT INTO events (seq, id, stream, position, record) \
                  SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::int8[], $5::bytea[])",
                 &[&seqs, &ids, &streams, &positions, &bytes],
             )
+            .await
             .map_err(err("inserting events"))?;
         }
         let new_head = Head {
@@ -330,13 +402,15 @@ impl PgStore {
                 &new_head.recorded_at,
             ],
         )
+        .await
         .map_err(err("moving the head"))?;
         tx.execute(
             "SELECT pg_notify($1, $2)",
             &[&self.channel, &new_head.seq.to_string()],
         )
+        .await
         .map_err(err("notifying listeners"))?;
-        tx.commit().map_err(|e| {
+        tx.commit().await.map_err(|e| {
             StoreError::Unconfirmed(format!(
                 "{}: COMMIT of seq {}..={} failed: {}",
                 self.shared.at,
@@ -349,117 +423,111 @@ impl PgStore {
         Ok((out, records))
     }
 
-    fn page(&self, from: u64) -> Result<Vec<Envelope>> {
-        offload(|| {
-            let rows = self
-                .conn()?
-                .query(
-                    "SELECT seq, record FROM events WHERE seq >= $1 ORDER BY seq LIMIT $2",
-                    &[&sql_seq(from), &PAGE],
-                )
-                .map_err(self.shared.err(&format!("reading events from seq {from}")))?;
-            rows.iter()
-                .map(|r| decode(r.get(0), r.get::<_, &[u8]>(1)))
-                .collect()
-        })
-    }
-}
-
-/// Reports connections the pool found broken (as after a server restart) and replaces.
-#[derive(Debug)]
-struct PoolErrors(String);
-
-impl r2d2::HandleError<postgres::Error> for PoolErrors {
-    fn handle_error(&self, e: postgres::Error) {
-        tracing::warn!("{}: a pooled connection failed: {}", self.0, explain(&e));
-    }
-}
-
-fn conn(pool: &Pool, shared: &Shared) -> Result<Conn> {
-    pool.get()
-        .map_err(|e| StoreError::Io(format!("{}: no connection: {e}", shared.at)))
-}
-
-impl Drop for PgStore {
-    fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-impl EventStore for PgStore {
-    fn append(&self, batch: Vec<Proposed>) -> Result<Vec<Outcome>> {
-        offload(|| {
-            let (places, records) = self.write(|tx, head| {
-                let mut lookup = TxLookup::new(tx, &self.shared);
-                let mut checked = rules::Rules::load(self.instance, head, &mut lookup)?;
-                let (places, records) = rules::seal_batch(batch, head, &mut lookup, &mut checked)?;
+    async fn append(self: Arc<Self>, batch: Vec<Proposed>) -> Result<Vec<Outcome>> {
+        let (places, records) = self
+            .write(|lookup, head| {
+                let mut checked = rules::Rules::load(self.instance, head, lookup)?;
+                let (places, records) = rules::seal_batch(batch, head, lookup, &mut checked)?;
                 checked.kept(records.last());
                 Ok((places, records))
-            })?;
-            Ok(rules::outcomes(places, records))
-        })
-    }
-
-    /// The lease is a session-level advisory lock on a connection of its own, outside the pool:
-    /// it lasts while that session lives, and PostgreSQL frees it when the holder's process
-    /// dies or its connection drops.
-    fn hold_scheduler_lease(&self) -> Result<bool> {
-        offload(|| {
-            let mut lease = self.lease.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(client) = lease.as_mut() {
-                if client.is_valid(Duration::from_secs(5)).is_ok() {
-                    return Ok(true);
-                }
-                tracing::warn!(at = %self.shared.at, "the scheduler lease's session was lost");
-                *lease = None;
-            }
-            let mut client = self.config.connect(NoTls).map_err(|e| {
-                StoreError::Io(format!(
-                    "{}: cannot connect: {}",
-                    self.shared.at,
-                    explain(&e)
-                ))
-            })?;
-            let held: bool = client
-                .query_one("SELECT pg_try_advisory_lock($1)", &[&self.scheduler_lock])
-                .map_err(self.shared.err("asking for the scheduler lease"))?
-                .get(0);
-            if held {
-                *lease = Some(client);
-            }
-            Ok(held)
-        })
-    }
-
-    fn import(&self, records: Vec<Envelope>) -> Result<()> {
-        offload(|| {
-            self.write(move |tx, head| {
-                rules::check_import(&records, head, &mut TxLookup::new(tx, &self.shared))?;
-                Ok(((), records))
             })
-            .map(|_| ())
+            .await?;
+        Ok(rules::outcomes(places, records))
+    }
+
+    async fn import(self: Arc<Self>, records: Vec<Envelope>) -> Result<()> {
+        self.write(move |lookup, head| {
+            rules::check_import(&records, head, lookup)?;
+            Ok(((), records))
         })
+        .await
+        .map(|_| ())
     }
 
     /// The head as the database has it now; if the database cannot be reached, the last
     /// head this store saw (and a warning in the log).
-    fn head(&self) -> Head {
-        let read =
-            offload(|| read_head(&mut *self.conn()?).map_err(self.shared.err("reading the head")));
-        match read {
+    async fn head(self: Arc<Self>) -> Result<Head> {
+        let read = async {
+            read_head(&**self.conn().await?)
+                .await
+                .map_err(self.shared.err("reading the head"))
+        };
+        Ok(match read.await {
             Ok(h) => {
                 self.shared.announce(&h);
                 h
             }
             Err(e) => {
                 tracing::warn!("{e}; using the last head seen");
-                self.shared
-                    .head
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clone()
+                self.shared.last_head()
             }
+        })
+    }
+
+    /// The lease is a session-level advisory lock on a connection of its own, outside the
+    /// pool: it lasts while that session lives, and PostgreSQL frees it when the holder's
+    /// process dies or its connection drops.
+    async fn hold_scheduler_lease(self: Arc<Self>) -> Result<bool> {
+        let mut lease = self.lease.lock().await;
+        if let Some(client) = lease.as_ref() {
+            let alive = tokio::time::timeout(Duration::from_secs(5), client.simple_query("")).await;
+            if matches!(alive, Ok(Ok(_))) {
+                return Ok(true);
+            }
+            tracing::warn!(at = %self.shared.at, "the scheduler lease's session was lost");
+            *lease = None;
         }
+        let client = connect(&self.config, &self.shared.at).await?;
+        let held: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&self.scheduler_lock])
+            .await
+            .map_err(self.shared.err("asking for the scheduler lease"))?
+            .get(0);
+        if held {
+            *lease = Some(client);
+        }
+        Ok(held)
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.inner.shared.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl EventStore for PgStore {
+    fn append(&self, batch: Vec<Proposed>) -> Result<Vec<Outcome>> {
+        self.wait(Work::Write, |inner| inner.append(batch))
+    }
+
+    fn append_async(
+        self: Arc<Self>,
+        batch: Vec<Proposed>,
+    ) -> BoxFuture<'static, Result<Vec<Outcome>>> {
+        Box::pin(
+            self.runner
+                .spawn(Work::Write, self.inner.clone().append(batch)),
+        )
+    }
+
+    fn hold_scheduler_lease(&self) -> Result<bool> {
+        self.wait(Work::Read, Inner::hold_scheduler_lease)
+    }
+
+    fn import(&self, records: Vec<Envelope>) -> Result<()> {
+        self.wait(Work::Write, |inner| inner.import(records))
+    }
+
+    fn head(&self) -> Head {
+        self.wait(Work::Read, Inner::head)
+            .unwrap_or_else(|_| self.inner.shared.last_head())
+    }
+
+    fn head_async(self: Arc<Self>) -> BoxFuture<'static, Head> {
+        let read = self.runner.spawn(Work::Read, self.inner.clone().head());
+        let shared = self.inner.shared.clone();
+        Box::pin(async move { read.await.unwrap_or_else(|_| shared.last_head()) })
     }
 
     fn read_from(&self, from: u64) -> Box<dyn Iterator<Item = Result<Envelope>> + '_> {
@@ -472,84 +540,44 @@ impl EventStore for PgStore {
     }
 
     fn get(&self, seq: u64) -> Result<Option<Envelope>> {
-        offload(|| get(&mut *self.conn()?, &self.shared, seq))
+        self.wait(Work::Read, |inner| async move { inner.get(seq).await })
     }
 
     fn read_stream(&self, stream: &str) -> Result<Vec<Envelope>> {
-        offload(|| {
-            let rows = self
-                .conn()?
-                .query(
-                    "SELECT seq, record FROM events WHERE stream = $1 ORDER BY position",
-                    &[&stream],
-                )
-                .map_err(self.shared.err(&format!("reading stream `{stream}`")))?;
-            rows.iter()
-                .map(|r| decode(r.get(0), r.get::<_, &[u8]>(1)))
-                .collect()
+        let stream = stream.to_string();
+        self.wait(Work::Read, |inner| async move {
+            inner.read_stream_page(&stream, 0, None).await
         })
     }
 
     fn read_stream_page(&self, stream: &str, since: u64, limit: usize) -> Result<Vec<Envelope>> {
-        let since = sql_seq(since);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        offload(|| {
-            let rows = self
-                .conn()?
-                .query(
-                    "SELECT seq, record FROM events WHERE stream = $1 AND seq >= $2
-                     ORDER BY position LIMIT $3",
-                    &[&stream, &since, &limit],
-                )
-                .map_err(self.shared.err(&format!("reading stream `{stream}`")))?;
-            rows.iter()
-                .map(|r| decode(r.get(0), r.get::<_, &[u8]>(1)))
-                .collect()
+        let stream = stream.to_string();
+        self.wait(Work::Read, |inner| async move {
+            inner.read_stream_page(&stream, since, Some(limit)).await
         })
     }
 
     fn stream_last(&self, stream: &str) -> Result<Option<Envelope>> {
-        offload(|| {
-            let row = self
-                .conn()?
-                .query_opt(
-                    "SELECT seq, record FROM events WHERE stream = $1
-                     ORDER BY position DESC LIMIT 1",
-                    &[&stream],
-                )
-                .map_err(self.shared.err(&format!("reading stream `{stream}`")))?;
-            row.map(|r| decode(r.get(0), r.get::<_, &[u8]>(1)))
-                .transpose()
+        let stream = stream.to_string();
+        self.wait(Work::Read, |inner| async move {
+            inner.stream_last(&stream).await
         })
     }
 
     fn streams_last(&self, streams: &[String]) -> Result<Vec<Option<Envelope>>> {
-        offload(|| {
-            let rows = self
-                .conn()?
-                .query(
-                    "SELECT DISTINCT ON (stream) stream, seq, record FROM events
-                     WHERE stream = ANY($1) ORDER BY stream, position DESC",
-                    &[&streams],
-                )
-                .map_err(self.shared.err("reading the last event of streams"))?;
-            let mut last = HashMap::with_capacity(rows.len());
-            for r in &rows {
-                last.insert(
-                    r.get::<_, String>(0),
-                    decode(r.get(1), r.get::<_, &[u8]>(2))?,
-                );
-            }
-            Ok(streams.iter().map(|s| last.get(s).cloned()).collect())
+        let streams = streams.to_vec();
+        self.wait(Work::Read, |inner| async move {
+            inner.streams_last(&streams).await
         })
     }
 
     fn find_id(&self, id: &str) -> Result<Option<u64>> {
-        offload(|| find_id(&mut *self.conn()?, &self.shared, id))
+        let id = id.to_string();
+        self.wait(Work::Read, |inner| async move { inner.find_id(&id).await })
     }
 
     fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.shared.durable.subscribe()
+        self.inner.shared.durable.subscribe()
     }
 
     fn cache(&self) -> &dyn Cache {
@@ -557,7 +585,7 @@ impl EventStore for PgStore {
     }
 
     fn instance(&self) -> u64 {
-        self.instance
+        self.inner.instance
     }
 }
 

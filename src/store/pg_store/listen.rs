@@ -1,58 +1,73 @@
-//! The thread that turns other processes' `NOTIFY`s into watch updates, reconnecting with back-off and polling the head now and then.
+//! The task that turns other processes' `NOTIFY`s into watch updates, reconnecting with
+//! back-off and polling the head now and then.
+
+use std::time::Instant;
+
+use tokio_postgres::AsyncMessage;
 
 use super::*;
 
-/// Starts the thread that turns other processes' `NOTIFY`s into watch updates. It stops
-/// soon after the store is dropped.
-pub(super) fn spawn_listener(
-    config: postgres::Config,
+/// Listens for as long as the store's runtime runs: each connection's worth by [`listen`],
+/// and after a failure again, after a back-off that grows to two seconds.
+pub(super) async fn listen_forever(
+    config: tokio_postgres::Config,
     channel: String,
     shared: Arc<Shared>,
-) -> Result<()> {
-    std::thread::Builder::new()
-        .name("accord-pg-listen".into())
-        .spawn(move || {
-            let mut delay = Duration::from_millis(100);
-            let mut failing = false;
-            while !shared.stop.load(Ordering::Relaxed) {
-                match listen(&config, &channel, &shared, &mut failing) {
-                    Ok(()) => return,
-                    Err(e) => {
-                        if !failing {
-                            tracing::warn!(
-                                "{}: listening for new events failed ({e}); reconnecting",
-                                shared.at
-                            );
-                            failing = true;
-                        } else {
-                            delay = (delay * 2).min(Duration::from_secs(2));
-                        }
-                        let until = Instant::now() + delay;
-                        while Instant::now() < until && !shared.stop.load(Ordering::Relaxed) {
-                            std::thread::sleep(Duration::from_millis(50));
-                        }
-                    }
-                }
-            }
-        })
-        .map(|_| ())
-        .map_err(|e| StoreError::Io(format!("cannot start the listener thread: {e}")))
+) {
+    let mut delay = Duration::from_millis(100);
+    let mut failing = false;
+    while !shared.stop.load(Ordering::Relaxed) {
+        let Err(e) = listen(&config, &channel, &shared, &mut failing).await;
+        if !failing {
+            tracing::warn!(
+                "{}: listening for new events failed ({e}); reconnecting",
+                shared.at
+            );
+            failing = true;
+        } else {
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+        tokio::time::sleep(delay).await;
+    }
 }
 
-/// One connection's worth of listening: returns `Ok` when told to stop, `Err` when the
-/// connection fails.
-fn listen(
-    config: &postgres::Config,
+/// One connection's worth of listening, until it fails.
+async fn listen(
+    config: &tokio_postgres::Config,
     channel: &str,
     shared: &Shared,
     failing: &mut bool,
-) -> std::result::Result<(), String> {
-    let mut client = config.connect(NoTls).map_err(|e| explain(&e))?;
+) -> std::result::Result<std::convert::Infallible, String> {
+    let (client, mut connection) = config.connect(NoTls).await.map_err(|e| explain(&e))?;
+    // The connection's messages: its notifications, then why it ended.
+    let (notes, mut heard) = tokio::sync::mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        loop {
+            match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(AsyncMessage::Notification(n))) => {
+                    if notes.send(Ok(n.payload().to_string())).is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    let _ = notes.send(Err(explain(&e)));
+                    return;
+                }
+                None => {
+                    let _ = notes.send(Err("the connection closed".into()));
+                    return;
+                }
+            }
+        }
+    });
+    let _stop_driver = AbortOnDrop(driver);
     client
         .batch_execute(&format!("LISTEN {channel}"))
+        .await
         .map_err(|e| explain(&e))?;
-    // Whatever was committed while this thread was not listening.
-    let head = read_head(&mut client).map_err(|e| explain(&e))?;
+    // Whatever was committed while this task was not listening.
+    let head = read_head(&client).await.map_err(|e| explain(&e))?;
     shared.announce(&head);
     if *failing {
         tracing::info!("{}: listening for new events again", shared.at);
@@ -60,26 +75,30 @@ fn listen(
     }
     let mut polled = Instant::now();
     loop {
-        if shared.stop.load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        {
-            let mut notes = client.notifications();
-            let mut it = notes.timeout_iter(Duration::from_millis(250));
-            while let Some(n) = it.next().map_err(|e| explain(&e))? {
-                if let Ok(seq) = n.payload().parse::<u64>() {
+        match tokio::time::timeout(Duration::from_millis(250), heard.recv()).await {
+            Ok(Some(Ok(payload))) => {
+                if let Ok(seq) = payload.parse::<u64>() {
                     shared.announce_seq(seq);
                 }
             }
-        }
-        if client.is_closed() {
-            return Err("the connection closed".into());
+            Ok(Some(Err(e))) => return Err(e),
+            Ok(None) => return Err("the connection closed".into()),
+            Err(_) => {}
         }
         // A cheap poll now and then finds a connection that died silently.
         if polled.elapsed() > Duration::from_secs(5) {
-            let head = read_head(&mut client).map_err(|e| explain(&e))?;
+            let head = read_head(&client).await.map_err(|e| explain(&e))?;
             shared.announce(&head);
             polled = Instant::now();
         }
+    }
+}
+
+/// Ends a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -30,13 +30,18 @@ pub(super) const MIGRATIONS: &[(i32, &str)] = &[(
 
 /// Applies the migrations this schema lacks, one process at a time; refuses a schema that a
 /// newer accord has migrated further than this one knows.
-pub(super) fn migrate(c: &mut postgres::Client, key: i64) -> std::result::Result<(), String> {
-    let e = |e: postgres::Error| explain(&e);
-    let mut tx = c.transaction().map_err(e)?;
+pub(super) async fn migrate(
+    c: &mut tokio_postgres::Client,
+    key: i64,
+) -> std::result::Result<(), String> {
+    let e = |e: tokio_postgres::Error| explain(&e);
+    let tx = c.transaction().await.map_err(e)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&key])
+        .await
         .map_err(e)?;
     let exists: bool = tx
         .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
+        .await
         .map_err(e)?
         .get(0);
     if !exists {
@@ -46,10 +51,12 @@ pub(super) fn migrate(c: &mut postgres::Client, key: i64) -> std::result::Result
                  applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
              )",
         )
+        .await
         .map_err(e)?;
     }
     let current: i32 = tx
         .query_one("SELECT COALESCE(max(version), 0) FROM schema_version", &[])
+        .await
         .map_err(e)?
         .get(0);
     let latest = MIGRATIONS.last().map(|(v, _)| *v).unwrap_or(0);
@@ -61,26 +68,29 @@ pub(super) fn migrate(c: &mut postgres::Client, key: i64) -> std::result::Result
     }
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
         tx.batch_execute(sql)
+            .await
             .map_err(|err| format!("migration {version}: {}", explain(&err)))?;
         tx.execute(
             "INSERT INTO schema_version (version) VALUES ($1)",
             &[version],
         )
+        .await
         .map_err(e)?;
     }
-    tx.commit().map_err(e)
+    tx.commit().await.map_err(e)
 }
 
 /// Reads the head and checks it against the last record, as the sled store does on open.
 /// One statement, so one snapshot: another process appending meanwhile cannot make them
 /// disagree.
-pub(super) fn check_head(c: &mut postgres::Client, at: &str) -> Result<Head> {
+pub(super) async fn check_head(c: &tokio_postgres::Client, at: &str) -> Result<Head> {
     let row = c
         .query_one(
             "SELECT h.seq, h.hash, h.recorded_at, (SELECT max(seq) FROM events), e.record \
              FROM head h LEFT JOIN events e ON e.seq = h.seq",
             &[],
         )
+        .await
         .map_err(|e| StoreError::Io(format!("{at}: reading the head: {}", explain(&e))))?;
     let head = Head {
         seq: row.get::<_, i64>(0) as u64,
