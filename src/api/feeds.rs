@@ -19,11 +19,11 @@ use crate::projections::{self, Query};
     security(("bearer" = [])))]
 pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let m = &state.metrics;
-    let head = state.store.head().seq;
-    let views = shared(&*state.store, &Query::default())?;
+    let head = state.store.clone().head_async().await.seq;
+    let views = shared(&state.store, &Query::default()).await?;
     let lag = head.saturating_sub(views.seq);
     let store = state.store.clone();
-    let indexed = blocking(move || projections::meetings::index::indexed_seq(&*store))?;
+    let indexed = blocking(move || projections::meetings::index::indexed_seq(&*store)).await?;
     let (sent, failed) = views
         .views
         .work
@@ -164,7 +164,7 @@ pub(super) async fn calendar(
             ));
         }
     }
-    let state_now = shared(&*state.store, &Query::default())?;
+    let state_now = shared(&state.store, &Query::default()).await?;
     let views = &state_now.views;
     let body = q
         .body
@@ -184,7 +184,10 @@ pub(super) async fn calendar(
                 })
         })
         .transpose()?;
-    let text = blocking(|| crate::calendar::feed(&*state.store, views, body, &state.public_url))?;
+    let (store, public_url) = (state.store.clone(), state.public_url.clone());
+    let text =
+        blocking(move || crate::calendar::feed(&*store, &state_now.views, body, &public_url))
+            .await?;
     Ok((
         [(header::CONTENT_TYPE, "text/calendar; charset=utf-8")],
         text,

@@ -13,6 +13,7 @@ use crate::listing::{self, What};
 use crate::projections::{self, Query};
 use crate::store::{EventStore, StoreError};
 use axum::http::StatusCode;
+use std::sync::Arc;
 
 /// The query of a read-model listing: both time axes, filters and paging.
 #[derive(Deserialize, Default, utoipa::IntoParams)]
@@ -151,8 +152,10 @@ async fn list(
     let filter = filter_of(&q)?;
     let path = format!("/api/{name}");
     if w == What::Timeline {
-        let views = shared(&*state.store, &query)?;
-        let mut entries = blocking(|| projections::timeline::timeline(&*state.store, &query))?;
+        let views = shared(&state.store, &query).await?;
+        let store = state.store.clone();
+        let mut entries =
+            blocking(move || projections::timeline::timeline(&*store, &query)).await?;
         listing::filter_timeline(&views.views, &mut entries, &filter)
             .map_err(|e| bad("query", e))?;
         let rows = listing::timeline_rows(&entries).1;
@@ -161,7 +164,7 @@ async fn list(
     }
     if w == What::Meetings && (query.as_of.is_some() || query.known_at.is_some()) {
         let paging = paging_of!(q);
-        let rows = meetings_at(&state, &query, &filter, &paging)?;
+        let rows = meetings_at(&state, &query, &filter, &paging).await?;
         let items: Vec<listing::Item> = rows.iter().map(listing::Item::Meeting).collect();
         let (headers, items) = paged::page(items, &paging, &path, raw.as_deref())?;
         return Ok((
@@ -169,7 +172,7 @@ async fn list(
             Json(Value::Array(items.iter().map(|i| i.json()).collect())),
         ));
     }
-    let views = filtered_views(&state, &query, name, &filter)?;
+    let views = filtered_views(&state, &query, name, &filter).await?;
     // Only the rows of the page are drawn.
     let items = listing::items(&views.views, w);
     let (headers, items) = paged::page(items, &paging_of!(q), &path, raw.as_deref())?;
@@ -182,26 +185,28 @@ async fn list(
 /// The meetings of a page as of a date or as known at an instant, from the meetings index:
 /// the meeting `after` names, then one more than the page's rows, each folded from its own
 /// events. The filter's values are checked against the current views.
-fn meetings_at(
+async fn meetings_at(
     state: &AppState,
     query: &Query,
     filter: &listing::Filter,
     paging: &paged::Paging,
 ) -> Result<Vec<projections::meetings::MeetingRow>, ApiError> {
     let limit = paged::limit_of(paging)?;
-    let current = shared(&*state.store, &Query::default())?;
+    let current = shared(&state.store, &Query::default()).await?;
     listing::check_filter(&current.views, "meetings", filter).map_err(|e| bad("query", e))?;
-    let kept = listing::meeting_kept(filter);
-    let text = paged::text_matches(paging);
-    let keep = |m: &projections::meetings::MeetingRow| kept(m) && text(&m.meeting, &m.title);
-    let store = &*state.store;
-    Ok(blocking(|| {
-        projections::meetings::index::Reader::new(store, query)?.first(
+    let (store, query, filter, paging) =
+        (state.store.clone(), *query, filter.clone(), paging.clone());
+    Ok(blocking(move || {
+        let kept = listing::meeting_kept(&filter);
+        let text = paged::text_matches(&paging);
+        let keep = |m: &projections::meetings::MeetingRow| kept(m) && text(&m.meeting, &m.title);
+        projections::meetings::index::Reader::new(&*store, &query)?.first(
             &keep,
             paging.after.as_deref(),
             limit + 1,
         )
-    })?)
+    })
+    .await?)
 }
 
 /// The views a query asks for: the shared current state when no axis is given (no copy, no
@@ -217,35 +222,43 @@ pub(crate) fn shared_views(
     }
 }
 
-/// [`shared_views`] for a request: the current views standing at the last durable record are
-/// taken as they are, on the request's own thread, without waiting on a writer; any other
-/// question folds (or reads the head) where blocking is allowed.
-pub(crate) fn shared(
-    store: &dyn EventStore,
+/// [`shared_views`] for a request. The current views standing at the last durable record are
+/// taken as they are, on the request's own task: at once where the store tells its last
+/// durable seq without waiting, else once the head is read (awaited, not waited for); any
+/// other question folds on the blocking pool.
+pub(crate) async fn shared(
+    store: &Arc<dyn EventStore>,
     query: &Query,
-) -> Result<std::sync::Arc<projections::State>, StoreError> {
+) -> Result<Arc<projections::State>, StoreError> {
     if query.as_of.is_none() && query.known_at.is_none() {
-        if let Some(live) = projections::current_without_waiting(store) {
+        if let Some(live) = projections::current_without_waiting(&**store) {
             return Ok(live);
         }
+        if store.durable_seq().is_none() {
+            let head = store.clone().head_async().await;
+            if let Some(live) = projections::current_at(&**store, head.seq) {
+                return Ok(live);
+            }
+        }
     }
-    blocking(|| shared_views(store, query))
+    let (store, query) = (store.clone(), *query);
+    blocking(move || shared_views(&*store, &query)).await
 }
 
 /// [`shared_views`] narrowed by a filter; copied only when the filter narrows something.
-fn filtered_views(
+async fn filtered_views(
     state: &AppState,
     query: &Query,
     what: &str,
     filter: &listing::Filter,
-) -> Result<std::sync::Arc<projections::State>, ApiError> {
-    let mut views = shared(&*state.store, query)?;
+) -> Result<Arc<projections::State>, ApiError> {
+    let mut views = shared(&state.store, query).await?;
     let narrows = filter.body.is_some()
         || filter.status.is_some()
         || filter.from.is_some()
         || filter.to.is_some();
     if narrows {
-        let owned = std::sync::Arc::make_mut(&mut views);
+        let owned = Arc::make_mut(&mut views);
         listing::filter_views(&mut owned.views, what, filter).map_err(|e| bad("query", e))?;
     }
     Ok(views)
@@ -324,7 +337,8 @@ pub(super) async fn deadlines(
         },
         "deadlines",
         &filter,
-    )?;
+    )
+    .await?;
     let day = as_of.unwrap_or_else(|| Utc::now().date_naive());
     let rows = listing::deadlines(&views.views, day, within).1;
     let (headers, rows) = paged::page_json(
@@ -383,7 +397,7 @@ pub(super) async fn reminders(
         status: q.status.clone(),
         ..Default::default()
     };
-    let views = filtered_views(&state, &Query::default(), "reminders", &filter)?;
+    let views = filtered_views(&state, &Query::default(), "reminders", &filter).await?;
     let mut rows = listing::reminders(&views.views, from, to, None).1;
     if caller.role < Role::Admin {
         for r in &mut rows {

@@ -32,10 +32,14 @@ use serde_json::{json, Value};
 use crate::store::{EventStore, Outcome, StoreError};
 use tokens::{Role, Tokens};
 
-/// Runs store reads, folds and appends off the async workers' way, so a slow request does not
-/// hold up the others or the scheduler.
-pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    tokio::task::block_in_place(f)
+/// Runs store reads and folds on the blocking pool, so that no request holds a worker of the
+/// runtime while it reads or folds: the others and the scheduler go on.
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(out) => out,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("a request's work on the blocking pool did not finish: {e}"),
+    }
 }
 
 /// The largest request body accepted, in bytes.
@@ -391,7 +395,7 @@ async fn record(
     idempotent_ids(&headers, &caller, &mut batch)?;
     let lines: Vec<usize> = batch.iter().map(|p| p.line).collect();
     let line = |i: usize| lines.get(i).copied().unwrap_or(0);
-    let outcomes = match blocking(|| state.store.append(batch)) {
+    let outcomes = match state.store.clone().append_async(batch).await {
         Ok(o) => o,
         Err(StoreError::Conflict {
             index,
@@ -456,15 +460,7 @@ async fn record(
     security(("bearer" = [])))]
 async fn verify(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let store = state.store.clone();
-    let report =
-        tokio::task::spawn_blocking(move || crate::verify::verify_store(&*store, &mut |_| {}))
-            .await
-            .map_err(|e| {
-                ApiError(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    json!({"error": e.to_string()}),
-                )
-            })?;
+    let report = blocking(move || crate::verify::verify_store(&*store, &mut |_| {})).await;
     let mut v = serde_json::to_value(&report).expect("a report is JSON");
     v["intact"] = report.intact().into();
     Ok(Json(v))

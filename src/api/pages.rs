@@ -347,19 +347,20 @@ impl std::ops::Deref for Shared {
     }
 }
 
-fn views_for(state: &AppState, a: &Axes) -> Result<Shared, PageError> {
-    views_of(state, a, crate::projections::Parts::ALL)
+async fn views_for(state: &AppState, a: &Axes) -> Result<Shared, PageError> {
+    views_of(state, a, crate::projections::Parts::ALL).await
 }
 
 /// As [`views_for`] for a page that reads only the views of `parts`: a fold to another day or
 /// instant folds and copies only those.
-fn views_of(
+async fn views_of(
     state: &AppState,
     a: &Axes,
     parts: crate::projections::Parts,
 ) -> Result<Shared, PageError> {
     let query = crate::projections::Query { parts, ..a.query };
-    super::shared(&*state.store, &query)
+    super::shared(&state.store, &query)
+        .await
         .map(Shared)
         .map_err(|e| PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }

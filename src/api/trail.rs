@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::tokens::Role;
-use super::{bad, openapi, require, ApiError, AppState, Caller};
+use super::{bad, blocking, openapi, require, ApiError, AppState, Caller};
 use crate::store::StoreError;
 
 /// The query of the audit trail.
@@ -75,25 +75,29 @@ pub(super) async fn events(
         return Err(bad("limit", "from 1 to 10000"));
     }
     let since = q.since.unwrap_or(1);
-    let source: Box<dyn Iterator<Item = Result<crate::envelope::Envelope, StoreError>>> =
-        match &q.stream {
-            Some(s) => Box::new(crate::store::stream_from(&*state.store, s, since)),
-            None => state.store.read_from(since),
-        };
-    let mut out = Vec::new();
-    let mut next = None;
-    for env in source {
-        let env = env?;
-        if env.seq < since || q.ty.as_deref().is_some_and(|t| t != env.ty) {
-            continue;
+    let (store, role) = (state.store.clone(), caller.role);
+    let page = blocking(move || -> Result<Value, StoreError> {
+        let source: Box<dyn Iterator<Item = Result<crate::envelope::Envelope, StoreError>>> =
+            match &q.stream {
+                Some(s) => Box::new(crate::store::stream_from(&*store, s, since)),
+                None => store.read_from(since),
+            };
+        let mut out = Vec::new();
+        let mut next = None;
+        for env in source {
+            let env = env?;
+            if env.seq < since || q.ty.as_deref().is_some_and(|t| t != env.ty) {
+                continue;
+            }
+            if out.len() == limit {
+                next = Some(env.seq);
+                break;
+            }
+            out.push(redacted(&env, role));
         }
-        if out.len() == limit {
-            next = Some(env.seq);
-            break;
-        }
-        out.push(redacted(&env, caller.role));
-    }
-    Ok(Json(json!({"events": out, "next": next})))
+        Ok(json!({"events": out, "next": next}))
+    });
+    Ok(Json(page.await?))
 }
 
 /// The JSON Lines export, streamed as it is read: every byte as hashed, so admins only (it holds

@@ -369,8 +369,13 @@ pub fn current_parts(
 /// store tells without waiting (a writer may hold its head): nothing to fold, decode or wait
 /// for. `None` when that cannot be told so, or the state is behind.
 pub fn current_without_waiting(store: &dyn EventStore) -> Option<std::sync::Arc<State>> {
-    let durable = store.durable_seq()?;
-    remembered(store).filter(|live| live.seq == durable)
+    current_at(store, store.durable_seq()?)
+}
+
+/// The current views when the state kept in memory stands at `head` (the seq of the last
+/// record, as just read): nothing to fold or wait for. `None` when it does not.
+pub fn current_at(store: &dyn EventStore, head: u64) -> Option<std::sync::Arc<State>> {
+    remembered(store).filter(|live| live.seq == head)
 }
 
 fn start_state(

@@ -23,6 +23,7 @@ mod operator;
 mod outside_faults;
 mod paging;
 mod partial_views;
+mod pg_requests;
 mod real_history;
 mod reminders;
 mod reminders_changes;

@@ -125,9 +125,12 @@ fn deadlines_and_reminders(
 }
 
 /// The page's time axes and the views they ask for.
-fn axes_and_views(state: &AppState, q: &PageQuery) -> Result<(Axes, super::Shared), PageError> {
+async fn axes_and_views(
+    state: &AppState,
+    q: &PageQuery,
+) -> Result<(Axes, super::Shared), PageError> {
     let a = axes(q)?;
-    let views = views_for(state, &a)?;
+    let views = views_for(state, &a).await?;
     Ok((a, views))
 }
 
@@ -147,7 +150,7 @@ pub(crate) type Build =
     fn(&dyn EventStore, &Views, Role, &str) -> Result<Option<Detail>, StoreError>;
 
 /// The page an item's sections make, or "not found", or the store's failure.
-fn show(
+async fn show(
     state: &AppState,
     caller: &Caller,
     q: &PageQuery,
@@ -155,11 +158,13 @@ fn show(
     id: &str,
     build: Build,
 ) -> Response {
-    let (a, views) = match axes_and_views(state, q) {
+    let (a, views) = match axes_and_views(state, q).await {
         Ok(x) => x,
         Err(e) => return e.into_response(),
     };
-    match blocking(|| build(&*state.store, &views, caller.role, id)) {
+    let (store, role, id_owned) = (state.store.clone(), caller.role, id.to_string());
+    let built = blocking(move || build(&*store, &views, role, &id_owned)).await;
+    match built {
         Ok(Some((title, tables))) => page(&title, caller, &a, tables),
         Ok(None) => not_found(what, id),
         Err(e) => PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
@@ -188,7 +193,7 @@ pub(super) async fn meeting(
     Path(id): Path<String>,
     UrlQuery(q): UrlQuery<PageQuery>,
 ) -> Response {
-    show(&state, &caller, &q, "meeting", &id, meeting_sections)
+    show(&state, &caller, &q, "meeting", &id, meeting_sections).await
 }
 
 /// `meeting` page sections: its title and tables, or `None` when the log has no such meeting.
@@ -363,7 +368,7 @@ pub(super) async fn decision(
     Path(symbol): Path<String>,
     UrlQuery(q): UrlQuery<PageQuery>,
 ) -> Response {
-    show(&state, &caller, &q, "decision", &symbol, decision_sections)
+    show(&state, &caller, &q, "decision", &symbol, decision_sections).await
 }
 
 /// `decision` page sections: its title and tables, or `None` when the log has no such decision.
@@ -483,7 +488,7 @@ pub(super) async fn group(
     Path(id): Path<String>,
     UrlQuery(q): UrlQuery<PageQuery>,
 ) -> Response {
-    show(&state, &caller, &q, "group", &id, group_sections)
+    show(&state, &caller, &q, "group", &id, group_sections).await
 }
 
 /// `group` page sections: its title and tables, or `None` when the log has no such group.
@@ -598,7 +603,7 @@ pub(super) async fn report(
     Path(id): Path<String>,
     UrlQuery(q): UrlQuery<PageQuery>,
 ) -> Response {
-    show(&state, &caller, &q, "report", &id, report_sections)
+    show(&state, &caller, &q, "report", &id, report_sections).await
 }
 
 /// `report` page sections: its title and tables, or `None` when the log has no such report.

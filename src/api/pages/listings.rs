@@ -98,7 +98,7 @@ pub(super) async fn meetings(
     let a = try_page!(axes(&q));
     let p = try_page!(Paging::of(&q.rest));
     try_page!(p.check_status(statuses("meetings")));
-    let views = try_page!(views_of(&state, &a, Parts::MEETINGS));
+    let views = try_page!(views_of(&state, &a, Parts::MEETINGS).await);
     let all = &views.meetings.0;
     let status_of = |m: &MeetingRow| {
         p.has_status(m.status.name()) || m.segments.iter().any(|s| p.has_status(s.status.name()))
@@ -170,7 +170,7 @@ pub(super) async fn decisions(
     let a = try_page!(axes(&q));
     let p = try_page!(Paging::of(&q.rest));
     try_page!(p.check_status(statuses("mandates")));
-    let views = try_page!(views_for(&state, &a));
+    let views = try_page!(views_for(&state, &a).await);
     let v: &crate::projections::Views = &views;
     let addressee = q
         .rest
@@ -274,7 +274,7 @@ pub(super) async fn groups(
     let a = try_page!(axes(&q));
     let p = try_page!(Paging::of(&q.rest));
     try_page!(p.check_status(statuses("groups")));
-    let views = try_page!(views_for(&state, &a));
+    let views = try_page!(views_for(&state, &a).await);
     let name = |v: &dyn erased_serialize::Ser| v.name();
     let status = |g: &crate::projections::groups::GroupRow| {
         if g.dissolved.is_some() {
@@ -351,7 +351,7 @@ pub(super) async fn reports(
     let a = try_page!(axes(&q));
     let p = try_page!(Paging::of(&q.rest));
     try_page!(p.check_status(statuses("reports")));
-    let views = try_page!(views_for(&state, &a));
+    let views = try_page!(views_for(&state, &a).await);
     let mut list: Vec<_> = views
         .reports
         .reports

@@ -406,7 +406,7 @@ fn form_page(
 }
 
 /// The views a form of type `ty` offers ids from, or why there is no such form.
-fn form_views(
+async fn form_views(
     state: &AppState,
     ty: &str,
 ) -> Result<std::sync::Arc<projections::State>, super::PageError> {
@@ -416,7 +416,8 @@ fn form_views(
             format!("no form for `{ty}`"),
         ));
     }
-    crate::api::listings::shared(&*state.store, &projections::Query::default())
+    crate::api::listings::shared(&state.store, &projections::Query::default())
+        .await
         .map_err(|e| super::PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
@@ -431,18 +432,21 @@ pub(super) async fn form(
     if caller.role == Role::Reader {
         return forbidden("recording needs a recorder's token; readers see no forms");
     }
-    let views = match form_views(&state, &ty) {
+    let views = match form_views(&state, &ty).await {
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
     let today = chrono::Utc::now().date_naive().to_string();
     let mut fields = fields(&ty, &views.views);
     if let Some(seq) = q.get("seq").filter(|s| !s.trim().is_empty()) {
-        let amended = seq
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .and_then(|n| state.store.get(n).ok().flatten());
+        let amended = seq.trim().parse::<u64>().ok().map(|n| {
+            let store = state.store.clone();
+            blocking(move || store.get(n).ok().flatten())
+        });
+        let amended = match amended {
+            Some(read) => read.await,
+            None => None,
+        };
         let Some(env) = amended else {
             return super::PageError(
                 StatusCode::BAD_REQUEST,
@@ -478,7 +482,7 @@ pub(super) async fn submit(
     if form.get("csrf") != Some(&csrf.0) || !same_origin(&headers) {
         return forbidden("this form did not come from this dashboard's session: nothing recorded");
     }
-    let views = match form_views(&state, &ty) {
+    let views = match form_views(&state, &ty).await {
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
@@ -538,8 +542,7 @@ pub(super) async fn submit(
             context! { preview => preview },
         );
     }
-    let store = state.store.clone();
-    match blocking(move || store.append(vec![proposed])) {
+    match state.store.clone().append_async(vec![proposed]).await {
         Ok(outcomes) => {
             let (seq, note) = match outcomes.first() {
                 Some(Outcome::Recorded(env)) => (env.seq, "recorded"),
@@ -547,12 +550,11 @@ pub(super) async fn submit(
                 None => (0, "nothing recorded"),
             };
             let today = chrono::Utc::now().date_naive().to_string();
-            let fresh = self::fields(
-                &ty,
-                &projections::current(&*state.store)
-                    .map(|s| s.views.clone())
-                    .unwrap_or_default(),
-            );
+            let fresh = match crate::api::listings::shared(&state.store, &Default::default()).await
+            {
+                Ok(now) => self::fields(&ty, &now.views),
+                Err(_) => self::fields(&ty, &Views::default()),
+            };
             form_page(
                 &caller,
                 &csrf,

@@ -38,7 +38,7 @@ pub(super) async fn timeline(
     UrlQuery(q): UrlQuery<PageQuery>,
 ) -> Response {
     let a = try_page!(axes(&q));
-    let views = try_page!(views_for(&state, &a));
+    let views = try_page!(views_for(&state, &a).await);
     let body = q.rest.get("body").filter(|b| !b.is_empty()).cloned();
     let year: Option<i32> = match q.rest.get("year").filter(|y| !y.is_empty()) {
         None => None,

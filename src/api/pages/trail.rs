@@ -59,7 +59,7 @@ struct Found {
 }
 
 fn find(
-    state: &AppState,
+    store: &dyn crate::store::EventStore,
     start: u64,
     stream: Option<&str>,
     keep: &dyn Fn(&Envelope) -> bool,
@@ -70,7 +70,7 @@ fn find(
     let key = |seq: u64| seq.to_string();
     let mut rows = Vec::new();
     if let Some(stream) = stream {
-        let mut all = state.store.read_stream(stream).map_err(fail)?;
+        let mut all = store.read_stream(stream).map_err(fail)?;
         all.retain(|e| e.seq <= start && keep(e));
         all.reverse();
         rows = all
@@ -95,7 +95,7 @@ fn find(
         }
         let lo = hi.saturating_sub(CHUNK - 1).max(floor + 1).max(1);
         let mut chunk = Vec::new();
-        for env in state.store.read_from(lo).take((hi - lo + 1) as usize) {
+        for env in store.read_from(lo).take((hi - lo + 1) as usize) {
             let env = env.map_err(fail)?;
             if keep(&env) {
                 chunk.push(env);
@@ -141,9 +141,13 @@ pub(super) async fn trail(
         }
     }
     let last = match a.query.known_at {
-        Some(t) => try_page!(projections::seq_known_at(&*state.store, t)
-            .map_err(|e| PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))),
-        None => state.store.head().seq,
+        Some(t) => {
+            let store = state.store.clone();
+            try_page!(blocking(move || projections::seq_known_at(&*store, t))
+                .await
+                .map_err(|e| PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())))
+        }
+        None => state.store.clone().head_async().await.seq,
     };
     // The cursor is the seq of the last record shown; the next page starts below it.
     let start = match p.after.as_deref().map(str::parse::<u64>) {
@@ -154,20 +158,21 @@ pub(super) async fn trail(
         }
     };
     let as_of = a.query.as_of;
-    let keep = |env: &Envelope| {
-        ty.as_ref().is_none_or(|t| *t == env.ty)
-            && actor
-                .as_ref()
-                .is_none_or(|x| env.actor.eq_ignore_ascii_case(x))
-            && as_of.is_none_or(|d| env.occurred.is_past_as_of(d))
-    };
-    let found = try_page!(blocking(|| find(
-        &state,
-        start,
-        stream.as_deref(),
-        &keep,
-        p.limit + 1
-    )));
+    let (store, want) = (state.store.clone(), p.limit + 1);
+    let (looked_for, ty_of, actor_of) = (stream.clone(), ty.clone(), actor.clone());
+    let found = try_page!(
+        blocking(move || {
+            let keep = |env: &Envelope| {
+                ty_of.as_ref().is_none_or(|t| *t == env.ty)
+                    && actor_of
+                        .as_ref()
+                        .is_none_or(|x| env.actor.eq_ignore_ascii_case(x))
+                    && as_of.is_none_or(|d| env.occurred.is_past_as_of(d))
+            };
+            find(&*store, start, looked_for.as_deref(), &keep, want)
+        })
+        .await
+    );
     let stopped_at = found.stopped_at;
     let w = p.take(found.rows);
     let rows: Vec<Vec<Value>> = w
@@ -198,7 +203,8 @@ pub(super) async fn trail(
         })
         .collect();
     // A short stretch of new records is verified here, off the async workers.
-    let note = chain_note(blocking(|| state.chain.status(&state.store)));
+    let (chain, store) = (state.chain.clone(), state.store.clone());
+    let note = chain_note(blocking(move || chain.status(&store)).await);
     // How many records match in all is not counted: the page only walks back far enough.
     let mut nav = context! { matched => (), ..p.nav("/trail", &w) };
     if let (Some(at), None) = (stopped_at, w.next.as_ref()) {
@@ -228,7 +234,7 @@ pub(super) async fn trail(
 
 /// The evaluation a page's query asks for: as known at its instant, what had happened by its
 /// "as of" day, over an optional period and body, its lists cut to `rows` when given.
-fn evaluate(
+async fn evaluate(
     state: &AppState,
     q: &PageQuery,
     rows: Option<usize>,
@@ -254,7 +260,7 @@ fn evaluate(
         as_of: a.query.as_of,
         rows,
     };
-    let head = state.store.head().seq;
+    let head = state.store.clone().head_async().await.seq;
     let key = format!("{scope:?} {:?}", a.query);
     let cache = || state.evaluations.lock().unwrap_or_else(|p| p.into_inner());
     let found = cache()
@@ -264,7 +270,9 @@ fn evaluate(
     if let Some(e) = found {
         return Ok((a, scope, e));
     }
-    let evaluation = blocking(|| crate::evaluate::run(&*state.store, &scope, a.query.known_at))
+    let (store, asked, known_at) = (state.store.clone(), scope.clone(), a.query.known_at);
+    let evaluation = blocking(move || crate::evaluate::run(&*store, &asked, known_at))
+        .await
         .map_err(|e| PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let e = Arc::new(KeptEvaluation {
         head,
@@ -292,7 +300,7 @@ pub(super) async fn evaluation(
     Extension(caller): Extension<Caller>,
     UrlQuery(q): UrlQuery<PageQuery>,
 ) -> Response {
-    let (a, scope, e) = try_page!(evaluate(&state, &q, Some(EVALUATION_ROWS)));
+    let (a, scope, e) = try_page!(evaluate(&state, &q, Some(EVALUATION_ROWS)).await);
     // The CSV of the same question.
     let asked = [
         ("as_of", a.as_of.clone()),
@@ -336,7 +344,7 @@ pub(super) async fn evaluation_csv(
     State(state): State<AppState>,
     UrlQuery(q): UrlQuery<PageQuery>,
 ) -> Response {
-    let (_, _, e) = try_page!(evaluate(&state, &q, None));
+    let (_, _, e) = try_page!(evaluate(&state, &q, None).await);
     (
         [
             (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),

@@ -22,7 +22,7 @@ pub(super) async fn upcoming(
 ) -> Response {
     let a = try_page!(axes(&q));
     let p = try_page!(Paging::of(&q.rest));
-    let views = try_page!(views_for(&state, &a));
+    let views = try_page!(views_for(&state, &a).await);
     let day = a.query.as_of.unwrap_or_else(|| Utc::now().date_naive());
     let until = day + chrono::Days::new(90);
     let week = day + chrono::Days::new(7);
