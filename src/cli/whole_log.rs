@@ -10,16 +10,34 @@ use anyhow::{Context, Result};
 use super::*;
 use crate::store::{EventStore, Location, StoreError, Written};
 
-/// A batch read and checked whole: its name, its text, and the line of each event.
+/// A batch read and checked whole: its name, the text of its events a part of [`PART`] events
+/// at a time, LZ4-compressed until the part is recorded, and the line of each event.
 pub(super) struct Batch {
     name: String,
-    text: String,
+    parts: Vec<Vec<u8>>,
     lines: Vec<usize>,
 }
 
 /// Events handed to the store at a time when a batch is recorded: the batch is read again a
-/// part at a time, so a large one is never held whole as events.
+/// part at a time, so a large one is never held whole as events, nor as plain text once
+/// checked.
 const PART: usize = 4096;
+
+impl Batch {
+    /// The batch of a checked text: its parts compressed, the text let go.
+    fn of(name: String, text: String, lines: Vec<usize>) -> Batch {
+        let starts = line_starts(&text, &lines);
+        let parts = starts
+            .chunks(PART)
+            .enumerate()
+            .map(|(i, part)| {
+                let to = starts.get((i + 1) * PART).copied().unwrap_or(text.len());
+                lz4_flex::compress_prepend_size(&text.as_bytes()[part[0]..to])
+            })
+            .collect();
+        Batch { name, parts, lines }
+    }
+}
 
 pub(super) fn read_batches(files: &[PathBuf]) -> Result<Vec<Batch>> {
     let stdin_only = files.is_empty() || files.iter().all(|f| f.as_os_str() == "-");
@@ -48,7 +66,7 @@ pub(super) fn read_batches(files: &[PathBuf]) -> Result<Vec<Batch>> {
         })?;
         let lines =
             crate::input::check_batch(&text).map_err(|e| BadInput(format!("{name}: {e}")))?;
-        out.push(Batch { name, text, lines });
+        out.push(Batch::of(name, text, lines));
     }
     Ok(out)
 }
@@ -56,18 +74,19 @@ pub(super) fn read_batches(files: &[PathBuf]) -> Result<Vec<Batch>> {
 pub(super) fn record(store: &dyn EventStore, batches: Vec<Batch>) -> Result<u8> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    for Batch { name, text, lines } in batches {
+    for Batch { name, parts, lines } in batches {
         let line = |index: usize| lines.get(index).copied().unwrap_or(0);
         // Checked whole above: read again a part at a time, the text gives the same events,
-        // and once the last part is read the text is let go.
-        let starts = line_starts(&text, &lines);
-        let mut text = Some(text);
+        // and each part's text is let go once read.
         let mut next = 0;
-        let mut parts = std::iter::from_fn(|| {
-            let whole = text.as_deref().filter(|_| next < starts.len())?;
-            let end = (next + PART).min(starts.len());
-            let to = starts.get(end).copied().unwrap_or(whole.len());
-            let part: Vec<_> = crate::input::proposals(&whole[starts[next]..to])
+        let mut parts = parts.into_iter().map(|packed| {
+            let text = lz4_flex::decompress_size_prepended(&packed)
+                .ok()
+                .and_then(|t| String::from_utf8(t).ok())
+                .expect("a part packed in memory unpacks to the text it was");
+            drop(packed);
+            let end = (next + PART).min(lines.len());
+            let part: Vec<_> = crate::input::proposals(&text)
                 .zip(&lines[next..end])
                 .map(|(p, &line)| {
                     let mut p =
@@ -83,10 +102,7 @@ pub(super) fn record(store: &dyn EventStore, batches: Vec<Batch>) -> Result<u8> 
                 "a part reads as many events as checked"
             );
             next = end;
-            if next == starts.len() {
-                text = None;
-            }
-            Some(part)
+            part
         });
         let outcomes = store.append_parts(&mut parts).map_err(|e| match e {
             StoreError::Conflict {
