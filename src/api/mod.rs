@@ -460,7 +460,16 @@ async fn record(
     security(("bearer" = [])))]
 async fn verify(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let store = state.store.clone();
-    let report = blocking(move || crate::verify::verify_store(&*store, &mut |_| {})).await;
+    // A verification that fails by a panic (a damaged record it cannot read) answers 500.
+    let report =
+        tokio::task::spawn_blocking(move || crate::verify::verify_store(&*store, &mut |_| {}))
+            .await
+            .map_err(|e| {
+                ApiError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"error": e.to_string()}),
+                )
+            })?;
     let mut v = serde_json::to_value(&report).expect("a report is JSON");
     v["intact"] = report.intact().into();
     Ok(Json(v))

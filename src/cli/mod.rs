@@ -4,11 +4,13 @@
 //! or usage (nothing written).
 
 mod check;
+mod record;
 mod show;
 mod simulate;
 mod whole_log;
 pub mod work;
 
+use record::*;
 use whole_log::*;
 
 use std::io::{BufWriter, Write};

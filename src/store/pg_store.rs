@@ -283,6 +283,7 @@ impl PgStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .wait_timeout(Some(Duration::from_secs(10)))
             .create_timeout(Some(Duration::from_secs(10)))
+            .recycle_timeout(Some(Duration::from_secs(5)))
             .build()
             .map_err(|e| StoreError::Io(format!("{at}: cannot make the connection pool: {e}")))?;
         let (durable, _) = tokio::sync::watch::channel(head.seq);
@@ -406,10 +407,14 @@ impl EventStore for PgStore {
         self: Arc<Self>,
         batch: Vec<Proposed>,
     ) -> BoxFuture<'static, Result<Vec<Outcome>>> {
-        Box::pin(
-            self.runner
-                .spawn(Work::Write, self.inner.clone().append(batch)),
-        )
+        let task = self
+            .runner
+            .spawn(Work::Write, self.inner.clone().append(batch));
+        // The store (and its runtime) lives until the append is answered.
+        Box::pin(async move {
+            let _store = self;
+            task.await
+        })
     }
 
     fn hold_scheduler_lease(&self) -> Result<bool> {
@@ -427,8 +432,10 @@ impl EventStore for PgStore {
 
     fn head_async(self: Arc<Self>) -> BoxFuture<'static, Head> {
         let read = self.runner.spawn(Work::Read, self.inner.clone().head());
-        let shared = self.inner.shared.clone();
-        Box::pin(async move { read.await.unwrap_or_else(|_| shared.last_head()) })
+        Box::pin(async move {
+            let out = read.await;
+            out.unwrap_or_else(|_| self.inner.shared.last_head())
+        })
     }
 
     fn read_from(&self, from: u64) -> Box<dyn Iterator<Item = Result<Envelope>> + '_> {

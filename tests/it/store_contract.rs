@@ -497,8 +497,8 @@ fn works_from_threads_and_inside_tokio(s: &dyn EventStore) {
         }
     });
     assert_eq!(s.head().seq, 4);
-    // On a multi-threaded runtime, as the API calls it (`block_in_place`), and directly
-    // from async code, as some handlers read the head.
+    // On a multi-threaded runtime, under `block_in_place` and directly from async code (as
+    // the scheduler's tick calls it).
     let multi = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -524,6 +524,66 @@ fn works_from_threads_and_inside_tokio(s: &dyn EventStore) {
         assert_eq!(s.cache().get(b"rt").unwrap().as_deref(), Some(&b"1"[..]));
     });
     assert_chain(&all(s));
+}
+
+#[test]
+fn sled_appends_and_heads_from_async_callers() {
+    appends_and_heads_from_async_callers(&sled_fixture().store);
+}
+
+#[test]
+fn postgres_appends_and_heads_from_async_callers() {
+    if let Some(f) = pg_fixture("async_callers") {
+        appends_and_heads_from_async_callers(&f.store);
+    }
+}
+
+/// The async calls requests make: concurrent appends all answered, each once, in one gapless
+/// order; the head as read after them; an append whose future is dropped unawaited still runs
+/// to its end.
+fn appends_and_heads_from_async_callers(s: &Arc<dyn EventStore>) {
+    let single = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    single.block_on(async {
+        let asked: Vec<_> = (0..12)
+            .map(|i| {
+                let l = line(&format!("async-{i}"), &format!("m-async-{i}"), None);
+                s.clone().append_async(batch(&[l]))
+            })
+            .collect();
+        let mut seqs = Vec::new();
+        for a in asked {
+            seqs.extend(recorded(&a.await.unwrap()));
+        }
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=12).collect::<Vec<u64>>());
+        assert_eq!(s.clone().head_async().await.seq, 12);
+        let again = s
+            .clone()
+            .append_async(batch(&[line("async-3", "m-async-3", None)]))
+            .await
+            .unwrap();
+        assert!(
+            matches!(again[..], [Outcome::Duplicate { .. }]),
+            "{again:?}"
+        );
+        drop(
+            s.clone()
+                .append_async(batch(&[line("dropped", "m-dropped", None)])),
+        );
+    });
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while s.find_id("dropped").unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < until,
+            "an append whose future was dropped did not run to its end"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(s.head().seq, 13);
+    assert_chain(&all(&**s));
 }
 
 fn cache_puts_gets_and_removes_by_prefix(s: &dyn EventStore) {

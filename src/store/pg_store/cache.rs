@@ -57,7 +57,7 @@ impl Cache for PgCache {
 
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
         let (key, value) = (key.to_vec(), value.to_vec());
-        self.with(Work::Write, |c, shared| async move {
+        self.with(Work::Read, |c, shared| async move {
             c.execute(
                 "INSERT INTO cache (key, value) VALUES ($1, $2) \
                  ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
@@ -71,7 +71,7 @@ impl Cache for PgCache {
 
     fn remove_prefix(&self, prefix: &[u8]) -> Result<()> {
         let (prefix, end) = (prefix.to_vec(), prefix_end(prefix));
-        self.with(Work::Write, |c, shared| async move {
+        self.with(Work::Read, |c, shared| async move {
             c.execute(
                 "DELETE FROM cache WHERE key >= $1 AND ($2::bytea IS NULL OR key < $2)",
                 &[&prefix, &end],
@@ -127,7 +127,7 @@ impl Cache for PgCache {
             .map(|(k, v)| (k.to_vec(), v.to_vec()))
             .collect();
         let removes = removes.to_vec();
-        self.with(Work::Write, move |mut c, shared| async move {
+        self.with(Work::Read, move |mut c, shared| async move {
             let err = shared.err("writing the cache");
             let tx = c.transaction().await.map_err(&err)?;
             if !removes.is_empty() {

@@ -24,9 +24,9 @@ pub(super) struct Runner {
 /// What a cancelled task (the store closed while it ran) is reported as.
 #[derive(Clone, Copy)]
 pub(super) enum Work {
-    /// A read: nothing happened.
+    /// A read, or a write of derived data (the cache): nothing of the log happened.
     Read,
-    /// A write: it may or may not have been committed.
+    /// A write to the log: it may or may not have been committed.
     Write,
 }
 
@@ -63,16 +63,24 @@ impl Runner {
         async move { joined(task.await, what) }
     }
 
-    /// Runs `work` on the store's runtime and waits for it, for a synchronous caller: on a
-    /// worker of a multi-threaded runtime the wait runs under `block_in_place`, on a
-    /// current-thread runtime on a scoped thread, elsewhere on the caller's thread.
+    /// Runs `work` on the store's runtime and waits for it, for a synchronous caller: the
+    /// caller's thread waits for the answer on a channel (under `block_in_place` on a worker of
+    /// a multi-threaded runtime, so that its other tasks move on).
     pub(super) fn wait<T: Send + 'static>(
         &self,
         what: Work,
         work: impl Future<Output = Result<T>> + Send + 'static,
     ) -> Result<T> {
-        let task = self.spawn(what, work);
-        offload(|| self.handle.block_on(task))
+        let task = self.handle.spawn(work);
+        let (answer, answered) = std::sync::mpsc::sync_channel(1);
+        drop(self.handle.spawn(async move {
+            let _ = answer.send(task.await);
+        }));
+        match offload(|| answered.recv()) {
+            Ok(done) => joined(done, what),
+            // Both tasks dropped unfinished: the store closed.
+            Err(_) => Err(cancelled(what)),
+        }
     }
 
     /// Starts a task that lives as long as the store.
@@ -93,27 +101,29 @@ fn joined<T>(r: std::result::Result<Result<T>, tokio::task::JoinError>, what: Wo
     match r {
         Ok(out) => out,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => Err(match what {
-            Work::Read => StoreError::Io("the store was closed before the read finished".into()),
-            Work::Write => StoreError::Unconfirmed(
-                "the store was closed before the write was confirmed".into(),
-            ),
-        }),
+        Err(_) => Err(cancelled(what)),
     }
 }
 
-/// Runs `f`, which blocks, where blocking is allowed (see [`StoreRuntime::wait`]).
-fn offload<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+/// What work the store's closing cut short is reported as.
+fn cancelled(what: Work) -> StoreError {
+    match what {
+        Work::Read => StoreError::Io("the store was closed before the work finished".into()),
+        Work::Write => {
+            StoreError::Unconfirmed("the store was closed before the write was confirmed".into())
+        }
+    }
+}
+
+/// Runs `f`, which blocks, where blocking is allowed (see [`Runner::wait`]): under
+/// `block_in_place` on a multi-threaded runtime, else on the caller's thread (a current-thread
+/// runtime's own thread waits, as any blocking call there does).
+fn offload<T>(f: impl FnOnce() -> T) -> T {
     match Handle::try_current() {
-        Err(_) => f(),
-        Ok(h) => match h.runtime_flavor() {
-            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
-            _ => std::thread::scope(|s| {
-                s.spawn(f)
-                    .join()
-                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
-            }),
-        },
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 
