@@ -284,6 +284,32 @@ fn forget(store: &dyn EventStore) {
     }
 }
 
+/// The corrections known at `k`, read from the log when first needed: a state that stands
+/// at `k`, folded with exactly those, needs none (a server's first listing does not wait for
+/// the stream index to be read).
+struct CorrectionsAt<'a> {
+    store: &'a dyn EventStore,
+    k: u64,
+    read: Option<Corrections>,
+}
+
+impl<'a> CorrectionsAt<'a> {
+    fn new(store: &'a dyn EventStore, k: u64) -> Self {
+        CorrectionsAt {
+            store,
+            k,
+            read: None,
+        }
+    }
+
+    fn get(&mut self) -> Result<&Corrections, StoreError> {
+        if self.read.is_none() {
+            self.read = Some(Corrections::load(self.store, self.k)?);
+        }
+        Ok(self.read.as_ref().expect("read just above"))
+    }
+}
+
 /// Whether a stored state at `s_seq`, folded with the corrections known at `s_corrected`
 /// (its own seq unless given), can start a fold for this query up to `k`.
 fn usable(
@@ -292,14 +318,20 @@ fn usable(
     s_max: Option<NaiveDate>,
     k: u64,
     q: &Query,
-    c: &Corrections,
-) -> bool {
-    s_seq <= k
-        && c.valid(s_seq, s_corrected.unwrap_or(s_seq), k)
-        && match (q.counts_by(), s_max) {
-            (Some(d), Some(m)) => m <= d,
-            _ => true,
-        }
+    c: &mut CorrectionsAt,
+) -> Result<bool, StoreError> {
+    let counts = match (q.counts_by(), s_max) {
+        (Some(d), Some(m)) => m <= d,
+        _ => true,
+    };
+    if s_seq > k || !counts {
+        return Ok(false);
+    }
+    // Folded with the corrections known at `k` itself: none of them can tell against it.
+    if s_corrected == Some(k) {
+        return Ok(true);
+    }
+    Ok(c.get()?.valid(s_seq, s_corrected.unwrap_or(s_seq), k))
 }
 
 /// The best stored state to start a fold for this query.
@@ -382,10 +414,10 @@ fn start_state(
     store: &dyn EventStore,
     k: u64,
     q: &Query,
-    c: &Corrections,
+    c: &mut CorrectionsAt,
 ) -> Result<State, StoreError> {
     if let Some(live) = remembered(store) {
-        if usable(live.seq, live.corrected_at, live.max_counts_from, k, q, c) {
+        if usable(live.seq, live.corrected_at, live.max_counts_from, k, q, c)? {
             if q.parts != Parts::ALL {
                 // A copy of the views asked for; the live state stays.
                 return Ok(State {
@@ -403,7 +435,7 @@ fn start_state(
         }
     }
     if let Some(live) = stored::load(store, LIVE, q.parts) {
-        if usable(live.seq, live.corrected_at, live.max_counts_from, k, q, c) {
+        if usable(live.seq, live.corrected_at, live.max_counts_from, k, q, c)? {
             return Ok(live);
         }
     }
@@ -423,7 +455,7 @@ fn start_state(
     }
     metas.sort_by_key(|m| std::cmp::Reverse(m.seq));
     for m in metas {
-        if usable(m.seq, m.corrected_at, m.max_counts_from, k, q, c) {
+        if usable(m.seq, m.corrected_at, m.max_counts_from, k, q, c)? {
             if let Some(s) = stored::load(store, &snap_key(SNAP, m.seq), q.parts) {
                 return Ok(s);
             }
@@ -461,8 +493,8 @@ fn fold(store: &dyn EventStore, q: &Query, progress: Progress) -> Result<State, 
         Some(t) => seq_known_at(store, t)?,
         None => store.head().seq,
     };
-    let corrections = Corrections::load(store, k)?;
-    let mut state = start_state(store, k, q, &corrections)?;
+    let mut corrections = CorrectionsAt::new(store, k);
+    let mut state = start_state(store, k, q, &mut corrections)?;
     // What the start folded agrees with the corrections known at `k` (it was usable), and
     // what follows is folded with them.
     state.corrected_at = Some(k);
@@ -478,6 +510,7 @@ fn fold(store: &dyn EventStore, q: &Query, progress: Progress) -> Result<State, 
         _ => None,
     };
     if state.seq < k {
+        let corrections = corrections.get()?;
         // As of a day, a store may pass over records that cannot count by then.
         let records = match skipping {
             Some(day) => store.skim_counting_from(state.seq + 1, day),
