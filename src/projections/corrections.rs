@@ -69,26 +69,55 @@ impl Corrections {
             ..Corrections::default()
         };
         for (seq, event) in all.iter().cloned() {
-            let env_seq = seq;
-            match event {
-                DomainEvent::EventRetracted(r) => {
-                    c.list.push((env_seq, r.seq));
-                    if seq <= k {
-                        c.effect.insert(r.seq, Effect::Retracted);
-                    }
-                }
-                DomainEvent::EventAmended(a) => {
-                    c.list.push((env_seq, a.seq));
-                    // A retraction wins over any amendment.
-                    if seq <= k && !matches!(c.effect.get(&a.seq), Some(Effect::Retracted)) {
-                        c.effect
-                            .insert(a.seq, Effect::Amended(serde_json::Value::Object(a.data)));
-                    }
-                }
-                _ => {}
-            }
+            c.note(seq, event, k);
         }
         Ok(c)
+    }
+
+    /// The corrections recorded after seq `from` up to seq `k`, read from those records
+    /// themselves rather than from the corrections stream: all that a state folded with the
+    /// corrections known at `from` needs to be judged and brought forward to `k`.
+    pub fn recorded_between(store: &dyn EventStore, from: u64, k: u64) -> Result<Self, StoreError> {
+        let mut c = Corrections {
+            covers: k,
+            ..Corrections::default()
+        };
+        for s in store.skim_from(from + 1) {
+            let s = s?;
+            if s.env.seq > k {
+                break;
+            }
+            if s.env.stream != "corrections" {
+                continue;
+            }
+            let event = crate::domain::as_recorded(|| {
+                DomainEvent::decode_text(&s.env.ty, s.env.version, &s.data)
+            })
+            .map_err(|e| corrupt(s.env.seq, e))?;
+            c.note(s.env.seq, event, k);
+        }
+        Ok(c)
+    }
+
+    /// Takes in one correction recorded at `seq`; its effect counts if `seq <= k`.
+    fn note(&mut self, seq: u64, event: DomainEvent, k: u64) {
+        match event {
+            DomainEvent::EventRetracted(r) => {
+                self.list.push((seq, r.seq));
+                if seq <= k {
+                    self.effect.insert(r.seq, Effect::Retracted);
+                }
+            }
+            DomainEvent::EventAmended(a) => {
+                self.list.push((seq, a.seq));
+                // A retraction wins over any amendment.
+                if seq <= k && !matches!(self.effect.get(&a.seq), Some(Effect::Retracted)) {
+                    self.effect
+                        .insert(a.seq, Effect::Amended(serde_json::Value::Object(a.data)));
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Whether a state folded to `j` with the corrections known at `m` is right for a query
@@ -135,6 +164,57 @@ impl Corrections {
             }
             None => recorded().map(Some),
         }
+    }
+}
+
+/// Records a fold may read twice to learn the corrections among them, rather than read the
+/// whole corrections stream (which needs the stream index, read whole on first use).
+const NEAR: u64 = 20_000;
+
+/// The corrections known at `k`, read from the log when first needed: a state that stands
+/// at `k`, folded with exactly those, needs none, and one a few records behind needs only the
+/// corrections among those records (a server's first listing does not wait for the stream
+/// index to be read).
+pub(super) struct CorrectionsAt<'a> {
+    store: &'a dyn EventStore,
+    k: u64,
+    /// What is read: every correction (`None`), or those recorded after a seq.
+    read: Option<(Option<u64>, Corrections)>,
+}
+
+impl<'a> CorrectionsAt<'a> {
+    pub(super) fn new(store: &'a dyn EventStore, k: u64) -> Self {
+        CorrectionsAt {
+            store,
+            k,
+            read: None,
+        }
+    }
+
+    /// At least the corrections recorded after `from` up to `k`.
+    pub(super) fn after(&mut self, from: u64) -> Result<&Corrections, StoreError> {
+        let held = match &self.read {
+            Some((None, _)) => true,
+            Some((Some(f), _)) => *f <= from,
+            None => false,
+        };
+        if !held {
+            self.read = Some(if self.k.saturating_sub(from) <= NEAR {
+                let c = Corrections::recorded_between(self.store, from, self.k)?;
+                (Some(from), c)
+            } else {
+                (None, Corrections::load(self.store, self.k)?)
+            });
+        }
+        Ok(&self.read.as_ref().expect("read just above").1)
+    }
+
+    /// Every correction, those recorded after `k` too.
+    pub(super) fn all(&mut self) -> Result<&Corrections, StoreError> {
+        if !matches!(self.read, Some((None, _))) {
+            self.read = Some((None, Corrections::load(self.store, self.k)?));
+        }
+        Ok(&self.read.as_ref().expect("read just above").1)
     }
 }
 

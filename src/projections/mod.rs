@@ -27,7 +27,7 @@ mod tests;
 pub mod timeline;
 pub mod work;
 
-use corrections::corrupt;
+use corrections::{corrupt, CorrectionsAt};
 pub use corrections::{decode, Corrections};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -284,32 +284,6 @@ fn forget(store: &dyn EventStore) {
     }
 }
 
-/// The corrections known at `k`, read from the log when first needed: a state that stands
-/// at `k`, folded with exactly those, needs none (a server's first listing does not wait for
-/// the stream index to be read).
-struct CorrectionsAt<'a> {
-    store: &'a dyn EventStore,
-    k: u64,
-    read: Option<Corrections>,
-}
-
-impl<'a> CorrectionsAt<'a> {
-    fn new(store: &'a dyn EventStore, k: u64) -> Self {
-        CorrectionsAt {
-            store,
-            k,
-            read: None,
-        }
-    }
-
-    fn get(&mut self) -> Result<&Corrections, StoreError> {
-        if self.read.is_none() {
-            self.read = Some(Corrections::load(self.store, self.k)?);
-        }
-        Ok(self.read.as_ref().expect("read just above"))
-    }
-}
-
 /// Whether a stored state at `s_seq`, folded with the corrections known at `s_corrected`
 /// (its own seq unless given), can start a fold for this query up to `k`.
 fn usable(
@@ -328,10 +302,13 @@ fn usable(
         return Ok(false);
     }
     // Folded with the corrections known at `k` itself: none of them can tell against it.
-    if s_corrected == Some(k) {
+    let m = s_corrected.unwrap_or(s_seq);
+    if m == k {
         return Ok(true);
     }
-    Ok(c.get()?.valid(s_seq, s_corrected.unwrap_or(s_seq), k))
+    // Only the corrections recorded between `m` and `k` can.
+    let c = if m < k { c.after(m)? } else { c.all()? };
+    Ok(c.valid(s_seq, m, k))
 }
 
 /// The best stored state to start a fold for this query.
@@ -510,7 +487,7 @@ fn fold(store: &dyn EventStore, q: &Query, progress: Progress) -> Result<State, 
         _ => None,
     };
     if state.seq < k {
-        let corrections = corrections.get()?;
+        let corrections = corrections.after(state.seq)?;
         // As of a day, a store may pass over records that cannot count by then.
         let records = match skipping {
             Some(day) => store.skim_counting_from(state.seq + 1, day),

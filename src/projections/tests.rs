@@ -103,3 +103,50 @@ fn stored_states_zones_and_partial_folds_answer_as_a_fold_from_the_start() {
         views(&store, &Query::default()).unwrap();
     }
 }
+
+/// The corrections read from a stretch of records say what the whole corrections stream says
+/// about that stretch: the event each of its records folds as, and which states it leaves
+/// right.
+#[test]
+fn corrections_read_from_a_stretch_agree_with_the_whole_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let mut text = Vec::new();
+    crate::generate::generate(6_000, 7, &mut text).unwrap();
+    let batch = crate::input::parse_batch(std::str::from_utf8(&text).unwrap()).unwrap();
+    store.append(batch).unwrap();
+    let head = store.head().seq;
+    let recorded: Vec<u64> = all_corrections(&store)
+        .unwrap()
+        .1
+        .iter()
+        .map(|(s, _)| *s)
+        .collect();
+    assert!(recorded.len() > 5, "{} corrections", recorded.len());
+    let records: Vec<_> = store.read_from(1).map(|r| r.unwrap()).collect();
+    for (from, k) in [(0, head), (1_000, 4_000), (2_500, head), (head - 300, head)] {
+        let whole = Corrections::load(&store, k).unwrap();
+        let stretch = Corrections::recorded_between(&store, from, k).unwrap();
+        let mut corrected = 0;
+        for env in &records[from as usize..k as usize] {
+            let (w, s) = (
+                whole.effective(env).unwrap(),
+                stretch.effective(env).unwrap(),
+            );
+            corrected += usize::from(w.as_ref() != decode(env).ok().as_ref());
+            assert_eq!(w, s, "seq {} read from {from} to {k}", env.seq);
+        }
+        for m in (from..=k).step_by(97) {
+            for j in (0..=m).step_by(89) {
+                assert_eq!(
+                    whole.valid(j, m, k),
+                    stretch.valid(j, m, k),
+                    "a state at {j} folded with the corrections known at {m}, for {k}"
+                );
+            }
+        }
+        if from == 0 {
+            assert!(corrected > 0, "no record of the log is corrected");
+        }
+    }
+}
