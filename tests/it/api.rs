@@ -98,8 +98,11 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// Kills the server and waits until it is gone, so that the store it held is free for
+    /// the next one.
     fn drop(&mut self) {
         let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
