@@ -43,6 +43,16 @@ pub(super) fn all_corrections(store: &dyn EventStore) -> Result<(u64, Correction
     Ok((head, list))
 }
 
+/// Whether every correction of this store, as of its head, is already in memory.
+fn held_in_memory(store: &dyn EventStore) -> bool {
+    let head = store.head().seq;
+    CORRECTIONS_IN_MEMORY
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .is_some_and(|(id, at, _)| *id == store.instance() && *at == head)
+}
+
 /// What corrections say about earlier events, as known up to some seq.
 #[derive(Debug, Default)]
 pub struct Corrections {
@@ -173,8 +183,8 @@ const NEAR: u64 = 20_000;
 
 /// The corrections known at `k`, read from the log when first needed: a state that stands
 /// at `k`, folded with exactly those, needs none, and one a few records behind needs only the
-/// corrections among those records (a server's first listing does not wait for the stream
-/// index to be read).
+/// corrections among those records, unless every correction is in memory already (a server's
+/// first listing does not wait for the stream index to be read).
 pub(super) struct CorrectionsAt<'a> {
     store: &'a dyn EventStore,
     k: u64,
@@ -199,12 +209,14 @@ impl<'a> CorrectionsAt<'a> {
             None => false,
         };
         if !held {
-            self.read = Some(if self.k.saturating_sub(from) <= NEAR {
-                let c = Corrections::recorded_between(self.store, from, self.k)?;
-                (Some(from), c)
-            } else {
-                (None, Corrections::load(self.store, self.k)?)
-            });
+            self.read = Some(
+                if self.k.saturating_sub(from) <= NEAR && !held_in_memory(self.store) {
+                    let c = Corrections::recorded_between(self.store, from, self.k)?;
+                    (Some(from), c)
+                } else {
+                    (None, Corrections::load(self.store, self.k)?)
+                },
+            );
         }
         Ok(&self.read.as_ref().expect("read just above").1)
     }
