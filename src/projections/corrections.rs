@@ -178,8 +178,9 @@ impl Corrections {
 }
 
 /// Records a fold may read twice to learn the corrections among them, rather than read the
-/// whole corrections stream (which needs the stream index, read whole on first use).
-const NEAR: u64 = 20_000;
+/// corrections stream (on sled that needs the stream index, read whole on first use): a
+/// stretch this short costs a few milliseconds to read again on either backend.
+const NEAR: u64 = 1_000;
 
 /// The corrections known at `k`, read from the log when first needed: a state that stands
 /// at `k`, folded with exactly those, needs none, and one a few records behind needs only the
