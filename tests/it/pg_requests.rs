@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use super::api::{call, token};
 use super::helpers::{history, meeting_line, pg_schema, Accord};
 
-/// How long the other session holds the tables.
-const HELD: Duration = Duration::from_millis(1500);
+/// How long the other session holds the tables: long enough that a thread held for it stands
+/// out from any delay a busy machine makes.
+const HELD: Duration = Duration::from_millis(3000);
 
 #[test]
 fn requests_on_postgres_wait_for_the_database_without_holding_the_runtime() {
@@ -57,15 +58,19 @@ fn requests_on_postgres_wait_for_the_database_without_holding_the_runtime() {
             });
         })
     };
+    let meetings = || {
+        let (status, body) = call(
+            "GET",
+            &format!("{base}/api/meetings"),
+            Some(&recorder),
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+        body
+    };
     // Warm: every view folded once and kept, so that a request for the current views now
     // needs the head and nothing else.
-    let (status, body) = call(
-        "GET",
-        &format!("{base}/api/meetings"),
-        Some(&recorder),
-        None,
-    );
-    assert_eq!(status, 200, "{body}");
+    meetings();
 
     // Another session locks the head and the events for a while.
     let mut locker = schema.client();
@@ -118,7 +123,7 @@ fn requests_on_postgres_wait_for_the_database_without_holding_the_runtime() {
     let health = started.elapsed();
     assert_eq!(status, 200);
     assert!(
-        health < Duration::from_millis(500),
+        health < Duration::from_millis(1000),
         "/healthz took {health:?} while requests waited for the database"
     );
 
@@ -126,19 +131,13 @@ fn requests_on_postgres_wait_for_the_database_without_holding_the_runtime() {
         let (i, status, body, took) = r.join().unwrap();
         assert_eq!(status, 200, "request {i}: {body}");
         assert!(
-            took >= Duration::from_millis(800),
+            took >= HELD / 2,
             "request {i} took {took:?}: it did not wait for the locked tables"
         );
     }
     holder.join().unwrap();
     // The current views took in what was recorded while the tables were locked.
-    let (status, body) = call(
-        "GET",
-        &format!("{base}/api/meetings"),
-        Some(&recorder),
-        None,
-    );
-    assert_eq!(status, 200, "{body}");
+    let body = meetings();
     for i in 0..2 {
         assert!(body.contains(&format!("m-lock-{i}")), "{body}");
     }
@@ -146,7 +145,7 @@ fn requests_on_postgres_wait_for_the_database_without_holding_the_runtime() {
     let worst = worst_rx.recv().unwrap();
     server.join().unwrap();
     assert!(
-        worst < Duration::from_millis(300),
+        worst < Duration::from_millis(1000),
         "the runtime's only thread was held for {worst:?} while the tables were locked for {HELD:?}"
     );
 
