@@ -24,6 +24,7 @@ mod outside_faults;
 mod paging;
 mod partial_views;
 mod pg_requests;
+mod pg_store;
 mod real_history;
 mod reminders;
 mod reminders_changes;
