@@ -9,7 +9,7 @@ use std::time::Duration;
 use accord::store::{EventStore, PgStore, SledStore, StoreError};
 
 use super::helpers::{history, meeting_line, pg_schema, Accord};
-use super::store_contract::{all, assert_chain, batch, line, recorded};
+use super::store_fixtures::{all, assert_chain, batch, line, recorded};
 
 /// Two instances on one schema, as two nodes: 8 threads append concurrently through both;
 /// seqs come out 1..N without a gap, the chain verifies, and a subscriber on the second

@@ -2,40 +2,14 @@
 //! runs against sled and against PostgreSQL (`ACCORD_TEST_PG_URL`; skipped with a message when
 //! no server is reachable). What only PostgreSQL has is in `pg_store.rs`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use accord::envelope::{Envelope, ZERO_HASH};
-use accord::input::{parse_batch, Proposed};
-use accord::store::{EventStore, Outcome, PgStore, SledStore, StoreError};
+use accord::input::parse_batch;
+use accord::store::{EventStore, Outcome, SledStore, StoreError};
 
-use super::helpers::{history, pg_schema, Accord, PgSchema};
-
-/// A store under test and what keeps its storage alive.
-struct Fixture {
-    store: Arc<dyn EventStore>,
-    _dir: Option<tempfile::TempDir>,
-    _schema: Option<PgSchema>,
-}
-
-fn sled_fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    Fixture {
-        store: Arc::new(SledStore::open(dir.path()).unwrap()),
-        _dir: Some(dir),
-        _schema: None,
-    }
-}
-
-fn pg_fixture(test: &str) -> Option<Fixture> {
-    let schema = pg_schema(test)?;
-    let store = PgStore::open(&schema.url).unwrap_or_else(|e| panic!("open {}: {e}", schema.name));
-    Some(Fixture {
-        store: Arc::new(store),
-        _dir: None,
-        _schema: Some(schema),
-    })
-}
+use super::helpers::{history, Accord};
+use super::store_fixtures::*;
 
 /// Runs each contract test (a `fn(&dyn EventStore)`) once per backend.
 macro_rules! contract {
@@ -80,53 +54,6 @@ contract!(
     cache_scans_in_key_order_and_writes_a_batch_whole,
     export_verifies_independently,
 );
-
-/// An event on stream `deadline/{key}`: the storage contract is about records, positions
-/// and ids, so its events are of a type the life-cycle rules let repeat on one stream.
-pub(crate) fn line(id: &str, key: &str, expected: Option<u64>) -> String {
-    let l = format!(
-        r#"{{"id":"{id}","type":"DeadlineSet","occurred":"2021-03","actor":"tester","data":{{"deadline":"{key}","workflow":"w","workflow_version":1,"instance":"meeting:{key}","step":"s","what":"Something due","due":"2021-11-01","responsible":["secretariat-mc"]}}}}"#
-    );
-    match expected {
-        Some(p) => l.replacen('{', &format!("{{\"expected_position\":{p},"), 1),
-        None => l,
-    }
-}
-
-pub(crate) fn batch(lines: &[String]) -> Vec<Proposed> {
-    parse_batch(&lines.join("\n")).expect("valid test input")
-}
-
-fn retract(seq: u64) -> String {
-    format!(
-        r#"{{"type":"EventRetracted","occurred":"2021-04","actor":"auditor","data":{{"seq":{seq},"reason":"recorded by mistake"}}}}"#
-    )
-}
-
-pub(crate) fn all(s: &dyn EventStore) -> Vec<Envelope> {
-    s.read_from(1).collect::<Result<_, _>>().unwrap()
-}
-
-pub(crate) fn recorded(outcomes: &[Outcome]) -> Vec<u64> {
-    outcomes
-        .iter()
-        .filter_map(|o| match o {
-            Outcome::Recorded(e) => Some(e.seq),
-            Outcome::Duplicate { .. } => None,
-        })
-        .collect()
-}
-
-/// Seqs 1..=n, each linking to the one before and carrying its own hash.
-pub(crate) fn assert_chain(records: &[Envelope]) {
-    let mut prev = ZERO_HASH.to_string();
-    for (i, r) in records.iter().enumerate() {
-        assert_eq!(r.seq, i as u64 + 1, "gap before seq {}", r.seq);
-        assert_eq!(r.prev_hash, prev, "seq {} does not chain", r.seq);
-        assert_eq!(r.compute_hash(), r.hash, "seq {} hash", r.seq);
-        prev = r.hash.clone();
-    }
-}
 
 fn empty_store_has_the_zero_head(s: &dyn EventStore) {
     let h = s.head();
@@ -523,66 +450,6 @@ fn works_from_threads_and_inside_tokio(s: &dyn EventStore) {
         assert_eq!(s.cache().get(b"rt").unwrap().as_deref(), Some(&b"1"[..]));
     });
     assert_chain(&all(s));
-}
-
-#[test]
-fn sled_appends_and_heads_from_async_callers() {
-    appends_and_heads_from_async_callers(&sled_fixture().store);
-}
-
-#[test]
-fn postgres_appends_and_heads_from_async_callers() {
-    if let Some(f) = pg_fixture("async_callers") {
-        appends_and_heads_from_async_callers(&f.store);
-    }
-}
-
-/// The async calls requests make: concurrent appends all answered, each once, in one gapless
-/// order; the head as read after them; an append whose future is dropped unawaited still runs
-/// to its end.
-fn appends_and_heads_from_async_callers(s: &Arc<dyn EventStore>) {
-    let single = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    single.block_on(async {
-        let asked: Vec<_> = (0..12)
-            .map(|i| {
-                let l = line(&format!("async-{i}"), &format!("m-async-{i}"), None);
-                s.clone().append_async(batch(&[l]))
-            })
-            .collect();
-        let mut seqs = Vec::new();
-        for a in asked {
-            seqs.extend(recorded(&a.await.unwrap()));
-        }
-        seqs.sort_unstable();
-        assert_eq!(seqs, (1..=12).collect::<Vec<u64>>());
-        assert_eq!(s.clone().head_async().await.seq, 12);
-        let again = s
-            .clone()
-            .append_async(batch(&[line("async-3", "m-async-3", None)]))
-            .await
-            .unwrap();
-        assert!(
-            matches!(again[..], [Outcome::Duplicate { .. }]),
-            "{again:?}"
-        );
-        drop(
-            s.clone()
-                .append_async(batch(&[line("dropped", "m-dropped", None)])),
-        );
-    });
-    let until = std::time::Instant::now() + Duration::from_secs(10);
-    while s.find_id("dropped").unwrap().is_none() {
-        assert!(
-            std::time::Instant::now() < until,
-            "an append whose future was dropped did not run to its end"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert_eq!(s.head().seq, 13);
-    assert_chain(&all(&**s));
 }
 
 fn cache_puts_gets_and_removes_by_prefix(s: &dyn EventStore) {
