@@ -35,11 +35,7 @@ use tokens::{Role, Tokens};
 /// Runs store reads and folds on the blocking pool, so that no request holds a worker of the
 /// runtime while it reads or folds: the others and the scheduler go on.
 pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(out) => out,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => panic!("a request's work on the blocking pool did not finish: {e}"),
-    }
+    crate::store::finished(tokio::task::spawn_blocking(f).await)
 }
 
 /// The largest request body accepted, in bytes.

@@ -187,11 +187,11 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// The end of a task of the blocking pool: its value, or its panic carried on.
-fn finished<T>(r: std::result::Result<T, tokio::task::JoinError>) -> T {
+pub(crate) fn finished<T>(r: std::result::Result<T, tokio::task::JoinError>) -> T {
     match r {
         Ok(out) => out,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => panic!("a store's task on the blocking pool did not finish: {e}"),
+        Err(e) => panic!("a task on the blocking pool did not finish: {e}"),
     }
 }
 
