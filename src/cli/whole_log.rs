@@ -93,8 +93,9 @@ pub(super) fn export(store: &dyn EventStore, since: u64, output: Option<&Path>) 
 }
 
 /// The records of a damaged sled store in seq order: through sled while it reads them, then
-/// (once sled fails, or if it could not open its files) from what
-/// [`crate::store::SledStore::salvage`] finds in the files themselves.
+/// those of the journal that follow (acknowledged, not yet flushed by sled), or (once sled
+/// fails, or if it could not open its files) what [`crate::store::SledStore::salvage`] finds
+/// in the files themselves.
 pub(super) struct Rescue<'a> {
     pub(super) sled:
         Option<Box<dyn Iterator<Item = Result<crate::envelope::Envelope, StoreError>> + 'a>>,
@@ -115,7 +116,15 @@ impl Iterator for Rescue<'_> {
                     self.next = env.seq + 1;
                     return Some(Ok(env));
                 }
-                None => return None,
+                None => {
+                    // Sled's records end: the journal may hold acknowledged ones after them.
+                    self.sled = None;
+                    let mut journaled = crate::store::SledStore::journaled(self.dir);
+                    if !journaled.contains_key(&self.next) {
+                        return None;
+                    }
+                    self.found = Some(journaled.split_off(&self.next));
+                }
                 Some(Err(e)) => {
                     eprintln!(
                         "accord: sled cannot read seq {} ({e}); reading the records from the \

@@ -110,8 +110,11 @@ impl Rules {
                 .position(|(i, _, _, _)| *i == instance)
                 .map(|at| all.remove(at))
         };
+        // The head names a record the log holds: a registry kept at the head needs no read.
         let still_there = |seq: u64, hash: &str, lookup: &mut dyn Lookup| -> Result<bool> {
-            Ok(seq == 0 || lookup.record(seq)?.is_some_and(|r| r.hash == hash))
+            Ok(seq == 0
+                || (seq == head.seq && hash == head.hash)
+                || lookup.record(seq)?.is_some_and(|r| r.hash == hash))
         };
         let registry = match cached {
             Some((_, seq, hash, mut reg))

@@ -18,8 +18,11 @@
 //! keys per chunk and one head, however many streams and ids it holds.
 //!
 //! Tree `cache` holds projection snapshots (derived, droppable); tree `meta` the format version.
-//! An append returns only after its own `Db::flush` (sled's background flush is off); appends
-//! that overlap share the work of one flush.
+//! An append returns only once durable (sled's background flush is off): a small one once its
+//! entry in the journal beside sled's files (`log.journal`, `journal.rs`) is written and
+//! synced, a large one after a `Db::flush`; appends that overlap share one `fdatasync` or
+//! flush. Sled is flushed when the journal fills and when the store closes, and `open` writes
+//! back what the journal holds past sled's head (`durable.rs`).
 //!
 //! Beside sled's files, `log.head` names the last record known durable (seq, hash, CRC),
 //! rewritten in place after each flush. sled recovers a damaged log by cutting it at the first
@@ -42,7 +45,9 @@ mod recovery;
 pub use format::CHUNK;
 
 mod cache;
+mod durable;
 mod index;
+mod journal;
 mod parts;
 mod read;
 
@@ -121,6 +126,8 @@ pub struct SledStore {
     /// Whether the log carries index entries (an older store opened for a rescue does not:
     /// its index is built from the records).
     entries: bool,
+    /// The journal that makes small appends durable (`None`: opened for a rescue).
+    journal: Option<std::sync::Arc<journal::Journal>>,
 }
 
 /// How long closing the store may take. sled flushes when its last handle goes; after a write
@@ -138,8 +145,16 @@ impl Drop for SledStore {
                 ManuallyDrop::take(&mut self.db),
             )
         };
+        let journal = self.journal.take();
         let (done, closed) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            // Sled takes over what the journal holds, so that the next open has none to write
+            // back.
+            if let Some(journal) = journal.filter(|j| j.holds_entries()) {
+                if db.flush().is_ok() {
+                    let _ = journal.restart();
+                }
+            }
             drop(cache);
             drop(log);
             drop(db);
@@ -204,9 +219,12 @@ impl SledStore {
             // A new store, unless it holds records from before the format was kept.
             None => log.scan_prefix(b"c").next().is_none(),
         };
+        let mut journal = None;
         let head = if strict {
             Self::roll_back_torn_batch(&log, dir)?;
             let head = Self::check_head(&log)?;
+            let (opened, head) = Self::recover_journal(&db, &log, dir, head)?;
+            journal = Some(std::sync::Arc::new(opened));
             Self::check_mark(&log, &head, dir)?;
             if !current {
                 let started = std::time::Instant::now();
@@ -251,6 +269,7 @@ impl SledStore {
             broken: Mutex::new(None),
             index: RwLock::new(None),
             entries: strict || current,
+            journal,
         })
     }
 
@@ -302,52 +321,21 @@ impl SledStore {
 
     /// Writes records (already sealed, consecutive, chained) and their indexes, in sled
     /// batches of [`SUB_BATCH`] chunks with the head key in the last; readers see them once the
-    /// last is written. `writer` must be the locked writer state.
-    fn commit(&self, writer: &mut Writer, records: &[Envelope]) -> Result<()> {
+    /// last is written. `writer` must be the locked writer state; `framed` holds each chunk's
+    /// framed records when they are framed already; `writes` says how sled takes them.
+    fn commit(
+        &self,
+        writer: &mut Writer,
+        records: &[Envelope],
+        framed: Option<Vec<Vec<u8>>>,
+        writes: Writes,
+    ) -> Result<()> {
         let Some(last) = records.last() else {
             return Ok(());
         };
-        self.write_records(records, Some(last))?;
+        write_records(&self.log, &self.dir, records, framed, Some(last), writes)?;
         self.publish(writer, last, |index| index.add_records(records));
         Ok(())
-    }
-
-    /// Writes records (sealed, consecutive, chained) with their zones and index entries, in
-    /// sled batches of [`SUB_BATCH`] chunks; the head key naming `head` goes with the last.
-    /// Records past the head are read by no one, and removed at open if the process stops.
-    fn write_records(&self, records: &[Envelope], head: Option<&Envelope>) -> Result<()> {
-        let mut batch = sled::Batch::default();
-        let chunks = records.len().div_ceil(CHUNK);
-        for (n, chunk) in records.chunks(CHUNK).enumerate() {
-            let mut bytes = Vec::with_capacity(chunk.len() * 512);
-            for r in chunk {
-                frame(&mut bytes, r.to_canonical().as_bytes());
-            }
-            batch.insert(&key_index(chunk[0].seq), index::entry(chunk));
-            batch.insert(&key_chunk(chunk[0].seq), pack_chunk(&bytes));
-            batch.insert(&key_zone(chunk[0].seq), &zone_of(chunk));
-            // A large batch goes in parts: sled holds a whole part in memory while writing it.
-            if (n + 1) % SUB_BATCH == 0 && n + 1 < chunks {
-                self.log
-                    .apply_batch(std::mem::take(&mut batch))
-                    .map_err(|e| StoreError::Io(describe_sled(&self.dir, e)))?;
-                #[cfg(test)]
-                if tests::STOP_AFTER_PARTS.with(|s| s.get()) == (n + 1) / SUB_BATCH {
-                    return Err(StoreError::Io("stopped between parts".into()));
-                }
-            }
-        }
-        if let Some(last) = head {
-            let head = StoredHead {
-                seq: last.seq,
-                hash: last.hash.clone(),
-                recorded_at: Some(last.recorded_at.clone()),
-            };
-            batch.insert(b"h", serde_json::to_vec(&head).expect("head is JSON"));
-        }
-        self.log
-            .apply_batch(batch)
-            .map_err(|e| StoreError::Io(describe_sled(&self.dir, e)))
     }
 
     /// Shows readers the records written up to `last` (its head key written): the writer's
@@ -368,6 +356,12 @@ impl SledStore {
         self.db
             .flush()
             .map_err(|e| StoreError::Unconfirmed(describe_sled(&self.dir, e)))?;
+        self.announce(seq, hash);
+        Ok(())
+    }
+
+    /// Tells readers and `log.head` that the log is durable up to `seq`.
+    fn announce(&self, seq: u64, hash: &str) {
         self.write_mark(seq, hash);
         self.durable.send_if_modified(|v| {
             if *v < seq {
@@ -377,7 +371,6 @@ impl SledStore {
                 false
             }
         });
-        Ok(())
     }
 
     /// Moves `log.head` to `seq` once it is durable. A failure only leaves the mark behind,
@@ -408,17 +401,13 @@ impl SledStore {
 
 impl EventStore for SledStore {
     fn append(&self, batch: Vec<Proposed>) -> Result<Vec<Outcome>> {
-        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let head = writer.head();
         let mut lookup = SledLookup(self);
         let mut checked = rules::Rules::load(self.instance, &head, &mut lookup)?;
         let (places, records) = rules::seal_batch(batch, &head, &mut lookup, &mut checked)?;
         checked.kept(records.last());
-        self.commit(&mut writer, &records)
-            .map_err(|e| self.note_failure(e))?;
-        let (last, hash) = (writer.seq, writer.hash.clone());
-        drop(writer);
-        self.flush_and_announce(last, &hash)
+        self.commit_durably(writer, &records)
             .map_err(|e| self.note_failure(e))?;
         Ok(rules::outcomes(places, records))
     }
@@ -431,14 +420,10 @@ impl EventStore for SledStore {
     }
 
     fn import(&self, records: Vec<Envelope>) -> Result<()> {
-        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let head = writer.head();
         rules::check_import(&records, &head, &mut SledLookup(self))?;
-        self.commit(&mut writer, &records)
-            .map_err(|e| self.note_failure(e))?;
-        let (last, hash) = (writer.seq, writer.hash.clone());
-        drop(writer);
-        self.flush_and_announce(last, &hash)
+        self.commit_durably(writer, &records)
             .map_err(|e| self.note_failure(e))
     }
 
@@ -566,10 +551,106 @@ impl EventStore for SledStore {
     }
 }
 
+/// How [`write_records`] hands its keys to sled.
+#[derive(Clone, Copy, PartialEq)]
+enum Writes {
+    /// In sled batches, each recovered whole. Each costs sled a write of its buffer and a wait
+    /// on the disk (`sync_file_range`), flush or no flush.
+    Batched,
+    /// One key at a time, the head last, for a batch the journal holds: sled recovers a prefix
+    /// of its writes, so a stop leaves records past the head at worst, which `open` removes
+    /// before the journal writes them back.
+    Loose,
+}
+
+/// Writes records (sealed, consecutive, chained) with their zones and index entries, in sled
+/// batches of [`SUB_BATCH`] chunks (or one key at a time, see [`Writes`]); the head key naming
+/// `head` goes with the last. Records past the head are read by no one, and removed at open if
+/// the process stops. `framed` holds each chunk's framed records when they are framed already.
+fn write_records(
+    log: &sled::Tree,
+    dir: &Path,
+    records: &[Envelope],
+    framed: Option<Vec<Vec<u8>>>,
+    head: Option<&Envelope>,
+    writes: Writes,
+) -> Result<()> {
+    let mut sink = Sink {
+        log,
+        dir,
+        writes,
+        batch: sled::Batch::default(),
+    };
+    let chunks = records.len().div_ceil(CHUNK);
+    let mut framed = framed.map(Vec::into_iter);
+    for (n, chunk) in records.chunks(CHUNK).enumerate() {
+        let bytes = match framed.as_mut().and_then(Iterator::next) {
+            Some(bytes) => bytes,
+            None => journal::frame_chunk(chunk),
+        };
+        sink.put(&key_index(chunk[0].seq), &index::entry(chunk))?;
+        sink.put(&key_chunk(chunk[0].seq), &pack_chunk(&bytes))?;
+        sink.put(&key_zone(chunk[0].seq), &zone_of(chunk))?;
+        // A large batch goes in parts: sled holds a whole part in memory while writing it.
+        if (n + 1) % SUB_BATCH == 0 && n + 1 < chunks {
+            sink.apply()?;
+            #[cfg(test)]
+            if tests::STOP_AFTER_PARTS.with(|s| s.get()) == (n + 1) / SUB_BATCH {
+                return Err(StoreError::Io("stopped between parts".into()));
+            }
+        }
+    }
+    if let Some(last) = head {
+        let head = StoredHead {
+            seq: last.seq,
+            hash: last.hash.clone(),
+            recorded_at: Some(last.recorded_at.clone()),
+        };
+        sink.put(b"h", &serde_json::to_vec(&head).expect("head is JSON"))?;
+    }
+    sink.apply()
+}
+
+/// Where [`write_records`] puts its keys.
+struct Sink<'a> {
+    log: &'a sled::Tree,
+    dir: &'a Path,
+    writes: Writes,
+    batch: sled::Batch,
+}
+
+impl Sink<'_> {
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        match self.writes {
+            Writes::Batched => self.batch.insert(key, value),
+            Writes::Loose => {
+                self.log
+                    .insert(key, value)
+                    .map_err(|e| StoreError::Io(describe_sled(self.dir, e)))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies the keys put since the last call, as one sled batch (or none: loose keys are
+    /// in already).
+    fn apply(&mut self) -> Result<()> {
+        match self.writes {
+            Writes::Batched => self
+                .log
+                .apply_batch(std::mem::take(&mut self.batch))
+                .map_err(|e| StoreError::Io(describe_sled(self.dir, e))),
+            Writes::Loose => Ok(()),
+        }
+    }
+}
+
 thread_local! {
     /// This thread is opening a sled store: a panic here is damage, reported as such.
     static OPENING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+#[cfg(test)]
+mod journal_tests;
 #[cfg(test)]
 mod tests;

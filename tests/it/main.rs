@@ -13,6 +13,7 @@ mod fuzz;
 mod generate;
 mod helpers;
 mod history;
+mod journal;
 mod lifecycle;
 mod load;
 mod meetings_index;

@@ -10,7 +10,7 @@
 use super::super::{rules, EventStore, Head, Result, StoreError, Written};
 use super::format::*;
 use super::index::id_hash;
-use super::{SledLookup, SledStore};
+use super::{write_records, SledLookup, SledStore, Writes};
 use crate::envelope::Envelope;
 use crate::input::Proposed;
 
@@ -121,7 +121,7 @@ impl SledStore {
                     written.extend(places.into_iter().flatten().map(Written::from));
                     continue;
                 };
-                self.write_records(&records, None)?;
+                write_records(&self.log, &self.dir, &records, None, None, Writes::Batched)?;
                 at = Head {
                     seq: end.seq,
                     hash: end.hash.clone(),
@@ -144,7 +144,7 @@ impl SledStore {
         let stored = each_part().and_then(|()| match &last {
             Some(last) => {
                 checked.kept(Some(last));
-                self.write_records(&[], Some(last))
+                write_records(&self.log, &self.dir, &[], None, Some(last), Writes::Batched)
             }
             None => Ok(()),
         });

@@ -10,8 +10,8 @@ use super::*;
 use crate::envelope::{Envelope, ZERO_HASH};
 
 impl SledStore {
-    /// Every record that can still be read from sled's files in `dir` without sled, by seq:
-    /// for a rescue when sled cannot open them. Chunk values are found by their marker byte,
+    /// Every record that can still be read from sled's files in `dir` without sled, and from
+    /// the journal, by seq: for a rescue when sled cannot open them. Chunk values are found by their marker byte,
     /// decompressed, and kept only where each record's checksum holds and its envelope
     /// parses; the caller keeps the prefix that chains. Records past the last seq that
     /// `log.head` names are left out (they may belong to a batch never acknowledged).
@@ -51,7 +51,18 @@ impl SledStore {
                 }
             }
         }
+        for (seq, env) in super::journal::records(dir) {
+            if limit.is_none_or(|l| seq <= l) {
+                found.entry(seq).or_insert(env);
+            }
+        }
         Ok(found)
+    }
+
+    /// The records the journal in `dir` holds, by seq: those acknowledged that sled may not
+    /// have flushed when the process stopped (for a rescue, which writes nothing back).
+    pub fn journaled(dir: &Path) -> std::collections::BTreeMap<u64, Envelope> {
+        super::journal::records(dir)
     }
 
     /// Why the log in `dir` should hold records after `seq`, if its head or `log.head` says

@@ -1,0 +1,352 @@
+//! The journal beside sled's files (`log.journal`): a small append made durable by one write
+//! and one `fdatasync`, sled's own flush (several waits on the disk) left until the journal
+//! fills.
+//!
+//! The file opens with a header naming its generation, then holds entries, one per append:
+//!
+//! | bytes | |
+//! |---|---|
+//! | header | `accord-journal`, two zero bytes, generation `u64 BE`, CRC-32 of those `u32 BE`, 4 zero bytes |
+//! | entry | generation `u64 BE`, length `u32 BE`, CRC-32 of the generation, length and payload `u32 BE`, payload |
+//! | payload | the first seq `u64 BE`, then the batch's records framed as in a chunk |
+//!
+//! Entries end at the first one of another generation, cut short, or whose CRC fails: a write
+//! torn by a stop was never acknowledged. Once sled has flushed every record the journal holds,
+//! the header moves to the next generation (one small write and one `fdatasync`), which voids
+//! every entry at once; the file is not cut, and the space written before is written over.
+//! The file is zeroed ahead of the entries in steps, so that an `fdatasync` seldom has to
+//! record a new file size.
+
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use super::super::{Head, Result, StoreError};
+use super::format::{decode_chunk, frame};
+use super::recovery::io_text;
+use crate::envelope::Envelope;
+
+pub(super) const JOURNAL_FILE: &str = "log.journal";
+const MAGIC: &[u8; 16] = b"accord-journal\0\0";
+const HEADER: u64 = 32;
+const ENTRY_HEAD: u64 = 16;
+/// Once the entries would pass this, sled is flushed and the journal starts again.
+const LIMIT: u64 = 4 << 20;
+/// The file is zeroed ahead of the entries this much at a time.
+const STEP: u64 = 256 << 10;
+/// The largest payload journaled: a larger batch is made durable by sled's flush itself, whose
+/// cost is spread over its records.
+pub(super) const MOST: usize = 256 << 10;
+
+/// Where an entry ends, in which generation: it is durable once the journal is synced past
+/// it, or once the journal has moved to a later generation (sled flushed it).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Ticket {
+    generation: u64,
+    start: u64,
+    end: u64,
+}
+
+struct At {
+    generation: u64,
+    end: u64,
+    zeroed: u64,
+}
+
+pub(super) struct Journal {
+    file: std::fs::File,
+    path: PathBuf,
+    at: Mutex<At>,
+    /// The generation and end of the journal at its last `fdatasync`.
+    synced: Mutex<(u64, u64)>,
+}
+
+/// A batch found in the journal: its first seq and framed records.
+pub(super) struct Entry {
+    pub(super) first: u64,
+    pub(super) framed: Vec<u8>,
+}
+
+fn header(generation: u64) -> [u8; HEADER as usize] {
+    let mut h = [0u8; HEADER as usize];
+    h[..16].copy_from_slice(MAGIC);
+    h[16..24].copy_from_slice(&generation.to_be_bytes());
+    let crc = crc32fast::hash(&h[..24]);
+    h[24..28].copy_from_slice(&crc.to_be_bytes());
+    h
+}
+
+fn entry_crc(head: &[u8], payload: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&head[..12]);
+    h.update(payload);
+    h.finalize()
+}
+
+/// The payload of a journal entry: the first seq, then the framed chunks in order.
+pub(super) fn payload(first: u64, framed: &[Vec<u8>]) -> Vec<u8> {
+    let len = 8 + framed.iter().map(Vec::len).sum::<usize>();
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(&first.to_be_bytes());
+    for f in framed {
+        out.extend_from_slice(f);
+    }
+    out
+}
+
+/// The records of `chunk`, framed (length, CRC, canonical bytes) as a chunk holds them.
+pub(super) fn frame_chunk(chunk: &[Envelope]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(chunk.len() * 512);
+    for r in chunk {
+        frame(&mut bytes, r.to_canonical().as_bytes());
+    }
+    bytes
+}
+
+impl Journal {
+    /// Opens (creating if needed) the journal in `dir` and reads the entries of its current
+    /// generation. A header that does not read (a torn write) is passed over with a warning:
+    /// the journal then starts again empty, and the log is checked against `log.head` as
+    /// always, which refuses it if acknowledged records are missing.
+    pub(super) fn open(dir: &Path) -> Result<(Journal, Vec<Entry>)> {
+        let path = dir.join(JOURNAL_FILE);
+        let io = |e: std::io::Error| StoreError::Io(io_text(dir, &e));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        let bytes = std::fs::read(&path).map_err(io)?;
+        let read = read_entries(&bytes);
+        if read.is_none() && !bytes.is_empty() {
+            file.set_len(0).map_err(io)?;
+            tracing::warn!(
+                "{}: the header does not read; the journal starts again and the log is \
+                 checked against {} on its own",
+                path.display(),
+                super::format::MARK_FILE
+            );
+        }
+        let (generation, entries, end) = read.unwrap_or((0, Vec::new(), HEADER));
+        let journal = Journal {
+            file,
+            path,
+            at: Mutex::new(At {
+                generation,
+                end,
+                zeroed: if generation > 0 {
+                    bytes.len() as u64
+                } else {
+                    0
+                },
+            }),
+            synced: Mutex::new((0, 0)),
+        };
+        if generation == 0 {
+            journal.restart().map_err(io)?;
+            if let Ok(parent) = std::fs::File::open(dir) {
+                let _ = parent.sync_all();
+            }
+        }
+        Ok((journal, entries))
+    }
+
+    /// Writes an entry holding `payload` after the last one; `Ok(None)` when it does not fit
+    /// (flush sled and [`Journal::restart`] first). The entry is durable once
+    /// [`Journal::sync`] of its ticket returns.
+    pub(super) fn write(&self, payload: &[u8]) -> std::io::Result<Option<Ticket>> {
+        let mut at = self.at.lock().unwrap_or_else(|p| p.into_inner());
+        let start = at.end;
+        let end = start + ENTRY_HEAD + payload.len() as u64;
+        if end > LIMIT {
+            return Ok(None);
+        }
+        if end > at.zeroed {
+            let upto = (end + STEP).min(LIMIT + ENTRY_HEAD + MOST as u64 + 8);
+            let zeros = vec![0u8; (upto - at.zeroed) as usize];
+            self.file.write_all_at(&zeros, at.zeroed)?;
+            at.zeroed = upto;
+        }
+        let mut bytes = Vec::with_capacity(ENTRY_HEAD as usize + payload.len());
+        bytes.extend_from_slice(&at.generation.to_be_bytes());
+        bytes.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        let crc = entry_crc(&bytes, payload);
+        bytes.extend_from_slice(&crc.to_be_bytes());
+        bytes.extend_from_slice(payload);
+        self.file.write_all_at(&bytes, start)?;
+        at.end = end;
+        Ok(Some(Ticket {
+            generation: at.generation,
+            start,
+            end,
+        }))
+    }
+
+    /// Makes the entry of `ticket` durable, with every entry written before it: one
+    /// `fdatasync` shared by appends that wait together.
+    pub(super) fn sync(&self, ticket: Ticket) -> std::io::Result<()> {
+        let mut synced = self.synced.lock().unwrap_or_else(|p| p.into_inner());
+        if (synced.0, synced.1) >= (ticket.generation, ticket.end) {
+            return Ok(());
+        }
+        let now = {
+            let at = self.at.lock().unwrap_or_else(|p| p.into_inner());
+            (at.generation, at.end)
+        };
+        // A later generation: sled was flushed with this entry's records before it began.
+        if now.0 > ticket.generation {
+            return Ok(());
+        }
+        self.file.sync_data()?;
+        *synced = now;
+        Ok(())
+    }
+
+    /// The ticket of everything written so far (for an append that wrote nothing but must
+    /// wait until what it found is durable).
+    pub(super) fn current(&self) -> Ticket {
+        let at = self.at.lock().unwrap_or_else(|p| p.into_inner());
+        Ticket {
+            generation: at.generation,
+            start: at.end,
+            end: at.end,
+        }
+    }
+
+    /// Voids the last entry, written for a batch sled then refused: its head is zeroed, so it
+    /// is never read back as a batch.
+    pub(super) fn void(&self, ticket: Ticket) {
+        let mut at = self.at.lock().unwrap_or_else(|p| p.into_inner());
+        if at.generation != ticket.generation || at.end != ticket.end {
+            return;
+        }
+        let zeroed = self
+            .file
+            .write_all_at(&[0u8; ENTRY_HEAD as usize], ticket.start)
+            .and_then(|()| self.file.sync_data());
+        match zeroed {
+            Ok(()) => at.end = ticket.start,
+            Err(e) => tracing::warn!("cannot void an entry of {}: {e}", self.path.display()),
+        }
+    }
+
+    /// Starts the next generation, voiding every entry: call it only once sled has flushed
+    /// every record the journal holds.
+    pub(super) fn restart(&self) -> std::io::Result<()> {
+        let mut at = self.at.lock().unwrap_or_else(|p| p.into_inner());
+        let generation = at.generation + 1;
+        self.file.write_all_at(&header(generation), 0)?;
+        self.file.sync_data()?;
+        at.generation = generation;
+        at.end = HEADER;
+        at.zeroed = at.zeroed.max(HEADER);
+        Ok(())
+    }
+
+    /// Whether entries of this generation are written.
+    pub(super) fn holds_entries(&self) -> bool {
+        self.at.lock().unwrap_or_else(|p| p.into_inner()).end > HEADER
+    }
+}
+
+/// The generation of the journal `bytes`, the entries of that generation and where they end;
+/// `None` when the header does not read.
+pub(super) fn read_entries(bytes: &[u8]) -> Option<(u64, Vec<Entry>, u64)> {
+    let h = bytes.get(..HEADER as usize)?;
+    let generation = be(&h[16..24]);
+    if h[..16] != MAGIC[..] || generation == 0 || h != header(generation) {
+        return None;
+    }
+    let mut entries = Vec::new();
+    let mut at = HEADER as usize;
+    while let Some(head) = bytes.get(at..at + ENTRY_HEAD as usize) {
+        let len = u32::from_be_bytes(head[8..12].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_be_bytes(head[12..16].try_into().expect("4 bytes"));
+        let start = at + ENTRY_HEAD as usize;
+        let Some(payload) = bytes.get(start..start + len) else {
+            break;
+        };
+        if be(&head[..8]) != generation || len < 8 || entry_crc(head, payload) != crc {
+            break;
+        }
+        entries.push(Entry {
+            first: be(&payload[..8]),
+            framed: payload[8..].to_vec(),
+        });
+        at = start + len;
+    }
+    Some((generation, entries, at as u64))
+}
+
+/// The records of the journal in `dir` that read and check, by seq (for a rescue: nothing
+/// is written).
+pub(super) fn records(dir: &Path) -> std::collections::BTreeMap<u64, Envelope> {
+    let bytes = std::fs::read(dir.join(JOURNAL_FILE)).unwrap_or_default();
+    let (_, entries, _) = read_entries(&bytes).unwrap_or_default();
+    entries
+        .into_iter()
+        .filter_map(|e| decode_chunk(e.first, &e.framed).ok())
+        .flatten()
+        .map(|r| (r.seq, r))
+        .collect()
+}
+
+fn be(b: &[u8]) -> u64 {
+    u64::from_be_bytes(b.try_into().expect("8 bytes"))
+}
+
+/// The records of the journal's entries that follow `head`, each batch checked to chain on
+/// from the one before (seq, `prev_hash`, hash), in order. Entries the log already holds are
+/// passed over; an entry that would leave a gap means sled lost records it had flushed.
+pub(super) fn batches_after(
+    entries: Vec<Entry>,
+    head: &Head,
+    dir: &Path,
+) -> Result<Vec<Vec<Envelope>>> {
+    let mut seq = head.seq;
+    let mut hash = head.hash.clone();
+    let mut out = Vec::new();
+    for entry in entries {
+        let records = decode_chunk(entry.first, &entry.framed).map_err(|e| match e {
+            StoreError::Corrupt { at, reason } => StoreError::Corrupt {
+                at: format!("{} ({at})", dir.join(JOURNAL_FILE).display()),
+                reason,
+            },
+            other => other,
+        })?;
+        let Some(last) = records.last() else {
+            continue;
+        };
+        if last.seq <= seq {
+            continue;
+        }
+        let broken = |reason: String| StoreError::Corrupt {
+            at: format!("seq {}", seq + 1),
+            reason: format!(
+                "{reason}: sled's files in {} lost records they had flushed; `accord export \
+                 --intact-prefix` rescues the records before the damage",
+                dir.join("sled").display()
+            ),
+        };
+        if entry.first != seq + 1 {
+            return Err(broken(format!(
+                "the journal continues at seq {} but the log ends at seq {seq}",
+                entry.first
+            )));
+        }
+        for r in &records {
+            if r.prev_hash != hash || r.compute_hash() != r.hash {
+                return Err(broken(format!(
+                    "the journal's seq {} does not chain on from the log",
+                    r.seq
+                )));
+            }
+            hash = r.hash.clone();
+        }
+        seq = last.seq;
+        out.push(records);
+    }
+    Ok(out)
+}
