@@ -8,7 +8,8 @@ use std::sync::MutexGuard;
 use super::super::{Head, Result, StoreError};
 use super::journal::{self, Journal};
 use super::recovery::{describe_sled, io_text};
-use super::{write_records, SledStore, Writer, Writes, CHUNK};
+use super::write::{write_records, Writes};
+use super::{SledStore, Writer, CHUNK};
 use crate::envelope::Envelope;
 
 /// Batches of at most this many records are framed before they are written, to see whether

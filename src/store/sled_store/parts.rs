@@ -10,7 +10,8 @@
 use super::super::{rules, EventStore, Head, Result, StoreError, Written};
 use super::format::*;
 use super::index::id_hash;
-use super::{write_records, SledLookup, SledStore, Writes};
+use super::write::{write_records, Writes};
+use super::{SledLookup, SledStore};
 use crate::envelope::Envelope;
 use crate::input::Proposed;
 

@@ -2,6 +2,7 @@
 //! batch stopped between its parts.
 
 use super::*;
+use index::key_index;
 
 /// An index entry a batch left without its records (the disk filled while sled wrote it)
 /// names no recorded id: it is gone once the store opens again, and the batch records whole
