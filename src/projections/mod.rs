@@ -17,6 +17,7 @@
 
 mod corrections;
 pub mod decisions;
+mod fold;
 pub mod groups;
 pub mod meetings;
 pub mod reporting;
@@ -29,6 +30,7 @@ pub mod work;
 
 use corrections::{corrupt, CorrectionsAt};
 pub use corrections::{decode, Corrections};
+use fold::fold;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -462,95 +464,4 @@ pub fn views_with_progress(
     progress: Progress,
 ) -> Result<State, StoreError> {
     fold(store, q, progress)
-}
-
-/// Folds from the best stored state to the query's point; checkpoints current folds.
-fn fold(store: &dyn EventStore, q: &Query, progress: Progress) -> Result<State, StoreError> {
-    let k = match q.known_at {
-        Some(t) => seq_known_at(store, t)?,
-        None => store.head().seq,
-    };
-    let mut corrections = CorrectionsAt::new(store, k);
-    let mut state = start_state(store, k, q, &mut corrections)?;
-    // What the start folded agrees with the corrections known at `k` (it was usable), and
-    // what follows is folded with them.
-    state.corrected_at = Some(k);
-    let unfiltered = q.as_of.is_none() && q.occurred_by.is_none();
-    // A state of some views only is never stored.
-    let storable = unfiltered && q.parts == Parts::ALL;
-    let mut last_snap = state.seq;
-    let mut writer = stored::Writer::default();
-    let base = state.seq;
-    let mut folded = 0u64;
-    let skipping = match (q.as_of, q.occurred_by) {
-        (Some(day), None) => Some(day),
-        _ => None,
-    };
-    if state.seq < k {
-        let corrections = corrections.after(state.seq)?;
-        // As of a day, a store may pass over records that cannot count by then.
-        let records = match skipping {
-            Some(day) => store.skim_counting_from(state.seq + 1, day),
-            None => store.skim_from(state.seq + 1),
-        };
-        for skimmed in records {
-            let skimmed = skimmed?;
-            folded += 1;
-            let env = &skimmed.env;
-            if env.seq > k {
-                break;
-            }
-            if q.counts(env) {
-                if let Some(event) = corrections.effective_skimmed(&skimmed)? {
-                    state.views.apply_parts(env, &event, q.parts);
-                }
-            }
-            if unfiltered {
-                let cf = env.occurred.counts_from();
-                state.max_counts_from = Some(state.max_counts_from.map_or(cf, |m| m.max(cf)));
-            }
-            state.seq = env.seq;
-            // A stored state says which corrections it was folded with: those known at `k`.
-            if storable && state.seq - last_snap >= spacing(state.seq) {
-                save_snapshot(store, &mut writer, &state)?;
-                last_snap = state.seq;
-            }
-            if (state.seq - base) % 4096 == 0 {
-                progress(state.seq - base, k - base);
-            }
-        }
-    }
-    tracing::debug!(from = base, to = k, folded, as_of = ?q.as_of, known_at = ?q.known_at, "fold");
-    // Records passed over at the end of an as-of fold count for nothing: it stands at `k`.
-    if skipping.is_some() {
-        state.seq = state.seq.max(k);
-    }
-    progress(k - base, k - base);
-    // Checkpoint only when the fold went further: a query that folded nothing writes nothing.
-    if storable && q.known_at.is_none() && state.seq > base {
-        writer.save(store, LIVE, &state)?;
-    }
-    if !storable {
-        // A filtered fold is not a prefix state: never stored, never reused.
-        state.max_counts_from = None;
-    }
-    Ok(state)
-}
-
-fn save_snapshot(
-    store: &dyn EventStore,
-    writer: &mut stored::Writer,
-    s: &State,
-) -> Result<(), StoreError> {
-    writer.save(store, &snap_key(SNAP, s.seq), s)?;
-    let meta = SnapMeta {
-        version: s.version,
-        seq: s.seq,
-        max_counts_from: s.max_counts_from,
-        corrected_at: s.corrected_at,
-    };
-    store.cache().put(
-        &snap_key(META, s.seq),
-        &serde_json::to_vec(&meta).expect("meta is JSON"),
-    )
 }

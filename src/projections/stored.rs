@@ -3,7 +3,6 @@
 //! only those.
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 
 use super::{Parts, State, Views, PROJECTION_VERSION};
 use crate::store::{EventStore, StoreError};
@@ -27,32 +26,81 @@ struct Head {
     corrected_at: Option<u64>,
 }
 
-/// Writes states in sections, reusing its buffers from one state to the next: the saves of a
-/// long fold write into memory already in hand rather than into fresh pages each time.
+/// A state's sections as MessagePack, each with its part, not yet compressed.
+#[derive(Default)]
+pub(super) struct Encoded(Vec<(u8, Vec<u8>)>);
+
+impl Encoded {
+    /// Encodes the state's sections into this value's buffers, reusing them: the saves of a
+    /// long fold write into memory already in hand rather than into fresh pages each time.
+    fn encode(&mut self, s: &State) {
+        let v = &s.views;
+        let head = Head {
+            version: s.version,
+            seq: s.seq,
+            max_counts_from: s.max_counts_from,
+            corrected_at: s.corrected_at,
+        };
+        self.0.resize_with(7, Default::default);
+        let mut sections = self.0.iter_mut();
+        let mut put = |part: u8, value: &dyn erased::Named| {
+            let (p, plain) = sections.next().expect("seven sections");
+            *p = part;
+            plain.clear();
+            value.write(plain);
+        };
+        put(HEAD, &head);
+        put(Parts::MEETINGS.0, &v.meetings);
+        put(Parts::DECISIONS.0, &v.decisions);
+        put(Parts::GROUPS.0, &v.groups);
+        put(Parts::REPORTS.0, &v.reports);
+        put(Parts::WORK.0, &v.work);
+        put(Parts::REPORTING.0, &v.reporting);
+    }
+}
+
+/// Encoding a value as MessagePack by field name, behind a trait object.
+mod erased {
+    pub(super) trait Named {
+        fn write(&self, out: &mut Vec<u8>);
+    }
+
+    impl<T: serde::Serialize> Named for T {
+        fn write(&self, out: &mut Vec<u8>) {
+            rmp_serde::encode::write_named(out, self).expect("a view is MessagePack");
+        }
+    }
+}
+
+/// Writes states in sections, reusing its buffers from one state to the next.
 #[derive(Default)]
 pub(super) struct Writer {
-    plain: Vec<u8>,
+    plain: Encoded,
     out: Vec<u8>,
 }
 
 impl Writer {
-    /// Appends one section: its part, its length, then `value` as MessagePack compressed with
-    /// LZ4 behind its plain size (as `lz4_flex::compress_prepend_size` writes it).
-    fn section<T: Serialize>(&mut self, part: u8, value: &T) {
-        self.plain.clear();
-        rmp_serde::encode::write_named(&mut self.plain, value).expect("a view is MessagePack");
-        self.out.push(part);
-        let len_at = self.out.len();
-        let start = len_at + 4;
-        let bound = 4 + lz4_flex::block::get_maximum_output_size(self.plain.len());
-        self.out.resize(start + bound, 0);
-        let plain_len = u32::try_from(self.plain.len()).expect("a view under 4 GiB");
-        self.out[start..start + 4].copy_from_slice(&plain_len.to_le_bytes());
-        let n = lz4_flex::block::compress_into(&self.plain, &mut self.out[start + 4..])
-            .expect("the output holds the bound");
-        self.out.truncate(start + 4 + n);
-        let packed = u32::try_from(4 + n).expect("a section under 4 GiB");
-        self.out[len_at..start].copy_from_slice(&packed.to_be_bytes());
+    /// The stored bytes of encoded sections: a count, then per section its part, its length,
+    /// and its MessagePack compressed with LZ4 behind its plain size (as
+    /// `lz4_flex::compress_prepend_size` writes it).
+    fn pack(&mut self, e: &Encoded) -> &[u8] {
+        self.out.clear();
+        self.out.extend_from_slice(&[SECTIONS, e.0.len() as u8]);
+        for (part, plain) in &e.0 {
+            self.out.push(*part);
+            let len_at = self.out.len();
+            let start = len_at + 4;
+            let bound = 4 + lz4_flex::block::get_maximum_output_size(plain.len());
+            self.out.resize(start + bound, 0);
+            let plain_len = u32::try_from(plain.len()).expect("a view under 4 GiB");
+            self.out[start..start + 4].copy_from_slice(&plain_len.to_le_bytes());
+            let n = lz4_flex::block::compress_into(plain, &mut self.out[start + 4..])
+                .expect("the output holds the bound");
+            self.out.truncate(start + 4 + n);
+            let packed = u32::try_from(4 + n).expect("a section under 4 GiB");
+            self.out[len_at..start].copy_from_slice(&packed.to_be_bytes());
+        }
+        &self.out
     }
 
     /// Writes a state in sections.
@@ -62,23 +110,73 @@ impl Writer {
         key: &[u8],
         s: &State,
     ) -> Result<(), StoreError> {
-        let v = &s.views;
-        self.out.clear();
-        self.out.extend_from_slice(&[SECTIONS, 7]);
-        let head = Head {
-            version: s.version,
-            seq: s.seq,
-            max_counts_from: s.max_counts_from,
-            corrected_at: s.corrected_at,
+        let mut plain = std::mem::take(&mut self.plain);
+        plain.encode(s);
+        let saved = store.cache().put(key, self.pack(&plain));
+        self.plain = plain;
+        saved
+    }
+}
+
+/// A key and value written once a state is.
+pub(super) type Then = (Vec<u8>, Vec<u8>);
+
+/// A state handed to the saver's thread: its key, its sections, what to write after it.
+type ToSave = (Vec<u8>, Encoded, Option<Then>);
+
+/// Saves states beside a long fold: the fold encodes each state (it alone may read it), a
+/// thread of the saver's own compresses it and writes it to the store, and hands the buffers
+/// back for the next.
+pub(super) struct Saver<'scope> {
+    send: Option<std::sync::mpsc::SyncSender<ToSave>>,
+    spare: std::sync::mpsc::Receiver<Encoded>,
+    thread: std::thread::ScopedJoinHandle<'scope, Result<(), StoreError>>,
+}
+
+impl<'scope> Saver<'scope> {
+    pub(super) fn start<'env>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        store: &'env dyn EventStore,
+    ) -> Self {
+        let (send, states) = std::sync::mpsc::sync_channel::<ToSave>(1);
+        let (back, spare) = std::sync::mpsc::channel();
+        let thread = scope.spawn(move || {
+            let mut writer = Writer::default();
+            for (key, plain, then) in states {
+                store.cache().put(&key, writer.pack(&plain))?;
+                if let Some((key, value)) = then {
+                    store.cache().put(&key, &value)?;
+                }
+                let _ = back.send(plain);
+            }
+            Ok(())
+        });
+        Saver {
+            send: Some(send),
+            spare,
+            thread,
+        }
+    }
+
+    /// Encodes `s` and hands it to the saver's thread, to be written under `key`, then `then`.
+    pub(super) fn save(&mut self, key: Vec<u8>, s: &State, then: Option<Then>) {
+        let mut plain = self.spare.try_recv().unwrap_or_default();
+        plain.encode(s);
+        let Some(send) = &self.send else {
+            return;
         };
-        self.section(HEAD, &head);
-        self.section(Parts::MEETINGS.0, &v.meetings);
-        self.section(Parts::DECISIONS.0, &v.decisions);
-        self.section(Parts::GROUPS.0, &v.groups);
-        self.section(Parts::REPORTS.0, &v.reports);
-        self.section(Parts::WORK.0, &v.work);
-        self.section(Parts::REPORTING.0, &v.reporting);
-        store.cache().put(key, &self.out)
+        if send.send((key, plain, then)).is_err() {
+            // The thread stopped on an error: `finish` says which.
+            self.send = None;
+        }
+    }
+
+    /// Waits until every state handed over is written; the first error, if one failed.
+    pub(super) fn finish(mut self) -> Result<(), StoreError> {
+        self.send = None;
+        self.thread
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
     }
 }
 

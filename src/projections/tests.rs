@@ -17,6 +17,8 @@ fn stored_states_zones_and_partial_folds_answer_as_a_fold_from_the_start() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
     let mut text = Vec::new();
+    // Long enough that a fold from the first record reads and saves on threads beside it
+    // (`fold::LONG`), while the folds from stored states that follow are short.
     crate::generate::generate(21_000, 11, &mut text).unwrap();
     let batch = crate::input::parse_batch(std::str::from_utf8(&text).unwrap()).unwrap();
     let mut rest = batch.into_iter();
