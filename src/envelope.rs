@@ -122,6 +122,20 @@ impl Envelope {
         self.hash = self.compute_hash();
     }
 
+    /// Sets `hash` from the other members and returns the canonical JSON of the whole record
+    /// (as [`Envelope::to_canonical`]), writing the members once: the hash member goes in
+    /// after `data`, where it sorts.
+    pub fn seal_canonical(&mut self) -> String {
+        let mut out = String::with_capacity(512);
+        let at = self.write_canonical(false, &mut out);
+        self.hash = sha256_hex(out.as_bytes());
+        let mut member = String::with_capacity(80);
+        member.push_str(",\"hash\":");
+        push_str(&mut member, &self.hash);
+        out.insert_str(at, &member);
+        out
+    }
+
     /// The canonical JSON of the whole record: the bytes stored and exported.
     pub fn to_canonical(&self) -> String {
         let mut out = String::with_capacity(512);
@@ -131,7 +145,8 @@ impl Envelope {
 
     /// Writes the canonical JSON of the record, with or without its `hash` member, member by
     /// member in JCS order (all member names are ASCII, so byte order is UTF-16 order).
-    fn write_canonical(&self, with_hash: bool, out: &mut String) {
+    /// Returns where the `hash` member starts (or would).
+    fn write_canonical(&self, with_hash: bool, out: &mut String) -> usize {
         let member = |out: &mut String, name: &str, first: bool| {
             if !first {
                 out.push(',');
@@ -153,6 +168,7 @@ impl Envelope {
         }
         member(out, "data", false);
         write_canonical(&self.data, out);
+        let hash_at = out.len();
         if with_hash {
             member(out, "hash", false);
             push_str(out, &self.hash);
@@ -177,6 +193,7 @@ impl Envelope {
         member(out, "version", false);
         write!(out, "{}", self.version).expect("a String takes any text");
         out.push('}');
+        hash_at
     }
 
     pub fn recorded_at_time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
@@ -348,6 +365,19 @@ mod tests {
         assert_eq!(env.to_canonical(), canonical(&v));
         v.as_object_mut().unwrap().remove("hash");
         assert_eq!(env.hash, sha256_hex(canonical(&v).as_bytes()));
+        // Sealed and written at once, with and without the optional members around `data`.
+        for causation in [None, Some("d".to_string())] {
+            let mut once = Envelope {
+                causation_id: causation,
+                hash: String::new(),
+                ..env.clone()
+            };
+            let written = once.seal_canonical();
+            let mut twice = once.clone();
+            twice.seal();
+            assert_eq!(once.hash, twice.hash);
+            assert_eq!(written, twice.to_canonical());
+        }
         let every_ascii: String = (0u8..0x80).map(char::from).collect();
         let mut out = String::new();
         push_str(&mut out, &every_ascii);

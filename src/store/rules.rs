@@ -276,7 +276,7 @@ pub(crate) fn seal_batch(
     head: &Head,
     lookup: &mut dyn Lookup,
     rules: &mut Rules,
-) -> Result<(Vec<Option<Outcome>>, Vec<Envelope>)> {
+) -> Result<Sealed> {
     let recorded_at = next_recorded_at(head.recorded_at.as_deref());
     seal_batch_at(batch, head, &recorded_at, lookup, rules)
 }
@@ -289,7 +289,7 @@ pub(crate) fn seal_batch_at(
     recorded_at: &str,
     lookup: &mut dyn Lookup,
     rules: &mut Rules,
-) -> Result<(Vec<Option<Outcome>>, Vec<Envelope>)> {
+) -> Result<Sealed> {
     let batch: Vec<(String, Proposed)> = batch
         .into_iter()
         .map(|mut p| {
@@ -312,6 +312,7 @@ pub(crate) fn seal_batch_at(
     let mut positions: foldhash::HashMap<String, u64> = Default::default();
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut records: Vec<Envelope> = Vec::with_capacity(batch.len());
+    let mut canonical: Vec<String> = Vec::with_capacity(batch.len());
     for (index, (id, p)) in batch.into_iter().enumerate() {
         let existing = match in_batch.get(&id) {
             Some(s) => Some((*s, records.get((*s - head.seq - 1) as usize).cloned())),
@@ -386,12 +387,24 @@ pub(crate) fn seal_batch_at(
             prev_hash: prev,
             hash: String::new(),
         };
-        env.seal();
+        canonical.push(env.seal_canonical());
         prev = env.hash.clone();
         outcomes.push(None);
         records.push(env);
     }
-    Ok((outcomes, records))
+    Ok(Sealed {
+        places: outcomes,
+        records,
+        canonical,
+    })
+}
+
+/// A batch sealed: where each proposed event's outcome goes (see [`outcomes`]), the records,
+/// and each record's canonical JSON (what is hashed, stored and exported).
+pub(crate) struct Sealed {
+    pub(crate) places: Vec<Option<Outcome>>,
+    pub(crate) records: Vec<Envelope>,
+    pub(crate) canonical: Vec<String>,
 }
 
 /// The outcome of each proposed event: the written records fill the places

@@ -407,11 +407,11 @@ impl EventStore for SledStore {
         let head = writer.head();
         let mut lookup = SledLookup(self);
         let mut checked = rules::Rules::load(self.instance, &head, &mut lookup)?;
-        let (places, records) = rules::seal_batch(batch, &head, &mut lookup, &mut checked)?;
-        checked.kept(records.last());
-        self.commit_durably(writer, &records)
+        let sealed = rules::seal_batch(batch, &head, &mut lookup, &mut checked)?;
+        checked.kept(sealed.records.last());
+        self.commit_durably(writer, &sealed.records, Some(&sealed.canonical))
             .map_err(|e| self.note_failure(e))?;
-        Ok(rules::outcomes(places, records))
+        Ok(rules::outcomes(sealed.places, sealed.records))
     }
 
     fn append_parts(
@@ -425,7 +425,7 @@ impl EventStore for SledStore {
         let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let head = writer.head();
         rules::check_import(&records, &head, &mut SledLookup(self))?;
-        self.commit_durably(writer, &records)
+        self.commit_durably(writer, &records, None)
             .map_err(|e| self.note_failure(e))
     }
 

@@ -87,9 +87,9 @@ impl Inner {
         let (places, records) = self
             .write(|lookup, head| {
                 let mut checked = rules::Rules::load(self.instance, head, lookup)?;
-                let (places, records) = rules::seal_batch(batch, head, lookup, &mut checked)?;
-                checked.kept(records.last());
-                Ok((places, records))
+                let sealed = rules::seal_batch(batch, head, lookup, &mut checked)?;
+                checked.kept(sealed.records.last());
+                Ok((sealed.places, sealed.records))
             })
             .await?;
         Ok(rules::outcomes(places, records))

@@ -12,8 +12,8 @@ use super::write::{write_records, Writes};
 use super::{SledStore, Writer, CHUNK};
 use crate::envelope::Envelope;
 
-/// Batches of at most this many records are framed before they are written, to see whether
-/// they fit in the journal.
+/// Batches of at most this many records are framed before they are written (to see whether
+/// they fit in the journal) when their canonical JSON is not written already.
 const JOURNALED: usize = 1024;
 
 impl SledStore {
@@ -21,13 +21,18 @@ impl SledStore {
     /// everything before them, are durable: readers see them once written, before that.
     /// Takes the writer's lock and lets it go before waiting on the disk, so that appends
     /// arriving meanwhile share the wait.
+    /// `canonical` holds each record's canonical JSON when it is written already.
     pub(super) fn commit_durably(
         &self,
         mut writer: MutexGuard<'_, Writer>,
         records: &[Envelope],
+        canonical: Option<&[String]>,
     ) -> Result<()> {
-        let framed: Option<Vec<Vec<u8>>> = (records.len() <= JOURNALED)
-            .then(|| records.chunks(CHUNK).map(journal::frame_chunk).collect());
+        let framed: Option<Vec<Vec<u8>>> = match canonical {
+            Some(c) => Some(c.chunks(CHUNK).map(journal::frame_canonical).collect()),
+            None => (records.len() <= JOURNALED)
+                .then(|| records.chunks(CHUNK).map(journal::frame_chunk).collect()),
+        };
         let fits = framed
             .as_ref()
             .is_some_and(|f| f.iter().map(Vec::len).sum::<usize>() <= journal::MOST);

@@ -103,6 +103,15 @@ pub(super) fn frame_chunk(chunk: &[Envelope]) -> Vec<u8> {
     bytes
 }
 
+/// [`frame_chunk`] of records whose canonical JSON is written already.
+pub(super) fn frame_canonical(chunk: &[String]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(chunk.iter().map(|c| c.len() + 8).sum());
+    for c in chunk {
+        frame(&mut bytes, c.as_bytes());
+    }
+    bytes
+}
+
 impl Journal {
     /// Opens (creating if needed) the journal in `dir` and reads the entries of its current
     /// generation. A header that does not read (a torn write) is passed over with a warning:

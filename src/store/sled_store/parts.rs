@@ -10,6 +10,7 @@
 use super::super::{rules, EventStore, Head, Result, StoreError, Written};
 use super::format::*;
 use super::index::id_hash;
+use super::journal::frame_canonical;
 use super::write::{write_records, Writes};
 use super::{SledLookup, SledStore};
 use crate::envelope::Envelope;
@@ -114,15 +115,26 @@ impl SledStore {
         let each_part = || -> Result<()> {
             for part in parts {
                 let n = part.len();
-                let (places, records) =
-                    rules::seal_batch_at(part, &at, &recorded_at, &mut pending, &mut checked)
-                        .map_err(|e| e.shifted(offset))?;
+                let rules::Sealed {
+                    places,
+                    records,
+                    canonical,
+                } = rules::seal_batch_at(part, &at, &recorded_at, &mut pending, &mut checked)
+                    .map_err(|e| e.shifted(offset))?;
                 offset += n;
                 let Some(end) = records.last() else {
                     written.extend(places.into_iter().flatten().map(Written::from));
                     continue;
                 };
-                write_records(&self.log, &self.dir, &records, None, None, Writes::Batched)?;
+                let framed = canonical.chunks(CHUNK).map(frame_canonical).collect();
+                write_records(
+                    &self.log,
+                    &self.dir,
+                    &records,
+                    Some(framed),
+                    None,
+                    Writes::Batched,
+                )?;
                 at = Head {
                     seq: end.seq,
                     hash: end.hash.clone(),
