@@ -2,8 +2,9 @@
 //!
 //! Tree `log` holds the records and their indexes. A batch is written in sled batches of up to
 //! 4,096 records, the head key `h` with the last one (a batch handed over in parts,
-//! `parts.rs`, writes it alone after its last part): records beyond the head belong to a batch
-//! that is not complete, readers never see them (they read up to the seq of the last complete
+//! `parts.rs`, writes it alone after its last part; a small batch the journal holds goes one
+//! key at a time, the head last, `write.rs`): records beyond the head belong to a batch that
+//! is not complete, readers never see them (they read up to the seq of the last complete
 //! batch), and `open` removes them if the process stopped before the head was written:
 //!
 //! | key | value |
@@ -25,7 +26,7 @@
 //! back what the journal holds past sled's head (`durable.rs`).
 //!
 //! Beside sled's files, `log.head` names the last record known durable (seq, hash, CRC),
-//! rewritten in place after each flush. sled recovers a damaged log by cutting it at the first
+//! rewritten in place each time an append is (after sled's flush or the journal's sync). sled recovers a damaged log by cutting it at the first
 //! message that fails its checksum, which would silently lose every later record; `open`
 //! compares sled's head with this file and refuses a log that ends before it.
 
@@ -115,6 +116,10 @@ pub struct SledStore {
     /// The last seq of the last batch written whole (its head key included): what readers see.
     committed: std::sync::atomic::AtomicU64,
     durable: tokio::sync::watch::Sender<u64>,
+    /// The last seq written by an append that becomes durable through sled's flush (set under
+    /// the writer's lock): an append through the journal that follows it is acknowledged only
+    /// once that flush is done too.
+    flush_owed: std::sync::atomic::AtomicU64,
     /// `log.head`, open for rewriting, and the seq it names (`None`: not writable).
     mark: Mutex<Option<(std::fs::File, u64)>>,
     dir: PathBuf,
@@ -134,7 +139,8 @@ pub struct SledStore {
 
 /// How long closing the store may take. sled flushes when its last handle goes; after a write
 /// of its files failed (a full disk), that flush waits forever. Every acknowledged append was
-/// flushed when it was acknowledged, so a close that does not finish loses nothing.
+/// durable when it was acknowledged (flushed, or in the journal), so a close that does not
+/// finish loses nothing.
 const CLOSE_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Drop for SledStore {
@@ -253,19 +259,20 @@ impl SledStore {
         };
         let mark = if strict { open_mark(dir, &head) } else { None };
         let (durable, _) = tokio::sync::watch::channel(head.seq);
+        let visible = if strict { head.seq } else { rescue_limit(&log) };
         Ok(SledStore {
             instance: super::next_instance(),
             db: ManuallyDrop::new(db),
             log: ManuallyDrop::new(log),
             cache: ManuallyDrop::new(cache),
-            // A store opened for a rescue reads whatever its files hold.
-            committed: std::sync::atomic::AtomicU64::new(if strict { head.seq } else { u64::MAX }),
+            committed: std::sync::atomic::AtomicU64::new(visible),
             writer: Mutex::new(Writer {
                 seq: head.seq,
                 hash: head.hash,
                 recorded_at: head.recorded_at,
             }),
             durable,
+            flush_owed: std::sync::atomic::AtomicU64::new(0),
             mark: Mutex::new(mark),
             dir: dir.to_path_buf(),
             broken: Mutex::new(None),
@@ -551,6 +558,17 @@ impl EventStore for SledStore {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
+}
+
+/// How far a store opened for a rescue reads: to its last batch written whole (the head key),
+/// the journal's records following (see `accord export --intact-prefix`); whatever its files
+/// hold when the head key does not read.
+fn rescue_limit(log: &sled::Tree) -> u64 {
+    log.get(b"h")
+        .ok()
+        .flatten()
+        .and_then(|v| serde_json::from_slice::<StoredHead>(&v).ok())
+        .map_or(u64::MAX, |h| h.seq)
 }
 
 thread_local! {

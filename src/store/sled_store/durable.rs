@@ -3,6 +3,7 @@
 //! sled had not flushed written back into the log.
 
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::MutexGuard;
 
 use super::super::{Head, Result, StoreError};
@@ -11,6 +12,12 @@ use super::recovery::{describe_sled, io_text};
 use super::write::{write_records, Writes};
 use super::{SledStore, Writer, CHUNK};
 use crate::envelope::Envelope;
+
+#[cfg(test)]
+thread_local! {
+    /// Flushes made on this thread for records an earlier append left to sled's flush.
+    pub(super) static OWED_FLUSHES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
 
 /// Batches of at most this many records are framed before they are written (to see whether
 /// they fit in the journal) when their canonical JSON is not written already.
@@ -39,6 +46,7 @@ impl SledStore {
         let Some(journal) = self.journal.as_deref().filter(|_| fits) else {
             self.commit(&mut writer, records, framed, Writes::Batched)?;
             let (seq, hash) = (writer.seq, writer.hash.clone());
+            self.flush_owed.store(seq, Ordering::Release);
             drop(writer);
             self.db
                 .flush()
@@ -46,7 +54,10 @@ impl SledStore {
             self.announce(seq, &hash);
             return Ok(());
         };
-        let io = |e: std::io::Error| StoreError::Io(io_text(&self.dir, &e));
+        let path = self.dir.join(journal::JOURNAL_FILE);
+        let io = |e: std::io::Error| StoreError::Io(io_text(&path, &e));
+        // Records written before these through sled's flush: durable once that flush is done.
+        let owed = self.flush_owed.load(Ordering::Acquire);
         let ticket = match records.first() {
             None => journal.current(),
             Some(first) => {
@@ -59,6 +70,7 @@ impl SledStore {
                             .flush()
                             .map_err(|e| StoreError::Io(describe_sled(&self.dir, e)))?;
                         journal.restart().map_err(io)?;
+                        self.flush_owed.store(0, Ordering::Release);
                         journal
                             .write(&payload)
                             .map_err(io)?
@@ -66,8 +78,17 @@ impl SledStore {
                     }
                 };
                 if let Err(e) = self.commit(&mut writer, records, framed, Writes::Loose) {
-                    journal.void(ticket);
-                    return Err(e);
+                    // What sled took of them goes; the entry, which would bring them back at
+                    // the next open, goes too.
+                    self.remove_unpublished(writer.seq);
+                    return Err(match journal.void(ticket) {
+                        Ok(()) => e,
+                        Err(v) => StoreError::Unconfirmed(format!(
+                            "{e}; the journal's entry for the batch could not be voided ({}), \
+                             so the next open may record it: check the log before retrying",
+                            io_text(&path, &v)
+                        )),
+                    });
                 }
                 ticket
             }
@@ -76,7 +97,14 @@ impl SledStore {
         drop(writer);
         journal
             .sync(ticket)
-            .map_err(|e| StoreError::Unconfirmed(io_text(&self.dir, &e)))?;
+            .map_err(|e| StoreError::Unconfirmed(io_text(&path, &e)))?;
+        if owed > *self.durable.borrow() {
+            #[cfg(test)]
+            OWED_FLUSHES.with(|n| n.set(n.get() + 1));
+            self.db
+                .flush()
+                .map_err(|e| StoreError::Unconfirmed(describe_sled(&self.dir, e)))?;
+        }
         self.announce(seq, &hash);
         Ok(())
     }
@@ -91,7 +119,13 @@ impl SledStore {
         mut head: Head,
     ) -> Result<(Journal, Head)> {
         let (journal, entries) = Journal::open(dir)?;
+        let path = dir.join(journal::JOURNAL_FILE);
         if entries.is_empty() {
+            // A new generation all the same: bytes of this one past the last entry read
+            // (an entry torn before another landed) are never read as entries later.
+            journal
+                .restart()
+                .map_err(|e| StoreError::Io(io_text(&path, &e)))?;
             return Ok((journal, head));
         }
         let batches = journal::batches_after(entries, &head, dir)?;
@@ -110,7 +144,7 @@ impl SledStore {
             .map_err(|e| StoreError::Io(describe_sled(dir, e)))?;
         journal
             .restart()
-            .map_err(|e| StoreError::Io(io_text(dir, &e)))?;
+            .map_err(|e| StoreError::Io(io_text(&path, &e)))?;
         if records > 0 {
             tracing::info!(
                 "{}: wrote back {records} records from the journal, up to seq {}",

@@ -18,7 +18,7 @@
 //! record a new file size.
 
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
 use super::super::{Head, Result, StoreError};
@@ -34,8 +34,8 @@ const ENTRY_HEAD: u64 = 16;
 const LIMIT: u64 = 4 << 20;
 /// The file is zeroed ahead of the entries this much at a time.
 const STEP: u64 = 256 << 10;
-/// The largest payload journaled: a larger batch is made durable by sled's flush itself, whose
-/// cost is spread over its records.
+/// The most framed record bytes journaled in one entry: a larger batch is made durable by
+/// sled's flush itself, whose cost is spread over its records.
 pub(super) const MOST: usize = 256 << 10;
 
 /// Where an entry ends, in which generation: it is durable once the journal is synced past
@@ -51,11 +51,13 @@ struct At {
     generation: u64,
     end: u64,
     zeroed: u64,
+    /// A new generation could not be started: the header may name one these fields do not,
+    /// so nothing more is written.
+    poisoned: bool,
 }
 
 pub(super) struct Journal {
     file: std::fs::File,
-    path: PathBuf,
     at: Mutex<At>,
     /// The generation and end of the journal at its last `fdatasync`.
     synced: Mutex<(u64, u64)>,
@@ -129,19 +131,33 @@ impl Journal {
             .map_err(io)?;
         let bytes = std::fs::read(&path).map_err(io)?;
         let read = read_entries(&bytes);
-        if read.is_none() && !bytes.is_empty() {
-            file.set_len(0).map_err(io)?;
+        let file = if read.is_none() && !bytes.is_empty() {
+            // Kept for a rescue: it may hold acknowledged records behind a damaged header.
+            let kept = dir.join(format!(
+                "{JOURNAL_FILE}.damaged-{}",
+                chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ")
+            ));
+            std::fs::rename(&path, &kept).map_err(io)?;
             tracing::warn!(
-                "{}: the header does not read; the journal starts again and the log is \
-                 checked against {} on its own",
+                "{}: the header does not read; kept as {}, the journal starts again and the \
+                 log is checked against {} on its own",
                 path.display(),
+                kept.display(),
                 super::format::MARK_FILE
             );
-        }
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
+                .map_err(io)?
+        } else {
+            file
+        };
         let (generation, entries, end) = read.unwrap_or((0, Vec::new(), HEADER));
         let journal = Journal {
             file,
-            path,
             at: Mutex::new(At {
                 generation,
                 end,
@@ -150,6 +166,7 @@ impl Journal {
                 } else {
                     0
                 },
+                poisoned: false,
             }),
             synced: Mutex::new((0, 0)),
         };
@@ -167,13 +184,18 @@ impl Journal {
     /// [`Journal::sync`] of its ticket returns.
     pub(super) fn write(&self, payload: &[u8]) -> std::io::Result<Option<Ticket>> {
         let mut at = self.at.lock().unwrap_or_else(|p| p.into_inner());
+        if at.poisoned {
+            return Err(std::io::Error::other(
+                "the journal could not start a new generation; the store must be opened again",
+            ));
+        }
         let start = at.end;
         let end = start + ENTRY_HEAD + payload.len() as u64;
         if end > LIMIT {
             return Ok(None);
         }
         if end > at.zeroed {
-            let upto = (end + STEP).min(LIMIT + ENTRY_HEAD + MOST as u64 + 8);
+            let upto = (end + STEP).min(LIMIT);
             let zeros = vec![0u8; (upto - at.zeroed) as usize];
             self.file.write_all_at(&zeros, at.zeroed)?;
             at.zeroed = upto;
@@ -225,20 +247,23 @@ impl Journal {
     }
 
     /// Voids the last entry, written for a batch sled then refused: its head is zeroed, so it
-    /// is never read back as a batch.
-    pub(super) fn void(&self, ticket: Ticket) {
+    /// is never read back as a batch, and the next entry is written in its place.
+    pub(super) fn void(&self, ticket: Ticket) -> std::io::Result<()> {
+        // In the order `sync` takes them.
+        let mut synced = self.synced.lock().unwrap_or_else(|p| p.into_inner());
         let mut at = self.at.lock().unwrap_or_else(|p| p.into_inner());
         if at.generation != ticket.generation || at.end != ticket.end {
-            return;
+            return Ok(());
         }
-        let zeroed = self
-            .file
+        self.file
             .write_all_at(&[0u8; ENTRY_HEAD as usize], ticket.start)
-            .and_then(|()| self.file.sync_data());
-        match zeroed {
-            Ok(()) => at.end = ticket.start,
-            Err(e) => tracing::warn!("cannot void an entry of {}: {e}", self.path.display()),
+            .and_then(|()| self.file.sync_data())?;
+        at.end = ticket.start;
+        // What an `fdatasync` covered past this point is written over by the next entry.
+        if synced.0 == ticket.generation {
+            synced.1 = synced.1.min(ticket.start);
         }
+        Ok(())
     }
 
     /// Starts the next generation, voiding every entry: call it only once sled has flushed
@@ -246,12 +271,24 @@ impl Journal {
     pub(super) fn restart(&self) -> std::io::Result<()> {
         let mut at = self.at.lock().unwrap_or_else(|p| p.into_inner());
         let generation = at.generation + 1;
-        self.file.write_all_at(&header(generation), 0)?;
-        self.file.sync_data()?;
+        let started = self
+            .file
+            .write_all_at(&header(generation), 0)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = started {
+            at.poisoned = true;
+            return Err(e);
+        }
         at.generation = generation;
         at.end = HEADER;
         at.zeroed = at.zeroed.max(HEADER);
         Ok(())
+    }
+
+    /// Whether the last `fdatasync` covered the entry of `ticket`.
+    #[cfg(test)]
+    pub(super) fn synced_past(&self, ticket: Ticket) -> bool {
+        *self.synced.lock().unwrap_or_else(|p| p.into_inner()) >= (ticket.generation, ticket.end)
     }
 
     /// Whether entries of this generation are written.
@@ -334,9 +371,10 @@ pub(super) fn batches_after(
         let broken = |reason: String| StoreError::Corrupt {
             at: format!("seq {}", seq + 1),
             reason: format!(
-                "{reason}: sled's files in {} lost records they had flushed; `accord export \
+                "{reason}: sled's files in {} or {} are damaged; `accord export \
                  --intact-prefix` rescues the records before the damage",
-                dir.join("sled").display()
+                dir.join("sled").display(),
+                dir.join(JOURNAL_FILE).display()
             ),
         };
         if entry.first != seq + 1 {

@@ -1,8 +1,9 @@
 //! The journal's tests: small appends that sled had not flushed written back at open, a torn
 //! entry passed over, and a journal that cannot follow the log refused.
 
-use super::journal::JOURNAL_FILE;
+use super::journal::{self, JOURNAL_FILE};
 use super::tests::reopen;
+use super::write::{self, Writes};
 use super::*;
 
 fn line(i: usize) -> String {
@@ -125,4 +126,176 @@ fn a_journal_that_cannot_follow_the_log_is_refused() {
             .contains("the journal's seq 4 does not chain on from the log"),
         "{err}"
     );
+}
+
+/// A journal whose header does not read is kept aside, not cut: the store opens when
+/// `log.head` does not say records are missing, and is refused when it does, the journal's
+/// bytes still there for a rescue.
+#[test]
+fn a_journal_whose_header_does_not_read_is_kept_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, mut journal, mark) = sled_behind_the_journal(dir.path());
+    journal[20] ^= 0xFF;
+    std::fs::write(dir.path().join(JOURNAL_FILE), &journal).unwrap();
+    std::fs::write(dir.path().join(MARK_FILE), &mark).unwrap();
+    let err = SledStore::open(dir.path())
+        .err()
+        .expect("records are missing");
+    assert!(
+        err.to_string().contains("log.head says seq 8 was recorded"),
+        "{err}"
+    );
+    let kept: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("log.journal.damaged-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(std::fs::read(&kept[0]).unwrap(), journal);
+    std::fs::remove_file(dir.path().join(MARK_FILE)).unwrap();
+    let store = reopen(dir.path());
+    assert_eq!(store.head().seq, 3);
+}
+
+/// An entry torn before a later one landed (no order without a sync) leaves bytes past the
+/// last entry read: the journal starts a new generation at open, so they are never read as
+/// entries after the next appends.
+#[test]
+fn bytes_past_a_torn_entry_are_never_read_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let (records, mut journal, _) = sled_behind_the_journal(dir.path());
+    let (generation, entries, _) = journal::read_entries(&journal).unwrap();
+    assert_eq!(entries.len(), 5);
+    // The first entry's payload damaged: none reads, the four after it are still there.
+    journal[32 + 16 + 8] ^= 0xFF;
+    std::fs::write(dir.path().join(JOURNAL_FILE), &journal).unwrap();
+    std::fs::remove_file(dir.path().join(MARK_FILE)).unwrap();
+    let store = reopen(dir.path());
+    assert_eq!(store.head().seq, 3);
+    let after = std::fs::read(dir.path().join(JOURNAL_FILE)).unwrap();
+    let (moved, none, _) = journal::read_entries(&after).unwrap();
+    assert!(
+        moved > generation && none.is_empty(),
+        "{moved} {generation}"
+    );
+    // The same appends again write entries of the same sizes where the old ones lie.
+    for i in 3..5 {
+        append(&store, i, i + 1);
+    }
+    let now = std::fs::read(dir.path().join(JOURNAL_FILE)).unwrap();
+    let (_, entries, _) = journal::read_entries(&now).unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(all(&store)[..3], records[..3]);
+}
+
+/// The first batch's records landed in sled without its head key (sled keeps a prefix of its
+/// writes), and the journal holds the batch: they are rolled back and written back whole.
+#[test]
+fn a_first_batch_without_its_head_key_comes_back_from_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    for i in 0..3 {
+        append(&store, i, i + 1);
+    }
+    let journal = std::fs::read(dir.path().join(JOURNAL_FILE)).unwrap();
+    let mark = std::fs::read(dir.path().join(MARK_FILE)).unwrap();
+    let records = all(&store);
+    drop(store);
+    let torn = tempfile::tempdir().unwrap();
+    let store = SledStore::open(torn.path()).unwrap();
+    write::write_records(
+        &store.log,
+        torn.path(),
+        &records[..1],
+        None,
+        None,
+        Writes::Loose,
+    )
+    .unwrap();
+    drop(store);
+    std::fs::write(torn.path().join(JOURNAL_FILE), &journal).unwrap();
+    std::fs::write(torn.path().join(MARK_FILE), &mark).unwrap();
+    let store = reopen(torn.path());
+    assert_eq!(all(&store), records);
+}
+
+/// A voided entry's place is written over by the next: an `fdatasync` that covered it no
+/// longer counts for what is written there.
+#[test]
+fn a_voided_entry_is_synced_again_when_written_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, _) = journal::Journal::open(dir.path()).unwrap();
+    let a = journal.write(&[1u8; 40]).unwrap().unwrap();
+    let b = journal.write(&[2u8; 80]).unwrap().unwrap();
+    journal.sync(a).unwrap();
+    assert!(
+        journal.synced_past(b),
+        "one sync covers what was written before it"
+    );
+    journal.void(b).unwrap();
+    let c = journal.write(&[3u8; 40]).unwrap().unwrap();
+    assert!(
+        !journal.synced_past(c),
+        "the entry written over the voided one counts as synced"
+    );
+    journal.sync(c).unwrap();
+    assert!(journal.synced_past(c));
+    let bytes = std::fs::read(dir.path().join(JOURNAL_FILE)).unwrap();
+    let (_, entries, _) = journal::read_entries(&bytes).unwrap();
+    assert_eq!(entries.len(), 2);
+}
+
+/// A rescue reads sled's records up to its head key, not those of a batch torn past it (never
+/// acknowledged, unless the journal holds them, which the rescue reads next).
+#[test]
+fn a_rescue_reads_no_record_past_the_head_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    for i in 0..3 {
+        append(&store, i, i + 1);
+    }
+    let records = all(&store);
+    drop(store);
+    let torn = tempfile::tempdir().unwrap();
+    let store = SledStore::open(torn.path()).unwrap();
+    let (log, at) = (&store.log, torn.path());
+    write::write_records(
+        log,
+        at,
+        &records[..1],
+        None,
+        Some(&records[0]),
+        Writes::Batched,
+    )
+    .unwrap();
+    write::write_records(log, at, &records[1..], None, None, Writes::Loose).unwrap();
+    drop(store);
+    let rescue = SledStore::open_damaged(torn.path()).unwrap();
+    let read: Vec<Envelope> = rescue.read_from(1).map(|r| r.unwrap()).collect();
+    assert_eq!(read, records[..1]);
+}
+
+/// An append through the journal that follows records left to sled's flush (a large batch
+/// whose flush another thread still waits on) is acknowledged only once they are durable too:
+/// it flushes sled itself when they are not yet.
+#[test]
+fn an_append_after_one_left_to_sleds_flush_waits_for_it() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let flushes = || super::durable::OWED_FLUSHES.with(|n| n.get());
+    append(&store, 0, 2000);
+    assert_eq!(
+        store.flush_owed.load(Ordering::Acquire),
+        2000,
+        "a large batch"
+    );
+    append(&store, 2000, 2001);
+    assert_eq!(flushes(), 0, "its flush was done when it returned");
+    // As while that flush is under way: its records are written, not yet durable.
+    store.flush_owed.store(2001, Ordering::Release);
+    store.durable.send_replace(2000);
+    append(&store, 2001, 2002);
+    assert_eq!(flushes(), 1);
+    assert_eq!(store.durable_seq(), Some(2002));
 }

@@ -190,7 +190,7 @@ impl SledStore {
 
     /// Removes what a batch refused part-way wrote past the head `head` (its chunks, zones and
     /// index entries). Were that to fail, `open` removes them.
-    fn remove_unpublished(&self, head: u64) {
+    pub(super) fn remove_unpublished(&self, head: u64) {
         let keys = match keys_after(&self.log, head) {
             Ok(keys) => keys,
             Err(e) => {

@@ -11,8 +11,8 @@ use crate::envelope::{Envelope, ZERO_HASH};
 
 impl SledStore {
     /// Every record that can still be read from sled's files in `dir` without sled, and from
-    /// the journal, by seq: for a rescue when sled cannot open them. Chunk values are found by their marker byte,
-    /// decompressed, and kept only where each record's checksum holds and its envelope
+    /// the journal, by seq: for a rescue when sled cannot open them. Chunk values are found by
+    /// their marker byte, decompressed, and kept only where each record's checksum holds and its envelope
     /// parses; the caller keeps the prefix that chains. Records past the last seq that
     /// `log.head` names are left out (they may belong to a batch never acknowledged).
     pub fn salvage(dir: &Path) -> Result<std::collections::BTreeMap<u64, Envelope>> {
@@ -153,10 +153,17 @@ impl SledStore {
                 Ok(head) => head,
                 Err(_) => return Ok(()),
             },
-            // No batch completed, if `log.head` is there to say none did; a mark that names
-            // a record, or does not read, leaves the log to the head's check, which refuses it.
+            // No batch completed, if `log.head` is there to say none did, or the journal holds
+            // the log from its first record (sled took none of it whole); a mark that names a
+            // record otherwise, or does not read, leaves the log to the head's check, which
+            // refuses it.
             None => match read_mark(dir) {
                 Ok(None) | Ok(Some((0, _))) => StoredHead {
+                    seq: 0,
+                    hash: ZERO_HASH.into(),
+                    recorded_at: None,
+                },
+                Ok(Some(_)) if super::journal::records(dir).contains_key(&1) => StoredHead {
                     seq: 0,
                     hash: ZERO_HASH.into(),
                     recorded_at: None,
