@@ -7,10 +7,11 @@ impl Inner {
     /// One write transaction: lock, read the head, let `plan` say what to write (under
     /// `block_in_place`: the rules are synchronous, and ask the transaction their questions
     /// through [`TxLookup`]), write it, move the head, notify, commit; returns the plan's
-    /// answer and the records written. Nothing is written if `plan` fails.
+    /// answer and the records written. Nothing is written if `plan` fails. The plan gives each
+    /// record's canonical JSON when it has written it already.
     pub(super) async fn write<T>(
         &self,
-        plan: impl FnOnce(&mut TxLookup<'_>, &Head) -> Result<(T, Vec<Envelope>)>,
+        plan: impl FnOnce(&mut TxLookup<'_>, &Head) -> Result<(T, Vec<Envelope>, Option<Vec<String>>)>,
     ) -> Result<(T, Vec<Envelope>)> {
         let err = |what| self.shared.err(what);
         let mut c = self.conn().await?;
@@ -26,11 +27,14 @@ impl Inner {
         let head = read_head(&*tx).await.map_err(err("reading the head"))?;
         let (out, records, rows) = tokio::task::block_in_place(|| {
             let mut lookup = TxLookup::new(&tx, &self.shared);
-            let (out, records) = plan(&mut lookup, &head)?;
-            let rows: Vec<Vec<u8>> = records
-                .iter()
-                .map(|r| r.to_canonical().into_bytes())
-                .collect();
+            let (out, records, canonical) = plan(&mut lookup, &head)?;
+            let rows: Vec<Vec<u8>> = match canonical {
+                Some(c) => c.into_iter().map(String::into_bytes).collect(),
+                None => records
+                    .iter()
+                    .map(|r| r.to_canonical().into_bytes())
+                    .collect(),
+            };
             Ok::<_, StoreError>((out, records, rows))
         })?;
         let Some(last) = records.last() else {
@@ -89,7 +93,7 @@ impl Inner {
                 let mut checked = rules::Rules::load(self.instance, head, lookup)?;
                 let sealed = rules::seal_batch(batch, head, lookup, &mut checked)?;
                 checked.kept(sealed.records.last());
-                Ok((sealed.places, sealed.records))
+                Ok((sealed.places, sealed.records, Some(sealed.canonical)))
             })
             .await?;
         Ok(rules::outcomes(places, records))
@@ -98,7 +102,7 @@ impl Inner {
     pub(super) async fn import(self: Arc<Self>, records: Vec<Envelope>) -> Result<()> {
         self.write(move |lookup, head| {
             rules::check_import(&records, head, lookup)?;
-            Ok(((), records))
+            Ok(((), records, None))
         })
         .await
         .map(|_| ())
