@@ -11,7 +11,6 @@
 mod meetings;
 mod others;
 
-use std::collections::HashMap;
 use std::hash::Hash;
 
 use super::{Body, DomainEvent, MandateStatus};
@@ -35,16 +34,18 @@ pub(crate) fn refuse<T>(field: &str, message: impl Into<String>) -> Result<T, Re
 }
 
 /// A map that journals each change, so that a batch refused half way can be rolled back.
+/// Hashed with foldhash (seeded per process): the record-time checks look an entity up for
+/// every event appended.
 #[derive(Clone, Debug)]
 pub struct Table<K: Eq + Hash + Clone, V: Clone> {
-    map: HashMap<K, V>,
+    map: foldhash::HashMap<K, V>,
     undo: Vec<(K, Option<V>)>,
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> Default for Table<K, V> {
     fn default() -> Self {
         Table {
-            map: HashMap::new(),
+            map: foldhash::HashMap::default(),
             undo: Vec::new(),
         }
     }

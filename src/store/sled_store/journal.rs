@@ -121,7 +121,7 @@ impl Journal {
     /// always, which refuses it if acknowledged records are missing.
     pub(super) fn open(dir: &Path) -> Result<(Journal, Vec<Entry>)> {
         let path = dir.join(JOURNAL_FILE);
-        let io = |e: std::io::Error| StoreError::Io(io_text(dir, &e));
+        let io = |e: std::io::Error| StoreError::Io(io_text(&path, &e));
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)

@@ -12,9 +12,9 @@ use crate::envelope::{Envelope, ZERO_HASH};
 impl SledStore {
     /// Every record that can still be read from sled's files in `dir` without sled, and from
     /// the journal, by seq: for a rescue when sled cannot open them. Chunk values are found by
-    /// their marker byte, decompressed, and kept only where each record's checksum holds and its envelope
-    /// parses; the caller keeps the prefix that chains. Records past the last seq that
-    /// `log.head` names are left out (they may belong to a batch never acknowledged).
+    /// their marker byte, decompressed, and kept only where each record's checksum holds and
+    /// its envelope parses; the caller keeps the prefix that chains. Records past the last seq
+    /// that `log.head` names are left out (they may belong to a batch never acknowledged).
     pub fn salvage(dir: &Path) -> Result<std::collections::BTreeMap<u64, Envelope>> {
         let sled_dir = dir.join("sled");
         let mut files = vec![sled_dir.join("db")];
