@@ -26,9 +26,10 @@
 //! back what the journal holds past sled's head (`durable.rs`).
 //!
 //! Beside sled's files, `log.head` names the last record known durable (seq, hash, CRC),
-//! rewritten in place each time an append is (after sled's flush or the journal's sync). sled recovers a damaged log by cutting it at the first
-//! message that fails its checksum, which would silently lose every later record; `open`
-//! compares sled's head with this file and refuses a log that ends before it.
+//! rewritten in place each time an append is (after sled's flush or the journal's sync).
+//! sled recovers a damaged log by cutting it at the first message that fails its checksum,
+//! which would silently lose every later record; `open` compares sled's head with this file
+//! and refuses a log that ends before it.
 
 use std::collections::{HashMap, VecDeque};
 use std::mem::ManuallyDrop;

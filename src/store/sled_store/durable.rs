@@ -57,7 +57,7 @@ impl SledStore {
         let path = self.dir.join(journal::JOURNAL_FILE);
         let io = |e: std::io::Error| StoreError::Io(io_text(&path, &e));
         // Records written before these through sled's flush: durable once that flush is done.
-        let owed = self.flush_owed.load(Ordering::Acquire);
+        let mut owed = self.flush_owed.load(Ordering::Acquire);
         let ticket = match records.first() {
             None => journal.current(),
             Some(first) => {
@@ -71,6 +71,7 @@ impl SledStore {
                             .map_err(|e| StoreError::Io(describe_sled(&self.dir, e)))?;
                         journal.restart().map_err(io)?;
                         self.flush_owed.store(0, Ordering::Release);
+                        owed = 0;
                         journal
                             .write(&payload)
                             .map_err(io)?
@@ -120,6 +121,23 @@ impl SledStore {
     ) -> Result<(Journal, Head)> {
         let (journal, entries) = Journal::open(dir)?;
         let path = dir.join(journal::JOURNAL_FILE);
+        let lost = journal::kept_records(dir)
+            .into_keys()
+            .next_back()
+            .filter(|&seq| seq > head.seq);
+        if let Some(last) = lost {
+            return Err(StoreError::Corrupt {
+                at: format!("seq {}", head.seq + 1),
+                reason: format!(
+                    "the header of {} does not read (the file is kept beside it as \
+                     {}.damaged-*), and it holds records up to seq {last} that the log, ending \
+                     at seq {}, lacks; `accord export --intact-prefix` rescues them",
+                    path.display(),
+                    journal::JOURNAL_FILE,
+                    head.seq
+                ),
+            });
+        }
         if entries.is_empty() {
             // A new generation all the same: bytes of this one past the last entry read
             // (an entry torn before another landed) are never read as entries later.

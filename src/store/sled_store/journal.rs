@@ -131,7 +131,7 @@ impl Journal {
             .map_err(io)?;
         let bytes = std::fs::read(&path).map_err(io)?;
         let read = read_entries(&bytes);
-        let file = if read.is_none() && !bytes.is_empty() {
+        let file = if read.is_none() && bytes.iter().any(|&b| b != 0) {
             // Kept for a rescue: it may hold acknowledged records behind a damaged header.
             let kept = dir.join(format!(
                 "{JOURNAL_FILE}.damaged-{}",
@@ -155,6 +155,7 @@ impl Journal {
         } else {
             file
         };
+        // A file never given its header (zeros, or nothing) starts again as a new one.
         let (generation, entries, end) = read.unwrap_or((0, Vec::new(), HEADER));
         let journal = Journal {
             file,
@@ -171,7 +172,6 @@ impl Journal {
             synced: Mutex::new((0, 0)),
         };
         if generation == 0 {
-            journal.restart().map_err(io)?;
             if let Ok(parent) = std::fs::File::open(dir) {
                 let _ = parent.sync_all();
             }
@@ -255,9 +255,15 @@ impl Journal {
         if at.generation != ticket.generation || at.end != ticket.end {
             return Ok(());
         }
-        self.file
+        let zeroed = self
+            .file
             .write_all_at(&[0u8; ENTRY_HEAD as usize], ticket.start)
-            .and_then(|()| self.file.sync_data())?;
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = zeroed {
+            // The entry may still be there: nothing more is written after it.
+            at.poisoned = true;
+            return Err(e);
+        }
         at.end = ticket.start;
         // What an `fdatasync` covered past this point is written over by the next entry.
         if synced.0 == ticket.generation {
@@ -305,6 +311,21 @@ pub(super) fn read_entries(bytes: &[u8]) -> Option<(u64, Vec<Entry>, u64)> {
     if h[..16] != MAGIC[..] || generation == 0 || h != header(generation) {
         return None;
     }
+    let (entries, end) = entries_of(bytes, generation);
+    Some((generation, entries, end))
+}
+
+/// The entries of a journal whose header does not read, taking the generation of the first
+/// entry for the journal's.
+pub(super) fn read_damaged(bytes: &[u8]) -> Vec<Entry> {
+    match bytes.get(HEADER as usize..HEADER as usize + 8).map(be) {
+        Some(generation) if generation > 0 => entries_of(bytes, generation).0,
+        _ => Vec::new(),
+    }
+}
+
+/// The entries of `generation` from the first, up to the first torn one, and where they end.
+fn entries_of(bytes: &[u8], generation: u64) -> (Vec<Entry>, u64) {
     let mut entries = Vec::new();
     let mut at = HEADER as usize;
     while let Some(head) = bytes.get(at..at + ENTRY_HEAD as usize) {
@@ -323,20 +344,40 @@ pub(super) fn read_entries(bytes: &[u8]) -> Option<(u64, Vec<Entry>, u64)> {
         });
         at = start + len;
     }
-    Some((generation, entries, at as u64))
+    (entries, at as u64)
 }
 
 /// The records of the journal in `dir` that read and check, by seq (for a rescue: nothing
 /// is written).
+/// Journals kept aside with a damaged header are read too.
 pub(super) fn records(dir: &Path) -> std::collections::BTreeMap<u64, Envelope> {
     let bytes = std::fs::read(dir.join(JOURNAL_FILE)).unwrap_or_default();
     let (_, entries, _) = read_entries(&bytes).unwrap_or_default();
-    entries
-        .into_iter()
-        .filter_map(|e| decode_chunk(e.first, &e.framed).ok())
-        .flatten()
-        .map(|r| (r.seq, r))
-        .collect()
+    let mut out = kept_records(dir);
+    for e in entries {
+        for r in decode_chunk(e.first, &e.framed).unwrap_or_default() {
+            out.insert(r.seq, r);
+        }
+    }
+    out
+}
+
+/// The records of the journals kept aside in `dir` (`log.journal.damaged-*`), by seq.
+pub(super) fn kept_records(dir: &Path) -> std::collections::BTreeMap<u64, Envelope> {
+    let mut out = std::collections::BTreeMap::new();
+    let files = std::fs::read_dir(dir).into_iter().flatten().flatten();
+    for file in files.filter(|f| {
+        f.file_name()
+            .to_string_lossy()
+            .starts_with(&format!("{JOURNAL_FILE}.damaged-"))
+    }) {
+        for e in read_damaged(&std::fs::read(file.path()).unwrap_or_default()) {
+            for r in decode_chunk(e.first, &e.framed).unwrap_or_default() {
+                out.entry(r.seq).or_insert(r);
+            }
+        }
+    }
+    out
 }
 
 fn be(b: &[u8]) -> u64 {

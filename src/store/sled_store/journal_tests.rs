@@ -128,23 +128,32 @@ fn a_journal_that_cannot_follow_the_log_is_refused() {
     );
 }
 
-/// A journal whose header does not read is kept aside, not cut: the store opens when
-/// `log.head` does not say records are missing, and is refused when it does, the journal's
-/// bytes still there for a rescue.
+/// A journal whose header does not read is kept aside, not cut, and its entries still read:
+/// the store is refused while they hold records the log lacks (whatever `log.head` says), a
+/// rescue reads them, and once the kept file is put away the store opens.
 #[test]
 fn a_journal_whose_header_does_not_read_is_kept_aside() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, mut journal, mark) = sled_behind_the_journal(dir.path());
+    let (records, mut journal, _) = sled_behind_the_journal(dir.path());
     journal[20] ^= 0xFF;
     std::fs::write(dir.path().join(JOURNAL_FILE), &journal).unwrap();
-    std::fs::write(dir.path().join(MARK_FILE), &mark).unwrap();
+    std::fs::remove_file(dir.path().join(MARK_FILE)).unwrap();
     let err = SledStore::open(dir.path())
         .err()
         .expect("records are missing");
     assert!(
-        err.to_string().contains("log.head says seq 8 was recorded"),
+        err.to_string().contains("holds records up to seq 8"),
         "{err}"
     );
+    let again = SledStore::open(dir.path())
+        .err()
+        .expect("refused at every open");
+    assert!(
+        again.to_string().contains("holds records up to seq 8"),
+        "{again}"
+    );
+    let rescued = SledStore::journaled(dir.path());
+    assert_eq!(rescued.into_values().collect::<Vec<_>>(), records[3..]);
     let kept: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -152,7 +161,7 @@ fn a_journal_whose_header_does_not_read_is_kept_aside() {
         .collect();
     assert_eq!(kept.len(), 1, "{kept:?}");
     assert_eq!(std::fs::read(&kept[0]).unwrap(), journal);
-    std::fs::remove_file(dir.path().join(MARK_FILE)).unwrap();
+    std::fs::rename(&kept[0], dir.path().join("put-away")).unwrap();
     let store = reopen(dir.path());
     assert_eq!(store.head().seq, 3);
 }
@@ -225,6 +234,7 @@ fn a_first_batch_without_its_head_key_comes_back_from_the_journal() {
 fn a_voided_entry_is_synced_again_when_written_over() {
     let dir = tempfile::tempdir().unwrap();
     let (journal, _) = journal::Journal::open(dir.path()).unwrap();
+    journal.restart().unwrap();
     let a = journal.write(&[1u8; 40]).unwrap().unwrap();
     let b = journal.write(&[2u8; 80]).unwrap().unwrap();
     journal.sync(a).unwrap();
@@ -298,4 +308,35 @@ fn an_append_after_one_left_to_sleds_flush_waits_for_it() {
     append(&store, 2001, 2002);
     assert_eq!(flushes(), 1);
     assert_eq!(store.durable_seq(), Some(2002));
+}
+
+/// Sled's records without any head key, and a journal that holds only some of them (sled lost
+/// its head key to damage, not a stop): nothing is rolled back or written, and the store is
+/// refused, its records still there for a rescue.
+#[test]
+fn records_the_journal_does_not_hold_are_never_rolled_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    for i in 0..3 {
+        append(&store, i, i + 1);
+    }
+    let journal = std::fs::read(dir.path().join(JOURNAL_FILE)).unwrap();
+    let mark = std::fs::read(dir.path().join(MARK_FILE)).unwrap();
+    let records = all(&store);
+    drop(store);
+    // The journal cut after its first entry: it holds seq 1 alone.
+    let (_, entries, _) = journal::read_entries(&journal).unwrap();
+    let first = 32 + 16 + 8 + entries[0].framed.len();
+    let mut cut = journal[..first].to_vec();
+    cut.resize(journal.len(), 0);
+    let torn = tempfile::tempdir().unwrap();
+    let store = SledStore::open(torn.path()).unwrap();
+    write::write_records(&store.log, torn.path(), &records, None, None, Writes::Loose).unwrap();
+    drop(store);
+    std::fs::write(torn.path().join(JOURNAL_FILE), &cut).unwrap();
+    std::fs::write(torn.path().join(MARK_FILE), &mark).unwrap();
+    let err = SledStore::open(torn.path()).err().expect("refused");
+    assert!(err.to_string().contains("disagree"), "{err}");
+    let rescue = SledStore::open_damaged(torn.path()).unwrap();
+    assert_eq!(rescue.read_from(1).count(), 3);
 }

@@ -182,6 +182,9 @@ impl SledStore {
             // Only duplicates: they are reported once what they duplicate is durable.
             None => (head.seq, head.hash.clone()),
         };
+        // An append through the journal that follows waits for this flush too.
+        self.flush_owed
+            .store(seq, std::sync::atomic::Ordering::Release);
         drop(writer);
         self.flush_and_announce(seq, &hash)
             .map_err(|e| self.note_failure(e))?;

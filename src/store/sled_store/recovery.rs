@@ -154,16 +154,16 @@ impl SledStore {
                 Err(_) => return Ok(()),
             },
             // No batch completed, if `log.head` is there to say none did, or the journal holds
-            // the log from its first record (sled took none of it whole); a mark that names a
-            // record otherwise, or does not read, leaves the log to the head's check, which
-            // refuses it.
+            // every record up to the one it names and sled none past the journal's last (sled
+            // took none of them whole); a mark that names a record otherwise, or does not read,
+            // leaves the log to the head's check, which refuses it without writing anything.
             None => match read_mark(dir) {
                 Ok(None) | Ok(Some((0, _))) => StoredHead {
                     seq: 0,
                     hash: ZERO_HASH.into(),
                     recorded_at: None,
                 },
-                Ok(Some(_)) if super::journal::records(dir).contains_key(&1) => StoredHead {
+                Ok(Some((m, _))) if journal_holds_all(log, dir, m)? => StoredHead {
                     seq: 0,
                     hash: ZERO_HASH.into(),
                     recorded_at: None,
@@ -268,6 +268,21 @@ impl SledStore {
             }),
         }
     }
+}
+
+/// Whether the journal in `dir` holds every record from the first up to `mark`, and sled's
+/// log no chunk starting past the journal's last record.
+fn journal_holds_all(log: &sled::Tree, dir: &Path, mark: u64) -> Result<bool> {
+    let records = super::journal::records(dir);
+    let Some(&last) = records.keys().next_back() else {
+        return Ok(false);
+    };
+    let gapless = (1..=mark.max(last)).all(|s| records.contains_key(&s));
+    let beyond = log
+        .range(key_chunk(last + 1)..=key_chunk(u64::MAX))
+        .next()
+        .is_some();
+    Ok(gapless && !beyond)
 }
 
 /// Installs, once per process, a panic hook that stays silent for a thread opening a sled store
