@@ -31,6 +31,19 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Three single appends to a new store: its records, and its journal and `log.head` as the
+/// last append left them.
+fn three_single_appends() -> (Vec<Envelope>, Vec<u8>, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    for i in 0..3 {
+        append(&store, i, i + 1);
+    }
+    let journal = std::fs::read(dir.path().join(JOURNAL_FILE)).unwrap();
+    let mark = std::fs::read(dir.path().join(MARK_FILE)).unwrap();
+    (all(&store), journal, mark)
+}
+
 fn all(store: &SledStore) -> Vec<Envelope> {
     store.read_from(1).map(|r| r.unwrap()).collect()
 }
@@ -201,15 +214,7 @@ fn bytes_past_a_torn_entry_are_never_read_later() {
 /// writes), and the journal holds the batch: they are rolled back and written back whole.
 #[test]
 fn a_first_batch_without_its_head_key_comes_back_from_the_journal() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
-    for i in 0..3 {
-        append(&store, i, i + 1);
-    }
-    let journal = std::fs::read(dir.path().join(JOURNAL_FILE)).unwrap();
-    let mark = std::fs::read(dir.path().join(MARK_FILE)).unwrap();
-    let records = all(&store);
-    drop(store);
+    let (records, journal, mark) = three_single_appends();
     let torn = tempfile::tempdir().unwrap();
     let store = SledStore::open(torn.path()).unwrap();
     write::write_records(
@@ -259,13 +264,7 @@ fn a_voided_entry_is_synced_again_when_written_over() {
 /// acknowledged, unless the journal holds them, which the rescue reads next).
 #[test]
 fn a_rescue_reads_no_record_past_the_head_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
-    for i in 0..3 {
-        append(&store, i, i + 1);
-    }
-    let records = all(&store);
-    drop(store);
+    let (records, _, _) = three_single_appends();
     let torn = tempfile::tempdir().unwrap();
     let store = SledStore::open(torn.path()).unwrap();
     let (log, at) = (&store.log, torn.path());
@@ -315,15 +314,7 @@ fn an_append_after_one_left_to_sleds_flush_waits_for_it() {
 /// refused, its records still there for a rescue.
 #[test]
 fn records_the_journal_does_not_hold_are_never_rolled_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
-    for i in 0..3 {
-        append(&store, i, i + 1);
-    }
-    let journal = std::fs::read(dir.path().join(JOURNAL_FILE)).unwrap();
-    let mark = std::fs::read(dir.path().join(MARK_FILE)).unwrap();
-    let records = all(&store);
-    drop(store);
+    let (records, journal, mark) = three_single_appends();
     // The journal cut after its first entry: it holds seq 1 alone.
     let (_, entries, _) = journal::read_entries(&journal).unwrap();
     let first = 32 + 16 + 8 + entries[0].framed.len();
