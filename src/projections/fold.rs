@@ -44,6 +44,7 @@ pub(super) fn fold(
         _ => None,
     };
     let base = state.seq;
+    let mut writer = stored::Writer::default();
     if state.seq < k {
         let corrections = corrections.after(state.seq)?;
         // As of a day, a store may pass over records that cannot count by then.
@@ -54,7 +55,6 @@ pub(super) fn fold(
         if k - base >= LONG {
             fold_beside(store, records, &mut run, &mut state, corrections)?;
         } else {
-            let mut writer = stored::Writer::default();
             let mut save = |s: &State| save_snapshot(store, &mut writer, s);
             for skimmed in records() {
                 if !run.step(&mut state, skimmed?, corrections, &mut save)? {
@@ -71,7 +71,7 @@ pub(super) fn fold(
     (run.progress)(k - base, k - base);
     // Checkpoint only when the fold went further: a query that folded nothing writes nothing.
     if run.storable && q.known_at.is_none() && state.seq > base {
-        stored::Writer::default().save(store, LIVE, &state)?;
+        writer.save(store, LIVE, &state)?;
     }
     if !run.storable {
         // A filtered fold is not a prefix state: never stored, never reused.

@@ -26,6 +26,16 @@ pub(super) const LZ4_CHUNK: u8 = 0xC4;
 /// The file, beside sled's directory, that names the last durable record.
 pub(super) const MARK_FILE: &str = "log.head";
 
+/// Opens `path` for reading and rewriting in place, creating it empty if it is not there.
+pub(super) fn open_in_place(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+}
+
 /// The mark: `accord-head SEQ HASH CRC`, of fixed length so it is rewritten in place.
 pub(super) fn mark_line(seq: u64, hash: &str) -> String {
     let body = format!("{seq:020} {hash}");

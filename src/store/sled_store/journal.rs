@@ -22,7 +22,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use super::super::{Head, Result, StoreError};
-use super::format::{decode_chunk, frame};
+use super::format::{decode_chunk, frame, open_in_place};
 use super::recovery::io_text;
 use crate::envelope::Envelope;
 
@@ -98,18 +98,18 @@ pub(super) fn payload(first: u64, framed: &[Vec<u8>]) -> Vec<u8> {
 
 /// The records of `chunk`, framed (length, CRC, canonical bytes) as a chunk holds them.
 pub(super) fn frame_chunk(chunk: &[Envelope]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(chunk.len() * 512);
-    for r in chunk {
-        frame(&mut bytes, r.to_canonical().as_bytes());
-    }
-    bytes
+    frame_all(chunk.iter().map(Envelope::to_canonical))
 }
 
 /// [`frame_chunk`] of records whose canonical JSON is written already.
 pub(super) fn frame_canonical(chunk: &[String]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(chunk.iter().map(|c| c.len() + 8).sum());
-    for c in chunk {
-        frame(&mut bytes, c.as_bytes());
+    frame_all(chunk.iter())
+}
+
+fn frame_all<B: AsRef<[u8]>>(records: impl ExactSizeIterator<Item = B>) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(records.len() * 512);
+    for r in records {
+        frame(&mut bytes, r.as_ref());
     }
     bytes
 }
@@ -122,13 +122,7 @@ impl Journal {
     pub(super) fn open(dir: &Path) -> Result<(Journal, Vec<Entry>)> {
         let path = dir.join(JOURNAL_FILE);
         let io = |e: std::io::Error| StoreError::Io(io_text(&path, &e));
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io)?;
+        let file = open_in_place(&path).map_err(io)?;
         let bytes = std::fs::read(&path).map_err(io)?;
         let read = read_entries(&bytes);
         let file = if read.is_none() && bytes.iter().any(|&b| b != 0) {
@@ -145,13 +139,7 @@ impl Journal {
                 kept.display(),
                 super::format::MARK_FILE
             );
-            std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&path)
-                .map_err(io)?
+            open_in_place(&path).map_err(io)?
         } else {
             file
         };

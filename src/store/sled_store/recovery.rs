@@ -368,16 +368,10 @@ pub(super) fn remove_unfinished_snapshots(dir: &Path) -> usize {
 /// directory cannot be written.
 pub(super) fn open_mark(dir: &Path, head: &Head) -> Option<(std::fs::File, u64)> {
     let path = dir.join(MARK_FILE);
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .and_then(|f| {
-            f.write_all_at(mark_line(head.seq, &head.hash).as_bytes(), 0)?;
-            Ok(f)
-        });
+    let file = open_in_place(&path).and_then(|f| {
+        f.write_all_at(mark_line(head.seq, &head.hash).as_bytes(), 0)?;
+        Ok(f)
+    });
     match file {
         Ok(f) => Some((f, head.seq)),
         Err(e) => {
