@@ -48,11 +48,7 @@ impl SledStore {
             let (seq, hash) = (writer.seq, writer.hash.clone());
             self.flush_owed.store(seq, Ordering::Release);
             drop(writer);
-            self.db
-                .flush()
-                .map_err(|e| StoreError::Unconfirmed(describe_sled(&self.dir, e)))?;
-            self.announce(seq, &hash);
-            return Ok(());
+            return self.flush_and_announce(seq, &hash);
         };
         let path = self.dir.join(journal::JOURNAL_FILE);
         let io = |e: std::io::Error| StoreError::Io(io_text(&path, &e));
