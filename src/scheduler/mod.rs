@@ -12,7 +12,7 @@ pub mod tick;
 
 pub use tick::{event_id, Engine, Fault, TickReport};
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
@@ -153,73 +153,17 @@ fn set(d: &Desired) -> DomainEvent {
 pub fn reconcile(views: &Views, defs: &Definitions, now: DateTime<Utc>) -> Vec<DomainEvent> {
     let mut out = Vec::new();
     let today = now.date_naive();
-    let wanted = desired(views, defs, today);
-    let ids: BTreeSet<&str> = wanted.iter().map(|d| d.deadline.as_str()).collect();
-    for d in &wanted {
-        let Some(wf) = defs.get(&d.workflow, d.workflow_version) else {
-            continue;
-        };
-        let expired = now >= expiry(wf, d.due);
-        let held = d.tentative && wf.hold_tentative;
-        match views.work.deadlines.get(&d.deadline) {
-            None => {
-                // Workflows look forward: a deadline first seen after its day is not set.
-                if d.cancelled.is_some() || d.met.is_some() || expired {
-                    continue;
-                }
-                out.push(set(d));
-                out.extend(schedule(wf, d, now, 1));
-            }
-            Some(rec) if rec.status == DeadlineStatus::Open => {
-                if let Some(reason) = &d.cancelled {
-                    out.push(DomainEvent::DeadlineCancelled(DeadlineCancelled {
-                        deadline: key(d.deadline.clone()),
-                        reason: text(reason.clone()),
-                    }));
-                    out.extend(cancel_pending(views, &d.deadline, reason));
-                } else if let Some(by_seq) = d.met {
-                    out.push(DomainEvent::DeadlineMet(DeadlineMet {
-                        deadline: key(d.deadline.clone()),
-                        by_seq,
-                    }));
-                    out.extend(cancel_pending(views, &d.deadline, "deadline met"));
-                } else if rec.due.0 != d.due
-                    || rec.tentative != d.tentative
-                    || rec.responsible != d.responsible
-                {
-                    out.push(set(d));
-                    out.extend(cancel_pending(views, &d.deadline, "deadline moved"));
-                    out.extend(schedule(wf, d, now, rec.revision + 1));
-                } else if expired && !held {
-                    // A tentative deadline is not missed: its dates were never confirmed.
-                    out.push(DomainEvent::DeadlineMissed(DeadlineMissed {
-                        deadline: key(d.deadline.clone()),
-                    }));
-                }
-            }
-            Some(rec) => {
-                // A cancelled or missed deadline comes back when its reason is gone: the
-                // cancellation retracted, or the meeting moved to a day still ahead.
-                let back = d.cancelled.is_none()
-                    && d.met.is_none()
-                    && !expired
-                    && match rec.status {
-                        DeadlineStatus::Cancelled => true,
-                        DeadlineStatus::Missed => {
-                            rec.due.0 != d.due || rec.tentative != d.tentative
-                        }
-                        _ => false,
-                    };
-                if back {
-                    out.push(set(d));
-                    out.extend(schedule(wf, d, now, rec.revision + 1));
-                }
-            }
+    // The recorded deadlines still derived from the log; the rest have lost their subject.
+    let mut derived: HashSet<&str> = HashSet::new();
+    desired(views, defs, today, &mut |d| {
+        if let Some((id, _)) = views.work.deadlines.get_key_value(&d.deadline) {
+            derived.insert(id.as_str());
         }
-    }
+        out.extend(reconcile_one(views, defs, now, &d));
+    });
     // Deadlines whose subject has gone from the log (a retracted meeting or mandate).
     for rec in views.work.deadlines.values() {
-        if rec.status != DeadlineStatus::Open || ids.contains(rec.deadline.as_str()) {
+        if rec.status != DeadlineStatus::Open || derived.contains(rec.deadline.as_str()) {
             continue;
         }
         let wf = defs.get(&rec.workflow, rec.workflow_version);
@@ -241,6 +185,76 @@ pub fn reconcile(views: &Views, defs: &Definitions, now: DateTime<Utc>) -> Vec<D
         }
     }
     out.extend(digests(views, defs, now));
+    out
+}
+
+/// The events that bring one recorded deadline (or its absence) in line with what a workflow
+/// derives now.
+fn reconcile_one(
+    views: &Views,
+    defs: &Definitions,
+    now: DateTime<Utc>,
+    d: &Desired,
+) -> Vec<DomainEvent> {
+    let mut out = Vec::new();
+    let Some(wf) = defs.get(&d.workflow, d.workflow_version) else {
+        return out;
+    };
+    let expired = now >= expiry(wf, d.due);
+    let held = d.tentative && wf.hold_tentative;
+    match views.work.deadlines.get(&d.deadline) {
+        None => {
+            // Workflows look forward: a deadline first seen after its day is not set.
+            if d.cancelled.is_some() || d.met.is_some() || expired {
+                return out;
+            }
+            out.push(set(d));
+            out.extend(schedule(wf, d, now, 1));
+        }
+        Some(rec) if rec.status == DeadlineStatus::Open => {
+            if let Some(reason) = &d.cancelled {
+                out.push(DomainEvent::DeadlineCancelled(DeadlineCancelled {
+                    deadline: key(d.deadline.clone()),
+                    reason: text(reason.clone()),
+                }));
+                out.extend(cancel_pending(views, &d.deadline, reason));
+            } else if let Some(by_seq) = d.met {
+                out.push(DomainEvent::DeadlineMet(DeadlineMet {
+                    deadline: key(d.deadline.clone()),
+                    by_seq,
+                }));
+                out.extend(cancel_pending(views, &d.deadline, "deadline met"));
+            } else if rec.due.0 != d.due
+                || rec.tentative != d.tentative
+                || rec.responsible != d.responsible
+            {
+                out.push(set(d));
+                out.extend(cancel_pending(views, &d.deadline, "deadline moved"));
+                out.extend(schedule(wf, d, now, rec.revision + 1));
+            } else if expired && !held {
+                // A tentative deadline is not missed: its dates were never confirmed.
+                out.push(DomainEvent::DeadlineMissed(DeadlineMissed {
+                    deadline: key(d.deadline.clone()),
+                }));
+            }
+        }
+        Some(rec) => {
+            // A cancelled or missed deadline comes back when its reason is gone: the
+            // cancellation retracted, or the meeting moved to a day still ahead.
+            let back = d.cancelled.is_none()
+                && d.met.is_none()
+                && !expired
+                && match rec.status {
+                    DeadlineStatus::Cancelled => true,
+                    DeadlineStatus::Missed => rec.due.0 != d.due || rec.tentative != d.tentative,
+                    _ => false,
+                };
+            if back {
+                out.push(set(d));
+                out.extend(schedule(wf, d, now, rec.revision + 1));
+            }
+        }
+    }
     out
 }
 

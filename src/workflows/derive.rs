@@ -166,9 +166,9 @@ fn anchored(dates: ApproxDate, anchor: Anchor) -> NaiveDate {
     }
 }
 
-/// Every deadline the current workflows want, given the views and today.
-pub fn desired(views: &Views, defs: &Definitions, today: NaiveDate) -> Vec<Desired> {
-    let mut out = Vec::new();
+/// Every deadline the current workflows want, given the views and today, handed to `each` one
+/// at a time: on a large log they are many, and the caller keeps only what it acts on.
+pub fn desired(views: &Views, defs: &Definitions, today: NaiveDate, each: &mut dyn FnMut(Desired)) {
     // The version each running instance started with.
     let started: HashMap<(&str, &str), u32> = views
         .work
@@ -202,7 +202,7 @@ pub fn desired(views: &Views, defs: &Definitions, today: NaiveDate) -> Vec<Desir
                         let w = version_of(&instance);
                         let tentative = is_tentative(&s);
                         for d in &w.deadlines {
-                            out.push(Desired {
+                            each(Desired {
                                 deadline: format!("{}/{}/{}", w.name, s.id, d.step),
                                 workflow: w.name.clone(),
                                 workflow_version: w.version,
@@ -244,7 +244,7 @@ pub fn desired(views: &Views, defs: &Definitions, today: NaiveDate) -> Vec<Desir
                         MandateStatus::Reported | MandateStatus::Implemented
                     );
                     for d in &w.deadlines {
-                        out.push(Desired {
+                        each(Desired {
                             deadline: format!("{}/{}/{}", w.name, m.mandate, d.step),
                             workflow: w.name.clone(),
                             workflow_version: w.version,
@@ -298,7 +298,7 @@ pub fn desired(views: &Views, defs: &Definitions, today: NaiveDate) -> Vec<Desir
                             .standing(c.body, &year.to_string(), c.report, due_day);
                     let all_in = standing.is_some_and(|s| s.on_time == s.parties);
                     for d in &w.deadlines {
-                        out.push(Desired {
+                        each(Desired {
                             deadline: format!("{}/{year}/{}", w.name, d.step),
                             workflow: w.name.clone(),
                             workflow_version: w.version,
@@ -321,5 +321,4 @@ pub fn desired(views: &Views, defs: &Definitions, today: NaiveDate) -> Vec<Desir
             On::Digest => {}
         }
     }
-    out
 }
