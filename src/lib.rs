@@ -27,6 +27,7 @@ pub mod generate;
 pub mod input;
 pub mod listing;
 pub mod notify;
+pub mod omit;
 pub mod projections;
 pub mod render;
 pub mod scheduler;

@@ -32,13 +32,13 @@ pub struct MeetingScheduled {
     pub body: Body,
     pub kind: MeetingKind,
     /// The meeting's number in its series ("4" for COP-4, "5" for UNEA-5).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub number: Option<Text>,
     pub title: Text,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub venue: Option<Text>,
     /// In person, online or hybrid, when announced.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub mode: Option<Mode>,
     pub dates: ApproxDate,
     /// Dates announced as "to be confirmed".
@@ -46,7 +46,7 @@ pub struct MeetingScheduled {
     pub tentative: bool,
     /// For a joint meeting, the bodies that meet together (`BC`, `RC`, `SC` at a BRS meeting);
     /// each decision then names its own.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::omit::empty")]
     pub bodies: Vec<Body>,
 }
 
@@ -56,16 +56,16 @@ pub struct MeetingScheduled {
 pub struct MeetingConfirmed {
     pub meeting: Slug,
     /// The segment this applies to, for a split meeting.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub segment: Option<Slug>,
     pub dates: ApproxDate,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub venue: Option<Text>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub mode: Option<Mode>,
     /// Who decided the change (`mc-bureau`, `brs-bureaux`, `cop`), when not the secretariat
     /// that records it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub decided_by: Option<Slug>,
 }
 
@@ -76,18 +76,18 @@ pub struct MeetingConfirmed {
 pub struct MeetingPostponed {
     pub meeting: Slug,
     /// The segment this applies to, for a split meeting.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub segment: Option<Slug>,
     /// The new dates; left out when they are still to be determined.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub dates: Option<ApproxDate>,
     #[serde(default)]
     pub tentative: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub reason: Option<Text>,
     /// Who decided the change (`mc-bureau`, `brs-bureaux`, `cop`), when not the secretariat
     /// that records it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub decided_by: Option<Slug>,
 }
 
@@ -97,20 +97,20 @@ pub struct MeetingPostponed {
 pub struct MeetingRescheduled {
     pub meeting: Slug,
     /// The segment this applies to, for a split meeting.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub segment: Option<Slug>,
     pub dates: ApproxDate,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub venue: Option<Text>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub mode: Option<Mode>,
     #[serde(default)]
     pub tentative: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub reason: Option<Text>,
     /// Who decided the change (`mc-bureau`, `brs-bureaux`, `cop`), when not the secretariat
     /// that records it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub decided_by: Option<Slug>,
 }
 
@@ -123,7 +123,7 @@ pub struct MeetingSplit {
     pub segments: Vec<Segment>,
     /// Who decided the change (`mc-bureau`, `brs-bureaux`, `cop`), when not the secretariat
     /// that records it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub decided_by: Option<Slug>,
 }
 
@@ -133,17 +133,17 @@ pub struct MeetingSplit {
 #[serde(deny_unknown_fields)]
 pub struct MeetingAdjourned {
     pub meeting: Slug,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub segment: Option<Slug>,
     /// When it is expected to resume, if known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub resume: Option<ApproxDate>,
     /// Suspended rather than adjourned (the session is to be continued).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "crate::omit::falsy")]
     pub suspended: bool,
     /// Who decided the change (`mc-bureau`, `brs-bureaux`, `cop`), when not the secretariat
     /// that records it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub decided_by: Option<Slug>,
 }
 
@@ -152,12 +152,12 @@ pub struct MeetingAdjourned {
 #[serde(deny_unknown_fields)]
 pub struct MeetingResumed {
     pub meeting: Slug,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub segment: Option<Slug>,
     pub dates: ApproxDate,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub venue: Option<Text>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub mode: Option<Mode>,
 }
 
@@ -166,10 +166,10 @@ pub struct MeetingResumed {
 #[serde(deny_unknown_fields)]
 pub struct MeetingHeld {
     pub meeting: Slug,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub segment: Option<Slug>,
     pub dates: ApproxDate,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub venue: Option<Text>,
 }
 
@@ -179,13 +179,13 @@ pub struct MeetingHeld {
 pub struct MeetingCancelled {
     pub meeting: Slug,
     /// The segment this applies to, for a split meeting.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub segment: Option<Slug>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub reason: Option<Text>,
     /// Who decided the change (`mc-bureau`, `brs-bureaux`, `cop`), when not the secretariat
     /// that records it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub decided_by: Option<Slug>,
 }
 
@@ -200,23 +200,23 @@ pub struct DecisionAdopted {
     pub symbol: String,
     pub meeting: Slug,
     /// The segment or session of a split meeting at which it was adopted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub segment: Option<Slug>,
     /// The body that adopted it, when a joint meeting adopts decisions of several bodies
     /// (a BC decision at a BRS meeting); otherwise the meeting's body.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub body: Option<Body>,
     pub title: Text,
     pub adopted: Day,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub issued: Option<Day>,
     /// Decisions this one mirrors (BRS decisions mirroring MC-3/11).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::omit::empty")]
     pub mirrors: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::omit::empty")]
     pub amends: Vec<String>,
     /// Decisions whose mandates this one replaces.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::omit::empty")]
     pub supersedes: Vec<String>,
     #[serde(default)]
     pub mandates: Vec<Mandate>,
@@ -229,7 +229,7 @@ pub struct MandateStatusChanged {
     pub decision: String,
     pub paragraph: Text,
     pub status: MandateStatus,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub note: Option<Text>,
 }
 
@@ -244,22 +244,22 @@ pub struct GroupEstablished {
     pub kind: GroupKind,
     pub scope: Scope,
     /// The area of cooperation ("Mercury wastes").
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub area: Option<Text>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub decision_area: Option<DecisionArea>,
     pub members: Vec<Entity>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::omit::empty")]
     pub co_chairs: Vec<Slug>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::omit::empty")]
     pub lead_officers: Vec<LeadOfficer>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub modality: Option<Modality>,
     /// The decision symbol, or mandate (`MC-3/11#2`), the group implements.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub implements: Option<String>,
     /// The group this one works under (the task force that steers a working group).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub parent: Option<Slug>,
 }
 
@@ -268,9 +268,9 @@ pub struct GroupEstablished {
 #[serde(deny_unknown_fields)]
 pub struct TermsOfReferenceAdopted {
     pub group: Slug,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub by: Option<Slug>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub summary: Option<Text>,
 }
 
@@ -290,7 +290,7 @@ pub struct CoChair {
     /// Officer id or role.
     pub officer: Slug,
     /// The entity the co-chair comes from, when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub entity: Option<Entity>,
 }
 
@@ -321,7 +321,7 @@ pub struct LeadOfficerChanged {
 #[serde(deny_unknown_fields)]
 pub struct GroupDissolved {
     pub group: Slug,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub reason: Option<Text>,
 }
 
@@ -332,7 +332,7 @@ pub struct GroupsReviewed {
     /// The reviewing group.
     pub by: Slug,
     pub groups: Vec<Slug>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub outcome: Option<Text>,
 }
 
@@ -346,12 +346,12 @@ pub struct ActivityReported {
     pub group: Slug,
     pub title: Text,
     /// The area of cooperation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub area: Option<Text>,
     /// Meetings at which the activity took place.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::omit::empty")]
     pub meetings: Vec<Slug>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub summary: Option<Text>,
 }
 
@@ -363,10 +363,10 @@ pub struct ReportDrafted {
     pub title: Text,
     /// Officer ids or roles of the drafters.
     pub by: Vec<Slug>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub group: Option<Slug>,
     /// The decision the report responds to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub decision: Option<String>,
 }
 
@@ -388,7 +388,7 @@ pub struct ReportSubmitted {
     #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9./()-]{0,119}$"))]
     pub document: String,
     /// Mandates (`MC-3/11#3`) this submission reports on.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::omit::empty")]
     pub reports_on: Vec<String>,
 }
 
@@ -432,13 +432,13 @@ pub struct AgreementSigned {
     pub agreement: Slug,
     pub title: Text,
     pub parties: Vec<Entity>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::omit::empty")]
     pub services: Vec<Text>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub budget: Option<Money>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub for_meeting: Option<Slug>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub implements: Option<String>,
 }
 
@@ -452,10 +452,10 @@ pub struct BodyRegistered {
     /// Its name: "Conference of the Parties to the Convention on Biological Diversity".
     pub name: Text,
     /// The kinds of meeting it holds.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::omit::empty")]
     pub meeting_kinds: Vec<MeetingKind>,
     /// For a joint body, the bodies that meet under it (`BC`, `RC`, `SC` under `BRS`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::omit::empty")]
     pub members: Vec<Body>,
 }
 

@@ -15,27 +15,27 @@ pub struct DecisionRow {
     pub symbol: String,
     pub meeting: String,
     /// The segment or session of a split meeting at which it was adopted.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(skip_serializing_if = "crate::omit::none", default)]
     pub segment: Option<String>,
     /// The body that adopted it, when it says so (a BC decision at a joint BRS meeting);
     /// otherwise its meeting's body.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(skip_serializing_if = "crate::omit::none", default)]
     pub body: Option<crate::domain::Body>,
     pub title: String,
     pub adopted: Day,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub issued: Option<Day>,
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(skip_serializing_if = "crate::omit::empty", default)]
     pub mirrors: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(skip_serializing_if = "crate::omit::empty", default)]
     pub mirrored_by: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(skip_serializing_if = "crate::omit::empty", default)]
     pub amends: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(skip_serializing_if = "crate::omit::empty", default)]
     pub amended_by: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(skip_serializing_if = "crate::omit::empty", default)]
     pub supersedes: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub superseded_by: Option<String>,
     pub mandates: Vec<String>,
 }
@@ -49,16 +49,16 @@ pub struct MandateRow {
     pub action: MandateAction,
     pub addressee: String,
     pub asks: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub report_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub report_by: Option<Day>,
     pub status: MandateStatus,
     /// When the status last changed (the `occurred` of that event).
     pub since: ApproxDate,
     /// When it was first reported on (a report submitted, or the status set to reported or
     /// implemented), whatever happened after.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub reported_on: Option<ApproxDate>,
 }
 

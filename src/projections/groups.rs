@@ -16,27 +16,27 @@ pub struct GroupRow {
     pub name: String,
     pub kind: GroupKind,
     pub scope: Scope,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub area: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub decision_area: Option<DecisionArea>,
     pub members: Vec<Entity>,
     pub co_chairs: Vec<String>,
     pub lead_officers: Vec<LeadOfficer>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub modality: Option<Modality>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub implements: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub parent: Option<String>,
     pub established: ApproxDate,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub terms_of_reference: Option<ApproxDate>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub last_reviewed: Option<ApproxDate>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub dissolved: Option<ApproxDate>,
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(skip_serializing_if = "crate::omit::empty", default)]
     pub activities: Vec<String>,
 }
 

@@ -26,16 +26,16 @@ pub struct Submission {
 pub struct ReportRow {
     pub report: String,
     pub title: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub group: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub decision: Option<String>,
     pub drafted: Step,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub endorsed: Option<Step>,
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(skip_serializing_if = "crate::omit::empty", default)]
     pub submitted: Vec<Submission>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub filed_with: Option<String>,
 }
 
@@ -56,10 +56,10 @@ pub struct ActivityRow {
     pub activity: String,
     pub group: String,
     pub title: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub area: Option<String>,
     pub on: ApproxDate,
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(skip_serializing_if = "crate::omit::empty", default)]
     pub meetings: Vec<String>,
 }
 
@@ -69,11 +69,11 @@ pub struct AgreementRow {
     pub title: String,
     pub parties: Vec<Entity>,
     pub signed: ApproxDate,
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(skip_serializing_if = "crate::omit::empty", default)]
     pub services: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub budget: Option<Money>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub for_meeting: Option<String>,
 }
 

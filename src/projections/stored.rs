@@ -1,6 +1,6 @@
 //! Stored states: the views after a fold, kept in the store's cache as sections, one per
-//! view, each MessagePack compressed with LZ4, so that a query that reads some views decodes
-//! only those.
+//! view, each a positional encoding (postcard) compressed with LZ4, so that a query that reads
+//! some views decodes only those.
 
 use serde::de::DeserializeOwned;
 
@@ -10,9 +10,12 @@ use crate::store::{EventStore, StoreError};
 /// First byte of a state as one JSON document compressed with LZ4 (with its size), as earlier
 /// versions wrote them; plain JSON starts with `{`.
 const LZ4_STATE: u8 = 0xC4;
+/// First byte of a state in sections as earlier versions wrote them: a count, then per section
+/// its part, its length and its LZ4-compressed MessagePack, fields by name.
+const NAMED_SECTIONS: u8 = 0xC6;
 /// First byte of a state in sections: a count, then per section its part, its length and its
-/// LZ4-compressed MessagePack.
-const SECTIONS: u8 = 0xC6;
+/// LZ4-compressed postcard, every field written in its place.
+const SECTIONS: u8 = 0xC7;
 /// The section of the state's own fields (version, seq, max_counts_from, corrected_at).
 const HEAD: u8 = 0;
 
@@ -26,7 +29,7 @@ struct Head {
     corrected_at: Option<u64>,
 }
 
-/// A state's sections as MessagePack, each with its part, not yet compressed.
+/// A state's sections encoded, each with its part, not yet compressed.
 #[derive(Default)]
 pub(super) struct Encoded(Vec<(u8, Vec<u8>)>);
 
@@ -43,7 +46,7 @@ impl Encoded {
         };
         self.0.resize_with(7, Default::default);
         let mut sections = self.0.iter_mut();
-        let mut put = |part: u8, value: &dyn erased::Named| {
+        let mut put = |part: u8, value: &dyn erased::Positional| {
             let (p, plain) = sections.next().expect("seven sections");
             *p = part;
             plain.clear();
@@ -56,18 +59,44 @@ impl Encoded {
         put(Parts::REPORTS.0, &v.reports);
         put(Parts::WORK.0, &v.work);
         put(Parts::REPORTING.0, &v.reporting);
+        #[cfg(debug_assertions)]
+        self.check(s);
+    }
+
+    /// Every section reads back as the view it was encoded from: a field the positional
+    /// encoding would misplace shows here, in any debug build's tests, rather than as a
+    /// stored state that silently never reads.
+    #[cfg(debug_assertions)]
+    fn check(&self, s: &State) {
+        fn back<T: DeserializeOwned + PartialEq + std::fmt::Debug>(plain: &[u8], want: &T) {
+            let got: T = postcard::from_bytes(plain).expect("a section reads back");
+            assert!(&got == want, "a section reads back different: {got:?}");
+        }
+        let v = &s.views;
+        for (part, plain) in &self.0 {
+            match Parts(*part) {
+                Parts::MEETINGS => back(plain, &v.meetings),
+                Parts::DECISIONS => back(plain, &v.decisions),
+                Parts::GROUPS => back(plain, &v.groups),
+                Parts::REPORTS => back(plain, &v.reports),
+                Parts::WORK => back(plain, &v.work),
+                Parts::REPORTING => back(plain, &v.reporting),
+                _ => {}
+            }
+        }
     }
 }
 
-/// Encoding a value as MessagePack by field name, behind a trait object.
+/// Encoding a value positionally, every field in its place, behind a trait object.
 mod erased {
-    pub(super) trait Named {
+    pub(super) trait Positional {
         fn write(&self, out: &mut Vec<u8>);
     }
 
-    impl<T: serde::Serialize> Named for T {
+    impl<T: serde::Serialize> Positional for T {
         fn write(&self, out: &mut Vec<u8>) {
-            rmp_serde::encode::write_named(out, self).expect("a view is MessagePack");
+            crate::omit::with_every_field(|| postcard::to_io(self, out).map(drop))
+                .expect("a view encodes");
         }
     }
 }
@@ -180,8 +209,20 @@ impl<'scope> Saver<'scope> {
     }
 }
 
-fn read<T: DeserializeOwned>(packed: &[u8]) -> Option<T> {
-    rmp_serde::from_slice(&lz4_flex::decompress_size_prepended(packed).ok()?).ok()
+/// How a state's sections were encoded.
+#[derive(Clone, Copy)]
+enum Encoding {
+    /// MessagePack, fields by name (earlier versions).
+    Named,
+    Positional,
+}
+
+fn read<T: DeserializeOwned>(packed: &[u8], encoding: Encoding) -> Option<T> {
+    let plain = lz4_flex::decompress_size_prepended(packed).ok()?;
+    match encoding {
+        Encoding::Named => rmp_serde::from_slice(&plain).ok(),
+        Encoding::Positional => postcard::from_bytes(&plain).ok(),
+    }
 }
 
 /// Reads the `parts` of a stored state (the others left empty), if it is of this version.
@@ -194,7 +235,8 @@ pub(super) fn load(store: &dyn EventStore, key: &[u8], parts: Parts) -> Option<S
         "stored state read"
     );
     let s = match bytes.split_first() {
-        Some((&SECTIONS, rest)) => load_sections(rest, parts)?,
+        Some((&SECTIONS, rest)) => load_sections(rest, parts, Encoding::Positional)?,
+        Some((&NAMED_SECTIONS, rest)) => load_sections(rest, parts, Encoding::Named)?,
         Some((&LZ4_STATE, packed)) => {
             serde_json::from_slice(&lz4_flex::decompress_size_prepended(packed).ok()?).ok()?
         }
@@ -203,7 +245,7 @@ pub(super) fn load(store: &dyn EventStore, key: &[u8], parts: Parts) -> Option<S
     (s.version == PROJECTION_VERSION).then_some(s)
 }
 
-fn load_sections(bytes: &[u8], parts: Parts) -> Option<State> {
+fn load_sections(bytes: &[u8], parts: Parts, encoding: Encoding) -> Option<State> {
     let (&count, mut rest) = bytes.split_first()?;
     let mut head: Option<Head> = None;
     let mut views = Views::default();
@@ -217,13 +259,13 @@ fn load_sections(bytes: &[u8], parts: Parts) -> Option<State> {
         }
         let started = std::time::Instant::now();
         match Parts(part) {
-            _ if part == HEAD => head = Some(read(packed)?),
-            Parts::MEETINGS => views.meetings = read(packed)?,
-            Parts::DECISIONS => views.decisions = read(packed)?,
-            Parts::GROUPS => views.groups = read(packed)?,
-            Parts::REPORTS => views.reports = read(packed)?,
-            Parts::WORK => views.work = read(packed)?,
-            Parts::REPORTING => views.reporting = read(packed)?,
+            _ if part == HEAD => head = Some(read(packed, encoding)?),
+            Parts::MEETINGS => views.meetings = read(packed, encoding)?,
+            Parts::DECISIONS => views.decisions = read(packed, encoding)?,
+            Parts::GROUPS => views.groups = read(packed, encoding)?,
+            Parts::REPORTS => views.reports = read(packed, encoding)?,
+            Parts::WORK => views.work = read(packed, encoding)?,
+            Parts::REPORTING => views.reporting = read(packed, encoding)?,
             _ => return None,
         }
         tracing::debug!(
@@ -274,40 +316,62 @@ mod tests {
         }
         // Byte for byte what `compress_prepend_size` makes of each section, so any build that
         // reads sections reads these.
-        let mut want = vec![SECTIONS, 7];
+        let want = by_hand(false, &small);
+        let got = store.cache().get(b"test-small").unwrap().unwrap();
+        assert!(got == want, "the sections differ from the format's");
+    }
+
+    /// A state in sections written by hand: each section by field name (MessagePack, as
+    /// earlier versions wrote them) or in place (postcard), compressed as
+    /// `compress_prepend_size` does.
+    fn by_hand(named: bool, s: &State) -> Vec<u8> {
+        fn plain<T: serde::Serialize>(v: &T, named: bool) -> Vec<u8> {
+            if named {
+                rmp_serde::to_vec_named(v).unwrap()
+            } else {
+                crate::omit::with_every_field(|| postcard::to_stdvec(v).unwrap())
+            }
+        }
         let head = Head {
-            version: small.version,
-            seq: small.seq,
-            max_counts_from: small.max_counts_from,
-            corrected_at: small.corrected_at,
+            version: s.version,
+            seq: s.seq,
+            max_counts_from: s.max_counts_from,
+            corrected_at: s.corrected_at,
         };
-        let mut put = |part: u8, plain: Vec<u8>| {
+        let v = &s.views;
+        let sections = [
+            (HEAD, plain(&head, named)),
+            (Parts::MEETINGS.0, plain(&v.meetings, named)),
+            (Parts::DECISIONS.0, plain(&v.decisions, named)),
+            (Parts::GROUPS.0, plain(&v.groups, named)),
+            (Parts::REPORTS.0, plain(&v.reports, named)),
+            (Parts::WORK.0, plain(&v.work, named)),
+            (Parts::REPORTING.0, plain(&v.reporting, named)),
+        ];
+        let mut want = vec![if named { NAMED_SECTIONS } else { SECTIONS }, 7];
+        for (part, plain) in sections {
             let packed = lz4_flex::compress_prepend_size(&plain);
             want.push(part);
             want.extend_from_slice(&(packed.len() as u32).to_be_bytes());
             want.extend_from_slice(&packed);
-        };
-        let v = &small.views;
-        put(HEAD, rmp_serde::to_vec_named(&head).unwrap());
-        put(
-            Parts::MEETINGS.0,
-            rmp_serde::to_vec_named(&v.meetings).unwrap(),
-        );
-        put(
-            Parts::DECISIONS.0,
-            rmp_serde::to_vec_named(&v.decisions).unwrap(),
-        );
-        put(Parts::GROUPS.0, rmp_serde::to_vec_named(&v.groups).unwrap());
-        put(
-            Parts::REPORTS.0,
-            rmp_serde::to_vec_named(&v.reports).unwrap(),
-        );
-        put(Parts::WORK.0, rmp_serde::to_vec_named(&v.work).unwrap());
-        put(
-            Parts::REPORTING.0,
-            rmp_serde::to_vec_named(&v.reporting).unwrap(),
-        );
-        let got = store.cache().get(b"test-small").unwrap().unwrap();
-        assert!(got == want, "the sections differ from the format's");
+        }
+        want
+    }
+
+    /// A state that earlier versions wrote (MessagePack by field name) still reads, whole.
+    #[test]
+    fn a_state_written_by_name_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let mut text = Vec::new();
+        crate::generate::generate(2_000, 5, &mut text).unwrap();
+        let batch = crate::input::parse_batch(std::str::from_utf8(&text).unwrap()).unwrap();
+        store.append(batch).unwrap();
+        let state = super::super::views(&store, &Default::default()).unwrap();
+        let named = by_hand(true, &state);
+        store.cache().put(b"test-named", &named).unwrap();
+        let got = load(&store, b"test-named", Parts::ALL).expect("the state reads back");
+        assert_eq!(got.seq, state.seq);
+        assert_eq!(got.views, state.views);
     }
 }

@@ -28,24 +28,24 @@ pub struct DeadlineRow {
     pub due: Day,
     pub tentative: bool,
     pub responsible: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub meeting: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub mandate: Option<String>,
     pub status: DeadlineStatus,
     /// Earlier due dates, oldest first, when the deadline moved.
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(skip_serializing_if = "crate::omit::empty", default)]
     pub moved_from: Vec<Day>,
     /// How many times the deadline was set (1 when first derived).
     pub revision: u32,
     /// The seq of the event that recorded it met.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub met_seq: Option<u64>,
     /// For a national reporting cycle: the convention whose Parties report.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub body: Option<crate::domain::Body>,
     /// For a national reporting cycle: the kind of report.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub report: Option<crate::domain::NationalReportKind>,
 }
 
@@ -83,9 +83,9 @@ pub struct Rendered {
     pub date: Instant,
     pub subject: String,
     pub text: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub html: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub ics: Option<String>,
     pub late: bool,
 }
@@ -96,20 +96,20 @@ pub struct ReminderRow {
     pub kind: ReminderKind,
     pub workflow: String,
     pub workflow_version: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub deadline: Option<String>,
     pub recipient: String,
     pub fire_at: Instant,
     pub expires_at: Instant,
     pub status: ReminderStatus,
     pub attempts: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub retry_at: Option<Instant>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub rendered: Option<Rendered>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub sent_seq: Option<u64>,
 }
 

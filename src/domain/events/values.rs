@@ -350,10 +350,10 @@ pub struct Mandate {
     /// What is asked, in the decision's words.
     pub asks: Text,
     /// The meeting at which to report back.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub report_at: Option<Slug>,
     /// The date by which to report back.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub report_by: Option<Day>,
 }
 
@@ -372,12 +372,12 @@ pub struct LeadOfficer {
 pub struct Segment {
     /// Segment id, such as `mc-cop-4.1`.
     pub segment: Slug,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub title: Option<Text>,
     pub dates: ApproxDate,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub venue: Option<Text>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub mode: Option<Mode>,
 }
 

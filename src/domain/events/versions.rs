@@ -30,12 +30,12 @@ pub mod v1 {
     pub struct MeetingPostponed {
         pub meeting: Slug,
         /// The segment this applies to, for a split meeting.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "crate::omit::none")]
         pub segment: Option<Slug>,
         pub dates: ApproxDate,
         #[serde(default)]
         pub tentative: bool,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "crate::omit::none")]
         pub reason: Option<Text>,
     }
 
@@ -65,9 +65,9 @@ pub mod v1 {
         pub date: Instant,
         pub subject: Text,
         pub text: Text,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "crate::omit::none")]
         pub html: Option<Text>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "crate::omit::none")]
         pub ics: Option<Text>,
         /// Sent after its time, after a downtime.
         #[serde(default)]

@@ -77,15 +77,15 @@ pub struct DeadlineSet {
     pub tentative: bool,
     /// Officer ids or roles, looked up in the contacts directory.
     pub responsible: Vec<Slug>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub meeting: Option<Slug>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub mandate: Option<String>,
     /// For a national reporting cycle: the convention whose Parties report.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub body: Option<Body>,
     /// For a national reporting cycle: the kind of report it asks for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub report: Option<NationalReportKind>,
 }
 
@@ -95,7 +95,7 @@ pub struct DeadlineSet {
 pub struct DeadlineMet {
     pub deadline: Key,
     /// The seq of the event that met it, if recorded in the log.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub by_seq: Option<u64>,
 }
 
@@ -131,7 +131,7 @@ pub struct ReminderScheduled {
     pub kind: ReminderKind,
     pub workflow: Slug,
     pub workflow_version: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub deadline: Option<Key>,
     pub recipient: Slug,
     pub fire_at: Instant,
@@ -152,9 +152,9 @@ pub struct ReminderAttempted {
     pub date: Instant,
     pub subject: Text,
     pub text: MessageBody,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub html: Option<MessageBody>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub ics: Option<MessageBody>,
     /// Sent after its time, after a downtime.
     #[serde(default)]
@@ -178,7 +178,7 @@ pub struct ReminderFailed {
     pub attempt: u32,
     pub reason: Text,
     pub permanent: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::omit::none")]
     pub retry_at: Option<Instant>,
 }
 

@@ -62,7 +62,7 @@ impl MeetingStatus {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionRow {
     pub dates: ApproxDate,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub venue: Option<String>,
     pub mode: Option<Mode>,
     pub status: MeetingStatus,
@@ -71,20 +71,20 @@ pub struct SessionRow {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SegmentRow {
     pub segment: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub title: Option<String>,
     pub dates: ApproxDate,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub venue: Option<String>,
     pub mode: Option<Mode>,
     pub status: MeetingStatus,
     /// Postponed to dates still to be determined (`dates` are the last ones known).
-    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    #[serde(skip_serializing_if = "crate::omit::falsy", default)]
     pub to_be_determined: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(skip_serializing_if = "crate::omit::empty", default)]
     pub sessions: Vec<SessionRow>,
     /// Decisions adopted at this segment.
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(skip_serializing_if = "crate::omit::empty", default)]
     pub decisions: Vec<String>,
 }
 
@@ -93,7 +93,7 @@ pub struct SegmentRow {
 pub struct Move {
     pub seq: u64,
     /// The segment that moved, for a split meeting.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(skip_serializing_if = "crate::omit::none", default)]
     pub segment: Option<String>,
     pub kind: String,
     pub occurred: ApproxDate,
@@ -101,10 +101,10 @@ pub struct Move {
     /// The new dates (equal to `from` when they are to be determined).
     pub to: ApproxDate,
     /// Postponed with the new dates still to be determined: no day count can be made.
-    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    #[serde(skip_serializing_if = "crate::omit::falsy", default)]
     pub to_be_determined: bool,
     /// Who decided it, when recorded (`mc-bureau`).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(skip_serializing_if = "crate::omit::none", default)]
     pub decided_by: Option<String>,
 }
 
@@ -125,13 +125,13 @@ pub struct MeetingRow {
     pub meeting: String,
     pub body: Body,
     /// For a joint meeting, the bodies that meet together.
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(skip_serializing_if = "crate::omit::empty", default)]
     pub bodies: Vec<Body>,
     pub kind: MeetingKind,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub number: Option<String>,
     pub title: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "crate::omit::none")]
     pub venue: Option<String>,
     pub mode: Option<Mode>,
     /// The meeting's dates; for a split meeting, the span of its segments.
@@ -139,17 +139,17 @@ pub struct MeetingRow {
     pub tentative: bool,
     pub status: MeetingStatus,
     /// Postponed to dates still to be determined (`dates` are the last ones known).
-    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    #[serde(skip_serializing_if = "crate::omit::falsy", default)]
     pub to_be_determined: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(skip_serializing_if = "crate::omit::empty", default)]
     pub segments: Vec<SegmentRow>,
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(skip_serializing_if = "crate::omit::empty", default)]
     pub sessions: Vec<SessionRow>,
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(skip_serializing_if = "crate::omit::empty", default)]
     pub moves: Vec<Move>,
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(skip_serializing_if = "crate::omit::empty", default)]
     pub decisions: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(skip_serializing_if = "crate::omit::empty", default)]
     pub documents: Vec<DocumentRef>,
 }
 
