@@ -53,7 +53,7 @@ pub(super) fn fold(
             None => store.skim_from(base + 1),
         };
         if k - base >= LONG {
-            fold_beside(store, records, &mut run, &mut state, corrections)?;
+            writer = fold_beside(store, records, &mut run, &mut state, corrections)?;
         } else {
             let mut save = |s: &State| save_snapshot(store, &mut writer, s);
             for skimmed in records() {
@@ -81,14 +81,15 @@ pub(super) fn fold(
 }
 
 /// A long fold: the records read on a thread of their own and handed over a handful at a
-/// time, the stored states written by a [`stored::Saver`].
+/// time, the stored states written by a [`stored::Saver`], whose writer (and its buffers) it
+/// returns.
 fn fold_beside<'env, I>(
     store: &'env dyn EventStore,
     records: impl FnOnce() -> I + Send + 'env,
     run: &mut Run<'_, '_>,
     state: &mut State,
     corrections: &Corrections,
-) -> Result<(), StoreError>
+) -> Result<stored::Writer, StoreError>
 where
     I: Iterator<Item = Result<Skimmed, StoreError>>,
 {

@@ -33,10 +33,14 @@ struct Head {
 #[derive(Default)]
 pub(super) struct Encoded(Vec<(u8, Vec<u8>)>);
 
+/// The size of each section when last encoded: the next encoding of a growing state takes
+/// room for a quarter more at once, rather than growing its buffer (and copying it) as it goes.
+pub(super) type Sizes = [usize; 7];
+
 impl Encoded {
     /// Encodes the state's sections into this value's buffers, reusing them: the saves of a
     /// long fold write into memory already in hand rather than into fresh pages each time.
-    fn encode(&mut self, s: &State) {
+    fn encode(&mut self, s: &State, sizes: &mut Sizes) {
         let v = &s.views;
         let head = Head {
             version: s.version,
@@ -45,12 +49,18 @@ impl Encoded {
             corrected_at: s.corrected_at,
         };
         self.0.resize_with(7, Default::default);
-        let mut sections = self.0.iter_mut();
+        let mut sections = self.0.iter_mut().zip(sizes.iter_mut());
         let mut put = |part: u8, value: &dyn erased::Positional| {
-            let (p, plain) = sections.next().expect("seven sections");
+            let ((p, plain), size) = sections.next().expect("seven sections");
             *p = part;
+            let room = *size + *size / 4;
+            if plain.capacity() < room {
+                // Not grown in place: growing would copy what the buffer held before.
+                *plain = Vec::with_capacity(room);
+            }
             plain.clear();
             value.write(plain);
+            *size = plain.len();
         };
         put(HEAD, &head);
         put(Parts::MEETINGS.0, &v.meetings);
@@ -105,6 +115,7 @@ mod erased {
 #[derive(Default)]
 pub(super) struct Writer {
     plain: Encoded,
+    sizes: Sizes,
     out: Vec<u8>,
 }
 
@@ -140,7 +151,7 @@ impl Writer {
         s: &State,
     ) -> Result<(), StoreError> {
         let mut plain = std::mem::take(&mut self.plain);
-        plain.encode(s);
+        plain.encode(s, &mut self.sizes);
         let saved = store.cache().put(key, self.pack(&plain));
         self.plain = plain;
         saved
@@ -159,7 +170,8 @@ type ToSave = (Vec<u8>, Encoded, Option<Then>);
 pub(super) struct Saver<'scope> {
     send: Option<std::sync::mpsc::SyncSender<ToSave>>,
     spare: std::sync::mpsc::Receiver<Encoded>,
-    thread: std::thread::ScopedJoinHandle<'scope, Result<(), StoreError>>,
+    sizes: Sizes,
+    thread: std::thread::ScopedJoinHandle<'scope, Result<Writer, StoreError>>,
 }
 
 impl<'scope> Saver<'scope> {
@@ -178,11 +190,12 @@ impl<'scope> Saver<'scope> {
                 }
                 let _ = back.send(plain);
             }
-            Ok(())
+            Ok(writer)
         });
         Saver {
             send: Some(send),
             spare,
+            sizes: Sizes::default(),
             thread,
         }
     }
@@ -190,7 +203,7 @@ impl<'scope> Saver<'scope> {
     /// Encodes `s` and hands it to the saver's thread, to be written under `key`, then `then`.
     pub(super) fn save(&mut self, key: Vec<u8>, s: &State, then: Option<Then>) {
         let mut plain = self.spare.try_recv().unwrap_or_default();
-        plain.encode(s);
+        plain.encode(s, &mut self.sizes);
         let Some(send) = &self.send else {
             return;
         };
@@ -200,12 +213,20 @@ impl<'scope> Saver<'scope> {
         }
     }
 
-    /// Waits until every state handed over is written; the first error, if one failed.
-    pub(super) fn finish(mut self) -> Result<(), StoreError> {
+    /// Waits until every state handed over is written; the first error, if one failed. The
+    /// writer it returns holds the saver's buffers, for a state saved after the fold.
+    pub(super) fn finish(mut self) -> Result<Writer, StoreError> {
         self.send = None;
-        self.thread
+        let mut writer = self
+            .thread
             .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+        let roomiest = |e: &Encoded| e.0.iter().map(|(_, b)| b.capacity()).sum::<usize>();
+        if let Some(spare) = self.spare.try_iter().max_by_key(roomiest) {
+            writer.plain = spare;
+        }
+        writer.sizes = self.sizes;
+        Ok(writer)
     }
 }
 
