@@ -38,8 +38,10 @@ pub(super) struct Encoded(Vec<(u8, Vec<u8>)>);
 pub(super) type Sizes = [usize; 7];
 
 impl Encoded {
-    /// Encodes the state's sections into this value's buffers, reusing them: the saves of a
-    /// long fold write into memory already in hand rather than into fresh pages each time.
+    /// Encodes the state's sections into this value's buffers, reusing those with room for a
+    /// quarter more than the section's last size: a long fold's saves of a state that no
+    /// longer grows write into memory already in hand, and a growing one is never copied as
+    /// its buffer grows.
     fn encode(&mut self, s: &State, sizes: &mut Sizes) {
         let v = &s.views;
         let head = Head {
@@ -121,7 +123,7 @@ pub(super) struct Writer {
 
 impl Writer {
     /// The stored bytes of encoded sections: a count, then per section its part, its length,
-    /// and its MessagePack compressed with LZ4 behind its plain size (as
+    /// and its encoding compressed with LZ4 behind its plain size (as
     /// `lz4_flex::compress_prepend_size` writes it).
     fn pack(&mut self, e: &Encoded) -> &[u8] {
         self.out.clear();
@@ -394,5 +396,70 @@ mod tests {
         let got = load(&store, b"test-named", Parts::ALL).expect("the state reads back");
         assert_eq!(got.seq, state.seq);
         assert_eq!(got.views, state.views);
+    }
+}
+
+/// The positional encoding reads each field by its place: a view whose fields change (or a
+/// fold that folds differently) must come with a new `PROJECTION_VERSION`, or states stored
+/// before would read into the wrong fields. This pins the bytes of a state that has rows of
+/// every view, for the version they were made with.
+#[cfg(test)]
+mod layout {
+    use super::*;
+    use crate::store::SledStore;
+
+    /// `PROJECTION_VERSION` and the SHA-256 of its states' sections for the sample below.
+    const PINNED: (u32, &str) = (
+        7,
+        "83d7b7934e2fa63dbc7033f2fc9f3fc741eecb59e9d8c48196cca1350301794b",
+    );
+
+    /// A generated history, then what the shipped workflows make of it at a fixed instant
+    /// (deadlines and reminders), folded and encoded.
+    fn sample_sections() -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let mut text = Vec::new();
+        crate::generate::generate(3_000, 11, &mut text).unwrap();
+        let batch = crate::input::parse_batch(std::str::from_utf8(&text).unwrap()).unwrap();
+        store.append(batch).unwrap();
+        let views = super::super::views(&store, &Default::default()).unwrap();
+        let workflows = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
+        let defs = crate::workflows::Definitions::load(&workflows).unwrap();
+        let now = chrono::DateTime::parse_from_rfc3339("2024-03-01T09:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let day = crate::domain::ApproxDate::Day(now.date_naive());
+        let work: Vec<_> = crate::scheduler::reconcile(&views.views, &defs, now)
+            .into_iter()
+            .map(|e| crate::input::Proposed::from_event(e, day, "scheduler", None).unwrap())
+            .collect();
+        assert!(!work.is_empty(), "the workflows derive deadlines");
+        store.append(work).unwrap();
+        let state = super::super::views(&store, &Default::default()).unwrap();
+        let v = &state.views;
+        assert!(!v.work.deadlines.is_empty() && !v.work.reminders.is_empty());
+        assert!(!v.reports.reports.is_empty() && !v.reports.activities.is_empty());
+        assert!(!v.groups.0.is_empty() && !v.meetings.0.is_empty());
+        let mut e = Encoded::default();
+        e.encode(&state, &mut Sizes::default());
+        e.0.into_iter()
+            .filter(|(part, _)| *part != HEAD)
+            .flat_map(|(part, plain)| std::iter::once(part).chain(plain))
+            .collect()
+    }
+
+    #[test]
+    fn the_stored_layout_is_pinned_to_its_version() {
+        use sha2::Digest;
+        let first = sample_sections();
+        assert_eq!(first, sample_sections(), "the sample is not deterministic");
+        let got = hex::encode(sha2::Sha256::digest(&first));
+        assert!(
+            PINNED == (PROJECTION_VERSION, got.as_str()),
+            "the stored states' bytes changed (now {got}, pinned {PINNED:?}): a view's fields \
+             or a fold changed, so bump PROJECTION_VERSION and pin ({PROJECTION_VERSION} + 1, \
+             the new digest) in projections/stored.rs"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Reminders that follow what the log says of their meeting, report or cycle: a report
 //! submitted, tentative dates confirmed, a meeting moved by whole weeks and back, a cancellation
-//! retracted, a split meeting postponed, and national reporting cycles.
+//! retracted, a decision retracted, a split meeting postponed, and national reporting cycles.
 
 use super::smtp::read_dir_mails;
 
@@ -148,6 +148,46 @@ fn a_retracted_cancellation_brings_the_reminders_back() {
     tick(&a, &cfg, "2021-12-06T08:00:00Z");
     assert_eq!(status_of(&a, &cfg, "2021-12-06", SUBMISSION), "open");
     assert_eq!(sent_count(&tick(&a, &cfg, "2021-12-13T08:00:00Z")), 1);
+}
+
+/// A decision retracted takes its mandate's report-back deadline with it: no longer derived
+/// from the log, the deadline is cancelled with that reason, and nothing is sent for it.
+#[test]
+fn a_retracted_decision_cancels_its_report_back_deadline() {
+    let a = setup();
+    let cfg = config(&a, None, &["report-back.toml"]);
+    let decision = r#"{"id":"adopt-mc-4-9","type":"DecisionAdopted","occurred":"2021-11-05","actor":"mc-officer","data":{"symbol":"MC-4/9","meeting":"mc-cop-4","title":"Cooperation","adopted":"2021-11-05","mandates":[{"paragraph":"1","action":"requests","addressee":"mc-executive-secretary","asks":"To report on cooperation","report_at":"mc-cop-4.2"}]}}"#;
+    record_ok(&a, decision);
+    const REPORT: &str = "report-back/MC-4/9#1/report";
+    tick(&a, &cfg, "2021-12-01T10:00:00Z");
+    assert_eq!(status_of(&a, &cfg, "2021-12-01", REPORT), "open");
+    let records: Vec<serde_json::Value> = a
+        .export()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seq = records.iter().find(|v| v["id"] == "adopt-mc-4-9").unwrap()["seq"]
+        .as_u64()
+        .unwrap();
+    record_ok(
+        &a,
+        &format!(
+            r#"{{"type":"EventRetracted","occurred":"2021-12-06","actor":"t","data":{{"seq":{seq},"reason":"recorded in error"}}}}"#
+        ),
+    );
+    tick(&a, &cfg, "2021-12-06T08:00:00Z");
+    assert_eq!(status_of(&a, &cfg, "2021-12-06", REPORT), "cancelled");
+    let reasons: Vec<String> = a
+        .export()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["type"] == "DeadlineCancelled" && v["data"]["deadline"] == REPORT)
+        .map(|v| v["data"]["reason"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(reasons[0].contains("no longer derived"), "{reasons:?}");
+    // The 28-day reminder it had goes to no one.
+    assert_eq!(sent_count(&tick(&a, &cfg, "2022-01-10T08:00:00Z")), 0);
 }
 
 #[test]
