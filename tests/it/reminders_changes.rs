@@ -122,6 +122,24 @@ fn moves_by_whole_weeks_and_back_keep_every_reminder() {
     assert_eq!(sent, 4, "the four submission reminders, each once");
 }
 
+/// Records the retraction, on `occurred`, of the event recorded under `id`.
+fn retract_by_id(a: &Accord, id: &str, occurred: &str) {
+    let seq = a
+        .export()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["id"] == id)
+        .unwrap()["seq"]
+        .as_u64()
+        .unwrap();
+    record_ok(
+        a,
+        &format!(
+            r#"{{"type":"EventRetracted","occurred":"{occurred}","actor":"t","data":{{"seq":{seq},"reason":"recorded in error"}}}}"#
+        ),
+    );
+}
+
 #[test]
 fn a_retracted_cancellation_brings_the_reminders_back() {
     let a = setup();
@@ -131,20 +149,7 @@ fn a_retracted_cancellation_brings_the_reminders_back() {
     record_ok(&a, cancel);
     tick(&a, &cfg, "2021-12-05T08:00:00Z");
     assert_eq!(status_of(&a, &cfg, "2021-12-05", SUBMISSION), "cancelled");
-    let seq = a
-        .export()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .find(|v| v["id"] == "cancel-4-2")
-        .unwrap()["seq"]
-        .as_u64()
-        .unwrap();
-    record_ok(
-        &a,
-        &format!(
-            r#"{{"type":"EventRetracted","occurred":"2021-12-06","actor":"t","data":{{"seq":{seq},"reason":"recorded in error"}}}}"#
-        ),
-    );
+    retract_by_id(&a, "cancel-4-2", "2021-12-06");
     tick(&a, &cfg, "2021-12-06T08:00:00Z");
     assert_eq!(status_of(&a, &cfg, "2021-12-06", SUBMISSION), "open");
     assert_eq!(sent_count(&tick(&a, &cfg, "2021-12-13T08:00:00Z")), 1);
@@ -161,20 +166,7 @@ fn a_retracted_decision_cancels_its_report_back_deadline() {
     const REPORT: &str = "report-back/MC-4/9#1/report";
     tick(&a, &cfg, "2021-12-01T10:00:00Z");
     assert_eq!(status_of(&a, &cfg, "2021-12-01", REPORT), "open");
-    let records: Vec<serde_json::Value> = a
-        .export()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let seq = records.iter().find(|v| v["id"] == "adopt-mc-4-9").unwrap()["seq"]
-        .as_u64()
-        .unwrap();
-    record_ok(
-        &a,
-        &format!(
-            r#"{{"type":"EventRetracted","occurred":"2021-12-06","actor":"t","data":{{"seq":{seq},"reason":"recorded in error"}}}}"#
-        ),
-    );
+    retract_by_id(&a, "adopt-mc-4-9", "2021-12-06");
     tick(&a, &cfg, "2021-12-06T08:00:00Z");
     assert_eq!(status_of(&a, &cfg, "2021-12-06", REPORT), "cancelled");
     let reasons: Vec<String> = a
