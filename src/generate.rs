@@ -151,6 +151,14 @@ pub fn generate(events: usize, seed: u64, w: &mut impl Write) -> std::io::Result
     generate_tagged(events, seed, "", w)
 }
 
+/// A generated history of `n` events, parsed as `accord record` parses it.
+#[cfg(test)]
+pub(crate) fn parsed(n: usize, seed: u64) -> Vec<crate::input::Proposed> {
+    let mut text = Vec::new();
+    generate(n, seed, &mut text).unwrap();
+    crate::input::parse_batch(std::str::from_utf8(&text).unwrap()).unwrap()
+}
+
 /// As [`generate`], with every id it makes (meetings, decisions, groups, activities, reports,
 /// documents, events) starting with `tag`, so that the history records onto a log that holds
 /// another. A tagged history has no corrections (they name events by seq from an empty log).

@@ -7,12 +7,7 @@ use super::*;
 use crate::projections::{views, Query};
 use crate::store::{EventStore, SledStore};
 
-/// A generated history of `n` events, parsed as `accord record` parses it.
-fn generated(n: usize, seed: u64) -> Vec<crate::input::Proposed> {
-    let mut text = Vec::new();
-    crate::generate::generate(n, seed, &mut text).unwrap();
-    crate::input::parse_batch(std::str::from_utf8(&text).unwrap()).unwrap()
-}
+use crate::generate::parsed as generated;
 
 #[test]
 fn the_status_mix_replayed_from_the_views_answers_as_a_fold_per_year() {

@@ -319,9 +319,7 @@ mod tests {
     fn a_writer_reused_for_smaller_states_writes_each_whole() {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path()).unwrap();
-        let mut text = Vec::new();
-        crate::generate::generate(3_000, 5, &mut text).unwrap();
-        let batch = crate::input::parse_batch(std::str::from_utf8(&text).unwrap()).unwrap();
+        let batch = crate::generate::parsed(3_000, 5);
         let mut rest = batch.into_iter();
         store.append(rest.by_ref().take(500).collect()).unwrap();
         let small = super::super::views(&store, &Default::default()).unwrap();
@@ -386,9 +384,7 @@ mod tests {
     fn a_state_written_by_name_still_reads() {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path()).unwrap();
-        let mut text = Vec::new();
-        crate::generate::generate(2_000, 5, &mut text).unwrap();
-        let batch = crate::input::parse_batch(std::str::from_utf8(&text).unwrap()).unwrap();
+        let batch = crate::generate::parsed(2_000, 5);
         store.append(batch).unwrap();
         let state = super::super::views(&store, &Default::default()).unwrap();
         let named = by_hand(true, &state);
@@ -419,9 +415,7 @@ mod layout {
     fn sample_sections() -> Vec<u8> {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path()).unwrap();
-        let mut text = Vec::new();
-        crate::generate::generate(3_000, 11, &mut text).unwrap();
-        let batch = crate::input::parse_batch(std::str::from_utf8(&text).unwrap()).unwrap();
+        let batch = crate::generate::parsed(3_000, 11);
         store.append(batch).unwrap();
         let views = super::super::views(&store, &Default::default()).unwrap();
         let workflows = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");

@@ -113,9 +113,7 @@ fn stored_states_zones_and_partial_folds_answer_as_a_fold_from_the_start() {
 fn corrections_read_from_a_stretch_agree_with_the_whole_stream() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
-    let mut text = Vec::new();
-    crate::generate::generate(6_000, 7, &mut text).unwrap();
-    let batch = crate::input::parse_batch(std::str::from_utf8(&text).unwrap()).unwrap();
+    let batch = crate::generate::parsed(6_000, 7);
     store.append(batch).unwrap();
     let head = store.head().seq;
     let recorded: Vec<u64> = all_corrections(&store)

@@ -172,9 +172,7 @@ thread_local! {
 #[test]
 fn a_large_batch_stopped_between_its_parts_is_unseen_and_rolled_back() {
     let dir = tempfile::tempdir().unwrap();
-    let mut text = Vec::new();
-    crate::generate::generate(10_000, 3, &mut text).unwrap();
-    let all = crate::input::parse_batch(std::str::from_utf8(&text).unwrap()).unwrap();
+    let all = crate::generate::parsed(10_000, 3);
     let (first, rest) = all.split_at(1_000);
     let store = SledStore::open(dir.path()).unwrap();
     store.append(first.to_vec()).unwrap();
@@ -244,9 +242,7 @@ fn a_large_batch_stopped_between_its_parts_is_unseen_and_rolled_back() {
 /// last part is refused leaves nothing: no record, index entry or zone past the head, no id.
 #[test]
 fn a_batch_in_parts_is_recorded_all_or_none() {
-    let mut text = Vec::new();
-    crate::generate::generate(6_000, 5, &mut text).unwrap();
-    let all = crate::input::parse_batch(std::str::from_utf8(&text).unwrap()).unwrap();
+    let all = crate::generate::parsed(6_000, 5);
     let parts_of = |batch: &[Proposed]| -> Vec<Vec<Proposed>> {
         batch.chunks(1_000).map(|c| c.to_vec()).collect()
     };
@@ -363,9 +359,7 @@ fn a_batch_in_parts_is_recorded_all_or_none() {
 #[test]
 fn a_gap_in_the_index_entries_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let mut text = Vec::new();
-    crate::generate::generate(200, 1, &mut text).unwrap();
-    let batch = crate::input::parse_batch(std::str::from_utf8(&text).unwrap()).unwrap();
+    let batch = crate::generate::parsed(200, 1);
     let store = SledStore::open(dir.path()).unwrap();
     store.append(batch).unwrap();
     let last = store.get(store.head().seq).unwrap().unwrap();
