@@ -372,6 +372,10 @@ pub fn serve(
         if let Some(why) = failed {
             anyhow::bail!("the store failed: {why}");
         }
+        // The next start folds nothing: the live state is written if the stored one is behind.
+        if let Err(e) = crate::projections::checkpoint(&*store) {
+            tracing::warn!("the current views could not be stored: {e}");
+        }
         Ok::<u8, anyhow::Error>(0)
     })
 }

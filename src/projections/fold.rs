@@ -69,9 +69,15 @@ pub(super) fn fold(
         state.seq = state.seq.max(k);
     }
     (run.progress)(k - base, k - base);
-    // Checkpoint only when the fold went further: a query that folded nothing writes nothing.
-    if run.storable && q.known_at.is_none() && state.seq > base {
+    // Checkpoint only when the fold went further: a query that folded nothing writes nothing,
+    // and one that folded a few records past the stored state leaves it be.
+    if run.storable
+        && q.known_at.is_none()
+        && state.seq > base
+        && live::worth_storing(store, state.seq)
+    {
         writer.save(store, LIVE, &state)?;
+        live::stored_at(store, state.seq);
     }
     if !run.storable {
         // A filtered fold is not a prefix state: never stored, never reused.

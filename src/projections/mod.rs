@@ -3,8 +3,9 @@
 //! A query names a domain date (`as_of`: count events whose `occurred` is past by then) and a
 //! recording instant (`known_at`: count events recorded by then, a prefix of the log). The
 //! fold starts from the newest stored state that is valid for the query and folds forward:
-//! - the live state (checkpointed after every current query) and periodic snapshots are kept in
-//!   the store's cache, tagged with `PROJECTION_VERSION`; another version drops them all;
+//! - the live state (kept in memory, and written to the store's cache once it is a 64th of the
+//!   log past the one there) and periodic snapshots are kept in the store's cache, tagged
+//!   with `PROJECTION_VERSION`; another version drops them all;
 //! - a state at seq `j`, folded with the corrections recorded up to `m`, serves a query up to
 //!   seq `k >= j` unless a correction recorded between `m` and `k` corrects an event at or
 //!   before `j`;
@@ -19,6 +20,7 @@ mod corrections;
 pub mod decisions;
 mod fold;
 pub mod groups;
+mod live;
 pub mod meetings;
 pub mod reporting;
 pub mod reports;
@@ -31,6 +33,8 @@ pub mod work;
 use corrections::{corrupt, CorrectionsAt};
 pub use corrections::{decode, Corrections};
 use fold::fold;
+pub use live::{checkpoint, current, current_at, current_parts, current_without_waiting};
+use live::{forget, remembered};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -276,16 +280,6 @@ pub fn drop_states(store: &dyn EventStore) -> Result<(), StoreError> {
     store.cache().remove_prefix(b"proj/")
 }
 
-fn forget(store: &dyn EventStore) {
-    let mut guard = LIVE_IN_MEMORY.lock().unwrap_or_else(|p| p.into_inner());
-    if guard
-        .as_ref()
-        .is_some_and(|(id, _)| *id == store.instance())
-    {
-        *guard = None;
-    }
-}
-
 /// Whether a stored state at `s_seq`, folded with the corrections known at `s_corrected`
 /// (its own seq unless given), can start a fold for this query up to `k`.
 fn usable(
@@ -314,81 +308,6 @@ fn usable(
 }
 
 /// The best stored state to start a fold for this query.
-/// The live state of each open store kept in memory, so a server's queries and ticks do not
-/// decode it from the cache tree each time.
-static LIVE_IN_MEMORY: std::sync::Mutex<Option<(u64, std::sync::Arc<State>)>> =
-    std::sync::Mutex::new(None);
-
-/// The remembered live state of this store, if any.
-fn remembered(store: &dyn EventStore) -> Option<std::sync::Arc<State>> {
-    let guard = LIVE_IN_MEMORY.lock().unwrap_or_else(|p| p.into_inner());
-    guard
-        .as_ref()
-        .filter(|(id, _)| *id == store.instance())
-        .map(|(_, s)| s.clone())
-}
-
-fn remember(store: &dyn EventStore, state: std::sync::Arc<State>) {
-    let mut guard = LIVE_IN_MEMORY.lock().unwrap_or_else(|p| p.into_inner());
-    *guard = Some((store.instance(), state));
-}
-
-/// The current views (no axis given), shared: while the log's head stays put every caller
-/// gets the same state without a copy or a fold.
-pub fn current(store: &dyn EventStore) -> Result<std::sync::Arc<State>, StoreError> {
-    if let Some(live) = remembered(store).filter(|live| live.seq == store.head().seq) {
-        return Ok(live);
-    }
-    // One such fold at a time: callers that arrive meanwhile take the state it keeps, rather
-    // than each decoding the whole stored state beside it.
-    static FOLDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one = FOLDING.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(live) = remembered(store).filter(|live| live.seq == store.head().seq) {
-        return Ok(live);
-    }
-    let live = std::sync::Arc::new(fold(store, &Query::default(), &mut |_, _| {})?);
-    remember(store, live.clone());
-    Ok(live)
-}
-
-/// The current views of `parts` (the others may be empty): the state kept in memory, brought
-/// to the head (it holds every view); before any is kept, a fold of those views alone from the
-/// stored state, not kept. A server that has just started answers its first questions so,
-/// decoding only the views each asks for, while the whole state is loaded beside them.
-pub fn current_parts(
-    store: &dyn EventStore,
-    parts: Parts,
-) -> Result<std::sync::Arc<State>, StoreError> {
-    // Once a state is kept, it is brought forward whole and kept again, as `current` does.
-    if parts == Parts::ALL || remembered(store).is_some() {
-        return current(store);
-    }
-    // Before: one such fold at a time, each decoding the stored state's views it names.
-    static COLD: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one = COLD.lock().unwrap_or_else(|p| p.into_inner());
-    if remembered(store).is_some() {
-        return current(store);
-    }
-    let q = Query {
-        parts,
-        ..Query::default()
-    };
-    Ok(std::sync::Arc::new(fold(store, &q, &mut |_, _| {})?))
-}
-
-/// The current views when the state kept in memory stands at the last durable record, as the
-/// store tells without waiting (a writer may hold its head): nothing to fold, decode or wait
-/// for. `None` when that cannot be told so, or the state is behind.
-pub fn current_without_waiting(store: &dyn EventStore) -> Option<std::sync::Arc<State>> {
-    current_at(store, store.durable_seq()?)
-}
-
-/// The current views when the state kept in memory stands at `head` (the seq of the last
-/// record, as just read): nothing to fold or wait for. `None` when it does not.
-pub fn current_at(store: &dyn EventStore, head: u64) -> Option<std::sync::Arc<State>> {
-    remembered(store).filter(|live| live.seq == head)
-}
-
 fn start_state(
     store: &dyn EventStore,
     k: u64,
@@ -407,13 +326,11 @@ fn start_state(
                     views: live.views.copy_parts(q.parts),
                 });
             }
-            // Forget it first, so the state moves out of the Arc without a copy unless a
-            // reader still holds it.
-            forget(store);
-            return Ok(std::sync::Arc::try_unwrap(live).unwrap_or_else(|a| (*a).clone()));
+            return Ok(live::take(store, live));
         }
     }
     if let Some(live) = stored::load(store, LIVE, q.parts) {
+        live::stored_at(store, live.seq);
         if usable(live.seq, live.corrected_at, live.max_counts_from, k, q, c)? {
             return Ok(live);
         }

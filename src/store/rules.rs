@@ -14,7 +14,6 @@
 //! under the writer's lock (were the batch then not written, the hash check finds it out).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 
 use chrono::Utc;
 
@@ -23,6 +22,11 @@ use crate::domain::lifecycle::Registry;
 use crate::domain::{DecodeError, DomainEvent};
 use crate::envelope::{format_instant, Envelope};
 use crate::input::Proposed;
+
+pub(crate) mod registry;
+pub use registry::checks_time;
+use registry::count_time;
+pub(crate) use registry::Rules;
 
 /// What the rules need to know of the log as it stands, under the writer's lock.
 pub(crate) trait Lookup {
@@ -46,200 +50,17 @@ pub(crate) trait Lookup {
 
     /// The corrections recorded up to seq `to`, in order.
     fn corrections(&mut self, to: u64) -> Result<Vec<Envelope>>;
-}
 
-/// Nanoseconds this process has spent on the life-cycle rules: loading, catching up or
-/// rebuilding registries, and deciding and evolving events.
-static CHECKS_NANOS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// The time this process has spent on the life-cycle rules so far (for the benchmarks: an
-/// append's time without them is its time less the growth of this).
-pub fn checks_time() -> std::time::Duration {
-    std::time::Duration::from_nanos(CHECKS_NANOS.load(std::sync::atomic::Ordering::Relaxed))
-}
-
-fn count_time<T>(f: impl FnOnce() -> T) -> T {
-    let started = std::time::Instant::now();
-    let out = f();
-    CHECKS_NANOS.fetch_add(
-        started.elapsed().as_nanos() as u64,
-        std::sync::atomic::Ordering::Relaxed,
-    );
-    out
-}
-
-/// The registries of the open stores, by store instance, with the seq and hash of the last
-/// record each has folded.
-static REGISTRIES: Mutex<Vec<(u64, u64, String, Registry)>> = Mutex::new(Vec::new());
-/// How many stores' registries are kept (a process rarely has more than two open).
-const KEPT_REGISTRIES: usize = 4;
-
-fn put_back(instance: u64, seq: u64, hash: String, registry: Registry) {
-    let mut all = REGISTRIES.lock().unwrap_or_else(|p| p.into_inner());
-    all.retain(|(i, _, _, _)| *i != instance);
-    if all.len() >= KEPT_REGISTRIES {
-        all.remove(0);
-    }
-    all.push((instance, seq, hash, registry));
-}
-
-/// The life-cycle registry of one store during one append, taken from memory: given back
-/// committed by [`Rules::kept`], or rolled back when dropped (the batch was refused).
-pub(crate) struct Rules {
-    instance: u64,
-    seq: u64,
-    hash: String,
-    registry: Option<Registry>,
-    /// The batch held a correction: the registry must be folded again from the log.
-    stale: bool,
-}
-
-/// Records read at a time when the registry catches up.
-const READ_CHUNK: u64 = 4096;
-
-impl Rules {
-    /// The registry of the log up to `head`, under the writer's lock.
-    pub(crate) fn load(instance: u64, head: &Head, lookup: &mut dyn Lookup) -> Result<Rules> {
-        count_time(|| Rules::load_timed(instance, head, lookup))
+    /// The registry stored beside the log, as [`registry::encode`] wrote it, where the backend
+    /// keeps one.
+    fn stored_registry(&mut self) -> Result<Option<Vec<u8>>> {
+        Ok(None)
     }
 
-    fn load_timed(instance: u64, head: &Head, lookup: &mut dyn Lookup) -> Result<Rules> {
-        let cached = {
-            let mut all = REGISTRIES.lock().unwrap_or_else(|p| p.into_inner());
-            all.iter()
-                .position(|(i, _, _, _)| *i == instance)
-                .map(|at| all.remove(at))
-        };
-        // The head names a record the log holds: a registry kept at the head needs no read.
-        let still_there = |seq: u64, hash: &str, lookup: &mut dyn Lookup| -> Result<bool> {
-            Ok(seq == 0
-                || (seq == head.seq && hash == head.hash)
-                || lookup.record(seq)?.is_some_and(|r| r.hash == hash))
-        };
-        let registry = match cached {
-            Some((_, seq, hash, mut reg))
-                if seq <= head.seq && still_there(seq, &hash, lookup)? =>
-            {
-                if catch_up(&mut reg, seq, head.seq, lookup)? {
-                    reg
-                } else {
-                    fold_log(head.seq, lookup)?
-                }
-            }
-            _ => fold_log(head.seq, lookup)?,
-        };
-        Ok(Rules {
-            instance,
-            seq: head.seq,
-            hash: head.hash.clone(),
-            registry: Some(registry),
-            stale: false,
-        })
+    /// Stores a registry beside the log, where the backend keeps one.
+    fn store_registry(&mut self, _bytes: &[u8]) -> Result<()> {
+        Ok(())
     }
-
-    fn registry(&mut self) -> &mut Registry {
-        self.registry.as_mut().expect("held until kept or dropped")
-    }
-
-    /// The batch is sealed, its last record `last`: keep what it changed. Called under the
-    /// writer's lock, so the next append finds it; were the batch then not written, the next
-    /// append finds the log without `last` and folds the registry again.
-    pub(crate) fn kept(mut self, last: Option<&Envelope>) {
-        let Some(last) = last else {
-            return; // nothing recorded: dropped, it goes back as it was
-        };
-        if let Some(mut reg) = self.registry.take() {
-            if !self.stale {
-                reg.commit();
-                put_back(self.instance, last.seq, last.hash.clone(), reg);
-            }
-        }
-    }
-}
-
-impl Drop for Rules {
-    fn drop(&mut self) {
-        if let Some(mut reg) = self.registry.take() {
-            reg.rollback();
-            put_back(self.instance, self.seq, std::mem::take(&mut self.hash), reg);
-        }
-    }
-}
-
-/// Folds the records after `from` up to `to` into `reg`; `false` when one of them is a
-/// correction (the registry must then be folded from the start).
-fn catch_up(reg: &mut Registry, from: u64, to: u64, lookup: &mut dyn Lookup) -> Result<bool> {
-    let mut at = from;
-    while at < to {
-        let end = (at + READ_CHUNK).min(to);
-        for env in lookup.records(at + 1, end)? {
-            if env.stream.starts_with("deadline/") || env.stream.starts_with("reminder/") {
-                continue;
-            }
-            let Ok(e) =
-                crate::domain::as_recorded(|| DomainEvent::decode(&env.ty, env.version, &env.data))
-            else {
-                continue;
-            };
-            if let Some(t) = e.corrects() {
-                let corrected = lookup
-                    .record(t)?
-                    .is_some_and(|target| correct(reg, &e, &target));
-                if !corrected {
-                    return Ok(false);
-                }
-            }
-            reg.evolve(env.seq, &e);
-        }
-        at = end;
-    }
-    reg.commit();
-    Ok(true)
-}
-
-/// The registry of the log up to `to`, folded from the start with its corrections applied (a
-/// retracted event counts as never recorded, an amended one with its corrected data).
-fn fold_log(to: u64, lookup: &mut dyn Lookup) -> Result<Registry> {
-    let mut effect: HashMap<u64, Option<serde_json::Value>> = HashMap::new();
-    for env in lookup.corrections(to)? {
-        match crate::domain::as_recorded(|| DomainEvent::decode(&env.ty, env.version, &env.data)) {
-            Ok(DomainEvent::EventRetracted(r)) => {
-                effect.insert(r.seq, None);
-            }
-            Ok(DomainEvent::EventAmended(a)) if !matches!(effect.get(&a.seq), Some(None)) => {
-                effect.insert(a.seq, Some(serde_json::Value::Object(a.data)));
-            }
-            _ => {}
-        }
-    }
-    let mut reg = Registry::default();
-    // Corrected once already: a further correction of these folds the registry again.
-    for seq in effect.keys() {
-        reg.corrected.insert(*seq, ());
-    }
-    let mut at = 0;
-    while at < to {
-        let end = (at + READ_CHUNK).min(to);
-        for env in lookup.records(at + 1, end)? {
-            // The scheduler's records name nothing the rules keep.
-            if env.stream.starts_with("deadline/") || env.stream.starts_with("reminder/") {
-                continue;
-            }
-            let data = match effect.get(&env.seq) {
-                Some(None) => continue,
-                Some(Some(amended)) => amended,
-                None => &env.data,
-            };
-            if let Ok(e) =
-                crate::domain::as_recorded(|| DomainEvent::decode(&env.ty, env.version, data))
-            {
-                reg.evolve(env.seq, &e);
-            }
-        }
-        at = end;
-    }
-    reg.commit();
-    Ok(reg)
 }
 
 /// Whether a proposed event says the same as one already recorded under its id: the same type,

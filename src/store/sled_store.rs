@@ -77,7 +77,7 @@ impl Writer {
 }
 
 /// The log as the rules see it, read under the writer's lock.
-struct SledLookup<'a>(&'a SledStore);
+pub(super) struct SledLookup<'a>(&'a SledStore);
 
 impl rules::Lookup for SledLookup<'_> {
     fn seq_of_id(&mut self, id: &str) -> Result<Option<u64>> {
@@ -103,6 +103,14 @@ impl rules::Lookup for SledLookup<'_> {
             .read_from(from)
             .take_while(|r| r.as_ref().map_or(true, |e| e.seq <= to))
             .collect()
+    }
+
+    fn stored_registry(&mut self) -> Result<Option<Vec<u8>>> {
+        self.0.cache().get(rules::registry::KEY)
+    }
+
+    fn store_registry(&mut self, bytes: &[u8]) -> Result<()> {
+        self.0.cache().put(rules::registry::KEY, bytes)
     }
 }
 
@@ -579,5 +587,7 @@ thread_local! {
 
 #[cfg(test)]
 mod journal_tests;
+#[cfg(test)]
+mod registry_tests;
 #[cfg(test)]
 mod tests;

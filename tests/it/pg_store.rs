@@ -318,3 +318,45 @@ fn one_node_holds_the_scheduler_lease_and_another_takes_over() {
     );
     println!("scheduler lease moved in {moved:?} after a drop, {killed:?} after a killed session");
 }
+
+/// The life-cycle registry is kept beside the log in the `cache` table, written inside the
+/// append's transaction: a new instance catches up from it and writes it again, and one that
+/// does not read is set aside for a fold of the log, the appends going on either way.
+#[test]
+fn postgres_keeps_the_registry_beside_the_log() {
+    let Some(schema) = pg_schema("registry") else {
+        return;
+    };
+    let key = b"rules/registry";
+    let a = PgStore::open(&schema.url).unwrap();
+    let meetings: Vec<String> = (0..10)
+        .map(|i| meeting_line(&format!("s-{i}"), &format!("m-{i}")))
+        .collect();
+    a.append(batch(&meetings)).unwrap();
+    let first = a
+        .cache()
+        .get(key)
+        .unwrap()
+        .expect("stored by the first append");
+    let confirm = |id: &str, meeting: &str| {
+        format!(
+            r#"{{"id":"{id}","type":"MeetingConfirmed","occurred":"2021-04","actor":"tester","data":{{"meeting":"{meeting}","dates":"2021-11-02/2021-11-05"}}}}"#
+        )
+    };
+    // A second instance has none in memory: it catches up from the stored one (that of the
+    // empty log) and stores what it caught up to.
+    let b = PgStore::open(&schema.url).unwrap();
+    b.append(batch(&[confirm("c-1", "m-3")])).unwrap();
+    let second = b.cache().get(key).unwrap().unwrap();
+    assert_ne!(first, second, "stored again after catching up ten records");
+    // One that does not read: folded from the log instead, and the append goes on.
+    b.cache().put(key, b"not a registry").unwrap();
+    let c = PgStore::open(&schema.url).unwrap();
+    c.append(batch(&[confirm("c-2", "m-4")])).unwrap();
+    assert_ne!(c.cache().get(key).unwrap().unwrap(), b"not a registry");
+    // And what a new instance refuses is refused as before.
+    let d = PgStore::open(&schema.url).unwrap();
+    let refused = d.append(batch(&[confirm("c-3", "m-99")])).unwrap_err();
+    assert!(refused.to_string().contains("m-99"), "{refused}");
+    assert_eq!(d.head().seq, 12);
+}

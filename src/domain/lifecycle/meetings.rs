@@ -5,7 +5,7 @@ use super::{list, refuse, Refusal, Registry};
 use crate::domain::{Body, DomainEvent, Slug};
 
 /// Where a meeting, or a segment, stands in its life cycle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Stage {
     /// Scheduled, confirmed, moved or resumed: still to be held.
     Planned,
@@ -16,7 +16,7 @@ pub enum Stage {
     Cancelled,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct MeetingLife {
     pub body: Body,
     /// The bodies of a joint meeting.
@@ -30,7 +30,7 @@ pub struct MeetingLife {
 }
 
 /// A segment of a split meeting: its meeting and stage.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct SegmentLife {
     pub meeting: String,
     pub stage: Stage,

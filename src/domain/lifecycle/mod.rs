@@ -36,9 +36,15 @@ pub(crate) fn refuse<T>(field: &str, message: impl Into<String>) -> Result<T, Re
 /// A map that journals each change, so that a batch refused half way can be rolled back.
 /// Hashed with foldhash (seeded per process): the record-time checks look an entity up for
 /// every event appended.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+#[serde(bound(
+    serialize = "K: serde::Serialize, V: serde::Serialize",
+    deserialize = "K: serde::Deserialize<'de>, V: serde::Deserialize<'de>"
+))]
 pub struct Table<K: Eq + Hash + Clone, V: Clone> {
     map: foldhash::HashMap<K, V>,
+    /// Changes since the last commit; a stored registry is a committed one.
+    #[serde(skip)]
     undo: Vec<(K, Option<V>)>,
 }
 
@@ -123,7 +129,7 @@ impl<K: Eq + Hash + Clone, V: Clone> Table<K, V> {
 
 /// A decision and the paragraphs of its mandates with their statuses, and each change of a
 /// status with the seq that made it (so that a retracted change is undone exactly).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct DecisionLife {
     pub meeting: String,
     pub body: Body,
@@ -132,7 +138,7 @@ pub struct DecisionLife {
 }
 
 /// What an event did to a mandate's status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum StatusChange {
     /// `MandateStatusChanged`.
     Set(MandateStatus),
@@ -176,7 +182,7 @@ impl DecisionLife {
 }
 
 /// Where a report stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ReportStage {
     Drafted,
     Endorsed,
@@ -185,14 +191,14 @@ pub enum ReportStage {
 
 /// A body: its joint members (BC, RC and SC under BRS), and the kinds of meeting it holds
 /// (any, when none are recorded).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct BodyLife {
     pub members: Vec<Body>,
     pub meeting_kinds: Vec<super::MeetingKind>,
 }
 
 /// What the rules know of the log: every entity by id, with the state its life cycle needs.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct Registry {
     pub meetings: Table<String, MeetingLife>,
     /// Segment id → the meeting it belongs to and its stage.

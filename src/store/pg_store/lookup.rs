@@ -92,4 +92,31 @@ impl rules::Lookup for TxLookup<'_> {
         .map_err(self.shared.err("reading records"))?;
         records(&rows)
     }
+
+    fn stored_registry(&mut self) -> Result<Option<Vec<u8>>> {
+        Ok(answer(self.tx.query_opt(
+            "SELECT value FROM cache WHERE key = $1",
+            &[&rules::registry::KEY],
+        ))
+        .map_err(self.shared.err("reading the stored registry"))?
+        .map(|r| r.get(0)))
+    }
+
+    /// Within a savepoint: a write that fails leaves the append's transaction usable.
+    fn store_registry(&mut self, bytes: &[u8]) -> Result<()> {
+        let err = self.shared.err("storing the registry");
+        answer(self.tx.batch_execute("SAVEPOINT registry")).map_err(&err)?;
+        let written = answer(self.tx.execute(
+            "INSERT INTO cache (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            &[&rules::registry::KEY, &bytes],
+        ));
+        let end = if written.is_ok() {
+            "RELEASE SAVEPOINT registry"
+        } else {
+            "ROLLBACK TO SAVEPOINT registry"
+        };
+        answer(self.tx.batch_execute(end)).map_err(&err)?;
+        written.map(drop).map_err(err)
+    }
 }

@@ -231,6 +231,27 @@ fn a_first_batch_without_its_head_key_comes_back_from_the_journal() {
     std::fs::write(torn.path().join(MARK_FILE), &mark).unwrap();
     let store = reopen(torn.path());
     assert_eq!(all(&store), records);
+    // Acknowledged (the journal held it): not reported as a batch never acknowledged.
+    assert_eq!(super::recovery::ROLLED_BACK.with(|r| r.get()), (1, 1));
+}
+
+/// Records sled took past its head that the journal does not hold are a batch never
+/// acknowledged, and said to be.
+#[test]
+fn records_past_the_head_the_journal_lacks_are_reported_unacknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    append(&store, 0, 2);
+    let head = store.head().seq;
+    let (more, _, _) = three_single_appends();
+    let mut past = more[..1].to_vec();
+    past[0].seq = head + 1;
+    write::write_records(&store.log, dir.path(), &past, None, None, Writes::Loose).unwrap();
+    drop(store);
+    std::fs::remove_file(dir.path().join(JOURNAL_FILE)).unwrap();
+    let store = reopen(dir.path());
+    assert_eq!(store.head().seq, head);
+    assert_eq!(super::recovery::ROLLED_BACK.with(|r| r.get()), (1, 0));
 }
 
 /// A voided entry's place is written over by the next: an `fdatasync` that covered it no

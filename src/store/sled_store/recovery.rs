@@ -9,6 +9,14 @@ use super::super::{Head, Result, StoreError};
 use super::*;
 use crate::envelope::{Envelope, ZERO_HASH};
 
+#[cfg(test)]
+thread_local! {
+    /// The records the last roll-back on this thread removed, and how many of them the journal
+    /// held (acknowledged, written back after it).
+    pub(super) static ROLLED_BACK: std::cell::Cell<(usize, usize)> =
+        const { std::cell::Cell::new((0, 0)) };
+}
+
 impl SledStore {
     /// Every record that can still be read from sled's files in `dir` without sled, and from
     /// the journal, by seq: for a rescue when sled cannot open them. Chunk values are found by
@@ -203,22 +211,39 @@ impl SledStore {
         if past.is_empty() && !rewound {
             return Ok(());
         }
-        let mut removed = 0usize;
+        // Records the journal holds were acknowledged: it writes them back once they are gone.
+        let journaled = super::journal::records(dir);
+        let (mut removed, mut held) = (0usize, 0usize);
         for k in past {
             if k.starts_with(b"c") {
                 if let Some(v) = log.get(&k)? {
-                    removed += decode_chunk(be_u64(&k[1..])?, &v).map_or(0, |r| r.len());
+                    for r in decode_chunk(be_u64(&k[1..])?, &v).unwrap_or_default() {
+                        removed += 1;
+                        held +=
+                            usize::from(journaled.get(&r.seq).is_some_and(|j| j.hash == r.hash));
+                    }
                 }
             }
             batch.remove(k);
         }
         log.apply_batch(batch)?;
         log.flush()?;
-        tracing::warn!(
-            "{}: removed {removed} records of an unfinished batch after seq {} (never acknowledged)",
-            dir.display(),
-            head.seq
-        );
+        #[cfg(test)]
+        ROLLED_BACK.with(|r| r.set((removed, held)));
+        if removed > held {
+            tracing::warn!(
+                "{}: removed {} records of an unfinished batch after seq {} (never acknowledged)",
+                dir.display(),
+                removed - held,
+                head.seq
+            );
+        }
+        if held > 0 {
+            tracing::debug!(
+                "{}: {held} records sled had taken in part come back whole from the journal",
+                dir.display()
+            );
+        }
         Ok(())
     }
 
