@@ -113,6 +113,10 @@ impl<K: Eq + Hash + Clone, V: Clone> Table<K, V> {
         self.map.values()
     }
 
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.map.iter()
+    }
+
     fn rollback(&mut self) {
         while let Some((k, old)) = self.undo.pop() {
             match old {
