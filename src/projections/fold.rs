@@ -12,7 +12,8 @@ const LONG: u64 = 20_000;
 /// Records handed from the reading thread to the fold at a time.
 const HANDFUL: usize = 1024;
 
-/// Folds from the best stored state to the query's point; checkpoints current folds.
+/// Folds from the best stored state to the query's point; a current fold writes the live state
+/// when it is far enough past the stored one.
 pub(super) fn fold(
     store: &dyn EventStore,
     q: &Query,

@@ -1,18 +1,25 @@
-//! The live state: the current views of each open store, kept in memory for its queries and
-//! ticks, and in the store's cache once it has gone far enough past the one stored there.
+//! The live state: the current views of an open store, kept in memory for its queries and
+//! ticks, and written to the store's cache once it has gone far enough past the one there.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::{fold, Parts, Query, State, LIVE};
 use crate::store::{EventStore, StoreError};
 
-/// The live state of each open store kept in memory, so a server's queries and ticks do not
+/// The live state of one open store kept in memory, so a server's queries and ticks do not
 /// decode it from the cache tree each time.
 static LIVE_IN_MEMORY: Mutex<Option<(u64, Arc<State>)>> = Mutex::new(None);
 
-/// The seq of the live state in each open store's cache, as this process last read or wrote
-/// it there.
-static LIVE_STORED: Mutex<Option<(u64, u64)>> = Mutex::new(None);
+/// The seq of the live state in each open store's cache (by store instance), as this process
+/// last read or wrote it there.
+static LIVE_STORED: Mutex<Option<HashMap<u64, u64>>> = Mutex::new(None);
+
+/// The open store whose live state a fold has taken out of memory to bring it forward (its
+/// instance, or `u64::MAX` for none): the current views are asked of that fold meanwhile,
+/// rather than decoded from the cache beside it.
+static ADVANCING: AtomicU64 = AtomicU64::new(u64::MAX);
 
 /// The remembered live state of this store, if any.
 pub(super) fn remembered(store: &dyn EventStore) -> Option<Arc<State>> {
@@ -26,71 +33,23 @@ pub(super) fn remembered(store: &dyn EventStore) -> Option<Arc<State>> {
 fn remember(store: &dyn EventStore, state: Arc<State>) {
     let mut guard = LIVE_IN_MEMORY.lock().unwrap_or_else(|p| p.into_inner());
     *guard = Some((store.instance(), state));
+    let _ = ADVANCING.compare_exchange(
+        store.instance(),
+        u64::MAX,
+        Ordering::AcqRel,
+        Ordering::Relaxed,
+    );
 }
 
 /// Forgets this store's live state, in memory and as stored.
 pub(super) fn forget(store: &dyn EventStore) {
     forget_in_memory(store);
-    let mut stored = LIVE_STORED.lock().unwrap_or_else(|p| p.into_inner());
-    if stored.is_some_and(|(id, _)| id == store.instance()) {
-        *stored = None;
-    }
-}
-
-/// Notes that this store's cache holds the live state at `seq`.
-pub(super) fn stored_at(store: &dyn EventStore, seq: u64) {
-    *LIVE_STORED.lock().unwrap_or_else(|p| p.into_inner()) = Some((store.instance(), seq));
-}
-
-/// Whether the live state at `seq` is far enough past the one in this store's cache to be
-/// written there: each write encodes every view, which on a long log costs far more than
-/// folding one record, so a state a few records ahead is not written after each append. Far
-/// enough is a 64th of the log (any record on a short one); a start folds that much at most.
-pub(super) fn worth_storing(store: &dyn EventStore, seq: u64) -> bool {
-    let stored = LIVE_STORED
+    if let Some(all) = LIVE_STORED
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .filter(|(id, _)| *id == store.instance())
-        .map_or(0, |(_, s)| s);
-    seq.saturating_sub(stored) >= (seq / 64).max(1)
-}
-
-/// Writes this store's live state to its cache if the one there is behind it (as a server
-/// stops, so the next start folds nothing).
-pub fn checkpoint(store: &dyn EventStore) -> Result<(), StoreError> {
-    let Some(live) = remembered(store) else {
-        return Ok(());
-    };
-    let stored = LIVE_STORED
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .filter(|(id, _)| *id == store.instance())
-        .map(|(_, s)| s);
-    if stored.is_some_and(|s| s >= live.seq) {
-        return Ok(());
-    }
-    super::stored::Writer::default().save(store, LIVE, &live)?;
-    stored_at(store, live.seq);
-    Ok(())
-}
-
-/// Takes the live state out of memory to fold it further, without a copy unless a reader
-/// holds it past a short wait (a request drawing a page from it lets it go within
-/// milliseconds; a copy of every view costs as much memory again as the state).
-pub(super) fn take(store: &dyn EventStore, live: Arc<State>) -> State {
-    // Forget it first, so that no new reader takes it.
-    forget_in_memory(store);
-    let mut live = live;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(200);
-    loop {
-        match Arc::try_unwrap(live) {
-            Ok(state) => return state,
-            Err(shared) if std::time::Instant::now() < deadline => {
-                live = shared;
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-            Err(shared) => return (*shared).clone(),
-        }
+        .as_mut()
+    {
+        all.remove(&store.instance());
     }
 }
 
@@ -101,6 +60,76 @@ fn forget_in_memory(store: &dyn EventStore) {
         .is_some_and(|(id, _)| *id == store.instance())
     {
         *guard = None;
+    }
+}
+
+/// Notes that this store's cache holds the live state at `seq` (0: one that must be replaced,
+/// as the next current fold would not start from it).
+pub(super) fn stored_at(store: &dyn EventStore, seq: u64) {
+    LIVE_STORED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .insert(store.instance(), seq);
+}
+
+/// The seq of the live state in this store's cache, as far as this process knows (0: none).
+fn stored_seq(store: &dyn EventStore) -> u64 {
+    LIVE_STORED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .and_then(|all| all.get(&store.instance()).copied())
+        .unwrap_or(0)
+}
+
+/// Whether the live state at `seq` is to be written to this store's cache: each write encodes
+/// every view, which on a long log costs far more than folding one record, so a state a few
+/// records past the stored one is not written after each append; it is once it is a 64th of
+/// the log past it (any record on a short one), and in place of one past it (a log that lost
+/// records since).
+pub(super) fn worth_storing(store: &dyn EventStore, seq: u64) -> bool {
+    let stored = stored_seq(store);
+    stored > seq || seq - stored >= (seq / 64).max(1)
+}
+
+/// Writes this store's live state to its cache if the one there is not it (as a server stops,
+/// so that the next start folds nothing).
+pub fn checkpoint(store: &dyn EventStore) -> Result<(), StoreError> {
+    let Some(live) = remembered(store) else {
+        return Ok(());
+    };
+    if stored_seq(store) == live.seq {
+        return Ok(());
+    }
+    super::stored::Writer::default().save(store, LIVE, &live)?;
+    stored_at(store, live.seq);
+    Ok(())
+}
+
+/// Takes the live state out of memory to fold it further, without a copy unless a reader
+/// holds it past a short wait (a request drawing a page from it lets it go within
+/// milliseconds; a copy of every view takes as much memory again as the state). It stays in
+/// memory while it waits, and from then until the fold keeps the next one, callers of
+/// [`current_parts`] wait for that fold rather than decode views from the cache.
+pub(super) fn take(store: &dyn EventStore, live: Arc<State>) -> State {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(200);
+    loop {
+        let mut guard = LIVE_IN_MEMORY.lock().unwrap_or_else(|p| p.into_inner());
+        let kept = guard
+            .as_ref()
+            .is_some_and(|(id, s)| *id == store.instance() && Arc::ptr_eq(s, &live));
+        let readers = Arc::strong_count(&live) - 1 - usize::from(kept);
+        if readers == 0 || std::time::Instant::now() >= deadline {
+            if kept {
+                *guard = None;
+            }
+            ADVANCING.store(store.instance(), Ordering::Release);
+            drop(guard);
+            return Arc::try_unwrap(live).unwrap_or_else(|shared| (*shared).clone());
+        }
+        drop(guard);
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
 
@@ -127,14 +156,16 @@ pub fn current(store: &dyn EventStore) -> Result<Arc<State>, StoreError> {
 /// stored state, not kept. A server that has just started answers its first questions so,
 /// decoding only the views each asks for, while the whole state is loaded beside them.
 pub fn current_parts(store: &dyn EventStore, parts: Parts) -> Result<Arc<State>, StoreError> {
-    // Once a state is kept, it is brought forward whole and kept again, as `current` does.
-    if parts == Parts::ALL || remembered(store).is_some() {
+    // Once a state is kept, it is brought forward whole and kept again, as `current` does;
+    // while a fold brings it forward, that fold's state is the answer.
+    let advancing = || ADVANCING.load(Ordering::Acquire) == store.instance();
+    if parts == Parts::ALL || remembered(store).is_some() || advancing() {
         return current(store);
     }
     // Before: one such fold at a time, each decoding the stored state's views it names.
     static COLD: Mutex<()> = Mutex::new(());
     let _one = COLD.lock().unwrap_or_else(|p| p.into_inner());
-    if remembered(store).is_some() {
+    if remembered(store).is_some() || advancing() {
         return current(store);
     }
     let q = Query {

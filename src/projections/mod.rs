@@ -188,6 +188,11 @@ pub struct Query {
 }
 
 impl Query {
+    /// A question about the current views: no axis given (whatever views it names).
+    pub fn is_current(&self) -> bool {
+        self.as_of.is_none() && self.known_at.is_none() && self.occurred_by.is_none()
+    }
+
     /// The scheduler's view at `t` (see [`Query::occurred_by`]).
     pub fn occurred_by(t: DateTime<Utc>) -> Query {
         Query {
@@ -326,13 +331,23 @@ fn start_state(
                     views: live.views.copy_parts(q.parts),
                 });
             }
-            return Ok(live::take(store, live));
+            // A current fold brings the live state forward, and `current` keeps what it
+            // folds; any other takes a copy, the live state staying as it is.
+            if q.is_current() {
+                return Ok(live::take(store, live));
+            }
+            return Ok((*live).clone());
         }
     }
     if let Some(live) = stored::load(store, LIVE, q.parts) {
-        live::stored_at(store, live.seq);
         if usable(live.seq, live.corrected_at, live.max_counts_from, k, q, c)? {
+            live::stored_at(store, live.seq);
             return Ok(live);
+        }
+        if q.is_current() {
+            // A current fold cannot start from it (past the head, or a correction tells
+            // against it): the next current state replaces it.
+            live::stored_at(store, 0);
         }
     }
     let mut metas = Vec::new();
@@ -370,7 +385,8 @@ fn empty() -> State {
 /// Called with (folded, total) as a long fold goes.
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 
-/// The views as the query asks. Current queries (no axis given) also checkpoint the live state.
+/// The views as the query asks. Current queries (no axis given) also write the live state to
+/// the cache when it is far enough past the one there (see `live::worth_storing`).
 pub fn views(store: &dyn EventStore, q: &Query) -> Result<State, StoreError> {
     views_with_progress(store, q, &mut |_, _| {})
 }

@@ -1,6 +1,6 @@
 //! Stored states, the zones an as-of fold passes over and folds of some views answer exactly
 //! as a fold from the first record: on a generated log with corrections spread through it,
-//! for days and recording instants across it.
+//! for days and recording instants across it; and when the live state is written.
 
 use super::corrections::all_corrections;
 use super::*;
@@ -149,4 +149,73 @@ fn corrections_read_from_a_stretch_agree_with_the_whole_stream() {
             assert!(corrected > 0, "no record of the log is corrected");
         }
     }
+}
+
+/// The seq of the live state written to the store's cache, if any.
+fn stored_live(store: &dyn EventStore) -> Option<u64> {
+    stored::load(store, LIVE, Parts(0)).map(|s| s.seq)
+}
+
+fn append_meetings(store: &SledStore, from: usize, to: usize) {
+    let text: Vec<String> = (from..to)
+        .map(|i| {
+            format!(
+                r#"{{"id":"live-{i}","type":"MeetingScheduled","occurred":"2030-03","actor":"t","data":{{"meeting":"live-{i}","body":"MC","kind":"cop","title":"Meeting {i}","dates":"2030-11"}}}}"#
+            )
+        })
+        .collect();
+    store
+        .append(crate::input::parse_batch(&text.join("\n")).unwrap())
+        .unwrap();
+}
+
+#[test]
+fn the_live_state_is_written_once_far_enough_past_the_stored_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    store.append(crate::generate::parsed(1000, 7)).unwrap();
+    assert_eq!(current(&store).unwrap().seq, 1000);
+    assert_eq!(stored_live(&store), Some(1000));
+    // Five records past it: folded, answered, not written (a 64th of 1005 is 15).
+    append_meetings(&store, 0, 5);
+    let live = current(&store).unwrap();
+    assert_eq!(live.seq, 1005);
+    assert_eq!(stored_live(&store), Some(1000));
+    drop(live);
+    // Twenty past it: written.
+    append_meetings(&store, 5, 20);
+    assert_eq!(current(&store).unwrap().seq, 1020);
+    assert_eq!(stored_live(&store), Some(1020));
+    append_meetings(&store, 20, 21);
+    assert_eq!(current(&store).unwrap().seq, 1021);
+    assert_eq!(stored_live(&store), Some(1020));
+    // A server that stops writes it.
+    checkpoint(&store).unwrap();
+    assert_eq!(stored_live(&store), Some(1021));
+    // What it answered all along is what a fold from the first record answers.
+    let live = current(&store).unwrap();
+    assert!(live.views == from_scratch(&store, &Query::default()));
+}
+
+#[test]
+fn a_stored_live_state_past_the_head_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    store.append(crate::generate::parsed(300, 5)).unwrap();
+    let live = current(&store).unwrap();
+    // As a log that lost records after its live state was written would hold it.
+    let mut ahead = (*live).clone();
+    ahead.seq = 350;
+    stored::Writer::default()
+        .save(&store, LIVE, &ahead)
+        .unwrap();
+    drop(live);
+    drop(store);
+    let store = SledStore::open(dir.path()).unwrap();
+    append_meetings(&store, 0, 1);
+    // Not a start for a current fold: folded from the log, and written in its place.
+    let live = current(&store).unwrap();
+    assert_eq!(live.seq, 301);
+    assert_eq!(stored_live(&store), Some(301));
+    assert!(live.views == from_scratch(&store, &Query::default()));
 }

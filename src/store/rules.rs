@@ -9,9 +9,11 @@
 //! The life-cycle registry of each open store is kept in memory between appends ([`Rules`]),
 //! with the seq and hash of the last record it folded: an append takes it, checks that the log
 //! still holds that record, catches it up with whatever other writers recorded since (a log
-//! with a new correction, or that no longer holds that record, is folded again from the start),
-//! checks and evolves it event by event, and gives it back as soon as the batch is sealed, still
-//! under the writer's lock (were the batch then not written, the hash check finds it out).
+//! with a new correction that cannot be undone in place is folded again from the start), checks
+//! and evolves it event by event, and gives it back as soon as the batch is sealed, still under
+//! the writer's lock (were the batch then not written, the hash check finds it out). A process
+//! without one in memory, or whose registry the log no longer agrees with, starts from the one
+//! stored beside the log (`registry.rs`), checked the same way.
 
 use std::collections::{HashMap, HashSet};
 
@@ -57,7 +59,9 @@ pub(crate) trait Lookup {
         Ok(None)
     }
 
-    /// Stores a registry beside the log, where the backend keeps one.
+    /// Stores a registry beside the log, where the backend keeps one. A write that fails is
+    /// logged and passed over (the registry is derived); an error is one after which the
+    /// append cannot go on.
     fn store_registry(&mut self, _bytes: &[u8]) -> Result<()> {
         Ok(())
     }

@@ -110,7 +110,10 @@ impl rules::Lookup for SledLookup<'_> {
     }
 
     fn store_registry(&mut self, bytes: &[u8]) -> Result<()> {
-        self.0.cache().put(rules::registry::KEY, bytes)
+        if let Err(e) = self.0.cache().put(rules::registry::KEY, bytes) {
+            tracing::warn!("the life-cycle registry could not be stored: {e}");
+        }
+        Ok(())
     }
 }
 

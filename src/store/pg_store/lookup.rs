@@ -102,7 +102,8 @@ impl rules::Lookup for TxLookup<'_> {
         .map(|r| r.get(0)))
     }
 
-    /// Within a savepoint: a write that fails leaves the append's transaction usable.
+    /// Within a savepoint: a write that fails is rolled back to it, leaving the append's
+    /// transaction usable; a savepoint that cannot be set or rolled back to fails the append.
     fn store_registry(&mut self, bytes: &[u8]) -> Result<()> {
         let err = self.shared.err("storing the registry");
         answer(self.tx.batch_execute("SAVEPOINT registry")).map_err(&err)?;
@@ -111,12 +112,12 @@ impl rules::Lookup for TxLookup<'_> {
              ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
             &[&rules::registry::KEY, &bytes],
         ));
-        let end = if written.is_ok() {
-            "RELEASE SAVEPOINT registry"
-        } else {
-            "ROLLBACK TO SAVEPOINT registry"
-        };
-        answer(self.tx.batch_execute(end)).map_err(&err)?;
-        written.map(drop).map_err(err)
+        match written {
+            Ok(_) => answer(self.tx.batch_execute("RELEASE SAVEPOINT registry")).map_err(err),
+            Err(e) => {
+                tracing::warn!("the life-cycle registry could not be stored: {e}");
+                answer(self.tx.batch_execute("ROLLBACK TO SAVEPOINT registry")).map_err(err)
+            }
+        }
     }
 }

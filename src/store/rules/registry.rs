@@ -31,19 +31,28 @@ pub(super) fn count_time<T>(f: impl FnOnce() -> T) -> T {
     out
 }
 
-/// The registries of the open stores, by store instance, with the seq and hash of the last
-/// record each has folded.
-static REGISTRIES: Mutex<Vec<(u64, u64, String, Registry)>> = Mutex::new(Vec::new());
+/// A registry kept in memory: its store instance, the seq and hash of the last record it
+/// folded, and the seq of the one stored beside the log as far as this process knows.
+struct Kept {
+    instance: u64,
+    seq: u64,
+    hash: String,
+    registry: Registry,
+    stored: u64,
+}
+
+/// The registries of the open stores, by store instance.
+static REGISTRIES: Mutex<Vec<Kept>> = Mutex::new(Vec::new());
 /// How many stores' registries are kept (a process rarely has more than two open).
 const KEPT_REGISTRIES: usize = 4;
 
-fn put_back(instance: u64, seq: u64, hash: String, registry: Registry) {
+fn put_back(kept: Kept) {
     let mut all = REGISTRIES.lock().unwrap_or_else(|p| p.into_inner());
-    all.retain(|(i, _, _, _)| *i != instance);
+    all.retain(|k| k.instance != kept.instance);
     if all.len() >= KEPT_REGISTRIES {
         all.remove(0);
     }
-    all.push((instance, seq, hash, registry));
+    all.push(kept);
 }
 
 /// The life-cycle registry of one store during one append, taken from memory: given back
@@ -53,6 +62,8 @@ pub(crate) struct Rules {
     seq: u64,
     hash: String,
     registry: Option<Registry>,
+    /// The seq of the registry stored beside the log, as far as this process knows.
+    stored: u64,
     /// The batch held a correction: the registry must be folded again from the log.
     pub(super) stale: bool,
 }
@@ -66,11 +77,13 @@ impl Rules {
         count_time(|| Rules::load_timed(instance, head, lookup))
     }
 
+    /// The registry kept in memory, caught up; else the one stored beside the log, caught up;
+    /// else one folded from the log. Stored again once a 64th of the log past the stored one.
     fn load_timed(instance: u64, head: &Head, lookup: &mut dyn Lookup) -> Result<Rules> {
         let cached = {
             let mut all = REGISTRIES.lock().unwrap_or_else(|p| p.into_inner());
             all.iter()
-                .position(|(i, _, _, _)| *i == instance)
+                .position(|k| k.instance == instance)
                 .map(|at| all.remove(at))
         };
         // The head names a record the log holds: a registry kept at the head needs no read.
@@ -79,35 +92,36 @@ impl Rules {
                 || (seq == head.seq && hash == head.hash)
                 || lookup.record(seq)?.is_some_and(|r| r.hash == hash))
         };
-        let registry = match cached {
-            Some((_, seq, hash, mut reg))
-                if seq <= head.seq && still_there(seq, &hash, lookup)? =>
-            {
-                if catch_up(&mut reg, seq, head.seq, lookup)? {
-                    reg
-                } else {
-                    folded(head, lookup)?
-                }
+        let from = match cached {
+            Some(k) if k.seq <= head.seq && still_there(k.seq, &k.hash, lookup)? => {
+                Some((k.seq, k.registry, k.stored))
             }
             _ => match stored(head, lookup)? {
-                Some((seq, hash, mut reg)) if still_there(seq, &hash, lookup)? => {
-                    if catch_up(&mut reg, seq, head.seq, lookup)? {
-                        if worth_storing(seq, head.seq) {
-                            store(head, &reg, lookup);
-                        }
-                        reg
-                    } else {
-                        folded(head, lookup)?
-                    }
-                }
-                _ => folded(head, lookup)?,
+                Some((seq, hash, reg)) if still_there(seq, &hash, lookup)? => Some((seq, reg, seq)),
+                _ => None,
             },
+        };
+        // A correction on the way (or none to start from): folded from the start.
+        let caught_up = match from {
+            Some((seq, mut reg, stored)) => {
+                catch_up(&mut reg, seq, head.seq, lookup)?.then_some((reg, stored))
+            }
+            None => None,
+        };
+        let (registry, stored) = match caught_up {
+            Some((reg, stored)) if worth_storing(stored, head.seq) => {
+                store(head, &reg, lookup)?;
+                (reg, head.seq)
+            }
+            Some(kept) => kept,
+            None => (folded(head, lookup)?, head.seq),
         };
         Ok(Rules {
             instance,
             seq: head.seq,
             hash: head.hash.clone(),
             registry: Some(registry),
+            stored,
             stale: false,
         })
     }
@@ -126,7 +140,13 @@ impl Rules {
         if let Some(mut reg) = self.registry.take() {
             if !self.stale {
                 reg.commit();
-                put_back(self.instance, last.seq, last.hash.clone(), reg);
+                put_back(Kept {
+                    instance: self.instance,
+                    seq: last.seq,
+                    hash: last.hash.clone(),
+                    registry: reg,
+                    stored: self.stored,
+                });
             }
         }
     }
@@ -136,7 +156,13 @@ impl Drop for Rules {
     fn drop(&mut self) {
         if let Some(mut reg) = self.registry.take() {
             reg.rollback();
-            put_back(self.instance, self.seq, std::mem::take(&mut self.hash), reg);
+            put_back(Kept {
+                instance: self.instance,
+                seq: self.seq,
+                hash: std::mem::take(&mut self.hash),
+                registry: reg,
+                stored: self.stored,
+            });
         }
     }
 }
@@ -275,25 +301,25 @@ fn stored(head: &Head, lookup: &mut dyn Lookup) -> Result<Option<(u64, String, R
     Ok(found)
 }
 
-/// Whether a registry caught up from `from` to `to` is worth storing again: a 64th of the log
-/// past the stored one (any record on a short log), so that a new process catches up that
-/// much at most, and an append rarely pays for the write.
-fn worth_storing(from: u64, to: u64) -> bool {
-    to - from >= (to / 64).max(1)
+/// Whether a registry caught up to `to` is worth storing in place of the one stored at
+/// `stored`: a 64th of the log past it (any record on a short log), so that an append rarely
+/// pays for the write and a new process catches up that much at most from what this one
+/// stored.
+fn worth_storing(stored: u64, to: u64) -> bool {
+    stored > to || to - stored >= (to / 64).max(1)
 }
 
-/// Stores the registry at `head` beside the log. It is derived from the log, so a write that
-/// fails costs only a fold in a later process: it is logged, and the append goes on.
-fn store(head: &Head, registry: &Registry, lookup: &mut dyn Lookup) {
-    if let Err(e) = lookup.store_registry(&encode(head, registry)) {
-        tracing::warn!("the life-cycle registry could not be stored: {e}");
-    }
+/// Stores the registry at `head` beside the log. It is derived from the log: a write that
+/// fails costs only a fold in a later process, and the backend says so and goes on; an error
+/// here is one the append cannot go on after.
+fn store(head: &Head, registry: &Registry, lookup: &mut dyn Lookup) -> Result<()> {
+    lookup.store_registry(&encode(head, registry))
 }
 
 /// The registry folded from the whole log up to `head`, and stored.
 fn folded(head: &Head, lookup: &mut dyn Lookup) -> Result<Registry> {
     let registry = fold_log(head.seq, lookup)?;
-    store(head, &registry, lookup);
+    store(head, &registry, lookup)?;
     Ok(registry)
 }
 

@@ -211,39 +211,18 @@ impl SledStore {
         if past.is_empty() && !rewound {
             return Ok(());
         }
-        // Records the journal holds were acknowledged: it writes them back once they are gone.
-        let journaled = super::journal::records(dir);
-        let (mut removed, mut held) = (0usize, 0usize);
+        let mut chunks = Vec::new();
         for k in past {
             if k.starts_with(b"c") {
                 if let Some(v) = log.get(&k)? {
-                    for r in decode_chunk(be_u64(&k[1..])?, &v).unwrap_or_default() {
-                        removed += 1;
-                        held +=
-                            usize::from(journaled.get(&r.seq).is_some_and(|j| j.hash == r.hash));
-                    }
+                    chunks.push((be_u64(&k[1..])?, v));
                 }
             }
             batch.remove(k);
         }
         log.apply_batch(batch)?;
         log.flush()?;
-        #[cfg(test)]
-        ROLLED_BACK.with(|r| r.set((removed, held)));
-        if removed > held {
-            tracing::warn!(
-                "{}: removed {} records of an unfinished batch after seq {} (never acknowledged)",
-                dir.display(),
-                removed - held,
-                head.seq
-            );
-        }
-        if held > 0 {
-            tracing::debug!(
-                "{}: {held} records sled had taken in part come back whole from the journal",
-                dir.display()
-            );
-        }
+        report_rolled_back(dir, head.seq, &chunks);
         Ok(())
     }
 
@@ -292,6 +271,34 @@ impl SledStore {
                 reason: "head and records disagree on whether the log is empty".into(),
             }),
         }
+    }
+}
+
+/// Says what a roll-back removed: records the journal holds come back from it (it writes them
+/// back next), the others belonged to a batch never acknowledged.
+fn report_rolled_back(dir: &Path, head: u64, chunks: &[(u64, sled::IVec)]) {
+    let journaled = super::journal::records(dir);
+    let (mut removed, mut held) = (0usize, 0usize);
+    for (first, v) in chunks {
+        for r in decode_chunk(*first, v).unwrap_or_default() {
+            removed += 1;
+            held += usize::from(journaled.get(&r.seq).is_some_and(|j| j.hash == r.hash));
+        }
+    }
+    #[cfg(test)]
+    ROLLED_BACK.with(|r| r.set((removed, held)));
+    if removed > held {
+        tracing::warn!(
+            "{}: removed {} records of an unfinished batch after seq {head} (never acknowledged)",
+            dir.display(),
+            removed - held
+        );
+    }
+    if held > 0 {
+        tracing::debug!(
+            "{}: {held} records sled had taken in part come back whole from the journal",
+            dir.display()
+        );
     }
 }
 
