@@ -343,20 +343,23 @@ fn postgres_keeps_the_registry_beside_the_log() {
             r#"{{"id":"{id}","type":"MeetingConfirmed","occurred":"2021-04","actor":"tester","data":{{"meeting":"{meeting}","dates":"2021-11-02/2021-11-05"}}}}"#
         )
     };
-    // A second instance has none in memory: it catches up from the stored one (that of the
-    // empty log) and stores what it caught up to.
+    // A second instance has none in memory: it catches up from the stored one, and stores the
+    // registry again after a batch of a quarter of the log.
     let b = PgStore::open(&schema.url).unwrap();
-    b.append(batch(&[confirm("c-1", "m-3")])).unwrap();
+    let confirms: Vec<String> = (3..8)
+        .map(|m| confirm(&format!("c-{m}"), &format!("m-{m}")))
+        .collect();
+    b.append(batch(&confirms)).unwrap();
     let second = b.cache().get(key).unwrap().unwrap();
-    assert_ne!(first, second, "stored again after catching up ten records");
+    assert_ne!(first, second, "stored again after the batch");
     // One that does not read: folded from the log instead, and the append goes on.
     b.cache().put(key, b"not a registry").unwrap();
     let c = PgStore::open(&schema.url).unwrap();
-    c.append(batch(&[confirm("c-2", "m-4")])).unwrap();
+    c.append(batch(&[confirm("c-20", "m-1")])).unwrap();
     assert_ne!(c.cache().get(key).unwrap().unwrap(), b"not a registry");
     // And what a new instance refuses is refused as before.
     let d = PgStore::open(&schema.url).unwrap();
-    let refused = d.append(batch(&[confirm("c-3", "m-99")])).unwrap_err();
+    let refused = d.append(batch(&[confirm("c-30", "m-99")])).unwrap_err();
     assert!(refused.to_string().contains("m-99"), "{refused}");
-    assert_eq!(d.head().seq, 12);
+    assert_eq!(d.head().seq, 16);
 }

@@ -92,7 +92,7 @@ impl Inner {
             .write(|lookup, head| {
                 let mut checked = rules::Rules::load(self.instance, head, lookup)?;
                 let sealed = rules::seal_batch(batch, head, lookup, &mut checked)?;
-                checked.kept(sealed.records.last());
+                checked.kept(sealed.records.last(), lookup)?;
                 Ok((sealed.places, sealed.records, Some(sealed.canonical)))
             })
             .await?;

@@ -77,8 +77,9 @@ impl Rules {
         count_time(|| Rules::load_timed(instance, head, lookup))
     }
 
-    /// The registry kept in memory, caught up; else the one stored beside the log, caught up;
-    /// else one folded from the log. Stored again once a 64th of the log past the stored one.
+    /// The registry kept in memory, caught up; else the one stored beside the log, caught up
+    /// (and stored again once a 64th of the log past it); else one folded from the log (and
+    /// stored).
     fn load_timed(instance: u64, head: &Head, lookup: &mut dyn Lookup) -> Result<Rules> {
         let cached = {
             let mut all = REGISTRIES.lock().unwrap_or_else(|p| p.into_inner());
@@ -92,28 +93,32 @@ impl Rules {
                 || (seq == head.seq && hash == head.hash)
                 || lookup.record(seq)?.is_some_and(|r| r.hash == hash))
         };
+        // Where it starts: the registry in memory, else the one stored (`true`: to be stored
+        // again once caught up far enough), else none.
         let from = match cached {
             Some(k) if k.seq <= head.seq && still_there(k.seq, &k.hash, lookup)? => {
-                Some((k.seq, k.registry, k.stored))
+                Some((k.seq, k.registry, k.stored, false))
             }
             _ => match stored(head, lookup)? {
-                Some((seq, hash, reg)) if still_there(seq, &hash, lookup)? => Some((seq, reg, seq)),
+                Some((seq, hash, reg)) if still_there(seq, &hash, lookup)? => {
+                    Some((seq, reg, seq, true))
+                }
                 _ => None,
             },
         };
         // A correction on the way (or none to start from): folded from the start.
         let caught_up = match from {
-            Some((seq, mut reg, stored)) => {
-                catch_up(&mut reg, seq, head.seq, lookup)?.then_some((reg, stored))
+            Some((seq, mut reg, stored, read)) => {
+                catch_up(&mut reg, seq, head.seq, lookup)?.then_some((reg, stored, read))
             }
             None => None,
         };
         let (registry, stored) = match caught_up {
-            Some((reg, stored)) if worth_storing(stored, head.seq) => {
+            Some((reg, stored, true)) if worth_storing(stored, head.seq) => {
                 store(head, &reg, lookup)?;
                 (reg, head.seq)
             }
-            Some(kept) => kept,
+            Some((reg, stored, _)) => (reg, stored),
             None => (folded(head, lookup)?, head.seq),
         };
         Ok(Rules {
@@ -130,16 +135,42 @@ impl Rules {
         self.registry.as_mut().expect("held until kept or dropped")
     }
 
-    /// The batch is sealed, its last record `last`: keep what it changed. Called under the
-    /// writer's lock, so the next append finds it; were the batch then not written, the next
-    /// append finds the log without `last` and folds the registry again.
-    pub(crate) fn kept(mut self, last: Option<&Envelope>) {
+    /// The batch is sealed, its last record `last`: keep what it changed, and store it beside
+    /// the log after a batch of a quarter of the log or more (as a first large `record`), so
+    /// that the next process does not fold that batch again. Registries brought forward by
+    /// smaller batches are stored when a process next loads one (see [`worth_storing`]): an
+    /// encoding of the whole registry after each batch would cost more than the checks.
+    /// Called under the writer's lock, so the next append finds it; were the batch then not
+    /// written, the next append (of this process or another) finds the log without `last` and
+    /// sets it aside.
+    pub(crate) fn kept(mut self, last: Option<&Envelope>, lookup: &mut dyn Lookup) -> Result<()> {
         let Some(last) = last else {
-            return; // nothing recorded: dropped, it goes back as it was
+            return Ok(()); // nothing recorded: dropped, it goes back as it was
         };
         if let Some(mut reg) = self.registry.take() {
             if !self.stale {
                 reg.commit();
+                if last.seq - self.seq >= (last.seq / 4).max(1) {
+                    let head = Head {
+                        seq: last.seq,
+                        hash: last.hash.clone(),
+                        recorded_at: None,
+                    };
+                    // Given back first: an error leaves it kept, as the batch may still be
+                    // written.
+                    let stored = count_time(|| store(&head, &reg, lookup));
+                    if stored.is_ok() {
+                        self.stored = last.seq;
+                    }
+                    put_back(Kept {
+                        instance: self.instance,
+                        seq: last.seq,
+                        hash: last.hash.clone(),
+                        registry: reg,
+                        stored: self.stored,
+                    });
+                    return stored;
+                }
                 put_back(Kept {
                     instance: self.instance,
                     seq: last.seq,
@@ -149,6 +180,7 @@ impl Rules {
                 });
             }
         }
+        Ok(())
     }
 }
 
@@ -301,10 +333,10 @@ fn stored(head: &Head, lookup: &mut dyn Lookup) -> Result<Option<(u64, String, R
     Ok(found)
 }
 
-/// Whether a registry caught up to `to` is worth storing in place of the one stored at
-/// `stored`: a 64th of the log past it (any record on a short log), so that an append rarely
-/// pays for the write and a new process catches up that much at most from what this one
-/// stored.
+/// Whether a registry a process loaded and caught up to `to` is worth storing in place of the
+/// one stored at `stored`: a 64th of the log past it (any record on a short log). A process
+/// that starts after another appended in small batches for long catches up with all they
+/// appended, once, and stores it.
 fn worth_storing(stored: u64, to: u64) -> bool {
     stored > to || to - stored >= (to / 64).max(1)
 }

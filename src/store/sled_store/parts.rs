@@ -156,7 +156,7 @@ impl SledStore {
         };
         let stored = each_part().and_then(|()| match &last {
             Some(last) => {
-                checked.kept(Some(last));
+                checked.kept(Some(last), &mut SledLookup(self))?;
                 write_records(&self.log, &self.dir, &[], None, Some(last), Writes::Batched)
             }
             None => Ok(()),
