@@ -146,7 +146,20 @@ pub fn current(store: &dyn EventStore) -> Result<Arc<State>, StoreError> {
     if let Some(live) = remembered(store).filter(|live| live.seq == store.head().seq) {
         return Ok(live);
     }
-    let live = Arc::new(fold(store, &Query::default(), &mut |_, _| {})?);
+    let folded = fold(store, &Query::default(), &mut |_, _| {});
+    let live = match folded {
+        Ok(state) => Arc::new(state),
+        Err(e) => {
+            // No fold brings it forward any more: callers fold for themselves.
+            let _ = ADVANCING.compare_exchange(
+                store.instance(),
+                u64::MAX,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
+            return Err(e);
+        }
+    };
     remember(store, live.clone());
     Ok(live)
 }

@@ -147,6 +147,7 @@ impl Rules {
         let Some(last) = last else {
             return Ok(()); // nothing recorded: dropped, it goes back as it was
         };
+        let mut stored = Ok(());
         if let Some(mut reg) = self.registry.take() {
             if !self.stale {
                 reg.commit();
@@ -156,21 +157,13 @@ impl Rules {
                         hash: last.hash.clone(),
                         recorded_at: None,
                     };
-                    // Given back first: an error leaves it kept, as the batch may still be
-                    // written.
-                    let stored = count_time(|| store(&head, &reg, lookup));
+                    stored = count_time(|| store(&head, &reg, lookup));
                     if stored.is_ok() {
                         self.stored = last.seq;
                     }
-                    put_back(Kept {
-                        instance: self.instance,
-                        seq: last.seq,
-                        hash: last.hash.clone(),
-                        registry: reg,
-                        stored: self.stored,
-                    });
-                    return stored;
                 }
+                // Kept whatever the store said: were the batch then not written, the next
+                // append sets it aside.
                 put_back(Kept {
                     instance: self.instance,
                     seq: last.seq,
@@ -180,7 +173,7 @@ impl Rules {
                 });
             }
         }
-        Ok(())
+        stored
     }
 }
 
