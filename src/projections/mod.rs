@@ -350,18 +350,28 @@ fn start_state(
             live::stored_at(store, 0);
         }
     }
+    // Stored states are derived: a cache that does not read (damaged files) leaves the fold
+    // to start from the log, as none stored would.
+    let keys = store.cache().keys_with_prefix(META).unwrap_or_else(|e| {
+        tracing::warn!("stored states could not be listed ({e}); folding from the log");
+        Vec::new()
+    });
     let mut metas = Vec::new();
-    for key in store.cache().keys_with_prefix(META)? {
+    for key in keys {
         if let Some(m) = store
             .cache()
-            .get(&key)?
+            .get(&key)
+            .ok()
+            .flatten()
             .and_then(|b| serde_json::from_slice::<SnapMeta>(&b).ok())
         {
             metas.push(m);
         }
     }
     if metas.iter().any(|m| m.version != PROJECTION_VERSION) {
-        drop_states(store)?;
+        if let Err(e) = drop_states(store) {
+            tracing::warn!("stored states of another version could not be dropped: {e}");
+        }
         return Ok(empty());
     }
     metas.sort_by_key(|m| std::cmp::Reverse(m.seq));

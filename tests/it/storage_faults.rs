@@ -220,7 +220,8 @@ fn damaged_sled_files_are_refused_and_the_intact_prefix_rescued() {
             let m = a.run(&["show", "meetings", "--format", "json"]);
             assert_eq!(
                 m.stdout, ref_meetings,
-                "{what}: verified, but shows otherwise"
+                "{what}: verified, but shows otherwise (exit {}: {})",
+                m.code, m.stderr
             );
             harmless += 1;
             continue;
