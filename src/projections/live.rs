@@ -33,6 +33,11 @@ pub(super) fn remembered(store: &dyn EventStore) -> Option<Arc<State>> {
 fn remember(store: &dyn EventStore, state: Arc<State>) {
     let mut guard = LIVE_IN_MEMORY.lock().unwrap_or_else(|p| p.into_inner());
     *guard = Some((store.instance(), state));
+    done_advancing(store);
+}
+
+/// No fold brings this store's live state forward any more.
+fn done_advancing(store: &dyn EventStore) {
     let _ = ADVANCING.compare_exchange(
         store.instance(),
         u64::MAX,
@@ -150,13 +155,8 @@ pub fn current(store: &dyn EventStore) -> Result<Arc<State>, StoreError> {
     let live = match folded {
         Ok(state) => Arc::new(state),
         Err(e) => {
-            // No fold brings it forward any more: callers fold for themselves.
-            let _ = ADVANCING.compare_exchange(
-                store.instance(),
-                u64::MAX,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            );
+            // Callers fold for themselves again.
+            done_advancing(store);
             return Err(e);
         }
     };

@@ -211,18 +211,7 @@ fn a_stored_live_state_past_the_head_is_replaced() {
         .unwrap();
     drop(live);
     drop(store);
-    // Sled lets go of its files on a thread of its own as the store goes.
-    let reopened = std::time::Instant::now();
-    let store = loop {
-        match SledStore::open(dir.path()) {
-            Ok(s) => break s,
-            Err(e) if reopened.elapsed().as_secs() < 10 => {
-                assert!(e.to_string().contains("in use"), "{e}");
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            Err(e) => panic!("{e}"),
-        }
-    };
+    let store = crate::store::sled_store::tests::reopen(dir.path());
     append_meetings(&store, 0, 1);
     // Not a start for a current fold: folded from the log, and written in its place.
     let live = current(&store).unwrap();

@@ -7,7 +7,7 @@
 mod pg_store;
 pub mod remote;
 mod rules;
-mod sled_store;
+pub(crate) mod sled_store;
 
 pub use pg_store::PgStore;
 pub use rules::checks_time;

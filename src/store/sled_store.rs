@@ -593,4 +593,4 @@ mod journal_tests;
 #[cfg(test)]
 mod registry_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -35,7 +35,7 @@ fn an_index_entry_left_by_a_torn_batch_is_not_a_duplicate() {
 
 /// Opens the store in `dir` again once sled's own threads let go of its files (a moment
 /// after the store is dropped).
-pub(super) fn reopen(dir: &std::path::Path) -> SledStore {
+pub(crate) fn reopen(dir: &std::path::Path) -> SledStore {
     let reopened = std::time::Instant::now();
     loop {
         match SledStore::open(dir) {
