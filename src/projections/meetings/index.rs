@@ -43,7 +43,7 @@ const STEP: usize = 4096;
 
 /// Bump when what the index files, or how it bounds a meeting's start, changes: an index of
 /// another format is rebuilt.
-const FORMAT: u32 = 3;
+const FORMAT: u32 = 4;
 
 #[derive(Serialize, Deserialize)]
 struct Mark {

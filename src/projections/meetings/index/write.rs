@@ -189,28 +189,67 @@ impl<'a> Writer<'a> {
     }
 }
 
-/// The earliest day any date in an event's data starts, and whether one is open-ended: every
+/// The fields of an event's data (at any depth) that hold the dates a meeting row can take:
+/// its own `dates`, a segment's or session's `dates`, and the day an adjourned one resumes.
+/// Other strings that read as a date (a meeting numbered "1901") bound nothing.
+const DATE_FIELDS: [&str; 2] = ["dates", "resume"];
+
+/// The earliest day any of an event's date fields starts, and whether one is open-ended: every
 /// date a meeting row takes is one of its events' dates, or a split meeting's span of its
 /// segments', which starts with the earliest of them or, when one is open-ended, on the first
 /// of January of that one's year.
 fn earliest_day(e: &DomainEvent) -> (Option<i32>, bool) {
-    fn walk(v: &serde_json::Value, min: &mut Option<i32>, open: &mut bool) {
+    fn walk(v: &serde_json::Value, dated: bool, min: &mut Option<i32>, open: &mut bool) {
         match v {
-            serde_json::Value::String(s) => {
+            serde_json::Value::String(s) if dated => {
                 if let Ok(d) = s.parse::<ApproxDate>() {
                     let start = days(d.start());
                     *min = Some(min.map_or(start, |m| m.min(start)));
                     *open |= d.end().is_none();
                 }
             }
-            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, min, open)),
-            serde_json::Value::Object(o) => o.values().for_each(|v| walk(v, min, open)),
+            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, dated, min, open)),
+            serde_json::Value::Object(o) => o
+                .iter()
+                .for_each(|(k, v)| walk(v, DATE_FIELDS.contains(&k.as_str()), min, open)),
             _ => {}
         }
     }
     let (mut min, mut open) = (None, false);
     if let Ok(v) = serde_json::to_value(e) {
-        walk(&v, &mut min, &mut open);
+        walk(&v, false, &mut min, &mut open);
     }
     (min, open)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(line: serde_json::Value) -> DomainEvent {
+        let batch = crate::input::parse_batch(&line.to_string()).unwrap();
+        batch.into_iter().next().unwrap().event
+    }
+
+    fn day(s: &str) -> i32 {
+        days(s.parse().unwrap())
+    }
+
+    #[test]
+    fn only_date_fields_bound_a_meeting_start() {
+        let scheduled = event(serde_json::json!({"id": "s", "type": "MeetingScheduled",
+            "occurred": "1971-06-09", "actor": "a", "data": {"meeting": "mc-cop-1901",
+            "body": "MC", "kind": "cop", "number": "1901", "title": "Meeting 1901",
+            "dates": "1972-05-12/1972-05-14"}}));
+        assert_eq!(earliest_day(&scheduled), (Some(day("1972-05-12")), false));
+        let split = event(serde_json::json!({"id": "p", "type": "MeetingSplit",
+            "occurred": "1971-07-01", "actor": "a", "data": {"meeting": "mc-cop-1901",
+            "segments": [{"segment": "mc-cop-1901.1", "dates": "1972-05-10", "mode": "online"},
+                         {"segment": "mc-cop-1901.2", "dates": "1973..", "mode": "in_person"}]}}));
+        assert_eq!(earliest_day(&split), (Some(day("1972-05-10")), true));
+        let adjourned = event(serde_json::json!({"id": "j", "type": "MeetingAdjourned",
+            "occurred": "1972-05-14", "actor": "a", "data": {"meeting": "mc-cop-1901",
+            "resume": "1972-11-02"}}));
+        assert_eq!(earliest_day(&adjourned), (Some(day("1972-11-02")), false));
+    }
 }
