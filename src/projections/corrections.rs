@@ -78,8 +78,8 @@ impl Corrections {
             covers,
             ..Corrections::default()
         };
-        for (seq, event) in all.iter().cloned() {
-            c.note(seq, event, k);
+        for (seq, event) in all.iter() {
+            c.note(*seq, event, k);
         }
         Ok(c)
     }
@@ -104,13 +104,13 @@ impl Corrections {
                 DomainEvent::decode_text(&s.env.ty, s.env.version, &s.data)
             })
             .map_err(|e| corrupt(s.env.seq, e))?;
-            c.note(s.env.seq, event, k);
+            c.note(s.env.seq, &event, k);
         }
         Ok(c)
     }
 
     /// Takes in one correction recorded at `seq`; its effect counts if `seq <= k`.
-    fn note(&mut self, seq: u64, event: DomainEvent, k: u64) {
+    fn note(&mut self, seq: u64, event: &DomainEvent, k: u64) {
         match event {
             DomainEvent::EventRetracted(r) => {
                 self.list.push((seq, r.seq));
@@ -122,8 +122,10 @@ impl Corrections {
                 self.list.push((seq, a.seq));
                 // A retraction wins over any amendment.
                 if seq <= k && !matches!(self.effect.get(&a.seq), Some(Effect::Retracted)) {
-                    self.effect
-                        .insert(a.seq, Effect::Amended(serde_json::Value::Object(a.data)));
+                    self.effect.insert(
+                        a.seq,
+                        Effect::Amended(serde_json::Value::Object(a.data.clone())),
+                    );
                 }
             }
             _ => {}
