@@ -27,9 +27,16 @@ pub enum Item<'a> {
 pub fn items(views: &Views, what: What) -> Vec<Item<'_>> {
     match what {
         What::Meetings => {
-            let mut rows: Vec<_> = views.meetings.0.values().collect();
-            rows.sort_by(|a, b| (a.dates.start(), &a.meeting).cmp(&(b.dates.start(), &b.meeting)));
-            rows.into_iter().map(Item::Meeting).collect()
+            // Each row's start worked out once, not at every comparison; ids are unique, so
+            // an unstable sort gives the one order.
+            let mut rows: Vec<_> = views
+                .meetings
+                .0
+                .values()
+                .map(|m| (m.dates.start(), m.meeting.as_str(), m))
+                .collect();
+            rows.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+            rows.into_iter().map(|(_, _, m)| Item::Meeting(m)).collect()
         }
         What::Decisions => views
             .decisions
