@@ -376,6 +376,11 @@ pub fn serve(
         if let Err(e) = crate::projections::checkpoint(&*store) {
             tracing::warn!("the current views could not be stored: {e}");
         }
+        // Nor does the next append catch the life-cycle registry up with this run's records.
+        match store.checkpoint() {
+            Ok(stored) => tracing::debug!(stored, "life-cycle registry checkpoint"),
+            Err(e) => tracing::warn!("the life-cycle registry could not be stored: {e}"),
+        }
         Ok::<u8, anyhow::Error>(0)
     })
 }

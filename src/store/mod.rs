@@ -418,6 +418,15 @@ pub trait EventStore: Send + Sync + 'static {
     /// dropped and rebuilt at any time.
     fn cache(&self) -> &dyn Cache;
 
+    /// Stores what this process keeps in memory to check appends (the life-cycle registry)
+    /// beside the log, when it is past the stored one, and makes the derived data written so
+    /// far durable: called by a server as it stops, after it wrote its current views, so that
+    /// the next process starts where it ended. `true` when the registry was stored; `false`
+    /// when there was nothing new, or the backend keeps none in memory.
+    fn checkpoint(&self) -> Result<bool> {
+        Ok(false)
+    }
+
     /// An id for this open store, unique in the process: keys in-memory caches of derived
     /// state, so they never mix stores.
     fn instance(&self) -> u64;

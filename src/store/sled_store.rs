@@ -564,6 +564,18 @@ impl EventStore for SledStore {
         self.instance
     }
 
+    fn checkpoint(&self) -> Result<bool> {
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let head = writer.head();
+        let stored = rules::registry::checkpoint(self.instance, &head, &mut SledLookup(self))?;
+        // The cache is not flushed with each write (derived data); these are the ones the
+        // next process is to start from.
+        self.db
+            .flush()
+            .map_err(|e| StoreError::Io(describe_sled(&self.dir, e)))?;
+        Ok(stored)
+    }
+
     fn broken(&self) -> Option<String> {
         self.broken
             .lock()

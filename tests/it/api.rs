@@ -212,6 +212,22 @@ fn tokens_roles_listings_and_recording() {
     // SIGTERM: a clean stop, and the store is the same seen from the command line.
     assert_eq!(server.stop(), Some(0));
     assert_eq!(a.export(), export);
+    // As it stopped, the server stored the life-cycle registry it kept: the next process's
+    // check starts from the record the server recorded last, not from the batch before it.
+    let next = a.dir.path().join("next.jsonl");
+    std::fs::write(&next, line.replace("2023", "2024")).unwrap();
+    let out = a
+        .command()
+        .env("ACCORD_LOG", "accord=debug")
+        .args(["record", next.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("stored registry read at=Some(65)"),
+        "{stderr}"
+    );
 }
 
 #[test]

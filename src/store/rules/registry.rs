@@ -192,6 +192,23 @@ impl Drop for Rules {
     }
 }
 
+/// Stores the registry this process keeps for the store `instance` when it stands at `head`
+/// and past the one stored beside the log (a server stopping after a run of small batches),
+/// so that the next process does not catch up with them. Called under the writer's lock;
+/// `false` when there was nothing to store.
+pub(crate) fn checkpoint(instance: u64, head: &Head, lookup: &mut dyn Lookup) -> Result<bool> {
+    let mut all = REGISTRIES.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(kept) = all.iter_mut().find(|k| k.instance == instance) else {
+        return Ok(false);
+    };
+    if kept.seq != head.seq || kept.hash != head.hash || kept.stored >= kept.seq {
+        return Ok(false);
+    }
+    count_time(|| store(head, &kept.registry, lookup))?;
+    kept.stored = kept.seq;
+    Ok(true)
+}
+
 /// Folds the records after `from` up to `to` into `reg`; `false` when one of them is a
 /// correction (the registry must then be folded from the start).
 fn catch_up(reg: &mut Registry, from: u64, to: u64, lookup: &mut dyn Lookup) -> Result<bool> {

@@ -111,3 +111,24 @@ fn a_stored_registry_the_log_no_longer_agrees_with_is_set_aside() {
     append_lines(&store, &[confirmed("c-2", 4)]).unwrap();
     assert_eq!(store.head().seq, 13);
 }
+
+#[test]
+fn a_checkpoint_stores_the_registry_kept_past_the_stored_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    store.append(crate::generate::parsed(2000, 3)).unwrap();
+    // Small batches leave the stored registry behind, as a server's do.
+    append_lines(&store, &[scheduled(9000)]).unwrap();
+    append_lines(&store, &[scheduled(9001)]).unwrap();
+    assert_eq!(stored(&store).unwrap().0, 2000);
+    assert!(store.checkpoint().unwrap(), "stored");
+    let (seq, hash, registry) = stored(&store).expect("a registry stored");
+    assert_eq!((seq, hash), (2002, store.get(2002).unwrap().unwrap().hash));
+    assert!(registry == fold_log(2002, &mut SledLookup(&store)).unwrap());
+    // Nothing new: nothing stored.
+    assert!(!store.checkpoint().unwrap());
+    // A process that kept no registry has none to store.
+    drop(store);
+    let store = reopen(dir.path());
+    assert!(!store.checkpoint().unwrap());
+}
