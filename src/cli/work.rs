@@ -316,6 +316,7 @@ pub fn serve(
                 eprintln!("accord: shutting down");
                 let _ = stop_tx.send(true);
                 let _ = drain(http).await;
+                checkpoint(&*store);
                 return Ok(0);
             }
         };
@@ -372,17 +373,22 @@ pub fn serve(
         if let Some(why) = failed {
             anyhow::bail!("the store failed: {why}");
         }
-        // The next start folds nothing: the live state is written if the stored one is behind.
-        if let Err(e) = crate::projections::checkpoint(&*store) {
-            tracing::warn!("the current views could not be stored: {e}");
-        }
-        // Nor does the next append catch the life-cycle registry up with this run's records.
-        match store.checkpoint() {
-            Ok(stored) => tracing::debug!(stored, "life-cycle registry checkpoint"),
-            Err(e) => tracing::warn!("the life-cycle registry could not be stored: {e}"),
-        }
+        checkpoint(&*store);
         Ok::<u8, anyhow::Error>(0)
     })
+}
+
+/// What a server leaves for the next process as it stops: its current views, if the stored
+/// ones are behind (the next start folds nothing), and the life-cycle registry it kept (the
+/// next append does not catch up with this run's records).
+fn checkpoint(store: &dyn crate::store::EventStore) {
+    if let Err(e) = crate::projections::checkpoint(store) {
+        tracing::warn!("the current views could not be stored: {e}");
+    }
+    match store.checkpoint() {
+        Ok(stored) => tracing::debug!(stored, "life-cycle registry checkpoint"),
+        Err(e) => tracing::warn!("the life-cycle registry could not be stored: {e}"),
+    }
 }
 
 /// Waits for the HTTP server to finish after it was told to stop: in-flight requests get 30

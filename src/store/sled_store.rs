@@ -22,7 +22,8 @@
 //! An append returns only once durable (sled's background flush is off): a small one once its
 //! entry in the journal beside sled's files (`log.journal`, `journal.rs`) is written and
 //! synced, a large one after a `Db::flush`; appends that overlap share one `fdatasync` or
-//! flush. Sled is flushed when the journal fills and when the store closes, and `open` writes
+//! flush. Sled is flushed when the journal fills, when a server stops (`EventStore::checkpoint`,
+//! for the derived data it wrote last) and when the store closes, and `open` writes
 //! back what the journal holds past sled's head (`durable.rs`).
 //!
 //! Beside sled's files, `log.head` names the last record known durable (seq, hash, CRC),
@@ -565,15 +566,7 @@ impl EventStore for SledStore {
     }
 
     fn checkpoint(&self) -> Result<bool> {
-        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let head = writer.head();
-        let stored = rules::registry::checkpoint(self.instance, &head, &mut SledLookup(self))?;
-        // The cache is not flushed with each write (derived data); these are the ones the
-        // next process is to start from.
-        self.db
-            .flush()
-            .map_err(|e| StoreError::Io(describe_sled(&self.dir, e)))?;
-        Ok(stored)
+        self.checkpoint_derived()
     }
 
     fn broken(&self) -> Option<String> {

@@ -212,8 +212,26 @@ fn tokens_roles_listings_and_recording() {
     // SIGTERM: a clean stop, and the store is the same seen from the command line.
     assert_eq!(server.stop(), Some(0));
     assert_eq!(a.export(), export);
-    // As it stopped, the server stored the life-cycle registry it kept: the next process's
-    // check starts from the record the server recorded last, not from the batch before it.
+}
+
+/// As it stops, a server stores the life-cycle registry it kept: the next process's check
+/// starts from the last record, not from the batch recorded before the server started.
+#[test]
+fn a_server_that_stops_leaves_its_registry_for_the_next_process() {
+    let a = Accord::new();
+    a.record(&history());
+    let recorder = token(&a, "officer", "recorder");
+    let server = Server::start(&a);
+    let line = r#"{"type":"MeetingPostponed","occurred":"2021-10-15","actor":"x","data":{"meeting":"iccm-5","dates":"2023","tentative":true}}"#;
+    let (code, body) = call(
+        "POST",
+        &server.url("/api/events"),
+        Some(&recorder),
+        Some(line),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(server.stop(), Some(0));
+    let head = a.last_seq();
     let next = a.dir.path().join("next.jsonl");
     std::fs::write(&next, line.replace("2023", "2024")).unwrap();
     let out = a
@@ -225,7 +243,7 @@ fn tokens_roles_listings_and_recording() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("stored registry read at=Some(65)"),
+        stderr.contains(&format!("stored registry read at=Some({head})")),
         "{stderr}"
     );
 }

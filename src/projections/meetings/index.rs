@@ -67,8 +67,9 @@ struct Entry<'a> {
     data: &'a RawValue,
 }
 
-/// What is known of a meeting before folding it: no date any of its events names is earlier
-/// than `start` (its start as of any date is one of those), and it exists at no seq before
+/// What is known of a meeting before folding it: no date in its events' date fields (`dates`,
+/// `resume`, at any depth) is earlier than `start` (its start as of any date is one of
+/// those), and it exists at no seq before
 /// `first` nor as of any day before `counts` (its earliest scheduling).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Bound {

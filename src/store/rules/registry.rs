@@ -43,8 +43,9 @@ struct Kept {
 
 /// The registries of the open stores, by store instance.
 static REGISTRIES: Mutex<Vec<Kept>> = Mutex::new(Vec::new());
-/// How many stores' registries are kept (a process rarely has more than two open).
-const KEPT_REGISTRIES: usize = 4;
+/// How many stores' registries are kept (a process rarely has more than two open; the tests
+/// of one binary open many at once).
+const KEPT_REGISTRIES: usize = if cfg!(test) { 64 } else { 4 };
 
 fn put_back(kept: Kept) {
     let mut all = REGISTRIES.lock().unwrap_or_else(|p| p.into_inner());
@@ -194,19 +195,25 @@ impl Drop for Rules {
 
 /// Stores the registry this process keeps for the store `instance` when it stands at `head`
 /// and past the one stored beside the log (a server stopping after a run of small batches),
-/// so that the next process does not catch up with them. Called under the writer's lock;
-/// `false` when there was nothing to store.
+/// so that the next process does not catch up with them. Called under the writer's lock (so
+/// no append takes it meanwhile); `false` when there was nothing to store.
 pub(crate) fn checkpoint(instance: u64, head: &Head, lookup: &mut dyn Lookup) -> Result<bool> {
-    let mut all = REGISTRIES.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(kept) = all.iter_mut().find(|k| k.instance == instance) else {
+    let taken = {
+        let mut all = REGISTRIES.lock().unwrap_or_else(|p| p.into_inner());
+        let behind = |k: &Kept| {
+            k.instance == instance && k.seq == head.seq && k.hash == head.hash && k.stored < k.seq
+        };
+        all.iter().position(behind).map(|at| all.remove(at))
+    };
+    let Some(mut kept) = taken else {
         return Ok(false);
     };
-    if kept.seq != head.seq || kept.hash != head.hash || kept.stored >= kept.seq {
-        return Ok(false);
+    let stored = count_time(|| store(head, &kept.registry, lookup));
+    if stored.is_ok() {
+        kept.stored = kept.seq;
     }
-    count_time(|| store(head, &kept.registry, lookup))?;
-    kept.stored = kept.seq;
-    Ok(true)
+    put_back(kept);
+    stored.map(|()| true)
 }
 
 /// Folds the records after `from` up to `to` into `reg`; `false` when one of them is a

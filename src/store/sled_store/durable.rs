@@ -1,6 +1,7 @@
 //! How an append becomes durable: a small batch through the journal (one write and one
 //! `fdatasync`), a large one through sled's flush; and, at open, the journal's batches that
-//! sled had not flushed written back into the log.
+//! sled had not flushed written back into the log; and the flush that makes a stopping
+//! server's derived data durable.
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -10,7 +11,7 @@ use super::super::{Head, Result, StoreError};
 use super::journal::{self, Journal};
 use super::recovery::{describe_sled, io_text};
 use super::write::{write_records, Writes};
-use super::{SledStore, Writer, CHUNK};
+use super::{rules, SledLookup, SledStore, Writer, CHUNK, CLOSE_LIMIT};
 use crate::envelope::Envelope;
 
 #[cfg(test)]
@@ -167,5 +168,38 @@ impl SledStore {
             );
         }
         Ok((journal, head))
+    }
+}
+
+impl SledStore {
+    /// [`EventStore::checkpoint`]: the registry kept in memory stored under the writer's lock,
+    /// then sled flushed (the cache is not flushed with each write; what a server wrote last
+    /// is what the next process starts from), within [`CLOSE_LIMIT`].
+    pub(super) fn checkpoint_derived(&self) -> Result<bool> {
+        let stored = {
+            let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let head = writer.head();
+            rules::registry::checkpoint(self.instance, &head, &mut SledLookup(self))?
+        };
+        self.flush_within(CLOSE_LIMIT)?;
+        Ok(stored)
+    }
+
+    /// Flushes sled, giving up after `limit`: after a failed write of sled's files (a full
+    /// disk) a flush waits forever.
+    fn flush_within(&self, limit: std::time::Duration) -> Result<()> {
+        let db = (*self.db).clone();
+        let (done, flushed) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(db.flush().map(|_| ()));
+        });
+        match flushed.recv_timeout(limit) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(self.note_failure(StoreError::Io(describe_sled(&self.dir, e)))),
+            Err(_) => Err(StoreError::Io(format!(
+                "{}: sled did not flush within {limit:?}",
+                self.dir.display()
+            ))),
+        }
     }
 }
