@@ -172,7 +172,7 @@ impl SledStore {
 }
 
 impl SledStore {
-    /// [`EventStore::checkpoint`]: the registry kept in memory stored under the writer's lock,
+    /// `EventStore::checkpoint`: the registry kept in memory stored under the writer's lock,
     /// then sled flushed (the cache is not flushed with each write; what a server wrote last
     /// is what the next process starts from), within [`CLOSE_LIMIT`].
     pub(super) fn checkpoint_derived(&self) -> Result<bool> {
