@@ -18,7 +18,9 @@
 //! needed (about 40 bytes a record) and every append adds its own, so an append writes three
 //! keys per chunk and one head, however many streams and ids it holds.
 //!
-//! Tree `cache` holds projection snapshots (derived, droppable); tree `meta` the format version.
+//! Tree `cache` holds derived data (droppable): stored states, the registry, the meetings
+//! index; a value of 32 KiB or more in a file of its own under `<data>/cache/`, the tree
+//! holding its name, length and CRC (`cache.rs`). Tree `meta` holds the format version.
 //! An append returns only once durable (sled's background flush is off): a small one once its
 //! entry in the journal beside sled's files (`log.journal`, `journal.rs`) is written and
 //! synced, a large one after a `Db::flush`; appends that overlap share one `fdatasync` or
@@ -188,7 +190,10 @@ impl SledStore {
         };
         let meta = db.open_tree("meta")?;
         let log = db.open_tree("log")?;
-        let cache = SledCache(db.open_tree("cache")?);
+        let cache = SledCache {
+            tree: db.open_tree("cache")?,
+            files: cache::Files::new(dir.join("cache")),
+        };
         let current = match meta.get("format")? {
             Some(v) if v.as_ref() == FORMAT => true,
             Some(v) if v.as_ref() == FORMAT_2 || v.as_ref() == FORMAT_1 => false,
@@ -223,6 +228,7 @@ impl SledStore {
                 meta.insert("format", FORMAT)?;
             }
             index::remove_old_keys(&log)?;
+            cache.tidy(&meta, dir)?;
             head
         } else {
             Head {
@@ -554,6 +560,8 @@ thread_local! {
     static OPENING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+#[cfg(test)]
+mod cache_tests;
 #[cfg(test)]
 mod journal_tests;
 #[cfg(test)]
