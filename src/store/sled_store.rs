@@ -228,7 +228,7 @@ impl SledStore {
                 meta.insert("format", FORMAT)?;
             }
             index::remove_old_keys(&log)?;
-            cache.tidy(&meta, dir)?;
+            cache.tidy(&meta, dir);
             head
         } else {
             Head {

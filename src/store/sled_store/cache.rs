@@ -1,10 +1,12 @@
-//! The `cache` tree: derived data by key, read and written by prefix and in batches. A value
-//! of `LARGE` bytes or more (a stored state, the life-cycle registry) is kept in a file of its
-//! own under `<data>/cache/`, the tree holding only where it is (`files.rs`).
+//! The `cache` tree: derived data by key, read and written by prefix and in batches. A stored
+//! state or the life-cycle registry of `LARGE` bytes or more is kept in a file of its own under
+//! `<data>/cache/`, the tree holding only where it is (`files.rs`); `tidy.rs` puts a store
+//! written before in order at open.
 
 use super::*;
 
 mod files;
+mod tidy;
 
 pub(super) use files::Files;
 use files::Pointer;
@@ -13,8 +15,14 @@ use files::Pointer;
 /// (a quarter of its segment) as a blob file, rewrites the node's every value whenever the node
 /// changes, and reads every blob of its log's last segment again each time it opens.
 pub(super) const LARGE: usize = 32 * 1024;
-/// The `meta` key noting that large values are in files.
-const FILES_NOTE: &[u8] = b"cache.files";
+
+/// The keys whose values may go to files: each read whole on its own, checked when decoded, and
+/// absent costs only a fold. (The meetings index's entries stay in the tree: a set read by
+/// prefix, where one entry lost would be a wrong answer, not a missing one.)
+const WHOLE: [&[u8]; 3] = [b"proj/live", b"proj/snap/", b"rules/registry"];
+
+/// How many times a read looks again for a value replaced while it was read.
+const LOOKS: usize = 8;
 
 pub(super) struct SledCache {
     pub(super) tree: sled::Tree,
@@ -22,139 +30,96 @@ pub(super) struct SledCache {
 }
 
 impl SledCache {
+    /// Whether a value under `key` may go to a file.
+    fn whole(key: &[u8]) -> bool {
+        WHOLE.iter().any(|p| key.starts_with(p)) && Files::names(key)
+    }
+
     /// What the tree keeps for `value` under `key`: the value itself, or where its file is
     /// (written here).
     fn stored(&self, key: &[u8], value: &[u8]) -> Result<Vec<u8>> {
-        if value.len() < LARGE || !Files::names(key) {
+        if value.len() < LARGE || !Self::whole(key) {
             return Ok(value.to_vec());
         }
         self.files.write(key, value)
     }
 
-    /// The value the tree keeps under `key` as `held`: itself, or its file's content (`None`
-    /// when the file is gone or damaged: derived data, the caller rebuilds it).
-    fn resolve(&self, key: &[u8], held: &[u8]) -> Result<Option<Vec<u8>>> {
-        match Pointer::parse(held) {
-            None => Ok(Some(held.to_vec())),
-            Some(p) => self.files.read(key, &p),
-        }
-    }
-
-    /// Removes the file a value no longer held named, if it was one.
-    fn release(&self, old: Option<sled::IVec>) {
-        if let Some(p) = old.as_deref().and_then(Pointer::parse) {
-            self.files.remove(&p);
-        }
-    }
-
-    /// At open: the large values an earlier build kept in the tree moved to files (once, noted
-    /// in `meta`), and the files no key names removed.
-    pub(super) fn tidy(&self, meta: &sled::Tree, dir: &Path) -> Result<()> {
-        if meta.get(FILES_NOTE)?.is_none() {
-            let started = std::time::Instant::now();
-            let moved = self.move_large_values()?;
-            meta.insert(FILES_NOTE, &b"1"[..])?;
-            if moved > 0 {
-                pass_blob_segment(meta)?;
-                tracing::info!(
-                    "{}: moved {moved} large cached values to {} in {:.1} s",
-                    dir.display(),
-                    self.files.dir().display(),
-                    started.elapsed().as_secs_f64()
-                );
-            }
-        }
-        let removed = self.remove_unnamed_files()?;
-        if removed > 0 {
-            tracing::debug!(removed, "cache files no key names");
-        }
-        Ok(())
-    }
-
-    /// Moves the values of `LARGE` bytes or more that the tree holds itself (written before
-    /// values went to files) into files; returns how many.
-    pub(super) fn move_large_values(&self) -> Result<usize> {
-        let mut moved = 0;
-        for kv in self.tree.iter() {
-            let (key, value) = kv?;
-            if value.len() >= LARGE && Pointer::parse(&value).is_none() && Files::names(&key) {
-                let stored = self.files.write(&key, &value)?;
-                self.tree.insert(&key, stored)?;
-                moved += 1;
-            }
-        }
-        Ok(moved)
-    }
-
-    /// Removes the files no key names (left by a process that stopped between writing a file
-    /// and naming it), and unfinished ones.
-    pub(super) fn remove_unnamed_files(&self) -> Result<usize> {
-        let mut removed = 0;
-        for (path, key) in self.files.list()? {
-            let named = match key {
-                Some(key) => self
-                    .tree
-                    .get(&key)?
-                    .as_deref()
-                    .and_then(Pointer::parse)
-                    .is_some_and(|p| self.files.path(&p) == path),
-                None => false,
+    /// The value held under `key` now, its file read: `None` when there is none, or its file
+    /// is gone or damaged (derived data: the caller rebuilds it). A file replaced by another
+    /// writer between reading where it was and reading it is looked for again.
+    fn read(&self, key: &[u8], mut held: sled::IVec) -> Result<Option<Vec<u8>>> {
+        for _ in 0..LOOKS {
+            let Some(p) = Pointer::parse(&held) else {
+                return Ok(Some(held.to_vec()));
             };
-            if !named {
-                self.files.remove_path(&path);
-                removed += 1;
+            if let Some(v) = self.files.read(key, &p)? {
+                return Ok(Some(v));
             }
-        }
-        Ok(removed)
-    }
-}
-
-/// Writes and removes a segment's worth of small values, so that the segment of sled's log
-/// that named the blobs of moved values is no longer its last: sled reads every blob its last
-/// segment names each time it opens.
-fn pass_blob_segment(meta: &sled::Tree) -> Result<()> {
-    const FILLER: &[u8] = b"cache.filler";
-    let filler = vec![0u8; 64 * 1024];
-    for i in 0u8..10 {
-        meta.insert([FILLER, &[i]].concat(), &filler[..])?;
-        meta.flush()?;
-    }
-    for i in 0u8..10 {
-        meta.remove([FILLER, &[i]].concat())?;
-    }
-    meta.flush()?;
-    Ok(())
-}
-
-impl Cache for SledCache {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        // A file replaced by another writer between reading where it was and reading it: the
-        // second look finds the new one.
-        for _ in 0..2 {
-            let Some(held) = self.tree.get(key)? else {
-                return Ok(None);
-            };
-            match self.resolve(key, &held)? {
-                Some(v) => return Ok(Some(v)),
-                None if self.tree.get(key)?.as_deref() == Some(&held[..]) => return Ok(None),
-                None => continue,
+            match self.tree.get(key)? {
+                Some(now) if now == held => {
+                    // Gone or damaged for good: the key goes with its file.
+                    if self
+                        .tree
+                        .compare_and_swap(key, Some(&held), None::<&[u8]>)?
+                        .is_ok()
+                    {
+                        self.files.remove(&p);
+                    }
+                    return Ok(None);
+                }
+                Some(now) => held = now,
+                None => return Ok(None),
             }
         }
         Ok(None)
     }
 
+    /// Removes the files of the values `old` that the tree no longer holds, once that change
+    /// is durable: until sled flushes, a process killed would find the old values named again.
+    /// A failed flush leaves them for the next open to remove.
+    fn release(&self, old: Vec<Option<sled::IVec>>) {
+        let gone: Vec<Pointer> = old
+            .iter()
+            .filter_map(|o| o.as_deref().and_then(Pointer::parse))
+            .collect();
+        if gone.is_empty() {
+            return;
+        }
+        match self.tree.flush() {
+            Ok(_) => gone.iter().for_each(|p| self.files.remove(p)),
+            Err(e) => tracing::warn!("cache files kept until the next open: {e}"),
+        }
+    }
+}
+
+impl Cache for SledCache {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.tree.get(key)? {
+            Some(held) => self.read(key, held),
+            None => Ok(None),
+        }
+    }
+
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
         let stored = self.stored(key, value)?;
-        let old = self.tree.insert(key, stored)?;
-        self.release(old);
+        let old = match self.tree.insert(key, stored.as_slice()) {
+            Ok(old) => old,
+            Err(e) => {
+                // Nothing names the file just written.
+                self.files.remove_all(std::slice::from_ref(&stored));
+                return Err(e.into());
+            }
+        };
+        self.release(vec![old]);
         Ok(())
     }
 
     fn remove_prefix(&self, prefix: &[u8]) -> Result<()> {
+        let mut old = Vec::new();
         for k in self.keys_with_prefix(prefix)? {
-            let old = self.tree.remove(k)?;
-            self.release(old);
+            old.push(self.tree.remove(k)?);
         }
+        self.release(old);
         Ok(())
     }
 
@@ -177,8 +142,7 @@ impl Cache for SledCache {
                 break;
             }
             let (k, held) = kv?;
-            // A value whose file is gone is not there.
-            if let Some(v) = self.resolve(&k, &held)? {
+            if let Some(v) = self.read(&k, held)? {
                 out.push((k.to_vec(), v));
             }
         }
@@ -186,21 +150,29 @@ impl Cache for SledCache {
     }
 
     fn write_batch(&self, puts: &[(Vec<u8>, Vec<u8>)], removes: &[Vec<u8>]) -> Result<()> {
-        let mut batch = sled::Batch::default();
         let mut old = Vec::new();
         for k in removes.iter().chain(puts.iter().map(|(k, _)| k)) {
             old.push(self.tree.get(k)?);
         }
+        let mut batch = sled::Batch::default();
         for k in removes {
             batch.remove(k.as_slice());
         }
-        for (k, v) in puts {
-            batch.insert(k.as_slice(), self.stored(k, v)?);
+        let mut written = Vec::new();
+        let applied = (|| {
+            for (k, v) in puts {
+                let stored = self.stored(k, v)?;
+                batch.insert(k.as_slice(), stored.as_slice());
+                written.push(stored);
+            }
+            self.tree.apply_batch(batch).map_err(StoreError::from)
+        })();
+        if let Err(e) = applied {
+            // Nothing names the files this batch wrote.
+            self.files.remove_all(&written);
+            return Err(e);
         }
-        self.tree.apply_batch(batch)?;
-        for o in old {
-            self.release(o);
-        }
+        self.release(old);
         Ok(())
     }
 }

@@ -68,7 +68,7 @@ fn large_values_live_in_files_and_go_with_their_keys() {
 }
 
 #[test]
-fn a_file_gone_or_damaged_reads_as_absent() {
+fn a_file_gone_or_damaged_reads_as_absent_and_its_key_goes() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
     store.cache().put(b"proj/live", &large(1)).unwrap();
@@ -77,9 +77,28 @@ fn a_file_gone_or_damaged_reads_as_absent() {
     bytes[10] ^= 0xff;
     std::fs::write(&path, &bytes).unwrap();
     assert_eq!(store.cache().get(b"proj/live").unwrap(), None);
-    std::fs::remove_file(&path).unwrap();
-    assert_eq!(store.cache().get(b"proj/live").unwrap(), None);
+    assert_eq!(store.cache.tree.get(b"proj/live").unwrap(), None);
+    assert!(files(dir.path()).is_empty(), "the damaged file is removed");
+
+    store.cache().put(b"proj/snap/1", &large(2)).unwrap();
+    std::fs::remove_file(dir.path().join("cache").join(&files(dir.path())[0])).unwrap();
     assert!(store.cache().scan(b"proj/", b"", 10).unwrap().is_empty());
+    assert_eq!(store.cache().get(b"proj/snap/1").unwrap(), None);
+}
+
+#[test]
+fn only_values_read_whole_go_to_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    // An entry of the meetings index: one of a set read by prefix.
+    store.cache().put(b"proj/idx/e/m-1\0", &large(1)).unwrap();
+    assert!(files(dir.path()).is_empty());
+    assert_eq!(
+        store.cache().get(b"proj/idx/e/m-1\0").unwrap(),
+        Some(large(1))
+    );
+    store.cache().put(b"rules/registry", &large(2)).unwrap();
+    assert_eq!(files(dir.path()).len(), 1);
 }
 
 #[test]

@@ -80,7 +80,10 @@ impl Files {
     pub(super) fn write(&self, key: &[u8], value: &[u8]) -> Result<Vec<u8>, StoreError> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let io = |what: &str, path: &Path, e: std::io::Error| {
-            StoreError::Io(format!("cannot {what} {}: {e}", path.display()))
+            StoreError::Io(format!(
+                "cannot {what} a cached value: {}",
+                super::super::recovery::io_text(path, &e)
+            ))
         };
         std::fs::create_dir_all(&self.dir).map_err(|e| io("create", &self.dir, e))?;
         let at = std::time::SystemTime::now()
@@ -99,7 +102,10 @@ impl Files {
             let _ = std::fs::remove_file(&tmp);
             io("write", &tmp, e)
         })?;
-        std::fs::rename(&tmp, &path).map_err(|e| io("rename", &tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            io("rename", &tmp, e)
+        })?;
         Ok(Pointer {
             name,
             len: value.len() as u64,
@@ -132,6 +138,13 @@ impl Files {
             return Ok(None);
         }
         Ok(Some(bytes))
+    }
+
+    /// Removes the files that the tree's values `held` name (those that are pointers).
+    pub(super) fn remove_all(&self, held: &[Vec<u8>]) {
+        for p in held.iter().filter_map(|h| Pointer::parse(h)) {
+            self.remove(&p);
+        }
     }
 
     /// Removes the file `p` names (already gone is fine).
