@@ -76,19 +76,22 @@ impl SledCache {
 
     /// Removes the files of the values `old` that the tree no longer holds, once that change
     /// is durable: until sled flushes, a process killed would find the old values named again.
-    /// A failed flush leaves them for the next open to remove.
+    /// The flush runs on a thread of its own, not waited for (after a failed write of sled's
+    /// files a flush never returns); files it does not remove are removed at the next open.
     fn release(&self, old: Vec<Option<sled::IVec>>) {
-        let gone: Vec<Pointer> = old
+        let gone: Vec<PathBuf> = old
             .iter()
             .filter_map(|o| o.as_deref().and_then(Pointer::parse))
+            .map(|p| self.files.path(&p))
             .collect();
         if gone.is_empty() {
             return;
         }
-        match self.tree.flush() {
-            Ok(_) => gone.iter().for_each(|p| self.files.remove(p)),
+        let tree = self.tree.clone();
+        std::thread::spawn(move || match tree.flush() {
+            Ok(_) => gone.iter().for_each(|p| files::remove_path(p)),
             Err(e) => tracing::warn!("cache files kept until the next open: {e}"),
-        }
+        });
     }
 }
 

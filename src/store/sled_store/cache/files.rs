@@ -149,15 +149,7 @@ impl Files {
 
     /// Removes the file `p` names (already gone is fine).
     pub(super) fn remove(&self, p: &Pointer) {
-        self.remove_path(&self.path(p));
-    }
-
-    pub(super) fn remove_path(&self, path: &Path) {
-        if let Err(e) = std::fs::remove_file(path) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!("cannot remove {}: {e}", path.display());
-            }
-        }
+        remove_path(&self.path(p));
     }
 
     /// Every file of the directory with the key its name holds (`None`: unfinished, or not
@@ -184,6 +176,15 @@ impl Files {
             out.push((e.path(), key));
         }
         Ok(out)
+    }
+}
+
+/// Removes a file (already gone is fine).
+pub(super) fn remove_path(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!("cannot remove {}: {e}", path.display());
+        }
     }
 }
 

@@ -72,7 +72,7 @@ impl SledCache {
                 None => false,
             };
             if !named {
-                self.files.remove_path(&path);
+                files::remove_path(&path);
                 removed += 1;
             }
         }
