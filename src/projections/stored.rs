@@ -51,26 +51,25 @@ impl Encoded {
             corrected_at: s.corrected_at,
         };
         self.0.resize_with(7, Default::default);
-        let mut sections = self.0.iter_mut().zip(sizes.iter_mut());
-        let mut put = |part: u8, value: &dyn erased::Positional| {
-            let ((p, plain), size) = sections.next().expect("seven sections");
-            *p = part;
-            let room = *size + *size / 4;
-            if plain.capacity() < room {
-                // Not grown in place: growing would copy what the buffer held before.
-                *plain = Vec::with_capacity(room);
-            }
-            plain.clear();
-            value.write(plain);
-            *size = plain.len();
-        };
-        put(HEAD, &head);
-        put(Parts::MEETINGS.0, &v.meetings);
-        put(Parts::DECISIONS.0, &v.decisions);
-        put(Parts::GROUPS.0, &v.groups);
-        put(Parts::REPORTS.0, &v.reports);
-        put(Parts::WORK.0, &v.work);
-        put(Parts::REPORTING.0, &v.reporting);
+        let values: [(u8, &(dyn erased::Positional + Sync)); 7] = [
+            (HEAD, &head),
+            (Parts::MEETINGS.0, &v.meetings),
+            (Parts::DECISIONS.0, &v.decisions),
+            (Parts::GROUPS.0, &v.groups),
+            (Parts::REPORTS.0, &v.reports),
+            (Parts::WORK.0, &v.work),
+            (Parts::REPORTING.0, &v.reporting),
+        ];
+        let mut sections: Vec<_> = values
+            .into_iter()
+            .zip(self.0.iter_mut().zip(sizes.iter_mut()))
+            .collect();
+        // The decisions (with the mandates, about half of a state) on a thread beside the rest.
+        let largest = sections.remove(2);
+        std::thread::scope(|scope| {
+            scope.spawn(move || put(largest));
+            sections.into_iter().for_each(put);
+        });
         #[cfg(debug_assertions)]
         self.check(s);
     }
@@ -99,6 +98,26 @@ impl Encoded {
     }
 }
 
+/// A section to encode: its part and value, and its buffer and last size.
+type Section<'a> = (
+    (u8, &'a (dyn erased::Positional + Sync)),
+    (&'a mut (u8, Vec<u8>), &'a mut usize),
+);
+
+/// Encodes one section into its buffer, reused when it has room for a quarter more than the
+/// section's last size.
+fn put(((part, value), ((p, plain), size)): Section<'_>) {
+    *p = part;
+    let room = *size + *size / 4;
+    if plain.capacity() < room {
+        // Not grown in place: growing would copy what the buffer held before.
+        *plain = Vec::with_capacity(room);
+    }
+    plain.clear();
+    value.write(plain);
+    *size = plain.len();
+}
+
 /// Encoding a value positionally, every field in its place, behind a trait object.
 mod erased {
     pub(super) trait Positional {
@@ -119,6 +138,25 @@ pub(super) struct Writer {
     plain: Encoded,
     sizes: Sizes,
     out: Vec<u8>,
+    /// The largest section, compressed beside the others.
+    side: Vec<u8>,
+}
+
+/// Appends a section to `out`: its part, its length, and its encoding compressed with LZ4
+/// behind its plain size (as `lz4_flex::compress_prepend_size` writes it).
+fn compress_section(out: &mut Vec<u8>, part: u8, plain: &[u8]) {
+    out.push(part);
+    let len_at = out.len();
+    let start = len_at + 4;
+    let bound = 4 + lz4_flex::block::get_maximum_output_size(plain.len());
+    out.resize(start + bound, 0);
+    let plain_len = u32::try_from(plain.len()).expect("a view under 4 GiB");
+    out[start..start + 4].copy_from_slice(&plain_len.to_le_bytes());
+    let n = lz4_flex::block::compress_into(plain, &mut out[start + 4..])
+        .expect("the output holds the bound");
+    out.truncate(start + 4 + n);
+    let packed = u32::try_from(4 + n).expect("a section under 4 GiB");
+    out[len_at..start].copy_from_slice(&packed.to_be_bytes());
 }
 
 impl Writer {
@@ -128,20 +166,26 @@ impl Writer {
     fn pack(&mut self, e: &Encoded) -> &[u8] {
         self.out.clear();
         self.out.extend_from_slice(&[SECTIONS, e.0.len() as u8]);
-        for (part, plain) in &e.0 {
-            self.out.push(*part);
-            let len_at = self.out.len();
-            let start = len_at + 4;
-            let bound = 4 + lz4_flex::block::get_maximum_output_size(plain.len());
-            self.out.resize(start + bound, 0);
-            let plain_len = u32::try_from(plain.len()).expect("a view under 4 GiB");
-            self.out[start..start + 4].copy_from_slice(&plain_len.to_le_bytes());
-            let n = lz4_flex::block::compress_into(plain, &mut self.out[start + 4..])
-                .expect("the output holds the bound");
-            self.out.truncate(start + 4 + n);
-            let packed = u32::try_from(4 + n).expect("a section under 4 GiB");
-            self.out[len_at..start].copy_from_slice(&packed.to_be_bytes());
-        }
+        self.side.clear();
+        // The largest section compressed on a thread beside the rest, then put in its place.
+        let largest = e.0.iter().enumerate().max_by_key(|(_, (_, b))| b.len());
+        let largest_at = largest.map(|(i, _)| i);
+        let mut its_place = self.out.len();
+        std::thread::scope(|scope| {
+            let side = &mut self.side;
+            if let Some((_, (part, plain))) = largest {
+                scope.spawn(move || compress_section(side, *part, plain));
+            }
+            for (i, (part, plain)) in e.0.iter().enumerate() {
+                if Some(i) == largest_at {
+                    its_place = self.out.len();
+                } else {
+                    compress_section(&mut self.out, *part, plain);
+                }
+            }
+        });
+        self.out
+            .splice(its_place..its_place, self.side.iter().copied());
         &self.out
     }
 
@@ -270,33 +314,50 @@ pub(super) fn load(store: &dyn EventStore, key: &[u8], parts: Parts) -> Option<S
 
 fn load_sections(bytes: &[u8], parts: Parts, encoding: Encoding) -> Option<State> {
     let (&count, mut rest) = bytes.split_first()?;
-    let mut head: Option<Head> = None;
-    let mut views = Views::default();
+    let mut sections = Vec::with_capacity(count as usize);
     for _ in 0..count {
         let (&part, tail) = rest.split_first()?;
         let len = u32::from_be_bytes(tail.get(..4)?.try_into().ok()?) as usize;
         let packed = tail.get(4..4 + len)?;
         rest = &tail[4 + len..];
-        if part != HEAD && !parts.has(Parts(part)) {
-            continue;
+        if part == HEAD || parts.has(Parts(part)) {
+            sections.push((part, packed));
         }
-        let started = std::time::Instant::now();
+    }
+    // The largest view decoded on a thread beside the rest.
+    let largest = (0..sections.len())
+        .filter(|&i| sections[i].0 != HEAD)
+        .max_by_key(|&i| sections[i].1.len());
+    let largest = largest.map(|i| sections.swap_remove(i));
+    let mut head: Option<Head> = None;
+    let mut views = Views::default();
+    let mut beside = Views::default();
+    let (ok, ok_beside) = std::thread::scope(|scope| {
+        let other = largest.map(|(part, packed)| {
+            let beside = &mut beside;
+            scope.spawn(move || read_section(part, packed, encoding, &mut None, beside))
+        });
+        let ok = sections
+            .iter()
+            .all(|&(part, packed)| read_section(part, packed, encoding, &mut head, &mut views));
+        let ok_beside =
+            other.is_none_or(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        (ok, ok_beside)
+    });
+    if !ok || !ok_beside {
+        return None;
+    }
+    if let Some((part, _)) = largest {
+        let v = &mut views;
         match Parts(part) {
-            _ if part == HEAD => head = Some(read(packed, encoding)?),
-            Parts::MEETINGS => views.meetings = read(packed, encoding)?,
-            Parts::DECISIONS => views.decisions = read(packed, encoding)?,
-            Parts::GROUPS => views.groups = read(packed, encoding)?,
-            Parts::REPORTS => views.reports = read(packed, encoding)?,
-            Parts::WORK => views.work = read(packed, encoding)?,
-            Parts::REPORTING => views.reporting = read(packed, encoding)?,
+            Parts::MEETINGS => v.meetings = beside.meetings,
+            Parts::DECISIONS => v.decisions = beside.decisions,
+            Parts::GROUPS => v.groups = beside.groups,
+            Parts::REPORTS => v.reports = beside.reports,
+            Parts::WORK => v.work = beside.work,
+            Parts::REPORTING => v.reporting = beside.reporting,
             _ => return None,
         }
-        tracing::debug!(
-            part,
-            bytes = len,
-            ms = started.elapsed().as_secs_f64() * 1e3,
-            "stored view decoded"
-        );
     }
     let head = head?;
     Some(State {
@@ -306,6 +367,34 @@ fn load_sections(bytes: &[u8], parts: Parts, encoding: Encoding) -> Option<State
         corrected_at: head.corrected_at,
         views,
     })
+}
+
+/// Decodes one section into `head` or its view of `views`; `false` when it does not read.
+fn read_section(
+    part: u8,
+    packed: &[u8],
+    encoding: Encoding,
+    head: &mut Option<Head>,
+    views: &mut Views,
+) -> bool {
+    let started = std::time::Instant::now();
+    let read_ok = match Parts(part) {
+        _ if part == HEAD => read(packed, encoding).map(|h| *head = Some(h)),
+        Parts::MEETINGS => read(packed, encoding).map(|v| views.meetings = v),
+        Parts::DECISIONS => read(packed, encoding).map(|v| views.decisions = v),
+        Parts::GROUPS => read(packed, encoding).map(|v| views.groups = v),
+        Parts::REPORTS => read(packed, encoding).map(|v| views.reports = v),
+        Parts::WORK => read(packed, encoding).map(|v| views.work = v),
+        Parts::REPORTING => read(packed, encoding).map(|v| views.reporting = v),
+        _ => None,
+    };
+    tracing::debug!(
+        part,
+        bytes = packed.len(),
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        "stored view decoded"
+    );
+    read_ok.is_some()
 }
 
 #[cfg(test)]
