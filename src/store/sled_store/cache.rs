@@ -76,9 +76,11 @@ impl SledCache {
 
     /// Removes the files of the values `old` that the tree no longer holds, once that change
     /// is durable: until sled flushes, a process killed would find the old values named again.
-    /// The flush runs on a thread of its own, not waited for (after a failed write of sled's
-    /// files a flush never returns); files it does not remove are removed at the next open.
-    fn release(&self, old: Vec<Option<sled::IVec>>) {
+    /// The flush runs on a thread of its own (after a failed write of sled's files a flush never
+    /// returns), waited for up to [`CLOSE_LIMIT`] when `wait` (a bulk removal, whose caller
+    /// goes on to heavy work) and not at all otherwise (a value replaced, as an append storing
+    /// its registry does); files it does not remove are removed at the next open.
+    fn release(&self, old: Vec<Option<sled::IVec>>, wait: bool) {
         let gone: Vec<PathBuf> = old
             .iter()
             .filter_map(|o| o.as_deref().and_then(Pointer::parse))
@@ -88,10 +90,17 @@ impl SledCache {
             return;
         }
         let tree = self.tree.clone();
-        std::thread::spawn(move || match tree.flush() {
-            Ok(_) => gone.iter().for_each(|p| files::remove_path(p)),
-            Err(e) => tracing::warn!("cache files kept until the next open: {e}"),
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            match tree.flush() {
+                Ok(_) => gone.iter().for_each(|p| files::remove_path(p)),
+                Err(e) => tracing::warn!("cache files kept until the next open: {e}"),
+            }
+            let _ = done.send(());
         });
+        if wait && finished.recv_timeout(CLOSE_LIMIT).is_err() {
+            tracing::warn!("sled did not flush within {CLOSE_LIMIT:?}: removed cache files kept");
+        }
     }
 }
 
@@ -113,7 +122,7 @@ impl Cache for SledCache {
                 return Err(e.into());
             }
         };
-        self.release(vec![old]);
+        self.release(vec![old], false);
         Ok(())
     }
 
@@ -122,7 +131,7 @@ impl Cache for SledCache {
         for k in self.keys_with_prefix(prefix)? {
             old.push(self.tree.remove(k)?);
         }
-        self.release(old);
+        self.release(old, true);
         Ok(())
     }
 
@@ -175,7 +184,7 @@ impl Cache for SledCache {
             self.files.remove_all(&written);
             return Err(e);
         }
-        self.release(old);
+        self.release(old, false);
         Ok(())
     }
 }
