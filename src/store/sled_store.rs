@@ -19,8 +19,9 @@
 //! keys per chunk and one head, however many streams and ids it holds.
 //!
 //! Tree `cache` holds derived data (droppable): stored states, the registry, the meetings
-//! index; a value of 32 KiB or more in a file of its own under `<data>/cache/`, the tree
-//! holding its name, length and CRC (`cache.rs`). Tree `meta` holds the format version.
+//! index; a stored state or the registry of 32 KiB or more in a file of its own under
+//! `<data>/cache/`, the tree holding its name, length and CRC (`cache.rs`). Tree `meta` holds
+//! the format version.
 //! An append returns only once durable (sled's background flush is off): a small one once its
 //! entry in the journal beside sled's files (`log.journal`, `journal.rs`) is written and
 //! synced, a large one after a `Db::flush`; appends that overlap share one `fdatasync` or
