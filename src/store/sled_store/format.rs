@@ -45,18 +45,23 @@ pub(super) fn mark_line(seq: u64, hash: &str) -> String {
     )
 }
 
+/// A file's bytes, `None` when there is no such file.
+pub(super) fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StoreError::Io(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 /// Reads the mark in `dir`: `None` when there is none (a store made before it existed).
 pub(super) fn read_mark(dir: &Path) -> Result<Option<(u64, String)>> {
     let path = dir.join(MARK_FILE);
-    let text = match std::fs::read(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(StoreError::Io(format!(
-                "cannot read {}: {e}",
-                path.display()
-            )))
-        }
+    let Some(text) = read_if_present(&path)? else {
+        return Ok(None);
     };
     let bad = || StoreError::Corrupt {
         at: path.display().to_string(),

@@ -117,15 +117,8 @@ impl Files {
     /// The content of the file `p` names, `None` when it is gone, of another length or CRC.
     pub(super) fn read(&self, key: &[u8], p: &Pointer) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.path(p);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(StoreError::Io(format!(
-                    "cannot read {}: {e}",
-                    path.display()
-                )))
-            }
+        let Some(bytes) = super::super::format::read_if_present(&path)? else {
+            return Ok(None);
         };
         if bytes.len() as u64 != p.len || crc32fast::hash(&bytes) != p.crc {
             tracing::warn!(

@@ -19,7 +19,9 @@ impl SledCache {
 
     fn tidy_or_fail(&self, meta: &sled::Tree, dir: &Path) -> Result<()> {
         // A filler left by a process stopped in the middle of passing a segment.
-        meta.remove(FILLER)?;
+        if meta.get(FILLER)?.is_some() {
+            meta.remove(FILLER)?;
+        }
         if meta.get(FILES_NOTE)?.is_none() {
             let started = std::time::Instant::now();
             let moved = self.move_large_values()?;
@@ -89,7 +91,9 @@ fn pass_segment(meta: &sled::Tree) -> Result<()> {
     for _ in 0..10 {
         meta.insert(FILLER, &filler[..])?;
         meta.flush()?;
-        meta.remove(FILLER)?;
+        if meta.get(FILLER)?.is_some() {
+            meta.remove(FILLER)?;
+        }
         meta.flush()?;
     }
     Ok(())
