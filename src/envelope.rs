@@ -176,8 +176,16 @@ impl Envelope {
         member(out, "id", false);
         push_str(out, &self.id);
         member(out, "occurred", false);
-        // A date serializes as its text.
-        push_str(out, &self.occurred.to_string());
+        // A date serializes as its text, written in place and escaped only if it needs it.
+        let at = out.len();
+        write!(out, "{}", self.occurred).expect("a String takes any text");
+        if needs_escaping(&out.as_bytes()[at..]) {
+            let text = out.split_off(at);
+            push_str(out, &text);
+        } else {
+            out.insert(at, '"');
+            out.push('"');
+        }
         member(out, "position", false);
         write!(out, "{}", self.position).expect("a String takes any text");
         member(out, "prev_hash", false);
@@ -204,7 +212,14 @@ impl Envelope {
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(2 * digest.len());
+    for b in digest {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 /// Formats a recording instant the one way the log writes it.
@@ -245,22 +260,30 @@ fn write_canonical(v: &Value, out: &mut String) {
 }
 
 fn write_object(map: &Map<String, Value>, out: &mut String) {
-    let mut keys: Vec<&String> = map.keys().collect();
     // Byte order equals UTF-16 order unless a key holds a character from U+E000 up (UTF-8
-    // lead bytes 0xEE and above); the map usually iterates in byte order already.
-    let byte_order_is_utf16 = keys.iter().all(|k| k.bytes().all(|b| b < 0xEE));
-    let sorted = keys.windows(2).all(|w| w[0] < w[1]);
-    if !(byte_order_is_utf16 && sorted) {
-        keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
-    }
+    // lead bytes 0xEE and above); the map usually iterates in byte order already, and is then
+    // written as it iterates.
+    let byte_order_is_utf16 = map.keys().all(|k| k.bytes().all(|b| b < 0xEE));
+    let sorted = map.keys().zip(map.keys().skip(1)).all(|(a, b)| a < b);
     out.push('{');
-    for (i, k) in keys.into_iter().enumerate() {
+    let member = |i: usize, k: &String, v: &Value, out: &mut String| {
         if i > 0 {
             out.push(',');
         }
         push_str(out, k);
         out.push(':');
-        write_canonical(&map[k], out);
+        write_canonical(v, out);
+    };
+    if byte_order_is_utf16 && sorted {
+        for (i, (k, v)) in map.iter().enumerate() {
+            member(i, k, v, out);
+        }
+    } else {
+        let mut keys: Vec<&String> = map.keys().collect();
+        keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
+        for (i, k) in keys.into_iter().enumerate() {
+            member(i, k, &map[k], out);
+        }
     }
     out.push('}');
 }
@@ -268,7 +291,13 @@ fn write_object(map: &Map<String, Value>, out: &mut String) {
 /// Appends a JSON string literal escaped as JCS (and serde_json) does: short escapes for
 /// `\b \t \n \f \r \" \\`, lowercase `\u00xx` for other control characters, the rest verbatim.
 fn push_str(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
     out.push('"');
+    if !needs_escaping(s.as_bytes()) {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {
         let short = match b {
@@ -284,7 +313,7 @@ fn push_str(out: &mut String, s: &str) {
         };
         out.push_str(&s[start..i]);
         if short.is_empty() {
-            out.push_str(&format!("\\u{b:04x}"));
+            write!(out, "\\u{b:04x}").expect("a String takes any text");
         } else {
             out.push_str(short);
         }
@@ -292,6 +321,20 @@ fn push_str(out: &mut String, s: &str) {
     }
     out.push_str(&s[start..]);
     out.push('"');
+}
+
+/// Whether a string holds a byte JSON escapes (a quote, a backslash, a control character),
+/// tested 16 bytes at a time without an early exit inside, which the compiler vectorizes: most
+/// strings of a record have none, and are copied whole.
+fn needs_escaping(bytes: &[u8]) -> bool {
+    let escaped = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+    let mut chunks = bytes.chunks_exact(16);
+    for chunk in &mut chunks {
+        if chunk.iter().fold(false, |any, &b| any | escaped(b)) {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&b| escaped(b))
 }
 
 /// The first place a value holds a number that is not an integer, as a path (`data.budget`).
@@ -382,6 +425,30 @@ mod tests {
         let mut out = String::new();
         push_str(&mut out, &every_ascii);
         assert_eq!(out, serde_json::to_string(&every_ascii).unwrap());
+    }
+
+    proptest::proptest! {
+        /// Any string is written as serde_json writes it (the escapes JCS asks for), whether it
+        /// takes the copy-whole path or the byte-by-byte one, in objects whose keys sort by
+        /// byte order or not.
+        #[test]
+        fn strings_and_objects_are_written_as_jcs_asks(
+            s in "(\\PC|[\"\\\\\\x00-\\x1f\u{e000}\u{10000}]){0,40}",
+            k in "[a-z\u{e000}\u{10000}]{0,3}",
+        ) {
+            let mut out = String::new();
+            push_str(&mut out, &s);
+            proptest::prop_assert_eq!(&out, &serde_json::to_string(&s).unwrap());
+            let v = json!({ "m": s.clone(), k.clone(): [s.clone(), 1], "\u{e000}": 0 });
+            let mut keys = vec!["m".to_string(), k.clone(), "\u{e000}".to_string()];
+            keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
+            keys.dedup();
+            let members: Vec<String> = keys
+                .iter()
+                .map(|key| format!("{}:{}", serde_json::to_string(key).unwrap(), serde_json::to_string(&v[key]).unwrap()))
+                .collect();
+            proptest::prop_assert_eq!(canonical(&v), format!("{{{}}}", members.join(",")));
+        }
     }
 
     #[test]
