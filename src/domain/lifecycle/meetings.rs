@@ -146,17 +146,17 @@ fn what(meeting: &Slug, segment: &Option<Slug>) -> String {
 }
 
 /// The refusal for a change the stage does not allow.
-fn closed(stage: Stage, who: &str, adjourned_hint: &str) -> Result<(), Refusal> {
+fn closed(stage: Stage, who: impl FnOnce() -> String, adjourned_hint: &str) -> Result<(), Refusal> {
     match stage {
         Stage::Planned => Ok(()),
-        Stage::Adjourned => refuse("type", format!("{who} is adjourned: {adjourned_hint}")),
+        Stage::Adjourned => refuse("type", format!("{} is adjourned: {adjourned_hint}", who())),
         Stage::Over => refuse(
             "type",
-            format!("{who} was held: that can no longer change (correct the record with EventAmended if it is wrong)"),
+            format!("{} was held: that can no longer change (correct the record with EventAmended if it is wrong)", who()),
         ),
         Stage::Cancelled => refuse(
             "type",
-            format!("{who} was cancelled: only a correction (EventAmended or EventRetracted) can change it"),
+            format!("{} was cancelled: only a correction (EventAmended or EventRetracted) can change it", who()),
         ),
     }
 }
@@ -193,25 +193,25 @@ pub(super) fn decide(reg: &Registry, event: &DomainEvent) -> Option<Result<(), R
         // An adjourned meeting's next session may be confirmed or moved before it resumes.
         E::MeetingConfirmed(m) => target(reg, &m.meeting, &m.segment).and_then(|(mt, _, st)| {
             needs_segment(mt, &m.meeting, &m.segment)?;
-            closed(waiting_is_planned(st), &what(&m.meeting, &m.segment), "")
+            closed(waiting_is_planned(st), || what(&m.meeting, &m.segment), "")
         }),
         E::MeetingRescheduled(m) => target(reg, &m.meeting, &m.segment).and_then(|(mt, _, st)| {
             needs_segment(mt, &m.meeting, &m.segment)?;
-            closed(waiting_is_planned(st), &what(&m.meeting, &m.segment), "")
+            closed(waiting_is_planned(st), || what(&m.meeting, &m.segment), "")
         }),
         E::MeetingPostponed(m) => target(reg, &m.meeting, &m.segment).and_then(|(mt, _, st)| {
             if m.dates.is_some() {
                 // Segments keep dates of their own: new dates are given segment by segment.
                 needs_segment(mt, &m.meeting, &m.segment)?;
             }
-            closed(waiting_is_planned(st), &what(&m.meeting, &m.segment), "")
+            closed(waiting_is_planned(st), || what(&m.meeting, &m.segment), "")
         }),
         E::MeetingSplit(m) => split(reg, m),
         E::MeetingAdjourned(m) => target(reg, &m.meeting, &m.segment).and_then(|(mt, _, st)| {
             needs_segment(mt, &m.meeting, &m.segment)?;
             closed(
                 st,
-                &what(&m.meeting, &m.segment),
+                || what(&m.meeting, &m.segment),
                 "it is already adjourned (record MeetingResumed first)",
             )
         }),
@@ -226,7 +226,7 @@ pub(super) fn decide(reg: &Registry, event: &DomainEvent) -> Option<Result<(), R
                         what(&m.meeting, &m.segment)
                     ),
                 ),
-                other => closed(other, &what(&m.meeting, &m.segment), ""),
+                other => closed(other, || what(&m.meeting, &m.segment), ""),
             }
         }),
         E::MeetingHeld(m) => target(reg, &m.meeting, &m.segment).and_then(|(mt, _, st)| {
@@ -248,12 +248,12 @@ pub(super) fn decide(reg: &Registry, event: &DomainEvent) -> Option<Result<(), R
             }
             closed(
                 st,
-                &what(&m.meeting, &m.segment),
+                || what(&m.meeting, &m.segment),
                 "record MeetingResumed for the session that concluded it first",
             )
         }),
         E::MeetingCancelled(m) => target(reg, &m.meeting, &m.segment).and_then(|(_, _, st)| {
-            closed(waiting_is_planned(st), &what(&m.meeting, &m.segment), "")
+            closed(waiting_is_planned(st), || what(&m.meeting, &m.segment), "")
         }),
         _ => return None,
     })
@@ -313,7 +313,7 @@ fn split(reg: &Registry, m: &crate::domain::MeetingSplit) -> Result<(), Refusal>
     }
     closed(
         st,
-        &format!("`{}`", m.meeting),
+        || format!("`{}`", m.meeting),
         "record MeetingResumed instead",
     )?;
     let mut seen = std::collections::HashSet::new();
