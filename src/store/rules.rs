@@ -28,7 +28,7 @@ use crate::input::Proposed;
 pub(crate) mod registry;
 pub use registry::checks_time;
 use registry::count_time;
-pub(crate) use registry::Rules;
+pub(crate) use registry::{written_beside, Rules};
 
 /// What the rules need to know of the log as it stands, under the writer's lock.
 pub(crate) trait Lookup {

@@ -396,9 +396,11 @@ impl EventStore for SledStore {
         let mut lookup = SledLookup(self);
         let mut checked = rules::Rules::load(self.instance, &head, &mut lookup)?;
         let sealed = rules::seal_batch(batch, &head, &mut lookup, &mut checked)?;
-        checked.kept(sealed.records.last(), &mut lookup)?;
-        self.commit_durably(writer, &sealed.records, Some(&sealed.canonical))
-            .map_err(|e| self.note_failure(e))?;
+        let owed = checked.kept_owing(sealed.records.last());
+        rules::written_beside(owed, &mut lookup, || {
+            self.commit_durably(writer, &sealed.records, Some(&sealed.canonical))
+                .map_err(|e| self.note_failure(e))
+        })?;
         Ok(rules::outcomes(sealed.places, sealed.records))
     }
 

@@ -3,7 +3,7 @@
 //! log (where the backend keeps one) so that a new process catches up from there.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use super::{correct, Lookup};
 use crate::domain::lifecycle::Registry;
@@ -37,7 +37,9 @@ struct Kept {
     instance: u64,
     seq: u64,
     hash: String,
-    registry: Registry,
+    /// Shared with an [`Owed`] store while it is encoded; an append that takes it meanwhile
+    /// takes a copy.
+    registry: Arc<Registry>,
     stored: u64,
 }
 
@@ -98,7 +100,9 @@ impl Rules {
         // again once caught up far enough), else none.
         let from = match cached {
             Some(k) if k.seq <= head.seq && still_there(k.seq, &k.hash, lookup)? => {
-                Some((k.seq, k.registry, k.stored, false))
+                let registry =
+                    Arc::try_unwrap(k.registry).unwrap_or_else(|shared| (*shared).clone());
+                Some((k.seq, registry, k.stored, false))
             }
             _ => match stored(head, lookup)? {
                 Some((seq, hash, reg)) if still_there(seq, &hash, lookup)? => {
@@ -144,38 +148,106 @@ impl Rules {
     /// Called under the writer's lock, so the next append finds it; were the batch then not
     /// written, the next append (of this process or another) finds the log without `last` and
     /// sets it aside.
-    pub(crate) fn kept(mut self, last: Option<&Envelope>, lookup: &mut dyn Lookup) -> Result<()> {
-        let Some(last) = last else {
-            return Ok(()); // nothing recorded: dropped, it goes back as it was
-        };
-        let mut stored = Ok(());
-        if let Some(mut reg) = self.registry.take() {
-            if !self.stale {
-                reg.commit();
-                if last.seq - self.seq >= (last.seq / 4).max(1) {
-                    let head = Head {
-                        seq: last.seq,
-                        hash: last.hash.clone(),
-                        recorded_at: None,
-                    };
-                    stored = count_time(|| store(&head, &reg, lookup));
-                    if stored.is_ok() {
-                        self.stored = last.seq;
-                    }
-                }
-                // Kept whatever the store said: were the batch then not written, the next
-                // append sets it aside.
-                put_back(Kept {
-                    instance: self.instance,
-                    seq: last.seq,
-                    hash: last.hash.clone(),
-                    registry: reg,
-                    stored: self.stored,
-                });
+    pub(crate) fn kept(self, last: Option<&Envelope>, lookup: &mut dyn Lookup) -> Result<()> {
+        match self.kept_owing(last) {
+            Some(owed) => {
+                let bytes = count_time(|| owed.encode());
+                owed.store(&bytes, lookup)
             }
+            None => Ok(()),
         }
-        stored
     }
+
+    /// As [`Rules::kept`], the store left to the caller: the [`Owed`] one, when one is due,
+    /// to encode while the batch is written ([`written_beside`]).
+    pub(crate) fn kept_owing(mut self, last: Option<&Envelope>) -> Option<Owed> {
+        // Nothing recorded: dropped, it goes back as it was.
+        let last = last?;
+        let mut reg = self.registry.take()?;
+        if self.stale {
+            return None;
+        }
+        reg.commit();
+        let registry = Arc::new(reg);
+        put_back(Kept {
+            instance: self.instance,
+            seq: last.seq,
+            hash: last.hash.clone(),
+            registry: Arc::clone(&registry),
+            stored: self.stored,
+        });
+        (last.seq - self.seq >= (last.seq / 4).max(1)).then(|| Owed {
+            instance: self.instance,
+            head: Head {
+                seq: last.seq,
+                hash: last.hash.clone(),
+                recorded_at: None,
+            },
+            registry,
+        })
+    }
+}
+
+/// A registry due to be stored beside the log once the batch that brought it to `head` is
+/// written.
+pub(crate) struct Owed {
+    instance: u64,
+    head: Head,
+    registry: Arc<Registry>,
+}
+
+impl Owed {
+    fn encode(&self) -> Vec<u8> {
+        encode(&self.head, &self.registry)
+    }
+
+    /// Stores the encoded registry, and notes it stored for the registry kept at its head.
+    fn store(self, bytes: &[u8], lookup: &mut dyn Lookup) -> Result<()> {
+        count_time(|| lookup.store_registry(bytes))?;
+        let mut all = REGISTRIES.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = all
+            .iter_mut()
+            .find(|k| k.instance == self.instance && k.seq == self.head.seq)
+        {
+            k.stored = k.stored.max(self.head.seq);
+        }
+        Ok(())
+    }
+}
+
+/// Writes a batch with `write` while the registry `owed` (if any) is encoded on a thread
+/// beside it, then stores it once the batch is written (not at all if it is not: the next
+/// append sets aside the registry kept at a record the log does not hold). The encoding
+/// overlaps the batch's write and flush, so the checks' time counts only the wait for it past
+/// them.
+pub(crate) fn written_beside<T>(
+    owed: Option<Owed>,
+    lookup: &mut dyn Lookup,
+    write: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    let Some(owed) = owed else {
+        return write();
+    };
+    let (written, bytes) = std::thread::scope(|s| {
+        let encoding = std::thread::Builder::new()
+            .name("accord-registry".into())
+            .spawn_scoped(s, || owed.encode());
+        let written = write();
+        let bytes = match encoding {
+            Ok(handle) => count_time(|| handle.join())
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            // No thread to be had: encoded here, after the write.
+            Err(_) => count_time(|| owed.encode()),
+        };
+        (written, bytes)
+    });
+    let value = written?;
+    // The batch is written: a registry that cannot be stored costs a later process a fold,
+    // and the append stands.
+    if let Err(e) = owed.store(&bytes, lookup) {
+        tracing::warn!("the life-cycle registry could not be stored: {e}");
+    }
+    Ok(value)
 }
 
 impl Drop for Rules {
@@ -186,7 +258,7 @@ impl Drop for Rules {
                 instance: self.instance,
                 seq: self.seq,
                 hash: std::mem::take(&mut self.hash),
-                registry: reg,
+                registry: Arc::new(reg),
                 stored: self.stored,
             });
         }

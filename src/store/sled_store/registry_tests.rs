@@ -2,7 +2,7 @@
 //! process, which catches up from it, and set aside when the log no longer agrees with it.
 
 use super::rules::registry::{decode, encode, fold_log, KEY as REGISTRY_KEY};
-use super::tests::reopen;
+use super::tests::{reopen, STOP_AFTER_PARTS};
 use super::*;
 use crate::domain::lifecycle::Registry;
 
@@ -131,4 +131,36 @@ fn a_checkpoint_stores_the_registry_kept_past_the_stored_one() {
     drop(store);
     let store = reopen(dir.path());
     assert!(!store.checkpoint().unwrap());
+}
+
+/// The registry a batch of a quarter of the log brings forward is encoded while the batch is
+/// written and stored once it is, and noted stored (a checkpoint then has nothing to store); a
+/// batch whose write fails stores none.
+#[test]
+fn a_large_batch_stores_its_registry_once_written_and_none_when_its_write_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = crate::generate::parsed(10_000, 3);
+    let (first, rest) = all.split_at(1_000);
+    let store = SledStore::open(dir.path()).unwrap();
+    store.append(first.to_vec()).unwrap();
+    assert_eq!(stored(&store).unwrap().0, 1_000);
+    assert!(!store.checkpoint().unwrap(), "noted stored");
+    STOP_AFTER_PARTS.with(|s| s.set(2));
+    assert!(store.append(rest.to_vec()).is_err());
+    STOP_AFTER_PARTS.with(|s| s.set(0));
+    assert_eq!(
+        stored(&store).unwrap().0,
+        1_000,
+        "none stored for a batch not written"
+    );
+    drop(store);
+    let store = reopen(dir.path());
+    store.append(rest.to_vec()).unwrap();
+    let (seq, hash, registry) = stored(&store).expect("a registry stored");
+    assert_eq!(
+        (seq, hash),
+        (10_000, store.get(10_000).unwrap().unwrap().hash)
+    );
+    assert!(registry == fold_log(10_000, &mut SledLookup(&store)).unwrap());
+    assert!(!store.checkpoint().unwrap(), "noted stored");
 }
