@@ -397,10 +397,14 @@ impl EventStore for SledStore {
         let mut checked = rules::Rules::load(self.instance, &head, &mut lookup)?;
         let sealed = rules::seal_batch(batch, &head, &mut lookup, &mut checked)?;
         let owed = checked.kept_owing(sealed.records.last());
-        rules::written_beside(owed, &mut lookup, || {
+        let ((), encoded) = rules::written_beside(owed, || {
             self.commit_durably(writer, &sealed.records, Some(&sealed.canonical))
                 .map_err(|e| self.note_failure(e))
         })?;
+        if let Some(encoded) = encoded {
+            let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+            encoded.store(&mut lookup);
+        }
         Ok(rules::outcomes(sealed.places, sealed.records))
     }
 

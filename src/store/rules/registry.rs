@@ -215,18 +215,44 @@ impl Owed {
     }
 }
 
+/// A registry encoded beside its batch's write, to store once the batch is written.
+pub(crate) struct Encoded {
+    owed: Owed,
+    bytes: Vec<u8>,
+}
+
+impl Encoded {
+    /// Stores it, under the writer's lock as every store of the registry is, unless a later
+    /// one was stored meanwhile (by an append that came after the batch's write). The batch
+    /// is written: a registry that cannot be stored costs a later process a fold, and the
+    /// append stands.
+    pub(crate) fn store(self, lookup: &mut dyn Lookup) {
+        let newer = REGISTRIES
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|k| k.instance == self.owed.instance && k.stored > self.owed.head.seq);
+        if newer {
+            return;
+        }
+        if let Err(e) = self.owed.store(&self.bytes, lookup) {
+            tracing::warn!("the life-cycle registry could not be stored: {e}");
+        }
+    }
+}
+
 /// Writes a batch with `write` while the registry `owed` (if any) is encoded on a thread
-/// beside it, then stores it once the batch is written (not at all if it is not: the next
-/// append sets aside the registry kept at a record the log does not hold). The encoding
-/// overlaps the batch's write and flush, so the checks' time counts only the wait for it past
-/// them.
+/// beside it; the encoding comes back only if the batch is written, for the caller to store
+/// under the writer's lock ([`Encoded::store`]). (A batch not written stores none: the next
+/// append sets aside the registry kept at a record the log does not hold.) The encoding
+/// overlaps the batch's write and flush, so the checks' time counts only the wait for it
+/// past them.
 pub(crate) fn written_beside<T>(
     owed: Option<Owed>,
-    lookup: &mut dyn Lookup,
     write: impl FnOnce() -> Result<T>,
-) -> Result<T> {
+) -> Result<(T, Option<Encoded>)> {
     let Some(owed) = owed else {
-        return write();
+        return write().map(|value| (value, None));
     };
     let (written, bytes) = std::thread::scope(|s| {
         let encoding = std::thread::Builder::new()
@@ -234,20 +260,15 @@ pub(crate) fn written_beside<T>(
             .spawn_scoped(s, || owed.encode());
         let written = write();
         let bytes = match encoding {
-            Ok(handle) => count_time(|| handle.join())
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            // An encoding that panicked stores nothing; the batch stands.
+            Ok(handle) => count_time(|| handle.join()).ok(),
             // No thread to be had: encoded here, after the write.
-            Err(_) => count_time(|| owed.encode()),
+            Err(_) => Some(count_time(|| owed.encode())),
         };
         (written, bytes)
     });
     let value = written?;
-    // The batch is written: a registry that cannot be stored costs a later process a fold,
-    // and the append stands.
-    if let Err(e) = owed.store(&bytes, lookup) {
-        tracing::warn!("the life-cycle registry could not be stored: {e}");
-    }
-    Ok(value)
+    Ok((value, bytes.map(|bytes| Encoded { owed, bytes })))
 }
 
 impl Drop for Rules {
@@ -447,6 +468,64 @@ fn folded(head: &Head, lookup: &mut dyn Lookup) -> Result<Registry> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A registry encoded beside an earlier batch is not stored over one stored since (by an
+    /// append that came after that batch's write); one past it is.
+    #[test]
+    fn an_encoding_stores_nothing_over_a_registry_stored_since() {
+        struct Stores(Vec<Vec<u8>>);
+        impl Lookup for Stores {
+            fn seq_of_id(&mut self, _: &str) -> Result<Option<u64>> {
+                unreachable!("a store reads nothing")
+            }
+            fn stream_position(&mut self, _: &str) -> Result<u64> {
+                unreachable!("a store reads nothing")
+            }
+            fn record(&mut self, _: u64) -> Result<Option<Envelope>> {
+                unreachable!("a store reads nothing")
+            }
+            fn records(&mut self, _: u64, _: u64) -> Result<Vec<Envelope>> {
+                unreachable!("a store reads nothing")
+            }
+            fn corrections(&mut self, _: u64) -> Result<Vec<Envelope>> {
+                unreachable!("a store reads nothing")
+            }
+            fn store_registry(&mut self, bytes: &[u8]) -> Result<()> {
+                self.0.push(bytes.to_vec());
+                Ok(())
+            }
+        }
+        let instance = u64::MAX - 17;
+        let head = |seq: u64| Head {
+            seq,
+            hash: format!("{seq:064}"),
+            recorded_at: None,
+        };
+        let encoded = |seq: u64| {
+            let owed = Owed {
+                instance,
+                head: head(seq),
+                registry: Arc::new(Registry::default()),
+            };
+            Encoded {
+                bytes: owed.encode(),
+                owed,
+            }
+        };
+        put_back(Kept {
+            instance,
+            seq: 20,
+            hash: head(20).hash,
+            registry: Arc::new(Registry::default()),
+            stored: 20,
+        });
+        let mut lookup = Stores(Vec::new());
+        encoded(10).store(&mut lookup);
+        assert!(lookup.0.is_empty(), "stored over a later one");
+        encoded(30).store(&mut lookup);
+        assert_eq!(lookup.0.len(), 1);
+        assert_eq!(decode(&lookup.0[0]).map(|(seq, _, _)| seq), Some(30));
+    }
 
     /// A digest of a registry that does not depend on its tables' order: each entry encoded
     /// as stored, the entries of each table sorted.
