@@ -492,6 +492,10 @@ impl EventStore for PgStore {
         &self.cache
     }
 
+    fn checkpoint(&self) -> Result<bool> {
+        self.wait(Work::Write, Inner::checkpoint)
+    }
+
     fn instance(&self) -> u64 {
         self.inner.instance
     }

@@ -363,3 +363,35 @@ fn postgres_keeps_the_registry_beside_the_log() {
     assert!(refused.to_string().contains("m-99"), "{refused}");
     assert_eq!(d.head().seq, 16);
 }
+
+/// A node that stops stores the registry it kept past the one stored (a run of small
+/// batches), as a server on sled does: the next process starts from it. With nothing new, it
+/// stores nothing.
+#[test]
+fn postgres_checkpoint_stores_the_registry_kept_past_the_stored_one() {
+    let Some(schema) = pg_schema("checkpoint") else {
+        return;
+    };
+    let key = b"rules/registry";
+    let a = PgStore::open(&schema.url).unwrap();
+    let meetings: Vec<String> = (0..40)
+        .map(|i| meeting_line(&format!("s-{i}"), &format!("m-{i}")))
+        .collect();
+    a.append(batch(&meetings)).unwrap();
+    // Small batches leave the stored registry behind.
+    a.append(batch(&[meeting_line("s-90", "m-90")])).unwrap();
+    a.append(batch(&[meeting_line("s-91", "m-91")])).unwrap();
+    let before = a
+        .cache()
+        .get(key)
+        .unwrap()
+        .expect("stored by the first append");
+    assert!(a.checkpoint().unwrap(), "stored");
+    let after = a.cache().get(key).unwrap().expect("stored");
+    assert_ne!(before, after, "stored at the head");
+    assert!(!a.checkpoint().unwrap(), "nothing new");
+    // A new node that never appended keeps none.
+    let b = PgStore::open(&schema.url).unwrap();
+    assert!(!b.checkpoint().unwrap());
+    assert_eq!(b.cache().get(key).unwrap().unwrap(), after);
+}

@@ -1,5 +1,6 @@
 //! The write transaction every append and import runs: the append lock, the head, the
-//! life-cycle rules, the rows, the new head and its notification, one commit.
+//! life-cycle rules, the rows, the new head and its notification, one commit; and the one a
+//! stopping node stores its life-cycle registry in.
 
 use super::*;
 
@@ -97,6 +98,35 @@ impl Inner {
             })
             .await?;
         Ok(rules::outcomes(places, records))
+    }
+
+    /// Stores the registry this node keeps when it stands at the head and past the one stored
+    /// (a run of small batches), under the append lock, so that the next process does not
+    /// catch up with them (see `rules::registry::checkpoint`); `false` when there was nothing
+    /// to store.
+    pub(super) async fn checkpoint(self: Arc<Self>) -> Result<bool> {
+        let err = |what| self.shared.err(what);
+        let mut c = self.conn().await?;
+        let tx = c
+            .build_transaction()
+            .isolation_level(IsolationLevel::ReadCommitted)
+            .start()
+            .await
+            .map_err(err("starting a checkpoint"))?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&self.append_lock])
+            .await
+            .map_err(err("taking the append lock"))?;
+        let head = read_head(&*tx).await.map_err(err("reading the head"))?;
+        let stored = tokio::task::block_in_place(|| {
+            let mut lookup = TxLookup::new(&tx, &self.shared);
+            rules::registry::checkpoint(self.instance, &head, &mut lookup)
+        })?;
+        if stored {
+            tx.commit()
+                .await
+                .map_err(err("committing the checkpoint"))?;
+        }
+        Ok(stored)
     }
 
     pub(super) async fn import(self: Arc<Self>, records: Vec<Envelope>) -> Result<()> {
