@@ -5,6 +5,25 @@
 use super::*;
 
 impl Inner {
+    /// A write transaction holding the append lock, and the head as it stands in it.
+    async fn locked<'c>(
+        &self,
+        c: &'c mut Conn,
+    ) -> Result<(deadpool_postgres::Transaction<'c>, Head)> {
+        let err = |what| self.shared.err(what);
+        let tx = c
+            .build_transaction()
+            .isolation_level(IsolationLevel::ReadCommitted)
+            .start()
+            .await
+            .map_err(err("starting a write transaction"))?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&self.append_lock])
+            .await
+            .map_err(err("taking the append lock"))?;
+        let head = read_head(&*tx).await.map_err(err("reading the head"))?;
+        Ok((tx, head))
+    }
+
     /// One write transaction: lock, read the head, let `plan` say what to write (under
     /// `block_in_place`: the rules are synchronous, and ask the transaction their questions
     /// through [`TxLookup`]), write it, move the head, notify, commit; returns the plan's
@@ -16,16 +35,7 @@ impl Inner {
     ) -> Result<(T, Vec<Envelope>)> {
         let err = |what| self.shared.err(what);
         let mut c = self.conn().await?;
-        let tx = c
-            .build_transaction()
-            .isolation_level(IsolationLevel::ReadCommitted)
-            .start()
-            .await
-            .map_err(err("starting a write transaction"))?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&self.append_lock])
-            .await
-            .map_err(err("taking the append lock"))?;
-        let head = read_head(&*tx).await.map_err(err("reading the head"))?;
+        let (tx, head) = self.locked(&mut c).await?;
         let (out, records, rows) = tokio::task::block_in_place(|| {
             let mut lookup = TxLookup::new(&tx, &self.shared);
             let (out, records, canonical) = plan(&mut lookup, &head)?;
@@ -105,18 +115,8 @@ impl Inner {
     /// catch up with them (see `rules::registry::checkpoint`); `false` when there was nothing
     /// to store.
     pub(super) async fn checkpoint(self: Arc<Self>) -> Result<bool> {
-        let err = |what| self.shared.err(what);
         let mut c = self.conn().await?;
-        let tx = c
-            .build_transaction()
-            .isolation_level(IsolationLevel::ReadCommitted)
-            .start()
-            .await
-            .map_err(err("starting a checkpoint"))?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&self.append_lock])
-            .await
-            .map_err(err("taking the append lock"))?;
-        let head = read_head(&*tx).await.map_err(err("reading the head"))?;
+        let (tx, head) = self.locked(&mut c).await?;
         let stored = tokio::task::block_in_place(|| {
             let mut lookup = TxLookup::new(&tx, &self.shared);
             rules::registry::checkpoint(self.instance, &head, &mut lookup)
@@ -124,7 +124,7 @@ impl Inner {
         if stored {
             tx.commit()
                 .await
-                .map_err(err("committing the checkpoint"))?;
+                .map_err(self.shared.err("committing the checkpoint"))?;
         }
         Ok(stored)
     }
