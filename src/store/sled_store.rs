@@ -397,7 +397,7 @@ impl EventStore for SledStore {
         let mut checked = rules::Rules::load(self.instance, &head, &mut lookup)?;
         let sealed = rules::seal_batch(batch, &head, &mut lookup, &mut checked)?;
         let owed = checked.kept_owing(sealed.records.last());
-        let ((), encoded) = rules::written_beside(owed, || {
+        let encoded = rules::written_beside(owed, || {
             self.commit_durably(writer, &sealed.records, Some(&sealed.canonical))
                 .map_err(|e| self.note_failure(e))
         })?;

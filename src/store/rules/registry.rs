@@ -247,12 +247,12 @@ impl Encoded {
 /// append sets aside the registry kept at a record the log does not hold.) The encoding
 /// overlaps the batch's write and flush, so the checks' time counts only the wait for it
 /// past them.
-pub(crate) fn written_beside<T>(
+pub(crate) fn written_beside(
     owed: Option<Owed>,
-    write: impl FnOnce() -> Result<T>,
-) -> Result<(T, Option<Encoded>)> {
+    write: impl FnOnce() -> Result<()>,
+) -> Result<Option<Encoded>> {
     let Some(owed) = owed else {
-        return write().map(|value| (value, None));
+        return write().map(|()| None);
     };
     let (written, bytes) = std::thread::scope(|s| {
         let encoding = std::thread::Builder::new()
@@ -267,8 +267,8 @@ pub(crate) fn written_beside<T>(
         };
         (written, bytes)
     });
-    let value = written?;
-    Ok((value, bytes.map(|bytes| Encoded { owed, bytes })))
+    written?;
+    Ok(bytes.map(|bytes| Encoded { owed, bytes }))
 }
 
 impl Drop for Rules {
